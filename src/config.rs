@@ -1,0 +1,815 @@
+//! The TOML configuration: schema, embedded defaults and validation.
+//!
+//! Every field is parsed into its final type while the TOML is read, so a bad
+//! value is reported with the key and line it came from (`toml` attaches the
+//! span). Unknown keys are errors. Not for: applying a config to a running
+//! server (see `app`) or saving it (see `config::save_atomic`).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where state lives: query log, list copies, filter snapshot, saved config.
+    pub data_dir: PathBuf,
+    pub dns: DnsConfig,
+    pub cache: CacheConfig,
+    pub local: LocalConfig,
+    pub forward: Vec<ForwardZone>,
+    pub filter: FilterConfig,
+    pub querylog: QueryLogConfig,
+    pub web: WebConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./glory-hole-data"),
+            dns: DnsConfig::default(),
+            cache: CacheConfig::default(),
+            local: LocalConfig::default(),
+            forward: Vec::new(),
+            filter: FilterConfig::default(),
+            querylog: QueryLogConfig::default(),
+            web: WebConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Each address gets a UDP and a TCP listener.
+    pub listen: Vec<SocketAddr>,
+    pub upstreams: Vec<Upstream>,
+    /// Clients outside these networks get REFUSED.
+    pub allow_clients: Vec<Cidr>,
+    /// Largest UDP answer we send, whatever the client advertises (EDNS).
+    pub edns_udp_size: u16,
+    /// Deadline for one client query, failover included.
+    pub query_timeout: Dur,
+    /// Per-attempt timeout against one upstream before trying the next.
+    pub upstream_timeout: Dur,
+    pub tcp_idle_timeout: Dur,
+    pub tcp_max_connections: usize,
+    /// UDP sockets (SO_REUSEPORT) per listen address; 0 = one per core.
+    pub udp_sockets: usize,
+    /// Answer RFC 6303 private reverse zones and lan/home.arpa/local/internal
+    /// with NXDOMAIN locally unless a [[forward]] claims them.
+    pub block_private_names: bool,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            listen: vec!["127.0.0.1:1053".parse().unwrap()],
+            upstreams: vec!["1.1.1.1:53".parse().unwrap(), "9.9.9.9:53".parse().unwrap()],
+            allow_clients: default_allow_clients(),
+            edns_udp_size: 1232,
+            query_timeout: Dur(Duration::from_secs(4)),
+            upstream_timeout: Dur(Duration::from_millis(1500)),
+            tcp_idle_timeout: Dur(Duration::from_secs(10)),
+            tcp_max_connections: 256,
+            udp_sockets: 0,
+            block_private_names: true,
+        }
+    }
+}
+
+/// Loopback, RFC 1918, CGNAT, link-local, ULA.
+pub fn default_allow_clients() -> Vec<Cidr> {
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Hard bound on the bytes the cache holds (entries, keys, bookkeeping).
+    pub memory_mib: u32,
+    pub min_ttl: u32,
+    pub max_ttl: u32,
+    /// Upper bound for negative answers (RFC 2308 uses the SOA minimum).
+    pub negative_max_ttl: u32,
+    /// SERVFAIL is remembered this long at most.
+    pub servfail_ttl: u32,
+    /// RFC 8767: answer from expired entries when every upstream fails.
+    pub serve_stale: bool,
+    /// How long past expiry an entry may still be served stale.
+    pub stale_max_age: u32,
+    /// TTL put on a stale answer.
+    pub stale_answer_ttl: u32,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            memory_mib: 16,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            negative_max_ttl: 3_600,
+            servfail_ttl: 5,
+            serve_stale: true,
+            stale_max_age: 86_400,
+            stale_answer_ttl: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalConfig {
+    pub records: Vec<LocalRecord>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRecord {
+    pub name: DomainName,
+    #[serde(rename = "type")]
+    pub rtype: RecordType,
+    /// A: "192.168.1.10"; CNAME/PTR: a name; TXT: text; MX: "10 mail.lan";
+    /// SRV: "priority weight port target".
+    pub value: String,
+    #[serde(default = "default_local_ttl")]
+    pub ttl: u32,
+}
+
+fn default_local_ttl() -> u32 {
+    300
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    A,
+    AAAA,
+    CNAME,
+    PTR,
+    TXT,
+    MX,
+    SRV,
+}
+
+impl RecordType {
+    pub fn code(self) -> u16 {
+        match self {
+            RecordType::A => 1,
+            RecordType::CNAME => 5,
+            RecordType::PTR => 12,
+            RecordType::MX => 15,
+            RecordType::TXT => 16,
+            RecordType::AAAA => 28,
+            RecordType::SRV => 33,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardZone {
+    pub domains: Vec<DomainName>,
+    pub upstreams: Vec<Upstream>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    pub enabled: bool,
+    pub blocked_response: BlockedResponse,
+    pub blocked_ttl: u32,
+    pub update_interval: Dur,
+    /// Download limits for list updates.
+    pub download_timeout: Dur,
+    pub download_max_mib: u32,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub lists: Vec<FilterList>,
+    pub groups: Vec<ClientGroup>,
+    /// Firefox's DoH canary `use-application-dns.net` gets NXDOMAIN.
+    pub block_doh_canary: bool,
+    /// `mask.icloud.com` and `mask-h2.icloud.com` get NXDOMAIN.
+    pub block_icloud_private_relay: bool,
+    /// Drop upstream answers mapping public names to private addresses.
+    pub rebind_protection: bool,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            enabled: true,
+            blocked_response: BlockedResponse::Null,
+            blocked_ttl: 2,
+            update_interval: Dur(Duration::from_secs(24 * 3600)),
+            download_timeout: Dur(Duration::from_secs(60)),
+            download_max_mib: 64,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            lists: Vec::new(),
+            groups: Vec::new(),
+            block_doh_canary: true,
+            block_icloud_private_relay: true,
+            rebind_protection: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FilterList {
+    pub name: String,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Override the format's own semantics: "exact" or "subdomains".
+    #[serde(default, rename = "match")]
+    pub match_mode: Option<MatchMode>,
+    /// Groups this list applies to; empty = the default group.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientGroup {
+    pub name: String,
+    /// IPs, CIDRs or MAC addresses.
+    pub clients: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchMode {
+    Exact,
+    Subdomains,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryLogConfig {
+    pub enabled: bool,
+    /// Relative paths are under `data_dir`.
+    pub path: PathBuf,
+    pub flush_interval: Dur,
+    pub retention_days: u32,
+    pub max_size_mib: u32,
+    /// Latest queries kept in RAM for the live view.
+    pub ring_size: usize,
+    /// Hide domains and/or clients in the stored log.
+    pub anonymize_clients: bool,
+    pub hide_domains: bool,
+}
+
+impl Default for QueryLogConfig {
+    fn default() -> Self {
+        QueryLogConfig {
+            enabled: true,
+            path: PathBuf::from("querylog.db"),
+            flush_interval: Dur(Duration::from_secs(60)),
+            retention_days: 30,
+            max_size_mib: 256,
+            ring_size: 1000,
+            anonymize_clients: false,
+            hide_domains: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    pub enabled: bool,
+    pub listen: Vec<SocketAddr>,
+    /// Extra Host header values accepted besides IP literals, localhost and
+    /// the box's own hostname (DNS-rebinding defence).
+    pub allowed_hosts: Vec<String>,
+    pub metrics: bool,
+    /// Set on the board image: enables network, time and firmware pages.
+    pub appliance: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            listen: vec!["127.0.0.1:8080".parse().unwrap()],
+            allowed_hosts: Vec::new(),
+            metrics: false,
+            appliance: false,
+        }
+    }
+}
+
+// ---- value types, each parsed from a string with an error that says why ----
+
+/// A duration written as "500ms", "60s", "5m", "24h" or "7d".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("'{s}' needs a unit: ms, s, m, h or d"))?;
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("'{s}' is not a duration like 60s or 24h"))?;
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            "d" => Duration::from_secs(n * 86_400),
+            _ => {
+                return Err(format!(
+                    "'{s}': unknown unit '{unit}' (use ms, s, m, h or d)"
+                ));
+            }
+        };
+        Ok(Dur(d))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis() as u64;
+        match ms {
+            0 => write!(f, "0s"),
+            _ if ms % 86_400_000 == 0 => write!(f, "{}d", ms / 86_400_000),
+            _ if ms % 3_600_000 == 0 => write!(f, "{}h", ms / 3_600_000),
+            _ if ms % 60_000 == 0 => write!(f, "{}m", ms / 60_000),
+            _ if ms % 1000 == 0 => write!(f, "{}s", ms / 1000),
+            _ => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+/// A network in CIDR notation; a bare address means a single host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from dual-stack sockets) as plain IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IP address or CIDR like 192.168.0.0/16"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}': prefix must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// How an upstream is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// "ip:port" (port defaults to 53): UDP, TCP on truncation.
+    Plain(SocketAddr),
+    /// "tls://ip[:853]#server-name": DNS over TLS to a bootstrap IP.
+    Tls {
+        addr: SocketAddr,
+        server_name: String,
+    },
+    /// "https://host/path[#ip]": DNS over HTTPS; the bootstrap IP after '#',
+    /// or a built-in one for well-known providers, so the box never needs
+    /// itself to find its upstream.
+    Https { url: String, bootstrap: Vec<IpAddr> },
+}
+
+impl FromStr for Upstream {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(rest) = s.strip_prefix("tls://") {
+            let (addr, name) = rest.split_once('#').ok_or_else(|| {
+                format!("'{s}': DoT needs the server name after '#', like tls://1.1.1.1:853#cloudflare-dns.com")
+            })?;
+            let addr = parse_addr(addr, 853).map_err(|e| format!("'{s}': {e}"))?;
+            if name.is_empty() {
+                return Err(format!("'{s}': empty server name after '#'"));
+            }
+            return Ok(Upstream::Tls {
+                addr,
+                server_name: name.to_string(),
+            });
+        }
+        if s.starts_with("https://") {
+            let (url, boot) = match s.split_once('#') {
+                Some((u, b)) => (u, Some(b)),
+                None => (s, None),
+            };
+            let host = url["https://".len()..]
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("");
+            if host.is_empty() {
+                return Err(format!("'{s}': no host in DoH URL"));
+            }
+            let bootstrap: Vec<IpAddr> = match boot {
+                Some(b) => b
+                    .split(',')
+                    .map(|ip| ip.trim().parse().map_err(|_| format!("'{s}': bootstrap '{ip}' is not an IP")))
+                    .collect::<Result<_, _>>()?,
+                None => match host.parse::<IpAddr>() {
+                    Ok(ip) => vec![ip],
+                    Err(_) => well_known_bootstrap(host).ok_or_else(|| {
+                        format!("'{s}': give the server's IP after '#' (https://{host}/dns-query#IP) so the box can reach it without DNS")
+                    })?,
+                },
+            };
+            return Ok(Upstream::Https {
+                url: url.to_string(),
+                bootstrap,
+            });
+        }
+        if s.contains("://") {
+            return Err(format!(
+                "'{s}': use ip:port, tls://ip:853#name or https://host/path"
+            ));
+        }
+        Ok(Upstream::Plain(
+            parse_addr(s, 53).map_err(|e| format!("'{s}': {e}"))?,
+        ))
+    }
+}
+
+fn well_known_bootstrap(host: &str) -> Option<Vec<IpAddr>> {
+    let ips: &[&str] = match host {
+        "cloudflare-dns.com" | "one.one.one.one" => &["1.1.1.1", "1.0.0.1"],
+        "dns.quad9.net" => &["9.9.9.9", "149.112.112.112"],
+        "dns.google" => &["8.8.8.8", "8.8.4.4"],
+        _ => return None,
+    };
+    Some(ips.iter().map(|s| s.parse().unwrap()).collect())
+}
+
+fn parse_addr(s: &str, default_port: u16) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let ip: IpAddr = s
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| "not an IP address with optional port".to_string())?;
+    Ok(SocketAddr::new(ip, default_port))
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Plain(a) => write!(f, "{a}"),
+            Upstream::Tls { addr, server_name } => write!(f, "tls://{addr}#{server_name}"),
+            Upstream::Https { url, bootstrap } => {
+                let ips: Vec<String> = bootstrap.iter().map(|i| i.to_string()).collect();
+                write!(f, "{url}#{}", ips.join(","))
+            }
+        }
+    }
+}
+
+/// A lower-case domain name without the trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DomainName(pub String);
+
+impl FromStr for DomainName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() || name.len() > 253 {
+            return Err(format!("'{s}' is not a domain name"));
+        }
+        for label in name.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return Err(format!("'{s}': empty label or label over 63 characters"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(format!(
+                    "'{s}': only letters, digits, '-' and '_' are allowed"
+                ));
+            }
+        }
+        Ok(DomainName(name))
+    }
+}
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a blocked name answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockedResponse {
+    /// A 0.0.0.0 / AAAA ::, NODATA for other types.
+    Null,
+    Nxdomain,
+    Refused,
+    /// A/AAAA with this address (the other family gets NODATA).
+    Ip(IpAddr),
+}
+
+impl FromStr for BlockedResponse {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "null" => BlockedResponse::Null,
+            "nxdomain" => BlockedResponse::Nxdomain,
+            "refused" => BlockedResponse::Refused,
+            ip => BlockedResponse::Ip(ip.parse().map_err(|_| {
+                format!("'{s}': use \"null\", \"nxdomain\", \"refused\" or an IP address")
+            })?),
+        })
+    }
+}
+
+impl fmt::Display for BlockedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockedResponse::Null => f.write_str("null"),
+            BlockedResponse::Nxdomain => f.write_str("nxdomain"),
+            BlockedResponse::Refused => f.write_str("refused"),
+            BlockedResponse::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+macro_rules! string_serde {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+string_serde!(Dur, Cidr, Upstream, DomainName, BlockedResponse);
+
+// ---- loading, checking, saving ----
+
+/// A config error a user can act on: it names the file, the key and the line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().to_string();
+            match line {
+                Some(l) => ConfigError(format!("{origin}: line {l}: {msg}")),
+                None => ConfigError(format!("{origin}: {msg}")),
+            }
+        })?;
+        cfg.validate()
+            .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config always serializes")
+    }
+
+    /// Cross-field checks that the types alone cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dns.listen.is_empty() {
+            return Err("dns.listen: at least one address is needed".into());
+        }
+        if self.dns.upstreams.is_empty() {
+            return Err("dns.upstreams: at least one upstream is needed".into());
+        }
+        if self.dns.edns_udp_size < 512 {
+            return Err("dns.edns_udp_size: must be at least 512".into());
+        }
+        if self.cache.min_ttl > self.cache.max_ttl {
+            return Err("cache.min_ttl: larger than cache.max_ttl".into());
+        }
+        for (i, f) in self.forward.iter().enumerate() {
+            if f.domains.is_empty() || f.upstreams.is_empty() {
+                return Err(format!("forward[{i}]: needs domains and upstreams"));
+            }
+        }
+        for (i, r) in self.local.records.iter().enumerate() {
+            crate::dns::local::parse_rdata(r.rtype, &r.value)
+                .map_err(|e| format!("local.records[{i}] ({}): value: {e}", r.name))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, l) in self.filter.lists.iter().enumerate() {
+            if l.path.is_some() == l.url.is_some() {
+                return Err(format!(
+                    "filter.lists[{i}] ('{}'): give exactly one of path or url",
+                    l.name
+                ));
+            }
+            if !names.insert(l.name.as_str()) {
+                return Err(format!("filter.lists[{i}]: duplicate name '{}'", l.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The query log path with `data_dir` applied.
+    pub fn querylog_path(&self) -> PathBuf {
+        self.data_dir.join(&self.querylog.path)
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, and the
+/// previous version kept as `<path>.prev`. The one place files are saved.
+pub fn save_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    if path.exists() {
+        let prev = path.with_extension(match path.extension() {
+            Some(e) => format!("{}.prev", e.to_string_lossy()),
+            None => "prev".into(),
+        });
+        let _ = std::fs::copy(path, prev);
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        Config::default().validate().unwrap();
+        let text = Config::default().to_toml();
+        assert_eq!(Config::from_toml(&text, "x").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn issue_example_parses() {
+        let text = r#"
+[dns]
+listen = ["127.0.0.1:1053"]
+upstreams = ["127.0.0.1:5300", "tls://1.1.1.1:853#cloudflare-dns.com", "https://dns.quad9.net/dns-query"]
+[cache]
+memory_mib = 16
+[[local.records]]
+name = "nas.lan"
+type = "A"
+value = "192.168.1.10"
+[[forward]]
+domains = ["corp.example", "home.arpa"]
+upstreams = ["192.168.1.1:53"]
+"#;
+        let c = Config::from_toml(text, "t").unwrap();
+        assert_eq!(c.dns.upstreams.len(), 3);
+        assert!(
+            matches!(&c.dns.upstreams[2], Upstream::Https { bootstrap, .. } if bootstrap.len() == 2)
+        );
+        assert_eq!(c.local.records[0].rtype, RecordType::A);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_line() {
+        let e = Config::from_toml(
+            "[dns]\nlisten = [\"127.0.0.1:1053\"]\nlisen = 3\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("lisen") && e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_named_with_line() {
+        let e = Config::from_toml("[dns]\n\nupstreams = [\"nonsense\"]\n", "f.toml")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("nonsense") && e.contains("line 3"), "{e}");
+        let e = Config::from_toml("[cache]\nmemory_mib = \"lots\"\n", "f.toml")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn cidr_contains() {
+        let c: Cidr = "192.168.0.0/16".parse().unwrap();
+        assert!(c.contains("192.168.3.4".parse().unwrap()));
+        assert!(!c.contains("8.8.8.8".parse().unwrap()));
+        assert!(c.contains("::ffff:192.168.1.1".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!("24h".parse::<Dur>().unwrap().0, Duration::from_secs(86400));
+        assert_eq!("1500ms".parse::<Dur>().unwrap().to_string(), "1500ms");
+        assert!("10".parse::<Dur>().is_err());
+        assert!("10y".parse::<Dur>().is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! Query events: one fixed-size record per answered query, handed from the
+//! DNS path to the query log through a bounded channel that never blocks.
+//!
+//! The DNS path calls [`EventSink::emit`]; when the channel is full the event
+//! is dropped and counted. Not for: storing or aggregating events (querylog).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum Source {
+    Cache = 0,
+    Upstream = 1,
+    Local = 2,
+    Blocked = 3,
+    /// Served from an expired cache entry because every upstream failed.
+    Stale = 4,
+    /// Refused (client not allowed) or malformed (FORMERR).
+    Refused = 5,
+    /// No upstream answered in time (SERVFAIL).
+    Failed = 6,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cache => "cache",
+            Source::Upstream => "upstream",
+            Source::Local => "local",
+            Source::Blocked => "blocked",
+            Source::Stale => "stale",
+            Source::Refused => "refused",
+            Source::Failed => "failed",
+        }
+    }
+    pub fn from_u8(v: u8) -> Option<Source> {
+        Some(match v {
+            0 => Source::Cache,
+            1 => Source::Upstream,
+            2 => Source::Local,
+            3 => Source::Blocked,
+            4 => Source::Stale,
+            5 => Source::Refused,
+            6 => Source::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// Why the filter decided what it decided, compactly: the filter snapshot
+/// that made the decision turns it back into words (`filter::Filter::describe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reason {
+    /// 0 none, 1 list, 2 user deny, 3 user deny regex, 4 special name
+    /// (canary, private relay), 5 rebinding, 6 private name kept local.
+    pub kind: u8,
+    /// List or rule index within its kind.
+    pub id: u32,
+    /// 0: the query name itself matched; n: the n-th CNAME target matched.
+    pub cname_depth: u8,
+}
+
+/// One answered query. Fixed size: the name is stored inline.
+#[derive(Debug, Clone)]
+pub struct QueryEvent {
+    /// Unix time in milliseconds.
+    pub time_ms: i64,
+    pub client: IpAddr,
+    /// Lower-case query name without trailing dot (at most 253 bytes).
+    pub qname: heapless::String<256>,
+    pub qtype: u16,
+    pub rcode: u8,
+    pub source: Source,
+    /// Index into the configured upstream list; `u8::MAX` if none.
+    pub upstream: u8,
+    pub latency_us: u32,
+    pub reason: Reason,
+}
+
+/// The sending side, shared by every DNS worker.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: Option<SyncSender<QueryEvent>>,
+    dropped: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+}
+
+impl EventSink {
+    /// A channel holding at most `capacity` events.
+    pub fn bounded(capacity: usize) -> (EventSink, Receiver<QueryEvent>) {
+        let (tx, rx) = sync_channel(capacity);
+        let sink = EventSink {
+            tx: Some(tx),
+            dropped: Arc::default(),
+            sent: Arc::default(),
+        };
+        (sink, rx)
+    }
+
+    /// A sink that discards everything (query log disabled).
+    pub fn disabled() -> EventSink {
+        EventSink {
+            tx: None,
+            dropped: Arc::default(),
+            sent: Arc::default(),
+        }
+    }
+
+    /// Never blocks: a full channel drops the event and counts it.
+    pub fn emit(&self, event: QueryEvent) {
+        let Some(tx) = &self.tx else { return };
+        match tx.try_send(event) {
+            Ok(()) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev() -> QueryEvent {
+        QueryEvent {
+            time_ms: now_ms(),
+            client: "127.0.0.1".parse().unwrap(),
+            qname: heapless::String::try_from("example.com").unwrap(),
+            qtype: 1,
+            rcode: 0,
+            source: Source::Cache,
+            upstream: u8::MAX,
+            latency_us: 10,
+            reason: Reason::default(),
+        }
+    }
+
+    #[test]
+    fn full_channel_drops_and_counts_without_blocking() {
+        let (sink, rx) = EventSink::bounded(2);
+        for _ in 0..5 {
+            sink.emit(ev());
+        }
+        assert_eq!(sink.sent(), 2);
+        assert_eq!(sink.dropped(), 3);
+        assert_eq!(rx.try_iter().count(), 2);
+    }
+}

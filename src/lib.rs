@@ -1,0 +1,16 @@
+//! glory-hole: a DNS ad-blocking sinkhole for small boards.
+//!
+//! A query's life, top to bottom: `dns::server` (sockets) → `dns::wire`
+//! (checked views) → `dns::pipeline` (local records → filter → cache →
+//! forward) → answer bytes, plus a `events::QueryEvent` for `querylog`.
+//! The control plane (`web`, `filter` updates, `app` reloads) builds
+//! immutable snapshots and swaps them in; DNS workers never wait on it.
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod events;
+pub mod filter;
+pub mod querylog;
+pub mod testing;
+pub mod web;
