@@ -82,6 +82,8 @@ struct Shared {
     build_tx: Mutex<mpsc::Sender<()>>,
     opts: ServiceOptions,
     updating: tokio::sync::Mutex<()>,
+    /// Why the snapshot was not used at start (None: it was).
+    snapshot_rejected: Option<String>,
 }
 
 struct State {
@@ -125,9 +127,11 @@ impl FilterService {
             pause.set_until_ms(p.until_ms);
         }
         let sources = ListSource::from_config(cfg);
+        let mut rejected = None;
         let (index, lists, ready) = match snapshot::load(&snapshot_path(cfg), Some(&sources)) {
             Ok(l) => (l.index, l.lists, true),
             Err(e) => {
+                rejected = Some(e.to_string());
                 if !sources.is_empty() {
                     tracing::info!("filter: {e}; rebuilding from the lists");
                 }
@@ -178,6 +182,7 @@ impl FilterService {
             build_tx: Mutex::new(tx),
             opts,
             updating: tokio::sync::Mutex::new(()),
+            snapshot_rejected: rejected,
         });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
@@ -336,6 +341,12 @@ impl FilterService {
     /// Blocks until every rebuild requested so far has finished.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         self.shared.wait_idle(timeout)
+    }
+
+    /// Why the snapshot on flash was not served at start ("snapshot is
+    /// corrupt: …", "snapshot is stale: …"); None when it was.
+    pub fn snapshot_rejected(&self) -> Option<String> {
+        self.shared.snapshot_rejected.clone()
     }
 
     /// Re-reads the neighbour table now (normally done periodically).
