@@ -55,8 +55,14 @@ fn reference_names(folder: &str, text: &str) -> Vec<String> {
                 continue;
             }
             "domains" => l,
-            "adblock" => l.strip_prefix("||").and_then(|r| r.strip_suffix('^')).unwrap(),
-            "dnsmasq" => l.strip_prefix("server=/").and_then(|r| r.strip_suffix('/')).unwrap(),
+            "adblock" => l
+                .strip_prefix("||")
+                .and_then(|r| r.strip_suffix('^'))
+                .unwrap(),
+            "dnsmasq" => l
+                .strip_prefix("server=/")
+                .and_then(|r| r.strip_suffix('/'))
+                .unwrap(),
             _ => unreachable!(),
         };
         out.push(name.to_lowercase());
@@ -82,7 +88,11 @@ fn config_for(lists: &[(String, PathBuf)]) -> Config {
 #[test]
 fn every_real_list_parses_with_reference_counts() {
     let lists = all_lists();
-    assert!(lists.len() >= 20, "expected the shared lists, found {}", lists.len());
+    assert!(
+        lists.len() >= 20,
+        "expected the shared lists, found {}",
+        lists.len()
+    );
     let cfg = config_for(&lists);
     let filter = Filter::from_config(&cfg).unwrap();
     let mut everything = HashSet::new();
@@ -93,9 +103,25 @@ fn every_real_list_parses_with_reference_counts() {
         let unique: HashSet<&str> = names.iter().map(String::as_str).collect();
         let meta = &filter.lists_meta()[i];
         assert_eq!(meta.error, None, "{}", path.display());
-        assert_eq!(meta.stats.rules, names.len() as u64, "rules in {}", path.display());
-        assert_eq!(meta.domains, unique.len() as u64, "distinct names in {}", path.display());
-        assert_eq!(meta.stats.invalid, 0, "{}: {:?}", path.display(), meta.stats.samples);
+        assert_eq!(
+            meta.stats.rules,
+            names.len() as u64,
+            "rules in {}",
+            path.display()
+        );
+        assert_eq!(
+            meta.domains,
+            unique.len() as u64,
+            "distinct names in {}",
+            path.display()
+        );
+        assert_eq!(
+            meta.stats.invalid,
+            0,
+            "{}: {:?}",
+            path.display(),
+            meta.stats.samples
+        );
         let want = match folder.as_str() {
             "hosts" => Format::Hosts,
             "domains" => Format::Domains,
@@ -148,10 +174,25 @@ fn every_real_list_parses_with_reference_counts() {
         .collect();
     assert!(hosts_only.len() > 100, "{}", hosts_only.len());
     for n in hosts_only {
-        assert_eq!(filter.check(n, client), Verdict::Blocked(glory_hole::events::Reason { kind: 1, ..filter_reason(&filter, n) }), "{n}");
-        assert_eq!(filter.check(&format!("zz-not-listed.{n}"), client), Verdict::Pass, "{n}");
+        assert_eq!(
+            filter.check(n, client),
+            Verdict::Blocked(glory_hole::events::Reason {
+                kind: 1,
+                ..filter_reason(&filter, n)
+            }),
+            "{n}"
+        );
+        assert_eq!(
+            filter.check(&format!("zz-not-listed.{n}"), client),
+            Verdict::Pass,
+            "{n}"
+        );
     }
-    for n in ["example.org", "glory-hole-test.invalid", "a.b.c.d.e.f.example.net"] {
+    for n in [
+        "example.org",
+        "glory-hole-test.invalid",
+        "a.b.c.d.e.f.example.net",
+    ] {
         assert_eq!(filter.check(n, client), Verdict::Pass, "{n}");
     }
 }

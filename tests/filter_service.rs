@@ -91,7 +91,10 @@ fn first_start_builds_and_restart_loads_the_snapshot() {
     assert_eq!(verdict(&svc, "x.ads.example"), list_block(0));
     let st = svc.lists();
     assert_eq!(st.len(), 2);
-    assert_eq!((st[0].name.as_str(), st[0].domains, st[0].rules), ("a", 1, 1));
+    assert_eq!(
+        (st[0].name.as_str(), st[0].domains, st[0].rules),
+        ("a", 1, 1)
+    );
     assert_eq!(st[1].format, glory_hole::filter::parse::Format::Hosts);
 }
 
@@ -100,7 +103,9 @@ fn assert_rebuilt_not_served(env: &Env, why: &str, damage: impl FnOnce(&mut Vec<
     damage(&mut bytes);
     std::fs::write(env.snapshot(), &bytes).unwrap();
     let svc = env.start();
-    let rejected = svc.snapshot_rejected().expect("a damaged snapshot must not be served");
+    let rejected = svc
+        .snapshot_rejected()
+        .expect("a damaged snapshot must not be served");
     assert!(rejected.contains(why), "{rejected}");
     assert!(svc.wait_ready(WAIT));
     assert_eq!(verdict(&svc, "x.ads.example"), list_block(0));
@@ -146,7 +151,11 @@ fn edited_lists_make_the_snapshot_stale() {
     let path = env.cfg.filter.lists[0].path.clone().unwrap();
     std::fs::write(&path, "ads.example\nnew.example\n").unwrap();
     let svc = env.start();
-    assert!(svc.snapshot_rejected().unwrap().contains("list 'a' changed"));
+    assert!(
+        svc.snapshot_rejected()
+            .unwrap()
+            .contains("list 'a' changed")
+    );
     assert!(svc.wait_ready(WAIT));
     assert_eq!(verdict(&svc, "new.example"), list_block(0));
     drop(svc);
@@ -167,28 +176,42 @@ fn config_changes_swap_rules_at_once_and_lists_after_a_rebuild() {
     let handle = svc.current();
     env.cfg.filter.deny = vec!["*.tracker.example".into()];
     svc.apply_config(&env.cfg).unwrap();
-    assert!(matches!(handle.load().check("p.tracker.example", client()), Verdict::Blocked(r) if r.kind == 2));
+    assert!(
+        matches!(handle.load().check("p.tracker.example", client()), Verdict::Blocked(r) if r.kind == 2)
+    );
     // A bad rule is refused and changes nothing.
     let mut bad = env.cfg.clone();
     bad.filter.deny.push("/(/".into());
     let e = svc.apply_config(&bad).unwrap_err().to_string();
     assert!(e.contains("filter.deny[1]"), "{e}");
-    assert!(matches!(handle.load().check("p.tracker.example", client()), Verdict::Blocked(_)));
+    assert!(matches!(
+        handle.load().check("p.tracker.example", client()),
+        Verdict::Blocked(_)
+    ));
     // A new list: the old index answers until the new one is swapped in.
     let p = env.dir.path().join("b.txt");
     std::fs::write(&p, "||more.example^\n").unwrap();
     env.cfg.filter.lists.push(list("b", &p));
     svc.apply_config(&env.cfg).unwrap();
     assert!(svc.wait_idle(WAIT));
-    assert_eq!(handle.load().check("x.more.example", client()), list_block(1));
+    assert_eq!(
+        handle.load().check("x.more.example", client()),
+        list_block(1)
+    );
     assert_eq!(handle.load().check("ads.example", client()), list_block(0));
     // A missing list is reported, not fatal.
-    env.cfg.filter.lists.push(list("gone", &env.dir.path().join("nope.txt")));
+    env.cfg
+        .filter
+        .lists
+        .push(list("gone", &env.dir.path().join("nope.txt")));
     svc.apply_config(&env.cfg).unwrap();
     assert!(svc.wait_idle(WAIT));
     let gone = svc.lists().into_iter().find(|l| l.name == "gone").unwrap();
     assert!(gone.last_error.unwrap().contains("nope.txt"));
-    assert_eq!(handle.load().check("x.more.example", client()), list_block(1));
+    assert_eq!(
+        handle.load().check("x.more.example", client()),
+        list_block(1)
+    );
 }
 
 #[test]
@@ -197,7 +220,7 @@ fn pause_survives_a_restart_and_resume_ends_it() {
     let svc = env.start();
     assert!(svc.wait_ready(WAIT));
     svc.pause(None);
-    assert_eq!(svc.pause_status().paused, true);
+    assert!(svc.pause_status().paused);
     assert_eq!(svc.pause_status().until_ms, None);
     assert_eq!(verdict(&svc, "ads.example"), Verdict::Pass);
     drop(svc);
@@ -210,7 +233,10 @@ fn pause_survives_a_restart_and_resume_ends_it() {
     svc.pause(Some(5));
     let st = svc.pause_status();
     let left = st.until_ms.unwrap() - glory_hole::events::now_ms();
-    assert!(st.paused && left > 4 * 60_000 && left <= 5 * 60_000, "{st:?}");
+    assert!(
+        st.paused && left > 4 * 60_000 && left <= 5 * 60_000,
+        "{st:?}"
+    );
     drop(svc);
     let svc = env.start();
     assert_eq!(svc.pause_status(), st);
@@ -239,7 +265,11 @@ fn mac_groups_follow_the_neighbour_table() {
     std::fs::write(&arp, table("192.168.1.50")).unwrap();
     let svc = env.start();
     assert!(svc.wait_ready(WAIT));
-    let check = |ip: &str| svc.current().load().check("games.example", ip.parse().unwrap());
+    let check = |ip: &str| {
+        svc.current()
+            .load()
+            .check("games.example", ip.parse().unwrap())
+    };
     assert_eq!(check("192.168.1.50"), list_block(0));
     assert_eq!(check("192.168.1.51"), Verdict::Pass);
     // The device moved to another address.

@@ -15,7 +15,10 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 enum Page {
     /// 200 with this ETag; 304 when the client sends it back.
-    List { body: String, etag: String },
+    List {
+        body: String,
+        etag: String,
+    },
     Status(u16),
     /// Never answers within the test's timeout.
     Stall,
@@ -49,26 +52,31 @@ async fn serve(site: Arc<Mutex<Site>>) -> SocketAddr {
                 }
                 let text = String::from_utf8_lossy(&req).to_string();
                 let path = text.split(' ').nth(1).unwrap_or("/").to_string();
-                let inm = text
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .starts_with("if-none-match:")
-                            .then(|| l["if-none-match:".len()..].trim().to_string())
-                    });
+                let inm = text.lines().find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with("if-none-match:")
+                        .then(|| l["if-none-match:".len()..].trim().to_string())
+                });
                 let page = {
                     let mut site = site.lock().unwrap();
                     site.log.push((path.clone(), inm.clone()));
                     site.pages.get(&path).cloned().unwrap_or(Page::Status(404))
                 };
                 let head = |status: &str, extra: &str, len: Option<usize>| {
-                    let len = len.map(|l| format!("Content-Length: {l}\r\n")).unwrap_or_default();
+                    let len = len
+                        .map(|l| format!("Content-Length: {l}\r\n"))
+                        .unwrap_or_default();
                     format!("HTTP/1.1 {status}\r\n{extra}{len}Connection: close\r\n\r\n")
                 };
                 match page {
                     Page::List { body, etag } => {
                         if inm.as_deref() == Some(etag.as_str()) {
-                            let _ = s.write_all(head("304 Not Modified", &format!("ETag: {etag}\r\n"), None).as_bytes()).await;
+                            let _ = s
+                                .write_all(
+                                    head("304 Not Modified", &format!("ETag: {etag}\r\n"), None)
+                                        .as_bytes(),
+                                )
+                                .await;
                         } else {
                             let h = head("200 OK", &format!("ETag: {etag}\r\n"), Some(body.len()));
                             let _ = s.write_all(h.as_bytes()).await;
@@ -76,7 +84,9 @@ async fn serve(site: Arc<Mutex<Site>>) -> SocketAddr {
                         }
                     }
                     Page::Status(code) => {
-                        let _ = s.write_all(head(&format!("{code} Nope"), "", Some(0)).as_bytes()).await;
+                        let _ = s
+                            .write_all(head(&format!("{code} Nope"), "", Some(0)).as_bytes())
+                            .await;
                     }
                     Page::Stall => {
                         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -136,7 +146,9 @@ fn opts(dir: &std::path::Path) -> ServiceOptions {
 }
 
 fn check(svc: &FilterService, name: &str) -> Verdict {
-    svc.current().load().check(name, "192.168.1.10".parse().unwrap())
+    svc.current()
+        .load()
+        .check(name, "192.168.1.10".parse().unwrap())
 }
 
 fn set(site: &Arc<Mutex<Site>>, path: &str, page: Page) {
@@ -159,10 +171,17 @@ async fn downloads_200_304_and_failures_keep_the_last_good_copy() {
     set(&site, "/huge", Page::Huge(3 << 20));
     set(&site, "/html", Page::Html);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), addr, &["good", "missing", "slow", "huge", "html"]);
+    let cfg = config(
+        dir.path(),
+        addr,
+        &["good", "missing", "slow", "huge", "html"],
+    );
     // Outside a runtime: no boot download, so the test drives every update.
     let (c, o) = (cfg.clone(), opts(dir.path()));
-    let svc = std::thread::spawn(move || FilterService::start_with(&c, o)).join().unwrap().unwrap();
+    let svc = std::thread::spawn(move || FilterService::start_with(&c, o))
+        .join()
+        .unwrap()
+        .unwrap();
     assert!(svc.wait_ready(Duration::from_secs(60)));
     assert_eq!(check(&svc, "ads.example"), Verdict::Pass);
 
@@ -171,18 +190,43 @@ async fn downloads_200_304_and_failures_keep_the_last_good_copy() {
     assert_eq!(by("good").last_error, None);
     assert_eq!((by("good").domains, by("good").rules), (2, 2));
     assert!(by("good").last_update_ms.is_some());
-    assert!(by("missing").last_error.unwrap().contains("404"), "{:?}", by("missing"));
-    assert!(by("slow").last_error.unwrap().contains("timed out"), "{:?}", by("slow"));
-    assert!(by("huge").last_error.unwrap().contains("MiB limit"), "{:?}", by("huge"));
-    assert!(by("html").last_error.unwrap().contains("not a blocklist"), "{:?}", by("html"));
+    assert!(
+        by("missing").last_error.unwrap().contains("404"),
+        "{:?}",
+        by("missing")
+    );
+    assert!(
+        by("slow").last_error.unwrap().contains("timed out"),
+        "{:?}",
+        by("slow")
+    );
+    assert!(
+        by("huge").last_error.unwrap().contains("MiB limit"),
+        "{:?}",
+        by("huge")
+    );
+    assert!(
+        by("html").last_error.unwrap().contains("not a blocklist"),
+        "{:?}",
+        by("html")
+    );
     assert!(matches!(check(&svc, "ads.example"), Verdict::Blocked(r) if r.kind == 1 && r.id == 0));
-    assert!(matches!(check(&svc, "x.tracker.example"), Verdict::Blocked(_)));
+    assert!(matches!(
+        check(&svc, "x.tracker.example"),
+        Verdict::Blocked(_)
+    ));
 
     // Second round: the server answers 304 to the ETag we kept.
     set(&site, "/slow", Page::Status(404));
     site.lock().unwrap().log.clear();
     let st = svc.update_lists_now().await;
-    let good_req = site.lock().unwrap().log.iter().find(|(p, _)| p == "/good").cloned();
+    let good_req = site
+        .lock()
+        .unwrap()
+        .log
+        .iter()
+        .find(|(p, _)| p == "/good")
+        .cloned();
     assert_eq!(good_req, Some(("/good".into(), Some("\"v1\"".into()))));
     assert_eq!(st[0].last_error, None);
     assert_eq!(st[0].domains, 2);
@@ -208,7 +252,10 @@ async fn downloads_200_304_and_failures_keep_the_last_good_copy() {
     let st = svc.update_lists_now().await;
     assert_eq!(st[0].last_error, None);
     assert_eq!(check(&svc, "ads.example"), Verdict::Pass);
-    assert!(matches!(check(&svc, "www.other.example"), Verdict::Blocked(_)));
+    assert!(matches!(
+        check(&svc, "www.other.example"),
+        Verdict::Blocked(_)
+    ));
     let copy = cfg.data_dir.join("lists/good.txt");
     assert_eq!(std::fs::read_to_string(&copy).unwrap(), "other.example\n");
 }
@@ -237,7 +284,11 @@ async fn boot_downloads_only_lists_older_than_the_interval() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(blocked, "the boot download never arrived: {:?}", svc.lists());
+    assert!(
+        blocked,
+        "the boot download never arrived: {:?}",
+        svc.lists()
+    );
     assert_eq!(site.lock().unwrap().log.len(), 1);
     drop(svc);
 

@@ -55,7 +55,7 @@ impl Groups {
         let mut members = Vec::new();
         for g in &cfg.groups {
             let bit = match names.iter().position(|n| *n == g.name) {
-                Some(i) if i == 0 => 0,
+                Some(0) => 0,
                 Some(_) => bail!("filter.groups: group '{}' is defined twice", g.name),
                 None => {
                     if names.len() >= 64 {
@@ -230,10 +230,18 @@ mod tests {
             groups: groups.iter().map(|s| s.to_string()).collect(),
         };
         FilterConfig {
-            lists: vec![list("a", &[]), list("b", &["kids"]), list("c", &["default", "kids"])],
+            lists: vec![
+                list("a", &[]),
+                list("b", &["kids"]),
+                list("c", &["default", "kids"]),
+            ],
             groups: vec![ClientGroup {
                 name: "kids".into(),
-                clients: vec!["192.168.1.50".into(), "10.9.0.0/16".into(), "AA:bb:cc:dd:ee:01".into()],
+                clients: vec![
+                    "192.168.1.50".into(),
+                    "10.9.0.0/16".into(),
+                    "AA:bb:cc:dd:ee:01".into(),
+                ],
                 ..ClientGroup::default()
             }],
             ..FilterConfig::default()
@@ -243,14 +251,20 @@ mod tests {
     #[test]
     fn members_and_lists() {
         let g = Groups::new(&cfg()).unwrap();
-        let map = g.client_map(&[("192.168.1.77".parse().unwrap(), [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 1])]);
+        let map = g.client_map(&[(
+            "192.168.1.77".parse().unwrap(),
+            [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 1],
+        )]);
         let kids = g.mask_of("kids").unwrap();
         assert_eq!(map.groups_of("192.168.1.50".parse().unwrap()), kids);
         assert_eq!(map.groups_of("10.9.3.3".parse().unwrap()), kids);
         assert_eq!(map.groups_of("192.168.1.77".parse().unwrap()), kids);
         assert_eq!(map.groups_of("::ffff:192.168.1.77".parse().unwrap()), kids);
         assert_eq!(map.groups_of("192.168.1.2".parse().unwrap()), DEFAULT_BIT);
-        assert_eq!(g.lists_for(DEFAULT_BIT), mask_or(&mask_bit(0), &mask_bit(2)));
+        assert_eq!(
+            g.lists_for(DEFAULT_BIT),
+            mask_or(&mask_bit(0), &mask_bit(2))
+        );
         assert_eq!(g.lists_for(kids), mask_or(&mask_bit(1), &mask_bit(2)));
     }
 
@@ -274,6 +288,12 @@ mod tests {
         )
         .unwrap();
         let n = read_neighbours(&p).unwrap();
-        assert_eq!(n, vec![("192.168.1.77".parse().unwrap(), [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 1])]);
+        assert_eq!(
+            n,
+            vec![(
+                "192.168.1.77".parse().unwrap(),
+                [0xaa, 0xbb, 0xcc, 0xdd, 0xee, 1]
+            )]
+        );
     }
 }

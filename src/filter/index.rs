@@ -436,7 +436,10 @@ mod tests {
 
     #[test]
     fn damaged_word_streams_are_refused() {
-        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1, 3 << 16 | 1]).is_err());
+        assert!(
+            Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1, 3 << 16 | 1])
+                .is_err()
+        );
         assert!(Index::from_sorted(1, vec![Combo::default(); 2], 1, [5 << 16 | 9]).is_err());
         assert!(Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1]).is_err());
     }

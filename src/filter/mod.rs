@@ -321,9 +321,7 @@ impl Filter {
         let _ = wire::read_name(response, owner_at, &mut owner);
         for n in [&qname, &owner] {
             wire::name_to_text(n, &mut text);
-            if self.is_local_name(&text)
-                || self.decide(&text, groups, &lists) == Verdict::Allowed
-            {
+            if self.is_local_name(&text) || self.decide(&text, groups, &lists) == Verdict::Allowed {
                 return None;
             }
         }
@@ -426,8 +424,16 @@ impl Filter {
                     continue;
                 }
                 let (source, text, effect) = match r.kind {
-                    RuleKind::Allow => ("allow rule", &self.policy.allow_text[r.id as usize].0, "allow"),
-                    RuleKind::Deny => ("deny rule", &self.policy.deny_text[r.id as usize].0, "block"),
+                    RuleKind::Allow => (
+                        "allow rule",
+                        &self.policy.allow_text[r.id as usize].0,
+                        "allow",
+                    ),
+                    RuleKind::Deny => (
+                        "deny rule",
+                        &self.policy.deny_text[r.id as usize].0,
+                        "block",
+                    ),
                     RuleKind::Special => ("special name", &String::new(), "block"),
                 };
                 matches.push(RuleMatch {
@@ -445,8 +451,18 @@ impl Filter {
             }
         });
         for (re, source, texts, effect) in [
-            (&self.policy.allow_regex, "allow regex", &self.policy.allow_text, "allow"),
-            (&self.policy.deny_regex, "deny regex", &self.policy.deny_text, "block"),
+            (
+                &self.policy.allow_regex,
+                "allow regex",
+                &self.policy.allow_text,
+                "allow",
+            ),
+            (
+                &self.policy.deny_regex,
+                "deny regex",
+                &self.policy.deny_text,
+                "block",
+            ),
         ] {
             if let Some(re) = re {
                 for (id, applies) in re.all(&name, groups) {
@@ -486,7 +502,10 @@ impl Filter {
             return (String::new(), None);
         };
         let Ok(f) = std::fs::File::open(&meta.source.file) else {
-            return (format!("({} is not readable)", meta.source.file.display()), None);
+            return (
+                format!("({} is not readable)", meta.source.file.display()),
+                None,
+            );
         };
         let mut line = String::new();
         let mut reader = std::io::BufReader::new(f);
@@ -494,7 +513,12 @@ impl Filter {
         loop {
             line.clear();
             match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return (format!("(no longer in {})", meta.source.file.display()), None),
+                Ok(0) | Err(_) => {
+                    return (
+                        format!("(no longer in {})", meta.source.file.display()),
+                        None,
+                    );
+                }
                 Ok(_) => {}
             }
             n += 1;

@@ -137,8 +137,7 @@ pub fn parse_line(line: &str, emit: &mut impl FnMut(Rule<'_>)) -> LineKind {
     if line.starts_with("||") || line.starts_with('|') || line.starts_with("@@") {
         return parse_adblock(line, emit);
     }
-    if line.contains("##") || line.contains("#@#") || line.contains("#?#") || line.contains("#$#")
-    {
+    if line.contains("##") || line.contains("#@#") || line.contains("#?#") || line.contains("#$#") {
         return LineKind::Unsupported;
     }
     if line.starts_with('/') {
@@ -185,9 +184,16 @@ pub fn parse_line(line: &str, emit: &mut impl FnMut(Rule<'_>)) -> LineKind {
     if tokens.next().is_some() {
         return LineKind::Invalid("several words on a line that is not a hosts line");
     }
-    if let Some(host) = first.split(['/', ':']).next().filter(|_| first.contains(['/', ':'])) {
+    if let Some(host) = first
+        .split(['/', ':'])
+        .next()
+        .filter(|_| first.contains(['/', ':']))
+    {
         // A URL or host:port is a rule for browsers, not DNS.
-        let host = first.split("://").nth(1).map_or(host, |r| r.split(['/', ':']).next().unwrap_or(""));
+        let host = first
+            .split("://")
+            .nth(1)
+            .map_or(host, |r| r.split(['/', ':']).next().unwrap_or(""));
         return match normalize_domain(host) {
             Ok(_) => LineKind::Unsupported,
             Err(e) => LineKind::Invalid(e),
@@ -432,7 +438,10 @@ mod tests {
             rules("address=/c.example/0.0.0.0").1,
             vec![("c.example".into(), Action::Block, true)]
         );
-        assert_eq!(rules("server=/corp.example/10.0.0.1").0, LineKind::Unsupported);
+        assert_eq!(
+            rules("server=/corp.example/10.0.0.1").0,
+            LineKind::Unsupported
+        );
         assert_eq!(
             rules("*.wild.example").1,
             vec![("wild.example".into(), Action::Block, true)]
@@ -456,8 +465,15 @@ mod tests {
         let stats = parse_list(text.as_bytes(), |r| seen.push(r.domain.into_owned())).unwrap();
         assert_eq!(seen, ["a.example", "b.example", "c.example"]);
         assert_eq!(stats.format, Format::Hosts);
-        assert_eq!((stats.lines, stats.rules, stats.invalid, stats.ignored), (6, 3, 1, 1));
+        assert_eq!(
+            (stats.lines, stats.rules, stats.invalid, stats.ignored),
+            (6, 3, 1, 1)
+        );
         assert_eq!(stats.samples.len(), 1);
-        assert!(stats.samples[0].starts_with("line 4: "), "{:?}", stats.samples);
+        assert!(
+            stats.samples[0].starts_with("line 4: "),
+            "{:?}",
+            stats.samples
+        );
     }
 }

@@ -93,6 +93,9 @@ pub struct Policy {
     seed: u64,
 }
 
+/// (config key, rules, kind, groups mask, group name)
+type RuleSource<'a> = (&'a str, &'a Vec<String>, RuleKind, u64, Option<String>);
+
 #[derive(Debug)]
 enum Parsed {
     Name(String, bool),
@@ -130,13 +133,19 @@ impl Policy {
         let mut allow_re = Vec::new();
         let mut deny_re = Vec::new();
 
-        let mut sources: Vec<(&str, &Vec<String>, RuleKind, u64, Option<String>)> = vec![
+        let mut sources: Vec<RuleSource> = vec![
             ("filter.allow", &f.allow, RuleKind::Allow, ALL_GROUPS, None),
             ("filter.deny", &f.deny, RuleKind::Deny, ALL_GROUPS, None),
         ];
         for g in &f.groups {
             let bit = groups.mask_of(&g.name).unwrap_or(0);
-            sources.push(("allow", &g.allow, RuleKind::Allow, bit, Some(g.name.clone())));
+            sources.push((
+                "allow",
+                &g.allow,
+                RuleKind::Allow,
+                bit,
+                Some(g.name.clone()),
+            ));
             sources.push(("deny", &g.deny, RuleKind::Deny, bit, Some(g.name.clone())));
         }
         for (key, rules, kind, groups_mask, group) in sources {
@@ -251,10 +260,18 @@ mod tests {
 
     #[test]
     fn rule_syntax() {
-        assert!(matches!(parse_rule("Good.Example.com").unwrap(), Parsed::Name(n, false) if n == "good.example.com"));
-        assert!(matches!(parse_rule("*.cdn.example").unwrap(), Parsed::Name(n, true) if n == "cdn.example"));
-        assert!(matches!(parse_rule("||t.example^").unwrap(), Parsed::Name(n, true) if n == "t.example"));
-        assert!(matches!(parse_rule("/^ads?[0-9]*\\./").unwrap(), Parsed::Regex(r) if r == "^ads?[0-9]*\\."));
+        assert!(
+            matches!(parse_rule("Good.Example.com").unwrap(), Parsed::Name(n, false) if n == "good.example.com")
+        );
+        assert!(
+            matches!(parse_rule("*.cdn.example").unwrap(), Parsed::Name(n, true) if n == "cdn.example")
+        );
+        assert!(
+            matches!(parse_rule("||t.example^").unwrap(), Parsed::Name(n, true) if n == "t.example")
+        );
+        assert!(
+            matches!(parse_rule("/^ads?[0-9]*\\./").unwrap(), Parsed::Regex(r) if r == "^ads?[0-9]*\\.")
+        );
         assert!(parse_rule("/(unclosed/").unwrap_err().contains("bad regex"));
         assert!(parse_rule("two words").unwrap_err().contains("'two words'"));
     }
@@ -264,6 +281,9 @@ mod tests {
         let mut cfg = Config::default();
         cfg.filter.deny = vec!["ok.example".into(), "bad name".into()];
         let e = Policy::new(&cfg, 1).err().unwrap().to_string();
-        assert!(e.contains("filter.deny[1]") && e.contains("'bad name'"), "{e}");
+        assert!(
+            e.contains("filter.deny[1]") && e.contains("'bad name'"),
+            "{e}"
+        );
     }
 }

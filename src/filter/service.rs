@@ -394,7 +394,10 @@ impl Shared {
         let n = match read_neighbours(&self.opts.neighbour_table) {
             Ok(n) => n,
             Err(e) => {
-                tracing::debug!("filter: neighbour table {}: {e}", self.opts.neighbour_table.display());
+                tracing::debug!(
+                    "filter: neighbour table {}: {e}",
+                    self.opts.neighbour_table.display()
+                );
                 return;
             }
         };
@@ -414,13 +417,22 @@ impl Shared {
         let started = std::time::Instant::now();
         let (compiled, metas) = snapshot::compile(&sources, rand::random())?;
         let path = snapshot_path(&cfg);
-        let index = match snapshot::write(&path, compiled.seed, &compiled.words, &compiled.combos, &metas) {
+        let index = match snapshot::write(
+            &path,
+            compiled.seed,
+            &compiled.words,
+            &compiled.combos,
+            &metas,
+        ) {
             Ok(()) => {
                 drop(compiled);
                 snapshot::load(&path, None)?.index
             }
             Err(e) => {
-                tracing::warn!("filter: cannot save snapshot {}: {e:#}; serving from memory", path.display());
+                tracing::warn!(
+                    "filter: cannot save snapshot {}: {e:#}; serving from memory",
+                    path.display()
+                );
                 Index::from_compiled(compiled)?
             }
         };
@@ -487,7 +499,10 @@ impl Shared {
             .await;
             match res {
                 Ok(Outcome::Updated { bytes, rules }) => {
-                    tracing::info!("filter: list '{}' updated: {bytes} bytes, {rules} rules", l.name);
+                    tracing::info!(
+                        "filter: list '{}' updated: {bytes} bytes, {rules} rules",
+                        l.name
+                    );
                     changed = true;
                 }
                 Ok(Outcome::NotModified) => {}
@@ -500,7 +515,8 @@ impl Shared {
         if changed {
             self.request_build();
             let me = self.clone();
-            let _ = tokio::task::spawn_blocking(move || me.wait_idle(Duration::from_secs(600))).await;
+            let _ =
+                tokio::task::spawn_blocking(move || me.wait_idle(Duration::from_secs(600))).await;
         }
     }
 }

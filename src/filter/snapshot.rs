@@ -9,7 +9,7 @@
 //! the config's (a list edited, added, re-downloaded) is an error and the
 //! caller rebuilds. Not for: downloading lists (see `update`).
 
-use super::index::{Combo, Compiled, Index, IndexBuilder, mask_any, mask_and, mask_bit};
+use super::index::{Combo, Compiled, Index, IndexBuilder, mask_and, mask_any, mask_bit};
 use super::parse::{Action, ListStats, parse_list};
 use crate::config::{Config, MatchMode};
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,13 @@ pub fn compile(sources: &[ListSource], seed: u64) -> anyhow::Result<(Compiled, V
 /// Writes the snapshot: temp file, fsync, rename. Streams the words rather
 /// than going through `config::save_atomic`, which would need a second
 /// in-memory copy of the whole table during a rebuild.
-pub fn write(path: &Path, seed: u64, words: &[u64], combos: &[Combo], lists: &[ListMeta]) -> anyhow::Result<()> {
+pub fn write(
+    path: &Path,
+    seed: u64,
+    words: &[u64],
+    combos: &[Combo],
+    lists: &[ListMeta],
+) -> anyhow::Result<()> {
     let mut crc = crc32fast::Hasher::new();
     for w in words {
         crc.update(&w.to_le_bytes());
@@ -383,6 +389,8 @@ impl<R: Read> Iterator for WordReader<R> {
         }
         let b = &self.buf[self.pos..self.pos + 8];
         self.pos += 8;
-        Some(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        Some(u64::from_le_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ]))
     }
 }

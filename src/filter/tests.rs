@@ -65,12 +65,22 @@ fn hosts_lines_are_exact_and_domain_lines_cover_subdomains() {
     assert_eq!(f.check("only.example", c), blocked(KIND_LIST, 2));
     assert_eq!(f.check("x.only.example", c), Verdict::Pass);
     assert_eq!(f.check("deep.er.dm.example", c), blocked(KIND_LIST, 3));
-    assert_eq!(f.describe(Reason { kind: KIND_LIST, id: 1, cname_depth: 0 }), "list 'domains'");
+    assert_eq!(
+        f.describe(Reason {
+            kind: KIND_LIST,
+            id: 1,
+            cname_depth: 0
+        }),
+        "list 'domains'"
+    );
 }
 
 #[test]
 fn a_list_can_override_its_match_mode() {
-    let mut s = setup(&[("hosts", "0.0.0.0 ads.example\n"), ("domains", "tracker.example\n")]);
+    let mut s = setup(&[
+        ("hosts", "0.0.0.0 ads.example\n"),
+        ("domains", "tracker.example\n"),
+    ]);
     s.cfg.filter.lists[0].match_mode = Some(MatchMode::Subdomains);
     s.cfg.filter.lists[1].match_mode = Some(MatchMode::Exact);
     let f = Filter::from_config(&s.cfg).unwrap();
@@ -117,9 +127,20 @@ fn allow_beats_every_block_and_deny_beats_lists() {
     assert_eq!(f.check("bads.example.org", c), Verdict::Pass);
     // User deny beats the list for reporting.
     assert_eq!(f.check("x.example.net", c), blocked(KIND_DENY, 3));
-    assert_eq!(f.describe(Reason { kind: KIND_DENY, id: 1, cname_depth: 0 }), "deny rule '*.tracker.example'");
     assert_eq!(
-        f.describe(Reason { kind: KIND_DENY_REGEX, id: 2, cname_depth: 2 }),
+        f.describe(Reason {
+            kind: KIND_DENY,
+            id: 1,
+            cname_depth: 0
+        }),
+        "deny rule '*.tracker.example'"
+    );
+    assert_eq!(
+        f.describe(Reason {
+            kind: KIND_DENY_REGEX,
+            id: 2,
+            cname_depth: 2
+        }),
         "deny regex '/^ads?[0-9]*\\./', via CNAME target #2"
     );
 }
@@ -129,11 +150,27 @@ fn special_names_are_blocked_and_switchable() {
     let s = setup(&[]);
     let f = Filter::from_config(&s.cfg).unwrap();
     let c = ip(C);
-    assert_eq!(f.check("use-application-dns.net", c), blocked(KIND_SPECIAL, special::DOH_CANARY));
-    assert_eq!(f.check("mask.icloud.com", c), blocked(KIND_SPECIAL, special::ICLOUD_RELAY));
-    assert_eq!(f.check("mask-h2.icloud.com", c), blocked(KIND_SPECIAL, special::ICLOUD_RELAY));
+    assert_eq!(
+        f.check("use-application-dns.net", c),
+        blocked(KIND_SPECIAL, special::DOH_CANARY)
+    );
+    assert_eq!(
+        f.check("mask.icloud.com", c),
+        blocked(KIND_SPECIAL, special::ICLOUD_RELAY)
+    );
+    assert_eq!(
+        f.check("mask-h2.icloud.com", c),
+        blocked(KIND_SPECIAL, special::ICLOUD_RELAY)
+    );
     assert_eq!(f.check("icloud.com", c), Verdict::Pass);
-    assert!(f.describe(Reason { kind: KIND_SPECIAL, id: 0, cname_depth: 0 }).contains("DoH canary"));
+    assert!(
+        f.describe(Reason {
+            kind: KIND_SPECIAL,
+            id: 0,
+            cname_depth: 0
+        })
+        .contains("DoH canary")
+    );
     let mut cfg = s.cfg.clone();
     cfg.filter.block_doh_canary = false;
     cfg.filter.block_icloud_private_relay = false;
@@ -149,7 +186,11 @@ fn groups_choose_lists_and_rules_per_client() {
     s.cfg.filter.groups = vec![
         ClientGroup {
             name: "kids".into(),
-            clients: vec!["192.168.1.50".into(), "10.7.0.0/16".into(), "aa:bb:cc:00:00:01".into()],
+            clients: vec![
+                "192.168.1.50".into(),
+                "10.7.0.0/16".into(),
+                "aa:bb:cc:00:00:01".into(),
+            ],
             deny: vec!["video.example".into()],
             allow: vec!["ads.example".into()],
         },
@@ -164,13 +205,20 @@ fn groups_choose_lists_and_rules_per_client() {
     let kid = ip("192.168.1.50");
     assert_eq!(f.check("games.example", adult), Verdict::Pass);
     assert_eq!(f.check("games.example", kid), blocked(KIND_LIST, 1));
-    assert_eq!(f.check("games.example", ip("10.7.3.4")), blocked(KIND_LIST, 1));
+    assert_eq!(
+        f.check("games.example", ip("10.7.3.4")),
+        blocked(KIND_LIST, 1)
+    );
     assert_eq!(f.check("ads.example", adult), blocked(KIND_LIST, 0));
     assert_eq!(f.check("ads.example", kid), Verdict::Allowed);
     assert_eq!(f.check("video.example", kid), blocked(KIND_DENY, 0));
     assert_eq!(f.check("video.example", adult), Verdict::Pass);
     assert_eq!(
-        f.describe(Reason { kind: KIND_DENY, id: 0, cname_depth: 0 }),
+        f.describe(Reason {
+            kind: KIND_DENY,
+            id: 0,
+            cname_depth: 0
+        }),
         "deny rule 'video.example' (group 'kids')"
     );
     // Guests are not in default, so the default list does not apply.
@@ -178,7 +226,10 @@ fn groups_choose_lists_and_rules_per_client() {
     // MAC membership comes from the neighbour table.
     let by_mac = ip("192.168.1.77");
     assert_eq!(f.check("games.example", by_mac), Verdict::Pass);
-    let map = f.policy().groups.client_map(&[(by_mac, [0xaa, 0xbb, 0xcc, 0, 0, 1])]);
+    let map = f
+        .policy()
+        .groups
+        .client_map(&[(by_mac, [0xaa, 0xbb, 0xcc, 0, 0, 1])]);
     let f = f.with_clients(map);
     assert_eq!(f.check("games.example", by_mac), blocked(KIND_LIST, 1));
     assert_eq!(f.explain("games.example", by_mac).groups, vec!["kids"]);
@@ -195,13 +246,17 @@ fn pause_and_disable_pass_everything() {
     assert_eq!(f.check("deny.example", c), Verdict::Pass);
     f.pause_state().set_until_ms(crate::events::now_ms() - 1);
     assert_eq!(f.check("ads.example", c), blocked(KIND_LIST, 0));
-    f.pause_state().set_until_ms(crate::events::now_ms() + 60_000);
+    f.pause_state()
+        .set_until_ms(crate::events::now_ms() + 60_000);
     assert_eq!(f.check("ads.example", c), Verdict::Pass);
     let mut cfg = s.cfg.clone();
     cfg.filter.enabled = false;
     let f = Filter::from_config(&cfg).unwrap();
     assert_eq!(f.check("ads.example", c), Verdict::Pass);
-    assert_eq!(Filter::empty().check("use-application-dns.net", c), Verdict::Pass);
+    assert_eq!(
+        Filter::empty().check("use-application-dns.net", c),
+        Verdict::Pass
+    );
 }
 
 #[test]
@@ -224,7 +279,20 @@ fn blocked_response_and_ttl_are_reported() {
 /// An upstream answer: question `qname`/`qtype`, then `records` as
 /// (owner, type, rdata) with uncompressed names.
 fn answer(qname: &str, qtype: u16, records: &[(&str, u16, Vec<u8>)]) -> Vec<u8> {
-    let mut b = vec![0xab, 0xcd, 0x81, 0x80, 0, 1, 0, records.len() as u8, 0, 0, 0, 0];
+    let mut b = vec![
+        0xab,
+        0xcd,
+        0x81,
+        0x80,
+        0,
+        1,
+        0,
+        records.len() as u8,
+        0,
+        0,
+        0,
+        0,
+    ];
     b.extend_from_slice(&text_to_name(qname).unwrap());
     b.extend_from_slice(&qtype.to_be_bytes());
     b.extend_from_slice(&[0, 1]);
@@ -252,7 +320,11 @@ fn cname_chains_are_inspected_shallow_and_deep() {
         "metrics.shop.example",
         TYPE_A,
         &[
-            ("metrics.shop.example", TYPE_CNAME, cname("x.cloak.tracker.example")),
+            (
+                "metrics.shop.example",
+                TYPE_CNAME,
+                cname("x.cloak.tracker.example"),
+            ),
             ("x.cloak.tracker.example", TYPE_A, vec![93, 184, 216, 34]),
         ],
     );
@@ -266,7 +338,11 @@ fn cname_chains_are_inspected_shallow_and_deep() {
             ("www.shop.example", TYPE_CNAME, cname("edge.cdn.example")),
             ("edge.cdn.example", TYPE_CNAME, cname("lb.cdn.example")),
             ("lb.cdn.example", TYPE_CNAME, cname("cloak.tracker.example")),
-            ("cloak.tracker.example", TYPE_AAAA, vec![0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+            (
+                "cloak.tracker.example",
+                TYPE_AAAA,
+                vec![0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            ),
         ],
     );
     let r = f.check_answer(&deep, c).unwrap();
@@ -296,25 +372,47 @@ fn rebinding_drops_private_addresses_for_public_names() {
     let f = Filter::from_config(&s.cfg).unwrap();
     let c = ip(C);
     let a = |name: &str, addr: Vec<u8>| answer(name, TYPE_A, &[(name, TYPE_A, addr)]);
-    let r = f.check_answer(&a("evil.example.com", vec![192, 168, 1, 1]), c).unwrap();
+    let r = f
+        .check_answer(&a("evil.example.com", vec![192, 168, 1, 1]), c)
+        .unwrap();
     assert_eq!(r.kind, KIND_REBIND);
     assert!(f.describe(r).contains("rebinding"));
-    assert_eq!(f.check_answer(&a("evil.example.com", vec![127, 0, 0, 1]), c).map(|r| r.kind), Some(KIND_REBIND));
-    let v6 = answer("evil.example.com", TYPE_AAAA, &[("evil.example.com", TYPE_AAAA, {
-        let mut v = vec![0xfd, 0];
-        v.extend_from_slice(&[0; 13]);
-        v.push(1);
-        v
-    })]);
+    assert_eq!(
+        f.check_answer(&a("evil.example.com", vec![127, 0, 0, 1]), c)
+            .map(|r| r.kind),
+        Some(KIND_REBIND)
+    );
+    let v6 = answer(
+        "evil.example.com",
+        TYPE_AAAA,
+        &[("evil.example.com", TYPE_AAAA, {
+            let mut v = vec![0xfd, 0];
+            v.extend_from_slice(&[0; 13]);
+            v.push(1);
+            v
+        })],
+    );
     assert_eq!(f.check_answer(&v6, c).map(|r| r.kind), Some(KIND_REBIND));
-    assert_eq!(f.check_answer(&a("public.example.com", vec![93, 184, 216, 34]), c), None);
-    assert_eq!(f.check_answer(&a("router.example.com", vec![192, 168, 1, 1]), c), None);
+    assert_eq!(
+        f.check_answer(&a("public.example.com", vec![93, 184, 216, 34]), c),
+        None
+    );
+    assert_eq!(
+        f.check_answer(&a("router.example.com", vec![192, 168, 1, 1]), c),
+        None
+    );
     assert_eq!(f.check_answer(&a("nas.lan", vec![192, 168, 1, 5]), c), None);
-    assert_eq!(f.check_answer(&a("host.corp.example", vec![10, 0, 0, 5]), c), None);
+    assert_eq!(
+        f.check_answer(&a("host.corp.example", vec![10, 0, 0, 5]), c),
+        None
+    );
     let mut cfg = s.cfg.clone();
     cfg.filter.rebind_protection = false;
     let f = Filter::from_config(&cfg).unwrap();
-    assert_eq!(f.check_answer(&a("evil.example.com", vec![192, 168, 1, 1]), c), None);
+    assert_eq!(
+        f.check_answer(&a("evil.example.com", vec![192, 168, 1, 1]), c),
+        None
+    );
 }
 
 #[test]
@@ -324,10 +422,18 @@ fn answers_that_are_errors_or_garbage_are_left_alone() {
     let c = ip(C);
     assert_eq!(f.check_answer(&[], c), None);
     assert_eq!(f.check_answer(&[0; 12], c), None);
-    let mut nx = answer("x.example", TYPE_A, &[("x.example", TYPE_CNAME, cname("bad.example"))]);
+    let mut nx = answer(
+        "x.example",
+        TYPE_A,
+        &[("x.example", TYPE_CNAME, cname("bad.example"))],
+    );
     nx[3] = 0x83;
     assert_eq!(f.check_answer(&nx, c), None);
-    let mut cut = answer("x.example", TYPE_A, &[("x.example", TYPE_CNAME, cname("bad.example"))]);
+    let mut cut = answer(
+        "x.example",
+        TYPE_A,
+        &[("x.example", TYPE_CNAME, cname("bad.example"))],
+    );
     cut.truncate(cut.len() - 3);
     assert_eq!(f.check_answer(&cut, c), None);
 }
@@ -348,13 +454,26 @@ fn explain_names_every_matching_rule_and_line() {
         .iter()
         .map(|m| (m.source.clone(), m.line, m.rule.clone()))
         .collect();
-    assert!(lines.contains(&("list 'hosts'".into(), Some(2), "0.0.0.0 ads.example".into())), "{lines:?}");
-    assert!(lines.contains(&("list 'adblock'".into(), Some(2), "||example^".into())), "{lines:?}");
-    assert!(lines.contains(&("deny regex".into(), None, "/^ads\\./".into())), "{lines:?}");
+    assert!(
+        lines.contains(&("list 'hosts'".into(), Some(2), "0.0.0.0 ads.example".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("list 'adblock'".into(), Some(2), "||example^".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("deny regex".into(), None, "/^ads\\./".into())),
+        "{lines:?}"
+    );
     let e = f.explain("OK.ads.example.", ip(C));
     assert_eq!(e.name, "ok.ads.example");
     assert_eq!(e.decision, "allowed");
-    assert!(e.matches.iter().any(|m| m.effect == "allow" && m.line == Some(3)));
+    assert!(
+        e.matches
+            .iter()
+            .any(|m| m.effect == "allow" && m.line == Some(3))
+    );
     let json = serde_json::to_string(&e).unwrap();
     assert!(json.contains("\"decision\":\"allowed\""));
 }

@@ -82,7 +82,10 @@ pub async fn download(
     let res = tokio::time::timeout(timeout, fetch(client, url, copy, state, max_bytes)).await;
     let res = match res {
         Ok(r) => r,
-        Err(_) => Err(anyhow::anyhow!("timed out after {}s", timeout.as_secs_f32())),
+        Err(_) => Err(anyhow::anyhow!(
+            "timed out after {}s",
+            timeout.as_secs_f32()
+        )),
     };
     let res = res.and_then(|body| match body {
         None => Ok(Outcome::NotModified),
