@@ -17,6 +17,7 @@
 //! listed ones is n / 2^48 per probe (3e-9 at 730k); the seed is drawn per
 //! build, so a collision never survives a rebuild. Not for: keeping text.
 
+use super::pages::PageBuf;
 use super::parse::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -89,7 +90,6 @@ impl Combo {
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
 const P1: u64 = 0xe703_7ed1_a0b4_28db;
-const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 const P3: u64 = 0x5899_65cc_7537_4cc3;
 
 #[inline(always)]
@@ -98,20 +98,44 @@ fn mum(a: u64, b: u64) -> u64 {
     (r as u64) ^ ((r >> 64) as u64)
 }
 
-/// Folds one label into the running hash (wyhash-style multiply-mix).
 #[inline(always)]
-fn mix_label(h: u64, label: &[u8]) -> u64 {
-    let mut h = h ^ P0;
-    let mut chunks = label.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = mum(h ^ v, P1);
-    }
-    let rest = chunks.remainder();
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
-    h = mum(h ^ u64::from_le_bytes(tail), P2);
-    mum(h ^ label.len() as u64, P3)
+fn r8(p: &[u8]) -> u64 {
+    u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]])
+}
+
+#[inline(always)]
+fn r4(p: &[u8]) -> u64 {
+    u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64
+}
+
+/// Folds one label into the running hash (wyhash-style: overlapping reads
+/// instead of copying the tail, two multiplies for a label up to 16 bytes).
+#[inline(always)]
+fn mix_label(h: u64, p: &[u8]) -> u64 {
+    let len = p.len();
+    let mut h = h;
+    let (a, b) = if len <= 16 {
+        if len >= 8 {
+            (r8(p), r8(&p[len - 8..]))
+        } else if len >= 4 {
+            (r4(p), r4(&p[len - 4..]))
+        } else if len > 0 {
+            (
+                (p[0] as u64) << 16 | (p[len >> 1] as u64) << 8 | p[len - 1] as u64,
+                0,
+            )
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut i = 0;
+        while len - i > 16 {
+            h = mum(r8(&p[i..]) ^ P1, r8(&p[i + 8..]) ^ h);
+            i += 16;
+        }
+        (r8(&p[len - 16..]), r8(&p[len - 8..]))
+    };
+    mum(P1 ^ len as u64, mum(a ^ P1, b ^ h ^ P0) ^ P3)
 }
 
 /// Calls `f(hash, start)` for every suffix of `name` from the last label to
@@ -144,46 +168,75 @@ pub fn hash_name(seed: u64, name: &str) -> u64 {
 
 // ---- building ----
 
-/// Collects (hash, list, semantics) per rule into one `Vec<u64>`, sized up
-/// front so it never reallocates, then sorts and merges it in place.
+/// Collects (hash, combo) words for every rule into one page-backed array
+/// sized up front, and compacts it in place (sort, merge duplicates by
+/// uniting their combos) whenever the unmerged tail grows large, so the
+/// work array stays close to the final number of distinct names.
 pub struct IndexBuilder {
     seed: u64,
-    words: Vec<u64>,
+    words: PageBuf,
+    /// Words up to here are sorted and merged.
+    compacted: usize,
+    /// Index 0 is unused so that no word is ever 0 (0 marks an empty slot).
+    combos: Vec<Combo>,
+    ids: HashMap<Combo, u16>,
 }
-
-/// The tag in a raw word: list << 2 | semantics.
-const EXACT_BLOCK: u64 = 0;
-const SUB_BLOCK: u64 = 1;
-const EXACT_ALLOW: u64 = 2;
-const SUB_ALLOW: u64 = 3;
 
 /// Sorted, merged words (key | combo id) and the combos they point to.
 pub struct Compiled {
     pub seed: u64,
-    pub words: Vec<u64>,
-    /// Index 0 is unused so that no word is ever 0 (0 marks an empty slot).
+    pub words: PageBuf,
     pub combos: Vec<Combo>,
 }
 
 impl IndexBuilder {
-    /// `capacity`: an upper bound on the rules that will be added.
+    /// `capacity`: about how many rules will be added (pages are only
+    /// resident once written).
     pub fn new(seed: u64, capacity: usize) -> IndexBuilder {
         IndexBuilder {
             seed,
-            words: Vec::with_capacity(capacity),
+            words: PageBuf::with_capacity(capacity),
+            compacted: 0,
+            combos: vec![Combo::default()],
+            ids: HashMap::new(),
         }
     }
 
-    pub fn add(&mut self, domain: &str, list: usize, action: Action, subdomains: bool) {
+    fn intern(&mut self, c: Combo) -> anyhow::Result<u16> {
+        if let Some(id) = self.ids.get(&c) {
+            return Ok(*id);
+        }
+        if self.combos.len() > u16::MAX as usize {
+            anyhow::bail!(
+                "too many different combinations of lists (over 65535); merge some lists"
+            );
+        }
+        let id = self.combos.len() as u16;
+        self.combos.push(c);
+        self.ids.insert(c, id);
+        Ok(id)
+    }
+
+    pub fn add(
+        &mut self,
+        domain: &str,
+        list: usize,
+        action: Action,
+        subdomains: bool,
+    ) -> anyhow::Result<()> {
         debug_assert!(list < MAX_LISTS);
-        let sem = match (action, subdomains) {
-            (Action::Block, false) => EXACT_BLOCK,
-            (Action::Block, true) => SUB_BLOCK,
-            (Action::Allow, false) => EXACT_ALLOW,
-            (Action::Allow, true) => SUB_ALLOW,
-        };
+        let bit = mask_bit(list);
+        let mut c = Combo::default();
+        match (action, subdomains) {
+            (Action::Block, false) => c.block_exact = bit,
+            (Action::Block, true) => c.block_sub = bit,
+            (Action::Allow, false) => c.allow_exact = bit,
+            (Action::Allow, true) => c.allow_sub = bit,
+        }
+        let id = self.intern(c)?;
         let key = hash_name(self.seed, domain) & KEY_MASK;
-        self.words.push(key | (list as u64) << 2 | sem);
+        self.words.push(key | id as u64);
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -194,52 +247,55 @@ impl IndexBuilder {
         self.words.is_empty()
     }
 
-    /// Sorts, merges duplicates into combos, and returns the result in the
-    /// same allocation.
-    pub fn finish(self) -> anyhow::Result<Compiled> {
-        let mut words = self.words;
+    /// Compacts when the unmerged tail is over a quarter of the merged part.
+    pub fn maybe_compact(&mut self) -> anyhow::Result<()> {
+        let tail = self.words.len() - self.compacted;
+        if tail > 65_536 && tail > self.compacted / 4 {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self) -> anyhow::Result<()> {
+        let mut words = std::mem::take(&mut self.words);
         words.sort_unstable();
-        let mut combos = vec![Combo::default()];
-        let mut ids: HashMap<Combo, u16> = HashMap::new();
         let mut out = 0;
         let mut i = 0;
         while i < words.len() {
             let key = words[i] & KEY_MASK;
-            let mut c = Combo::default();
-            while i < words.len() && words[i] & KEY_MASK == key {
-                let tag = words[i] & 0xFFFF;
-                let bit = mask_bit((tag >> 2) as usize);
-                let m = match tag & 3 {
-                    EXACT_BLOCK => &mut c.block_exact,
-                    SUB_BLOCK => &mut c.block_sub,
-                    EXACT_ALLOW => &mut c.allow_exact,
-                    _ => &mut c.allow_sub,
-                };
-                *m = mask_or(m, &bit);
-                i += 1;
-            }
-            let id = match ids.get(&c) {
-                Some(id) => *id,
-                None => {
-                    if combos.len() > u16::MAX as usize {
-                        anyhow::bail!(
-                            "too many different combinations of lists (over 65535); merge some lists"
-                        );
-                    }
-                    let id = combos.len() as u16;
-                    combos.push(c);
-                    ids.insert(c, id);
-                    id
+            let first = (words[i] & 0xFFFF) as u16;
+            let mut id = first;
+            let mut j = i + 1;
+            if j < words.len() && words[j] & KEY_MASK == key {
+                let mut c = self.combos[first as usize];
+                while j < words.len() && words[j] & KEY_MASK == key {
+                    let o = self.combos[(words[j] & 0xFFFF) as usize];
+                    c.block_exact = mask_or(&c.block_exact, &o.block_exact);
+                    c.block_sub = mask_or(&c.block_sub, &o.block_sub);
+                    c.allow_exact = mask_or(&c.allow_exact, &o.allow_exact);
+                    c.allow_sub = mask_or(&c.allow_sub, &o.allow_sub);
+                    j += 1;
                 }
-            };
+                id = self.intern(c)?;
+            }
             words[out] = key | id as u64;
             out += 1;
+            i = j;
         }
         words.truncate(out);
+        words.shrink_to_fit();
+        self.words = words;
+        self.compacted = out;
+        Ok(())
+    }
+
+    /// Sorts and merges what is left; the result stays in the same mapping.
+    pub fn finish(mut self) -> anyhow::Result<Compiled> {
+        self.compact()?;
         Ok(Compiled {
             seed: self.seed,
-            words,
-            combos,
+            words: self.words,
+            combos: self.combos,
         })
     }
 }
@@ -249,7 +305,7 @@ impl IndexBuilder {
 pub struct Index {
     seed: u64,
     /// Placed words; always ends with at least one empty slot.
-    table: Box<[u64]>,
+    table: PageBuf,
     /// Homes are in `0..slots`.
     slots: u64,
     len: usize,
@@ -260,7 +316,7 @@ impl Index {
     pub fn empty() -> Index {
         Index {
             seed: 0,
-            table: vec![0].into_boxed_slice(),
+            table: PageBuf::zeroed(1),
             slots: 1,
             len: 0,
             combos: vec![Combo::default()].into_boxed_slice(),
@@ -276,8 +332,7 @@ impl Index {
         words: impl IntoIterator<Item = u64>,
     ) -> anyhow::Result<Index> {
         let slots = (count as u64 * 100 / LOAD_PERCENT).max(1);
-        let mut table: Vec<u64> = Vec::with_capacity(slots as usize + 64);
-        table.resize(slots as usize, 0);
+        let mut table = PageBuf::zeroed(slots as usize);
         let mut next = 0usize;
         let mut prev_key = None;
         let mut placed = 0usize;
@@ -294,7 +349,7 @@ impl Index {
             let home = home(key, slots);
             let pos = home.max(next);
             if pos >= table.len() {
-                table.resize(pos + 1, 0);
+                table.resize_zeroed(pos + 1);
             }
             table[pos] = w;
             next = pos + 1;
@@ -309,7 +364,7 @@ impl Index {
         }
         Ok(Index {
             seed,
-            table: table.into_boxed_slice(),
+            table,
             slots,
             len: count,
             combos: combos.into_boxed_slice(),
@@ -323,7 +378,7 @@ impl Index {
             words,
             combos,
         } = c;
-        Index::from_sorted(seed, combos, n, words)
+        Index::from_sorted(seed, combos, n, words.iter().copied())
     }
 
     pub fn seed(&self) -> u64 {
@@ -342,6 +397,16 @@ impl Index {
     /// Bytes the table and combos occupy.
     pub fn heap_bytes(&self) -> usize {
         self.table.len() * 8 + self.combos.len() * std::mem::size_of::<Combo>()
+    }
+
+    /// Starts loading the slot `probe(hash)` will read first, so that the
+    /// probes for all of a name's suffixes wait for memory together.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        let i = home(hash & KEY_MASK, self.slots);
+        if let Some(w) = self.table.get(i) {
+            prefetch(w);
+        }
     }
 
     /// The combo for a full 64-bit hash, if the name is listed.
@@ -377,6 +442,22 @@ impl Index {
 }
 
 #[inline(always)]
+fn prefetch(p: *const u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above; `prfm` never faults.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
+}
+
+#[inline(always)]
 fn home(key: u64, slots: u64) -> usize {
     ((key as u128 * slots as u128) >> 64) as usize
 }
@@ -402,10 +483,10 @@ mod tests {
     #[test]
     fn builds_merges_and_probes() {
         let mut b = IndexBuilder::new(42, 16);
-        b.add("ads.example", 0, Action::Block, true);
-        b.add("ads.example", 1, Action::Block, false);
-        b.add("good.example", 1, Action::Allow, true);
-        b.add("ads.example", 0, Action::Block, true);
+        b.add("ads.example", 0, Action::Block, true).unwrap();
+        b.add("ads.example", 1, Action::Block, false).unwrap();
+        b.add("good.example", 1, Action::Allow, true).unwrap();
+        b.add("ads.example", 0, Action::Block, true).unwrap();
         let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
         assert_eq!(idx.len(), 2);
         let c = idx.probe(hash_name(42, "ads.example")).unwrap();
@@ -421,7 +502,8 @@ mod tests {
     fn many_names_all_found_and_misses_miss() {
         let mut b = IndexBuilder::new(1, 100_000);
         for i in 0..100_000 {
-            b.add(&format!("d{i}.example"), i % 3, Action::Block, true);
+            b.add(&format!("d{i}.example"), i % 3, Action::Block, true)
+                .unwrap();
         }
         let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
         for i in 0..100_000 {
@@ -432,6 +514,29 @@ mod tests {
             .filter(|i| idx.probe(hash_name(1, &format!("m{i}.example"))).is_some())
             .count();
         assert_eq!(misses, 0);
+    }
+
+    #[test]
+    fn compaction_between_lists_merges_like_one_pass() {
+        let mut b = IndexBuilder::new(3, 10);
+        for list in 0..4 {
+            for i in 0..100_000 {
+                if i % (list + 1) == 0 {
+                    b.add(&format!("n{i}.example"), list, Action::Block, list % 2 == 0)
+                        .unwrap();
+                }
+            }
+            b.maybe_compact().unwrap();
+            assert!(b.len() <= 100_000 + 50_000, "{}", b.len());
+        }
+        let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
+        assert_eq!(idx.len(), 100_000);
+        let c = idx.probe(hash_name(3, "n12.example")).unwrap();
+        // 12 is a multiple of 1, 2, 3 and 4: lists 0 and 2 by subdomain, 1 and 3 exactly.
+        assert_eq!(c.block_sub, mask_or(&mask_bit(0), &mask_bit(2)));
+        assert_eq!(c.block_exact, mask_or(&mask_bit(1), &mask_bit(3)));
+        let c = idx.probe(hash_name(3, "n7.example")).unwrap();
+        assert_eq!((c.block_sub, c.block_exact), (mask_bit(0), [0; 4]));
     }
 
     #[test]

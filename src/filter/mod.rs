@@ -14,6 +14,7 @@
 
 pub mod groups;
 pub mod index;
+mod pages;
 pub mod parse;
 pub mod rules;
 mod service;
@@ -34,6 +35,9 @@ use snapshot::ListMeta;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Names with more labels than this are probed without prefetching.
+const MAX_PREFETCH: usize = 24;
 
 /// Reason kinds (see `events::Reason`).
 pub const KIND_LIST: u8 = 1;
@@ -198,8 +202,7 @@ impl Filter {
         let probe_index = !self.index.is_empty() && mask_any(lists);
         let probe_rules = self.policy.has_name_rules();
         if probe_index || probe_rules {
-            for_each_suffix(self.index.seed(), name, |h, start| {
-                let full = start == 0;
+            let mut visit = |h: u64, full: bool| {
                 if probe_index && let Some(c) = self.index.probe(h) {
                     if mask_any(&mask_and(&c.allows(full), lists)) {
                         hits.allowed = true;
@@ -220,7 +223,26 @@ impl Filter {
                         }
                     }
                 }
+            };
+            // Hash every suffix and start loading its slot first: the
+            // independent loads overlap, so a name waits for memory about
+            // once, not once per label.
+            let mut suffixes = [0u64; MAX_PREFETCH];
+            let mut n = 0;
+            for_each_suffix(self.index.seed(), name, |h, _| {
+                if n < MAX_PREFETCH {
+                    suffixes[n] = h;
+                    self.index.prefetch(h);
+                }
+                n += 1;
             });
+            if n <= MAX_PREFETCH {
+                for (i, h) in suffixes[..n].iter().enumerate() {
+                    visit(*h, i + 1 == n);
+                }
+            } else {
+                for_each_suffix(self.index.seed(), name, |h, start| visit(h, start == 0));
+            }
         }
         if hits.allowed {
             return Verdict::Allowed;

@@ -86,6 +86,9 @@ pub struct Policy {
     pub deny_text: Vec<(String, Option<String>)>,
     /// Sorted by hash; several rules may share one.
     names: Vec<(u64, NameRule)>,
+    /// One bit per top-6-bit hash value present in `names`: most suffixes
+    /// skip the search.
+    name_bits: u64,
     pub allow_regex: Option<RegexRules>,
     pub deny_regex: Option<RegexRules>,
     /// Hashes of suffixes whose answers may hold private addresses.
@@ -198,6 +201,7 @@ impl Policy {
             ));
         }
         names.sort_by_key(|(h, _)| *h);
+        let name_bits = names.iter().fold(0u64, |m, (h, _)| m | 1 << (h >> 58));
 
         let mut local_suffixes: Vec<u64> = special::LOCAL_SUFFIXES
             .iter()
@@ -219,6 +223,7 @@ impl Policy {
             allow_text,
             deny_text,
             names,
+            name_bits,
             allow_regex: RegexRules::new(allow_re).context("filter.allow regexes")?,
             deny_regex: RegexRules::new(deny_re).context("filter.deny regexes")?,
             local_suffixes,
@@ -237,6 +242,9 @@ impl Policy {
     /// Rules keyed by exactly this suffix hash.
     #[inline]
     pub fn rules_at(&self, hash: u64) -> &[(u64, NameRule)] {
+        if self.name_bits & (1 << (hash >> 58)) == 0 {
+            return &[];
+        }
         let start = self.names.partition_point(|(h, _)| *h < hash);
         let end = start
             + self.names[start..]

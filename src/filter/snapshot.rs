@@ -153,14 +153,21 @@ pub fn compile(sources: &[ListSource], seed: u64) -> anyhow::Result<(Compiled, V
             match File::open(&src.file) {
                 Ok(f) => {
                     let reader = BufReader::with_capacity(64 << 10, f);
+                    let mut failed = None;
                     let res = parse_list(reader, |r| {
                         let sub = match (r.action, src.match_mode) {
                             (Action::Block, Some(MatchMode::Exact)) => false,
                             (Action::Block, Some(MatchMode::Subdomains)) => true,
                             _ => r.subdomains,
                         };
-                        builder.add(&r.domain, i, r.action, sub);
+                        if let Err(e) = builder.add(&r.domain, i, r.action, sub) {
+                            failed.get_or_insert(e);
+                        }
                     });
+                    if let Some(e) = failed {
+                        return Err(e.context(format!("list '{}'", src.name)));
+                    }
+                    builder.maybe_compact()?;
                     match res {
                         Ok(stats) => meta.stats = stats,
                         Err(e) => {
@@ -185,7 +192,7 @@ pub fn compile(sources: &[ListSource], seed: u64) -> anyhow::Result<(Compiled, V
     }
     let compiled = builder.finish()?;
     let mut per_combo = vec![0u64; compiled.combos.len()];
-    for w in &compiled.words {
+    for w in compiled.words.iter() {
         per_combo[(w & 0xFFFF) as usize] += 1;
     }
     for (i, meta) in metas.iter_mut().enumerate() {

@@ -477,3 +477,20 @@ fn explain_names_every_matching_rule_and_line() {
     let json = serde_json::to_string(&e).unwrap();
     assert!(json.contains("\"decision\":\"allowed\""));
 }
+
+#[test]
+fn names_with_many_labels_are_checked_at_every_suffix() {
+    let s = setup(&[("l", "||deep.example^\n0.0.0.0 x.y.example\n")]);
+    let f = Filter::from_config(&s.cfg).unwrap();
+    let c = ip(C);
+    for labels in [1, 10, 23, 24, 25, 60, 120] {
+        let prefix: String = (0..labels).map(|i| format!("l{i}.")).collect();
+        let name = format!("{prefix}deep.example");
+        assert_eq!(f.check(&name, c), blocked(KIND_LIST, 0), "{labels} labels");
+        assert_eq!(
+            f.check(&format!("{prefix}x.y.example"), c),
+            Verdict::Pass,
+            "{labels}"
+        );
+    }
+}
