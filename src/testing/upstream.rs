@@ -53,7 +53,10 @@ pub enum RecData {
     /// One character-string (split in 255-byte pieces if longer).
     Txt(String),
     /// Any other type, with raw RDATA.
-    Other { rtype: u16, rdata: Vec<u8> },
+    Other {
+        rtype: u16,
+        rdata: Vec<u8>,
+    },
 }
 
 impl RecData {
@@ -98,7 +101,9 @@ impl Rec {
 pub enum Behaviour {
     /// NOERROR with those of `records` whose type is the query's (CNAMEs
     /// always, everything for ANY); none left means NODATA without SOA.
-    Answer { records: Vec<Rec> },
+    Answer {
+        records: Vec<Rec>,
+    },
     /// Waits, then behaves as the inner behaviour.
     Delay(Duration, Box<Behaviour>),
     /// Over UDP: the answer with TC set and no records. Over TCP, TLS and
@@ -112,9 +117,13 @@ pub enum Behaviour {
     },
     /// NXDOMAIN with the zone's SOA (TTL and MINIMUM = `soa_minimum`) in
     /// the authority section; the zone is the name's last two labels.
-    Nxdomain { soa_minimum: u32 },
+    Nxdomain {
+        soa_minimum: u32,
+    },
     /// NOERROR, no answers, SOA as for `Nxdomain`.
-    NoData { soa_minimum: u32 },
+    NoData {
+        soa_minimum: u32,
+    },
     Servfail,
     Refused,
     /// Never answers.
@@ -126,7 +135,9 @@ pub enum Behaviour {
     SpoofFirst(Box<Behaviour>),
     /// An answer of at least `bytes` bytes: A records (TXT records for TXT
     /// queries), for truncation tests.
-    Large { bytes: usize },
+    Large {
+        bytes: usize,
+    },
 }
 
 impl Behaviour {
@@ -180,7 +191,12 @@ pub struct StandIn {
 
 impl Drop for StandIn {
     fn drop(&mut self) {
-        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             t.abort();
         }
     }
@@ -262,14 +278,18 @@ impl StandIn {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        self.spawn(accept_loop(listener, self.shared.clone(), move |tcp, shared| {
-            let acceptor = acceptor.clone();
-            async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    serve_stream(tls, shared).await;
+        self.spawn(accept_loop(
+            listener,
+            self.shared.clone(),
+            move |tcp, shared| {
+                let acceptor = acceptor.clone();
+                async move {
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        serve_stream(tls, shared).await;
+                    }
                 }
-            }
-        }));
+            },
+        ));
         Ok(local)
     }
 
@@ -284,19 +304,23 @@ impl StandIn {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        self.spawn(accept_loop(listener, self.shared.clone(), move |tcp, shared| {
-            let acceptor = acceptor.clone();
-            async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    serve_h2(tls, shared).await;
-                } else {
-                    serve_http1(tls, shared).await;
+        self.spawn(accept_loop(
+            listener,
+            self.shared.clone(),
+            move |tcp, shared| {
+                let acceptor = acceptor.clone();
+                async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        serve_h2(tls, shared).await;
+                    } else {
+                        serve_http1(tls, shared).await;
+                    }
                 }
-            }
-        }));
+            },
+        ));
         Ok(local)
     }
 }
@@ -476,7 +500,10 @@ async fn serve_http1<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<S
     }
 }
 
-async fn serve_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, shared: Arc<Shared>) {
+async fn serve_h2<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    shared: Arc<Shared>,
+) {
     let Ok(mut conn) = h2::server::handshake(stream).await else {
         return;
     };
@@ -650,7 +677,10 @@ fn soa(qname: &Name, minimum: u32) -> Record {
     } else {
         qname.clone()
     };
-    let ns = Name::from_ascii("ns").unwrap().append_domain(&zone).unwrap();
+    let ns = Name::from_ascii("ns")
+        .unwrap()
+        .append_domain(&zone)
+        .unwrap();
     let mbox = Name::from_ascii("hostmaster")
         .unwrap()
         .append_domain(&zone)
@@ -759,7 +789,10 @@ pub async fn run_standalone(addr: SocketAddr, zone_file: Option<&Path>) -> io::R
         let text = std::fs::read_to_string(path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let zone = parse_zone(&text).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
         })?;
         stand_in.set_default(Behaviour::Nxdomain { soa_minimum: 60 });
         for (name, records) in zone {
@@ -777,7 +810,11 @@ pub fn make_query(name: &str, qtype: u16, id: u16, edns: bool, do_bit: bool) -> 
     let mut b = Vec::with_capacity(64);
     b.extend_from_slice(&id.to_be_bytes());
     b.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns as u8]);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         b.push(label.len() as u8);
         b.extend_from_slice(label.as_bytes());
     }
@@ -824,7 +861,11 @@ mod tests {
             parse_zone("a.example A 300.1.1.1").unwrap_err(),
             "line 1: '300.1.1.1' is not an IPv4 address"
         );
-        assert!(parse_zone("\nb.example MX 10 mx").unwrap_err().starts_with("line 2:"));
+        assert!(
+            parse_zone("\nb.example MX 10 mx")
+                .unwrap_err()
+                .starts_with("line 2:")
+        );
     }
 
     #[test]

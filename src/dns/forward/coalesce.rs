@@ -37,11 +37,7 @@ impl InFlight {
     }
 
     /// Joins the exchange for `msg`'s question, starting it if none runs.
-    pub async fn join(
-        inner: &Arc<Inner>,
-        msg: &[u8],
-        q: Question,
-    ) -> Result<Answer, ForwardError> {
+    pub async fn join(inner: &Arc<Inner>, msg: &[u8], q: Question) -> Result<Answer, ForwardError> {
         let key = Key {
             name: q.name.clone(),
             qtype: q.qtype,

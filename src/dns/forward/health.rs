@@ -190,7 +190,9 @@ mod tests {
         for _ in 0..20 {
             h.failure(Duration::from_millis(500));
         }
-        assert!(h.view(now).backed_off_until.unwrap() - now <= MAX_BACKOFF + Duration::from_secs(1));
+        assert!(
+            h.view(now).backed_off_until.unwrap() - now <= MAX_BACKOFF + Duration::from_secs(1)
+        );
         h.success(Duration::from_millis(5));
         let snap = h.snapshot("x", Instant::now());
         assert!(snap.healthy);

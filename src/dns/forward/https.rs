@@ -58,7 +58,10 @@ impl DohClient {
             .await
             .map_err(|e| AttemptError::Http(error_chain(&e)))?;
         if !resp.status().is_success() {
-            return Err(AttemptError::Http(format!("server answered {}", resp.status())));
+            return Err(AttemptError::Http(format!(
+                "server answered {}",
+                resp.status()
+            )));
         }
         let mut reply = Vec::new();
         while let Some(chunk) = resp
@@ -94,17 +97,30 @@ fn build(
         .host_str()
         .ok_or_else(|| format!("'{url}': no host"))?
         .to_string();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bootstrap.is_empty() && bare.parse::<IpAddr>().is_err() {
+        return Err(format!(
+            "'{url}': no bootstrap IP for {host}; add it after '#' (https://{host}/dns-query#IP)"
+        ));
+    }
     let tls = super::tls::client_config(roots, &[b"h2", b"http/1.1"])?;
     // Port 0: reqwest takes the port from the URL.
     let addrs: Vec<SocketAddr> = bootstrap.iter().map(|ip| SocketAddr::new(*ip, 0)).collect();
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .dns_resolver(Arc::new(NoLookups))
-        .resolve_to_addrs(host.trim_start_matches('[').trim_end_matches(']'), &addrs)
+        .resolve_to_addrs(bare, &addrs)
         .no_proxy()
+        // A redirect elsewhere would need a lookup we refuse to make.
+        .redirect(reqwest::redirect::Policy::none())
         .https_only(true)
         .build()
-        .map_err(|e| format!("'{url}': cannot set up the HTTPS client: {}", error_chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "'{url}': cannot set up the HTTPS client: {}",
+                error_chain(&e)
+            )
+        })?;
     Ok((client, parsed))
 }
 

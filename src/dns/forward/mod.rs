@@ -335,11 +335,7 @@ impl Inner {
             let probe = healthy.remove(oldest);
             healthy.insert(0, probe);
         }
-        healthy
-            .into_iter()
-            .chain(resting)
-            .map(|(i, _)| i)
-            .collect()
+        healthy.into_iter().chain(resting).map(|(i, _)| i).collect()
     }
 
     /// The failover loop: every upstream in turn, then a second pass over
@@ -366,8 +362,7 @@ impl Inner {
                 u.health.attempt(now);
                 let id = fresh_id(client_id);
                 wire::set_id(&mut msg, id);
-                let outcome =
-                    tokio::time::timeout(budget, self.exchange(u, &msg, id, q)).await;
+                let outcome = tokio::time::timeout(budget, self.exchange(u, &msg, id, q)).await;
                 let took = now.elapsed();
                 match outcome {
                     Ok(Ok(reply)) => {

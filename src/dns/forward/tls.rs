@@ -42,7 +42,11 @@ pub(crate) fn client_config(
 }
 
 impl DotClient {
-    pub fn new(addr: SocketAddr, server_name: &str, roots: Arc<rustls::RootCertStore>) -> DotClient {
+    pub fn new(
+        addr: SocketAddr,
+        server_name: &str,
+        roots: Arc<rustls::RootCertStore>,
+    ) -> DotClient {
         let setup = ServerName::try_from(server_name.to_string())
             .map_err(|_| format!("'{server_name}' is not a valid TLS server name"))
             .and_then(|name| {
@@ -80,7 +84,10 @@ impl DotClient {
         q: &Question,
         health: &Health,
     ) -> Result<Vec<u8>, AttemptError> {
-        let (name, connector) = self.setup.as_ref().map_err(|e| AttemptError::Setup(e.clone()))?;
+        let (name, connector) = self
+            .setup
+            .as_ref()
+            .map_err(|e| AttemptError::Setup(e.clone()))?;
         if let Some(mut conn) = self.take_idle()
             && let Ok(reply) = tcp::exchange_on(&mut conn, msg, id, q, health).await
         {
