@@ -5,8 +5,9 @@
 use glory_hole::config::{DnsConfig, Dur, Upstream};
 use glory_hole::dns::forward::{ForwardError, Forwarder};
 use glory_hole::dns::wire::{self, RCODE_NOERROR, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT};
+use glory_hole::testing::client::{answers, query};
 use glory_hole::testing::upstream::{
-    Behaviour, DEFAULT_A, Rec, SPOOF_A, StandIn, answer_addrs, make_query, tls_server_config,
+    Behaviour, DEFAULT_A, Rec, SPOOF_A, StandIn, tls_server_config,
 };
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -38,8 +39,17 @@ fn plain(s: &StandIn) -> Upstream {
     Upstream::Plain(s.addr())
 }
 
-fn ip(a: Ipv4Addr) -> IpAddr {
-    IpAddr::V4(a)
+fn ip(a: Ipv4Addr) -> String {
+    a.to_string()
+}
+
+/// The answer section's A/AAAA addresses as text.
+fn answer_addrs(reply: &[u8]) -> Vec<String> {
+    let m = hickory_proto::op::Message::from_vec(reply).expect("the answer parses");
+    answers(&m)
+        .into_iter()
+        .filter(|a| a.parse::<IpAddr>().is_ok())
+        .collect()
 }
 
 fn id_of(msg: &[u8]) -> u16 {
@@ -55,7 +65,7 @@ async fn answers_over_udp_with_the_clients_id_and_edns_passed_through() {
     );
     let fwd = Forwarder::new(&[plain(&up)], &config(1000, 4000));
 
-    let q = make_query("www.example.com", TYPE_A, 0x1234, true, true);
+    let q = query(0x1234, "www.example.com", TYPE_A, Some(1232), true);
     let ans = guard(fwd.query(&q)).await.unwrap();
 
     assert_eq!(ans.upstream, 0);
@@ -81,7 +91,7 @@ async fn truncated_udp_answer_is_retried_over_tcp() {
     up.set("big.example", Behaviour::Large { bytes: 3000 });
     let fwd = Forwarder::new(&[plain(&up)], &config(1000, 4000));
 
-    let ans = guard(fwd.query(&make_query("tc.example", TYPE_A, 1, true, false)))
+    let ans = guard(fwd.query(&query(1, "tc.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     assert_eq!(wire::response_flags(&ans.bytes) & wire::flags::TC, 0);
@@ -92,7 +102,7 @@ async fn truncated_udp_answer_is_retried_over_tcp() {
 
     // Larger than the 1232 bytes the query offers: the stand-in truncates
     // over UDP like a real server, and TCP brings the whole answer.
-    let ans = guard(fwd.query(&make_query("big.example", TYPE_A, 2, true, false)))
+    let ans = guard(fwd.query(&query(2, "big.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     assert!(ans.bytes.len() >= 3000, "{} bytes", ans.bytes.len());
@@ -107,7 +117,7 @@ async fn silent_first_upstream_fails_over_to_the_second_within_the_deadline() {
     let good = stand_in().await;
     let fwd = Forwarder::new(&[plain(&silent), plain(&good)], &config(300, 3000));
 
-    let ans = guard(fwd.query(&make_query("failover.example", TYPE_A, 5, true, false)))
+    let ans = guard(fwd.query(&query(5, "failover.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     assert_eq!(ans.upstream, 1);
@@ -126,7 +136,7 @@ async fn servfail_from_one_upstream_tries_the_next() {
     let good = stand_in().await;
     let fwd = Forwarder::new(&[plain(&failing), plain(&good)], &config(1000, 4000));
 
-    let ans = guard(fwd.query(&make_query("sf.example", TYPE_A, 6, true, false)))
+    let ans = guard(fwd.query(&query(6, "sf.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     assert_eq!(ans.upstream, 1);
@@ -147,7 +157,7 @@ async fn servfail_everywhere_returns_the_upstreams_servfail() {
     b.set_default(Behaviour::Servfail);
     let fwd = Forwarder::new(&[plain(&a), plain(&b)], &config(1000, 4000));
 
-    let ans = guard(fwd.query(&make_query("sf.example", TYPE_A, 6, true, false)))
+    let ans = guard(fwd.query(&query(6, "sf.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     assert_eq!(wire::rcode(&ans.bytes), RCODE_SERVFAIL);
@@ -169,7 +179,7 @@ async fn forged_answers_are_dropped_and_the_real_one_accepted() {
     );
     let fwd = Forwarder::new(&[plain(&up)], &config(1000, 4000));
 
-    let ans = guard(fwd.query(&make_query("bank.example", TYPE_A, 9, true, false)))
+    let ans = guard(fwd.query(&query(9, "bank.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     assert_eq!(answer_addrs(&ans.bytes), vec![ip(real)]);
@@ -177,7 +187,7 @@ async fn forged_answers_are_dropped_and_the_real_one_accepted() {
     // wrong source port never got past the connected socket.
     assert_eq!(fwd.health()[0].dropped_replies, 2);
 
-    let ans = guard(fwd.query(&make_query("tcp-bank.example", TYPE_A, 9, true, false)))
+    let ans = guard(fwd.query(&query(9, "tcp-bank.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap();
     let addrs = answer_addrs(&ans.bytes);
@@ -194,7 +204,13 @@ async fn every_upstream_query_gets_a_fresh_random_id() {
     let client_id = 0x1234;
     let mut ids = Vec::new();
     for i in 0..8 {
-        let q = make_query(&format!("id{i}.example"), TYPE_A, client_id, true, false);
+        let q = query(
+            client_id,
+            &format!("id{i}.example"),
+            TYPE_A,
+            Some(1232),
+            false,
+        );
         let ans = guard(fwd.query(&q)).await.unwrap();
         assert_eq!(id_of(&ans.bytes), client_id);
         ids.push(id_of(&up.last_query().unwrap()));
@@ -224,7 +240,7 @@ async fn identical_concurrent_queries_share_one_upstream_query() {
             } else {
                 "SAME.Example"
             };
-            make_query(name, TYPE_A, 100 + i, true, false)
+            query(100 + i, name, TYPE_A, Some(1232), false)
         })
         .collect();
     let answers = guard(futures_util::future::join_all(
@@ -252,12 +268,12 @@ async fn different_questions_are_not_coalesced() {
     let fwd = Forwarder::new(&[plain(&up)], &config(2000, 4000));
 
     let queries = [
-        make_query("one.example", TYPE_A, 1, true, false),
-        make_query("two.example", TYPE_A, 2, true, false),
-        make_query("one.example", TYPE_AAAA, 3, true, false),
+        query(1, "one.example", TYPE_A, Some(1232), false),
+        query(2, "two.example", TYPE_A, Some(1232), false),
+        query(3, "one.example", TYPE_AAAA, Some(1232), false),
         // The DO bit changes the answer (signatures): not the same query.
-        make_query("one.example", TYPE_A, 4, true, true),
-        make_query("one.example", TYPE_TXT, 5, true, false),
+        query(4, "one.example", TYPE_A, Some(1232), true),
+        query(5, "one.example", TYPE_TXT, Some(1232), false),
     ];
     let answers = guard(futures_util::future::join_all(
         queries.iter().map(|q| fwd.query(q)),
@@ -281,7 +297,7 @@ async fn the_faster_upstream_is_preferred_after_some_queries() {
 
     let mut by = [0usize; 2];
     for i in 0..20 {
-        let q = make_query(&format!("n{i}.example"), TYPE_A, i, true, false);
+        let q = query(i, &format!("n{i}.example"), TYPE_A, Some(1232), false);
         let ans = guard(fwd.query(&q)).await.unwrap();
         by[ans.upstream as usize] += 1;
     }
@@ -300,7 +316,7 @@ async fn a_failing_upstream_is_backed_off() {
     let fwd = Forwarder::new(&[plain(&dead), plain(&good)], &config(200, 3000));
 
     for i in 0..10 {
-        let q = make_query(&format!("b{i}.example"), TYPE_A, i, true, false);
+        let q = query(i, &format!("b{i}.example"), TYPE_A, Some(1232), false);
         let ans = guard(fwd.query(&q)).await.unwrap();
         assert_eq!(ans.upstream, 1);
     }
@@ -320,7 +336,7 @@ async fn all_upstreams_silent_is_an_error_within_the_deadline() {
     b.set_default(Behaviour::Silent);
     let fwd = Forwarder::new(&[plain(&a), plain(&b)], &config(200, 1000));
 
-    let err = guard(fwd.query(&make_query("void.example", TYPE_A, 1, true, false)))
+    let err = guard(fwd.query(&query(1, "void.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap_err();
     match &err {
@@ -334,7 +350,7 @@ async fn all_upstreams_silent_is_an_error_within_the_deadline() {
 #[tokio::test]
 async fn no_upstreams_and_bad_queries_are_errors() {
     let fwd = Forwarder::new(&[], &config(200, 1000));
-    let q = make_query("x.example", TYPE_A, 1, true, false);
+    let q = query(1, "x.example", TYPE_A, Some(1232), false);
     assert!(matches!(
         fwd.query(&q).await,
         Err(ForwardError::NoUpstreams)
@@ -390,7 +406,7 @@ async fn dns_over_tls_reuses_its_connection() {
     let fwd = Forwarder::with_roots(&[upstream], &config(2000, 4000), pki.roots);
 
     for id in [1, 2, 3] {
-        let ans = guard(fwd.query(&make_query("tls.example", TYPE_A, id, true, false)))
+        let ans = guard(fwd.query(&query(id, "tls.example", TYPE_A, Some(1232), false)))
             .await
             .unwrap();
         assert_eq!(id_of(&ans.bytes), id);
@@ -418,7 +434,7 @@ async fn dns_over_tls_checks_the_server_name() {
     };
     let fwd = Forwarder::with_roots(&[upstream], &config(1000, 2000), pki.roots);
 
-    let err = guard(fwd.query(&make_query("tls.example", TYPE_A, 1, true, false)))
+    let err = guard(fwd.query(&query(1, "tls.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
@@ -450,7 +466,7 @@ async fn doh_round_trip(alpn: &[&[u8]]) {
     let fwd = Forwarder::with_roots(&[upstream], &config(2000, 4000), pki.roots);
 
     for id in [7, 8] {
-        let ans = guard(fwd.query(&make_query("DoH.example", TYPE_A, id, true, true)))
+        let ans = guard(fwd.query(&query(id, "DoH.example", TYPE_A, Some(1232), true)))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(id_of(&ans.bytes), id);
@@ -486,7 +502,7 @@ async fn dns_over_https_without_bootstrap_never_looks_the_host_up() {
         &config(1000, 2000),
         rustls::RootCertStore::empty(),
     );
-    let err = guard(fwd.query(&make_query("x.example", TYPE_A, 1, true, false)))
+    let err = guard(fwd.query(&query(1, "x.example", TYPE_A, Some(1232), false)))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("bootstrap"), "{err}");
@@ -509,7 +525,7 @@ async fn stand_in_serves_nxdomain_nodata_and_cname_chains() {
     let ask = |name: &'static str| {
         let fwd = &fwd;
         async move {
-            guard(fwd.query(&make_query(name, TYPE_A, 3, true, false)))
+            guard(fwd.query(&query(3, name, TYPE_A, Some(1232), false)))
                 .await
                 .unwrap()
                 .bytes

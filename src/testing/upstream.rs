@@ -16,7 +16,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, NULL, PTR, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -803,51 +803,10 @@ pub async fn run_standalone(addr: SocketAddr, zone_file: Option<&Path>) -> io::R
     tokio::signal::ctrl_c().await
 }
 
-/// A query in wire form as a stub resolver sends it: RD set, the name as
-/// written (case kept), and an OPT record (1232 bytes, `do_bit`) when
-/// `edns` is true.
-pub fn make_query(name: &str, qtype: u16, id: u16, edns: bool, do_bit: bool) -> Vec<u8> {
-    let mut b = Vec::with_capacity(64);
-    b.extend_from_slice(&id.to_be_bytes());
-    b.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns as u8]);
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
-        b.push(label.len() as u8);
-        b.extend_from_slice(label.as_bytes());
-    }
-    b.push(0);
-    b.extend_from_slice(&qtype.to_be_bytes());
-    b.extend_from_slice(&1u16.to_be_bytes());
-    if edns {
-        let flags: u32 = if do_bit { 0x8000 } else { 0 };
-        b.extend_from_slice(&[0, 0, 41, 0x04, 0xD0]);
-        b.extend_from_slice(&flags.to_be_bytes());
-        b.extend_from_slice(&[0, 0]);
-    }
-    b
-}
-
-/// The A and AAAA addresses in a response's answer section.
-pub fn answer_addrs(reply: &[u8]) -> Vec<IpAddr> {
-    let Ok(m) = Message::from_vec(reply) else {
-        return Vec::new();
-    };
-    m.answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(IpAddr::V4(a.0)),
-            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-            _ => None,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::client::query;
 
     #[test]
     fn zone_file_parses_and_reports_bad_lines() {
@@ -870,7 +829,7 @@ mod tests {
 
     #[test]
     fn answers_filter_by_type_and_echo_edns() {
-        let q = Message::from_vec(&make_query("Host.Example", 28, 9, true, true)).unwrap();
+        let q = Message::from_vec(&query(9, "Host.Example", 28, Some(1232), true)).unwrap();
         let question = q.queries[0].clone();
         let m = answer(&q, &question, &Behaviour::standard()).unwrap();
         assert_eq!(m.answers.len(), 1);
@@ -881,7 +840,7 @@ mod tests {
 
     #[test]
     fn negative_answers_carry_the_zone_soa() {
-        let q = Message::from_vec(&make_query("a.b.example.com", 1, 1, false, false)).unwrap();
+        let q = Message::from_vec(&query(1, "a.b.example.com", 1, None, false)).unwrap();
         let m = answer(&q, &q.queries[0], &Behaviour::Nxdomain { soa_minimum: 42 }).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         let soa = &m.authorities[0];
