@@ -130,6 +130,30 @@ async fn silent_first_upstream_fails_over_to_the_second_within_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_closed_port_fails_over_at_once_and_says_why() {
+    // Nothing listens on the discard port: ICMP "port unreachable" reaches
+    // the connected socket as an error, no timeout needed.
+    let closed = Upstream::Plain("127.0.0.1:9".parse().unwrap());
+    let good = stand_in().await;
+    let fwd = Forwarder::new(&[closed.clone(), plain(&good)], &config(30_000, 60_000));
+    let ans = guard(fwd.query(&query(4, "refused.example", TYPE_A, Some(1232), false)))
+        .await
+        .unwrap();
+    assert_eq!(ans.upstream, 1);
+    assert_eq!(fwd.health()[0].failures, 1);
+
+    let fwd = Forwarder::new(&[closed], &config(30_000, 60_000));
+    let err = guard(fwd.query(&query(4, "refused.example", TYPE_A, Some(1232), false)))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("127.0.0.1:9") && text.contains("refused"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn servfail_from_one_upstream_tries_the_next() {
     let failing = stand_in().await;
     failing.set_default(Behaviour::Servfail);

@@ -226,6 +226,30 @@ impl StandIn {
         Ok(stand_in)
     }
 
+    /// Like [`StandIn::start`]; with a zone file (see [`parse_zone`]) the
+    /// names in it get their records and every other name NXDOMAIN.
+    pub async fn start_with_zone(
+        addr: SocketAddr,
+        zone_file: Option<&Path>,
+    ) -> io::Result<StandIn> {
+        let stand_in = StandIn::start(addr).await?;
+        if let Some(path) = zone_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let zone = parse_zone(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            stand_in.set_default(Behaviour::Nxdomain { soa_minimum: 60 });
+            for (name, records) in zone {
+                stand_in.set(&name, Behaviour::Answer { records });
+            }
+        }
+        Ok(stand_in)
+    }
+
     fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
         self.tasks.lock().unwrap().push(tokio::spawn(f));
     }
@@ -780,25 +804,10 @@ pub fn parse_zone(text: &str) -> Result<HashMap<String, Vec<Rec>>, String> {
     Ok(zone)
 }
 
-/// Runs a stand-in upstream until Ctrl-C, for the firmware image test.
-/// Without a zone file every name gets [`Behaviour::standard`]; with one,
-/// the names in it get their records and every other name NXDOMAIN.
+/// Runs a stand-in upstream until Ctrl-C, for the firmware image test;
+/// see [`StandIn::start_with_zone`].
 pub async fn run_standalone(addr: SocketAddr, zone_file: Option<&Path>) -> io::Result<()> {
-    let stand_in = StandIn::start(addr).await?;
-    if let Some(path) = zone_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        let zone = parse_zone(&text).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        })?;
-        stand_in.set_default(Behaviour::Nxdomain { soa_minimum: 60 });
-        for (name, records) in zone {
-            stand_in.set(&name, Behaviour::Answer { records });
-        }
-    }
+    let stand_in = StandIn::start_with_zone(addr, zone_file).await?;
     tracing::info!(addr = %stand_in.addr(), "stand-in upstream serving UDP and TCP");
     tokio::signal::ctrl_c().await
 }
@@ -807,6 +816,29 @@ pub async fn run_standalone(addr: SocketAddr, zone_file: Option<&Path>) -> io::R
 mod tests {
     use super::*;
     use crate::testing::client::query;
+
+    #[tokio::test]
+    async fn zone_file_stand_in_answers_its_names_and_nxdomain_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zone.txt");
+        std::fs::write(&path, "router.example A 192.0.2.254\n").unwrap();
+        let s = StandIn::start_with_zone("127.0.0.1:0".parse().unwrap(), Some(&path))
+            .await
+            .unwrap();
+        let m = crate::testing::client::ask(s.addr(), "Router.Example", 1).await;
+        assert_eq!(crate::testing::client::answers(&m), vec!["192.0.2.254"]);
+        let m = crate::testing::client::ask(s.addr(), "other.example", 1).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(s.queries("router.example"), 1);
+        let err = StandIn::start_with_zone(
+            "127.0.0.1:0".parse().unwrap(),
+            Some(&dir.path().join("none")),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("none"), "{err}");
+    }
 
     #[test]
     fn zone_file_parses_and_reports_bad_lines() {

@@ -29,14 +29,13 @@ pub(crate) async fn exchange(
     let socket = UdpSocket::bind(local).await?;
     socket.connect(upstream).await?;
     socket.send(msg).await?;
-    let mut buf = vec![0u8; MAX_REPLY];
+    // recv_buf fills spare capacity: no 64 KiB memset per query.
+    let mut buf = Vec::with_capacity(MAX_REPLY);
     loop {
-        let n = socket.recv(&mut buf).await?;
+        buf.clear();
+        let n = socket.recv_buf(&mut buf).await?;
         match check_reply(&buf[..n], id, q) {
-            Ok(()) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
+            Ok(()) => return Ok(buf[..n].to_vec()),
             Err(_) => health.dropped(),
         }
     }
