@@ -432,6 +432,8 @@ where
 {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: do not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         shared.connections.fetch_add(1, Ordering::SeqCst);
