@@ -567,3 +567,155 @@ async fn stand_in_serves_nxdomain_nodata_and_cname_chains() {
     assert_eq!(wire::read_u16(&chain, 6), Some(3));
     assert_eq!(answer_addrs(&chain), vec![ip(Ipv4Addr::new(192, 0, 2, 99))]);
 }
+
+// ---- interoperability with a real DNS server (unbound, from .ci/setup) ----
+
+/// An unbound process on loopback serving a small static zone over UDP/TCP,
+/// DoT and DoH. Killed (by its own PID) when dropped.
+struct Unbound {
+    child: std::process::Child,
+    plain: std::net::SocketAddr,
+    tls: std::net::SocketAddr,
+    https: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that is free for both UDP and TCP right now.
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Unbound {
+    async fn start(cert_pem: &str, key_pem: &str) -> Unbound {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        std::fs::write(dir.path().join("cert.pem"), cert_pem).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key_pem).unwrap();
+        let (p, t, h) = (free_port(), free_port(), free_port());
+        let mut conf = format!(
+            r#"server:
+  interface: 127.0.0.1@{p}
+  interface: 127.0.0.1@{t}
+  interface: 127.0.0.1@{h}
+  port: {p}
+  tls-port: {t}
+  https-port: {h}
+  tls-service-key: "{d}/key.pem"
+  tls-service-pem: "{d}/cert.pem"
+  http-endpoint: "/dns-query"
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  username: ""
+  chroot: ""
+  directory: "{d}"
+  pidfile: "{d}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  module-config: "iterator"
+  local-zone: "interop.test." static
+  local-data: "www.interop.test. 300 IN A 192.0.2.33"
+"#
+        );
+        // About 4 KB of TXT: more than the 1232 bytes our queries offer.
+        for i in 0..40 {
+            conf.push_str(&format!(
+                "  local-data: 'big.interop.test. 300 IN TXT \"{i:0>100}\"'\n"
+            ));
+        }
+        conf.push_str("remote-control:\n  control-enable: no\n");
+        let conf_path = dir.path().join("unbound.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = std::process::Command::new("unbound")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("unbound is needed for this test: run .ci/setup to install it");
+        let mut u = Unbound {
+            child,
+            plain: ([127, 0, 0, 1], p).into(),
+            tls: ([127, 0, 0, 1], t).into(),
+            https: ([127, 0, 0, 1], h).into(),
+            _dir: dir,
+        };
+        let probe = query(1, "www.interop.test", TYPE_A, None, false);
+        for _ in 0..100 {
+            if let Some(status) = u.child.try_wait().unwrap() {
+                panic!(
+                    "unbound exited at start ({status}); config: {}",
+                    conf_path.display()
+                );
+            }
+            let answered =
+                glory_hole::testing::client::udp_raw(u.plain, &probe, Duration::from_millis(100))
+                    .await
+                    .is_some();
+            if answered && tokio::net::TcpStream::connect(u.https).await.is_ok() {
+                return u;
+            }
+        }
+        panic!("unbound did not start serving within 10 s");
+    }
+}
+
+#[tokio::test]
+async fn interoperates_with_unbound_over_udp_tcp_tls_and_https() {
+    let ck = rcgen::generate_simple_self_signed(vec!["unbound.test".to_string()]).unwrap();
+    let unbound = Unbound::start(&ck.cert.pem(), &ck.signing_key.serialize_pem()).await;
+    let roots = || {
+        let mut r = rustls::RootCertStore::empty();
+        r.add(ck.cert.der().clone()).unwrap();
+        r
+    };
+    let transports = [
+        Upstream::Plain(unbound.plain),
+        Upstream::Tls {
+            addr: unbound.tls,
+            server_name: "unbound.test".into(),
+        },
+        Upstream::Https {
+            url: format!("https://unbound.test:{}/dns-query", unbound.https.port()),
+            bootstrap: vec![unbound.https.ip()],
+        },
+    ];
+    for upstream in transports {
+        let label = upstream.to_string();
+        let fwd = Forwarder::with_roots(&[upstream], &config(2000, 5000), roots());
+        let ans = guard(fwd.query(&query(77, "WWW.interop.test", TYPE_A, Some(1232), true)))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(id_of(&ans.bytes), 77, "{label}");
+        assert_eq!(&ans.bytes[12..16], b"\x03WWW", "{label}");
+        assert_eq!(answer_addrs(&ans.bytes), vec!["192.0.2.33"], "{label}");
+
+        // Over UDP unbound truncates this; the forwarder retries over TCP.
+        let ans = guard(fwd.query(&query(78, "big.interop.test", TYPE_TXT, Some(1232), false)))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(wire::read_u16(&ans.bytes, 6), Some(40), "{label}");
+        assert_eq!(
+            wire::response_flags(&ans.bytes) & wire::flags::TC,
+            0,
+            "{label}"
+        );
+        let h = &fwd.health()[0];
+        // Only plain DNS can be truncated.
+        let expect_tc = u64::from(!label.contains("://"));
+        assert_eq!(h.truncated, expect_tc, "{label}");
+    }
+}
