@@ -3,7 +3,7 @@
 //! health, DoT and DoH.
 
 use glory_hole::config::{DnsConfig, Dur, Upstream};
-use glory_hole::dns::forward::{ForwardError, Forwarder};
+use glory_hole::dns::forward::{ForwardError, Forwarder, MAX_IN_FLIGHT};
 use glory_hole::dns::wire::{self, RCODE_NOERROR, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT};
 use glory_hole::testing::client::{answers, query};
 use glory_hole::testing::upstream::{
@@ -280,6 +280,36 @@ async fn identical_concurrent_queries_share_one_upstream_query() {
     }
     assert_eq!(up.queries("same.example"), 1);
     assert_eq!(fwd.coalesced(), 9);
+}
+
+#[tokio::test]
+async fn a_flood_of_unique_names_is_capped() {
+    // A silent upstream keeps every exchange waiting for its timeout.
+    let up = stand_in().await;
+    up.set_default(Behaviour::Silent);
+    up.set("after.example", Behaviour::standard());
+    let fwd = Forwarder::new(&[plain(&up)], &config(300, 600));
+    let extra = 20;
+    let queries: Vec<Vec<u8>> = (0..MAX_IN_FLIGHT + extra)
+        .map(|i| query(1, &format!("flood{i}.example"), TYPE_A, Some(1232), false))
+        .collect();
+    let results = guard(futures_util::future::join_all(
+        queries.iter().map(|q| fwd.query(q)),
+    ))
+    .await;
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(ForwardError::Busy(_))))
+        .count();
+    assert_eq!(busy, extra);
+    let timed_out = results
+        .iter()
+        .filter(|r| matches!(r, Err(ForwardError::NoAnswer { .. })))
+        .count();
+    assert_eq!(timed_out, MAX_IN_FLIGHT);
+    // Capacity comes back once the exchanges finish.
+    let again = guard(fwd.query(&query(2, "after.example", TYPE_A, Some(1232), false))).await;
+    assert_eq!(answer_addrs(&again.unwrap().bytes), vec![ip(DEFAULT_A)]);
 }
 
 #[tokio::test]
