@@ -222,11 +222,11 @@ async fn forged_answers_are_dropped_and_the_real_one_accepted() {
 }
 
 #[tokio::test]
-async fn every_upstream_query_gets_a_fresh_random_id() {
+async fn every_upstream_query_gets_a_fresh_random_id_and_source_port() {
     let up = stand_in().await;
     let fwd = Forwarder::new(&[plain(&up)], &config(1000, 4000));
     let client_id = 0x1234;
-    let mut ids = Vec::new();
+    let (mut ids, mut ports) = (Vec::new(), Vec::new());
     for i in 0..8 {
         let q = query(
             client_id,
@@ -238,6 +238,7 @@ async fn every_upstream_query_gets_a_fresh_random_id() {
         let ans = guard(fwd.query(&q)).await.unwrap();
         assert_eq!(id_of(&ans.bytes), client_id);
         ids.push(id_of(&up.last_query().unwrap()));
+        ports.push(up.last_udp_source().unwrap().port());
     }
     assert!(ids.iter().all(|&id| id != client_id), "{ids:?}");
     let mut distinct = ids.clone();
@@ -245,6 +246,10 @@ async fn every_upstream_query_gets_a_fresh_random_id() {
     distinct.dedup();
     // 8 random 16-bit IDs: a repeat is possible but rare; all equal is not.
     assert!(distinct.len() >= 6, "{ids:?}");
+    // A fresh socket each time: the kernel picks a random source port.
+    ports.sort();
+    ports.dedup();
+    assert!(ports.len() >= 6, "{ports:?}");
 }
 
 #[tokio::test]

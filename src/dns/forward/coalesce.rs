@@ -58,7 +58,7 @@ impl InFlight {
                 Entry::Vacant(e) => {
                     permit = Some(
                         inner
-                            .slots
+                            .capacity
                             .clone()
                             .try_acquire_owned()
                             .map_err(|_| ForwardError::Busy(super::MAX_IN_FLIGHT))?,

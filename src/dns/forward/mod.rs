@@ -221,7 +221,7 @@ struct Inner {
     query_timeout: Duration,
     inflight: coalesce::InFlight,
     /// Bounds the exchanges in flight; coalesced callers need none.
-    slots: Arc<tokio::sync::Semaphore>,
+    capacity: Arc<tokio::sync::Semaphore>,
     picks: std::sync::atomic::AtomicU64,
 }
 
@@ -264,7 +264,7 @@ impl Forwarder {
                 upstream_timeout: cfg.upstream_timeout.0.max(Duration::from_millis(1)),
                 query_timeout: cfg.query_timeout.0.max(Duration::from_millis(1)),
                 inflight: coalesce::InFlight::default(),
-                slots: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+                capacity: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
                 picks: Default::default(),
             }),
         }
