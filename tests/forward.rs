@@ -1,6 +1,8 @@
 //! Forwarding over real loopback sockets against the project's stand-in
 //! upstream: UDP with TCP retry, failover, forgery resistance, coalescing,
-//! health, DoT and DoH.
+//! health, DoT and DoH; interop with unbound; end to end through the server.
+
+mod common;
 
 use glory_hole::config::{DnsConfig, Dur, Upstream};
 use glory_hole::dns::forward::{ForwardError, Forwarder, MAX_IN_FLIGHT};
@@ -753,4 +755,41 @@ async fn interoperates_with_unbound_over_udp_tcp_tls_and_https() {
         let expect_tc = u64::from(!label.contains("://"));
         assert_eq!(h.truncated, expect_tc, "{label}");
     }
+}
+
+// ---- end to end: a real glory-hole forwarding to stand-ins ----
+
+#[tokio::test]
+async fn the_server_forwards_to_its_upstreams_and_zone_upstreams() {
+    let default_up = stand_in().await;
+    default_up.set(
+        "web.example",
+        Behaviour::a(Ipv4Addr::new(192, 0, 2, 10), 60),
+    );
+    let corp = stand_in().await;
+    corp.set(
+        "intranet.corp.example",
+        Behaviour::a(Ipv4Addr::new(192, 0, 2, 20), 60),
+    );
+    let server = common::start(&format!(
+        r#"
+[dns]
+listen = ["127.0.0.1:0"]
+upstreams = ["{}"]
+[[forward]]
+domains = ["corp.example"]
+upstreams = ["{}"]
+"#,
+        default_up.addr(),
+        corp.addr()
+    ))
+    .await;
+
+    let m = glory_hole::testing::client::ask(server.dns, "web.example", TYPE_A).await;
+    assert_eq!(answers(&m), vec!["192.0.2.10"]);
+    let m = glory_hole::testing::client::ask(server.dns, "intranet.corp.example", TYPE_A).await;
+    assert_eq!(answers(&m), vec!["192.0.2.20"]);
+    assert_eq!(default_up.queries("web.example"), 1);
+    assert_eq!(corp.queries("intranet.corp.example"), 1);
+    assert_eq!(default_up.queries("intranet.corp.example"), 0);
 }
