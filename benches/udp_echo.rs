@@ -8,14 +8,18 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let Some(addr) = args.first().and_then(|a| a.parse::<SocketAddr>().ok()) else {
         return;
     };
     let threads: usize = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).unwrap();
+            let s =
+                Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).unwrap();
             s.set_reuse_port(true).unwrap();
             s.bind(&addr.into()).unwrap();
             let sock: UdpSocket = s.into();
