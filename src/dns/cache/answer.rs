@@ -140,8 +140,10 @@ pub(crate) fn prepare(
         body[at..at + 4].copy_from_slice(&new.to_be_bytes());
     }
     // A cached answer is not authoritative (RFC 1035 §4.1.1), and its ID is
-    // the client's, written at every hit.
+    // the client's, written at every hit. The stored name is lower-cased so
+    // a lookup compares it with the key by plain equality.
     body[..2].copy_from_slice(&[0, 0]);
+    body[field::HEADER_LEN..qname_end].make_ascii_lowercase();
     body[2] &= !((flags::AA >> 8) as u8);
 
     Some(Prepared {
@@ -162,11 +164,13 @@ pub(crate) enum TtlRewrite {
 }
 
 /// Writes the stored answer in `data` (as built by [`prepare`]) into `out`
-/// with `id`, the client's `question` bytes and rewritten TTLs.
+/// with `id`, the client's `question` bytes (in place of the stored
+/// question, `stored_question_len` bytes) and rewritten TTLs.
 /// Allocation-free once `out` has grown to the answer's size.
 pub(crate) fn write_answer(
     data: &[u8],
     response_len: usize,
+    stored_question_len: usize,
     id: u16,
     question: &[u8],
     ttl: TtlRewrite,
@@ -176,14 +180,11 @@ pub(crate) fn write_answer(
     out.clear();
     out.extend_from_slice(body);
     out[..2].copy_from_slice(&id.to_be_bytes());
-    // The caller promises the same length (names match case-insensitively);
-    // a mismatch would be a caller bug, so keep the stored question then.
-    let qend = field::HEADER_LEN + question.len();
-    debug_assert!(qend <= out.len(), "question longer than the stored one");
-    if let Some(stored) = out.get_mut(field::HEADER_LEN..qend) {
-        if stored.len() == question.len() && stored.eq_ignore_ascii_case(question) {
-            stored.copy_from_slice(question);
-        }
+    // The caller promises the stored question's length (the names match
+    // case-insensitively); were it not so, the stored question stays.
+    debug_assert_eq!(question.len(), stored_question_len);
+    if question.len() == stored_question_len {
+        out[field::HEADER_LEN..field::HEADER_LEN + question.len()].copy_from_slice(question);
     }
     for pair in offsets.chunks_exact(2) {
         let at = usize::from(u16::from_le_bytes([pair[0], pair[1]]));

@@ -70,10 +70,10 @@ impl Entry {
         }
         let q = 12 + name.len();
         match (self.data.get(12..q), self.data.get(q..q + 4)) {
+            // Both sides are lower-case: the key by contract, the stored
+            // question since insert.
             (Some(n), Some(tc)) => {
-                n.eq_ignore_ascii_case(name)
-                    && tc[..2] == qtype.to_be_bytes()
-                    && tc[2..] == qclass.to_be_bytes()
+                n == name && tc[..2] == qtype.to_be_bytes() && tc[2..] == qclass.to_be_bytes()
             }
             _ => false,
         }
@@ -93,7 +93,7 @@ pub(crate) struct KeyRef<'a> {
 
 impl KeyRef<'_> {
     fn bits(&self) -> u8 {
-        u8::from(self.do_bit) * BIT_DO | u8::from(self.cd) * BIT_CD
+        (u8::from(self.do_bit) * BIT_DO) | (u8::from(self.cd) * BIT_CD)
     }
 }
 
