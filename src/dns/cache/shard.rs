@@ -1,7 +1,9 @@
 //! One cache shard: a compact entry table bounded by bytes, with S3-FIFO
 //! eviction.
 //!
-//! Entries live in a slab (`Vec<Entry>`, 48 bytes each) indexed by a
+//! Entries live in a slab of fixed 64-entry chunks (48 bytes an entry),
+//! which grows without ever reallocating, so growth leaves no freed blocks
+//! of odd sizes behind in the allocator. It is indexed by a
 //! `hashbrown::HashTable<u32>` (5 bytes a bucket). Each entry owns one boxed
 //! slice holding the stored response and its TTL offsets; the key is not
 //! stored separately, because the response's question *is* the key's name,
@@ -60,6 +62,21 @@ const BIT_CD: u8 = 2;
 const BIT_SERVFAIL: u8 = 4;
 
 impl Entry {
+    fn vacant() -> Entry {
+        Entry {
+            data: Box::default(),
+            hash: 0,
+            prev: NIL,
+            next: NIL,
+            stored_at: 0,
+            expires: 0,
+            response_len: 0,
+            bits: 0,
+            queue: Queue::Free,
+            freq: 0,
+        }
+    }
+
     pub fn is_servfail(&self) -> bool {
         self.bits & BIT_SERVFAIL != 0
     }
@@ -142,7 +159,7 @@ fn charge(data_len: usize) -> usize {
 
 pub(crate) struct CacheShard {
     table: HashTable<u32>,
-    slab: Vec<Entry>,
+    slab: Slab,
     free: u32,
     small: List,
     main: List,
@@ -162,7 +179,7 @@ impl CacheShard {
         let ghost_slots = (budget / 256).next_power_of_two().max(64);
         CacheShard {
             table: HashTable::new(),
-            slab: Vec::new(),
+            slab: Slab::default(),
             free: NIL,
             small: List {
                 head: NIL,
@@ -189,7 +206,7 @@ impl CacheShard {
     /// Every byte this shard holds: slab and table at their real capacity,
     /// the ghost table, and the entries' boxed slices.
     pub fn bytes(&self) -> usize {
-        self.slab.capacity() * size_of::<Entry>()
+        self.slab.bytes()
             + self.table.allocation_size()
             + self.ghost.len() * size_of::<u32>()
             + self.heap
@@ -328,13 +345,7 @@ impl CacheShard {
             self.slab[i as usize] = entry;
             return i;
         }
-        if self.slab.len() == self.slab.capacity() {
-            // Grow by a quarter, not double: unused slots are charged too.
-            let extra = (self.slab.len() / 4).max(16);
-            self.slab.reserve_exact(extra);
-        }
-        self.slab.push(entry);
-        (self.slab.len() - 1) as u32
+        self.slab.push(entry)
     }
 
     fn evict_one(&mut self, dead: &impl Fn(&Entry) -> bool) -> Evicted {
@@ -427,6 +438,51 @@ impl CacheShard {
         let e = &mut self.slab[i as usize];
         e.prev = NIL;
         e.next = NIL;
+    }
+}
+
+/// Entry slots in fixed-size chunks: stable, and no reallocation on growth.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Box<[Entry]>>,
+    /// Slots handed out so far; the rest of the last chunk is unused.
+    len: usize,
+}
+
+const CHUNK: usize = 64;
+
+impl Slab {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn bytes(&self) -> usize {
+        self.chunks.len() * CHUNK * size_of::<Entry>()
+            + self.chunks.capacity() * size_of::<Box<[Entry]>>()
+    }
+
+    fn push(&mut self, entry: Entry) -> u32 {
+        if self.len == self.chunks.len() * CHUNK {
+            let chunk = (0..CHUNK).map(|_| Entry::vacant()).collect();
+            self.chunks.push(chunk);
+        }
+        let i = self.len;
+        self.len += 1;
+        self[i] = entry;
+        i as u32
+    }
+}
+
+impl std::ops::Index<usize> for Slab {
+    type Output = Entry;
+    fn index(&self, i: usize) -> &Entry {
+        &self.chunks[i / CHUNK][i % CHUNK]
+    }
+}
+
+impl std::ops::IndexMut<usize> for Slab {
+    fn index_mut(&mut self, i: usize) -> &mut Entry {
+        &mut self.chunks[i / CHUNK][i % CHUNK]
     }
 }
 
