@@ -1001,6 +1001,3 @@ mod tests {
         assert!(s.hits > 0 && s.bytes <= s.capacity_bytes);
     }
 }
-impl Cache {
-    pub fn sweep_expired(&self) {}
-}
