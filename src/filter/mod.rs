@@ -370,6 +370,17 @@ impl Filter {
         self.policy.blocked_response
     }
 
+    /// What to answer for this reason: special names (DoH canary, iCloud
+    /// Private Relay) get NXDOMAIN whatever the mode, since that is the
+    /// signal those clients look for; everything else uses the mode.
+    pub fn blocked_response_for(&self, reason: Reason) -> BlockedResponse {
+        if reason.kind == KIND_SPECIAL {
+            BlockedResponse::Nxdomain
+        } else {
+            self.policy.blocked_response
+        }
+    }
+
     pub fn blocked_ttl(&self) -> u32 {
         self.policy.blocked_ttl
     }

@@ -163,14 +163,20 @@ fn special_names_are_blocked_and_switchable() {
         blocked(KIND_SPECIAL, special::ICLOUD_RELAY)
     );
     assert_eq!(f.check("icloud.com", c), Verdict::Pass);
-    assert!(
-        f.describe(Reason {
-            kind: KIND_SPECIAL,
-            id: 0,
-            cname_depth: 0
-        })
-        .contains("DoH canary")
-    );
+    let canary = Reason {
+        kind: KIND_SPECIAL,
+        id: 0,
+        cname_depth: 0,
+    };
+    assert!(f.describe(canary).contains("DoH canary"));
+    use crate::config::BlockedResponse;
+    assert_eq!(f.blocked_response(), BlockedResponse::Null);
+    assert_eq!(f.blocked_response_for(canary), BlockedResponse::Nxdomain);
+    let list = Reason {
+        kind: KIND_LIST,
+        ..canary
+    };
+    assert_eq!(f.blocked_response_for(list), BlockedResponse::Null);
     let mut cfg = s.cfg.clone();
     cfg.filter.block_doh_canary = false;
     cfg.filter.block_icloud_private_relay = false;
