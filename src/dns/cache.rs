@@ -241,7 +241,9 @@ impl Cache {
 
     /// Caches `response` (an upstream answer to `key`'s question, OPT
     /// already stripped) if it is cacheable; the cache picks the lifetime,
-    /// see [`answer::prepare`]. Replaces any entry for the same key.
+    /// see [`answer::prepare`]. Replaces any entry for the same key, except
+    /// that a SERVFAIL never replaces a real answer (which may yet be served
+    /// stale). With `memory_mib = 0` nothing is ever stored.
     pub fn insert(&self, key: &CacheKey, response: &[u8]) {
         self.insert_at(self.now(), key, response);
     }
@@ -267,7 +269,9 @@ impl Cache {
             kind: p.kind,
         };
         let mut shard = lock(&slot.shard, self.shard_budget);
-        let outcome = shard.insert(&key, new, |e| self.is_dead(e, now));
+        let Some(outcome) = shard.insert(&key, new, |e| self.is_dead(e, now)) else {
+            return;
+        };
         slot.publish(&shard);
         bump(&slot.inserts, 1);
         bump(&slot.evictions, outcome.evicted);
@@ -620,6 +624,40 @@ mod tests {
         });
         off.insert_at(0, &key("sf.test", TYPE_A), &sf);
         assert_eq!(lookup(&off, 0, "sf.test", false).0, Lookup::Miss);
+    }
+
+    #[test]
+    fn servfail_does_not_replace_an_answer_that_can_be_served_stale() {
+        let cache = Cache::new(&cfg());
+        let k = key("keep.test", TYPE_A);
+        cache.insert_at(
+            0,
+            &k,
+            &response("keep.test", TYPE_A, RCODE_NOERROR, &[60], None),
+        );
+        // Expired; the refresh attempt gets SERVFAIL from upstream.
+        cache.insert_at(
+            100,
+            &k,
+            &response("keep.test", TYPE_A, RCODE_SERVFAIL, &[], None),
+        );
+        let (l, out) = lookup(&cache, 100, "keep.test", true);
+        assert_eq!(l, Lookup::Stale);
+        assert_eq!(wire::rcode(&out), RCODE_NOERROR);
+        assert_eq!(cache.stats().inserts, 1);
+    }
+
+    #[test]
+    fn zero_memory_caches_nothing() {
+        let cache = Cache::new(&CacheConfig {
+            memory_mib: 0,
+            ..cfg()
+        });
+        let r = response("z.test", TYPE_A, RCODE_NOERROR, &[300], None);
+        cache.insert_at(0, &key("z.test", TYPE_A), &r);
+        assert_eq!(lookup(&cache, 0, "z.test", false).0, Lookup::Miss);
+        let s = cache.stats();
+        assert_eq!((s.entries, s.inserts, s.capacity_bytes), (0, 0, 0));
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub(crate) fn prepare(
     }
 
     let ttl = match kind {
+        // u32::MAX: answers that were all OPT, which is nonsense.
+        Kind::Positive if min_positive == u32::MAX => return None,
         Kind::Positive => min_positive,
         Kind::Negative => {
             let cap = policy.negative_max_ttl;

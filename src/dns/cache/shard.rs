@@ -176,7 +176,11 @@ pub(crate) struct CacheShard {
 impl CacheShard {
     pub fn new(budget: usize) -> CacheShard {
         // About one ghost slot per two entries of a typical 130-byte charge.
-        let ghost_slots = (budget / 256).next_power_of_two().max(64);
+        // A zero budget (caching off) never inserts, so needs no ghost.
+        let ghost_slots = match budget {
+            0 => 0,
+            _ => (budget / 256).next_power_of_two().max(64),
+        };
         CacheShard {
             table: HashTable::new(),
             slab: Slab::default(),
@@ -235,12 +239,13 @@ impl CacheShard {
     /// Inserts or replaces the entry for `key`, then evicts until the shard
     /// fits its budget. `dead` says whether an entry is past any use (expired
     /// and past the stale window), so eviction reclaims those first.
+    /// `None`: not stored (a SERVFAIL would have replaced a real answer).
     pub fn insert(
         &mut self,
         key: &KeyRef,
         new: NewEntry,
         dead: impl Fn(&Entry) -> bool,
-    ) -> InsertOutcome {
+    ) -> Option<InsertOutcome> {
         let bits = key.bits()
             | if new.kind == Kind::ServFail {
                 BIT_SERVFAIL
@@ -248,6 +253,11 @@ impl CacheShard {
                 0
             };
         if let Some(i) = self.find(key) {
+            // An upstream SERVFAIL must not wipe a real answer that can
+            // still be served, fresh or stale (RFC 8767).
+            if new.kind == Kind::ServFail && !self.slab[i as usize].is_servfail() {
+                return None;
+            }
             // A refresh keeps the entry's place and hits: a hot name whose
             // TTL ran out stays hot.
             let new_charge = charge(new.data.len());
@@ -298,7 +308,7 @@ impl CacheShard {
                 Evicted::Cold => outcome.evicted += 1,
             }
         }
-        outcome
+        Some(outcome)
     }
 
     /// Removes entry `i` for good.
