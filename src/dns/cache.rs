@@ -5,13 +5,13 @@
 //!   key hashes to, so there is no global lock anywhere on the hot path.
 //! - Bounded by bytes (`cache.memory_mib`), every byte charged: entry slots,
 //!   hash buckets, the ghost table and each stored response at its
-//!   allocator size class (see [`shard`]).
+//!   allocator size class (see `shard.rs`).
 //! - S3-FIFO eviction, which keeps a hot set through a scan of new names.
 //! - Expiry never stops the world: dead entries are dropped when a lookup
 //!   meets them, when eviction reaches them, and by [`Cache::sweep_expired`],
 //!   which locks one shard for at most a few hundred entries at a time.
 //! - TTL policy (clamping, RFC 2308 negative caching, SERVFAIL) is decided
-//!   once at insert; see [`answer::prepare`]. Serve-stale per RFC 8767.
+//!   once at insert (see [`Cache::insert`]). Serve-stale per RFC 8767.
 //! - Counters are atomics beside each shard's lock: [`Cache::stats`] never
 //!   locks.
 //!
@@ -240,10 +240,19 @@ impl Cache {
     }
 
     /// Caches `response` (an upstream answer to `key`'s question, OPT
-    /// already stripped) if it is cacheable; the cache picks the lifetime,
-    /// see [`answer::prepare`]. Replaces any entry for the same key, except
-    /// that a SERVFAIL never replaces a real answer (which may yet be served
-    /// stale). With `memory_mib = 0` nothing is ever stored.
+    /// already stripped) if it is cacheable. The cache picks the lifetime:
+    /// - NOERROR with answers: the smallest answer/authority TTL, each
+    ///   clamped to `[min_ttl, max_ttl]` (the stored TTLs are clamped too).
+    /// - NXDOMAIN or NODATA: `min(SOA TTL, SOA MINIMUM)` from the authority
+    ///   section (RFC 2308), at most `negative_max_ttl`; with no SOA it is
+    ///   not cached, as RFC 2308 §5 advises.
+    /// - SERVFAIL: `servfail_ttl`.
+    /// - TC set, REFUSED/FORMERR/NOTIMP and other rcodes, a lifetime of 0,
+    ///   a question other than `key`'s, or unparsable bytes: not cached.
+    ///
+    /// Replaces any entry for the same key, except that a SERVFAIL never
+    /// replaces a real answer (which may yet be served stale). With
+    /// `memory_mib = 0` nothing is ever stored.
     pub fn insert(&self, key: &CacheKey, response: &[u8]) {
         self.insert_at(self.now(), key, response);
     }
