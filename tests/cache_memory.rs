@@ -1,15 +1,50 @@
-//! The cache's memory bound as the process sees it: resident set size after
-//! a flood of a million distinct names, with the production allocator.
+//! The cache's memory as the process sees it, with the production
+//! allocator: resident set size after a flood of a million distinct names,
+//! and no allocation at all on the hit path.
 //!
 //! Its own test binary so that no other test's allocations blur the
-//! number. Run: `cargo test --test cache_memory -- --nocapture`.
+//! numbers. Run: `cargo test --test cache_memory -- --nocapture`.
 
 use glory_hole::config::CacheConfig;
 use glory_hole::dns::cache::{Cache, CacheKey, Lookup};
 use glory_hole::dns::wire::{CLASS_IN, Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+
+/// mimalloc, counting allocations per thread so each test sees only its own.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call unchanged to mimalloc; the counter is a
+// const-initialised thread-local, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+}
+
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
@@ -107,4 +142,42 @@ fn rss_stays_near_memory_mib_through_a_million_name_flood() {
          issue target memory_mib + 12 MiB = {} KiB",
         u64::from(MEMORY_MIB + 12) * 1024
     );
+}
+
+#[test]
+fn cache_hits_do_not_allocate() {
+    // Small, so it barely blurs the RSS test running beside it.
+    let cache = Cache::new(&CacheConfig {
+        memory_mib: 1,
+        ..CacheConfig::default()
+    });
+    let mut raw = query();
+    let parsed = Query::parse(&raw).unwrap();
+    let mut key = CacheKey::from_query(&parsed);
+    let mut response = Vec::new();
+    let mut w = ResponseWriter::new(&mut response, &raw, &parsed, RCODE_NOERROR, false);
+    w.record_at_qname(0, TYPE_A, 300, &[192, 0, 2, 1]);
+    w.finish();
+    let before_inserts = allocations();
+    for n in 0..1000 {
+        set_digits(&mut key.name, n);
+        set_digits(&mut response[12..], n);
+        cache.insert(&key, &response);
+    }
+    assert!(
+        allocations() - before_inserts >= 1000,
+        "the counter sees the inserts' allocations"
+    );
+    // The caller's buffer, grown once, as the pipeline reuses it.
+    let mut out = Vec::with_capacity(512);
+    let before = allocations();
+    for n in 0..10_000u64 {
+        let n = n % 1000;
+        set_digits(&mut raw[12..], n);
+        set_digits(&mut key.name, n);
+        let l = cache.get(&key, n as u16, &raw[12..], false, &mut out);
+        assert_eq!(l, Lookup::Hit);
+        assert_eq!(&out[12..raw.len()], &raw[12..]);
+    }
+    assert_eq!(allocations() - before, 0, "allocations on the hit path");
 }
