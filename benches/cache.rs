@@ -88,6 +88,10 @@ fn cache_hit(c: &mut Criterion) {
         })
     });
 
+    let s = cache.stats();
+    println!("hit benches: {} hits, {} misses", s.hits, s.misses);
+    assert_eq!(s.misses, 0, "every lookup above must be a hit");
+
     let raw = query(9_999_999);
     let (miss_key, miss_q) = (key(&raw), raw[12..].to_vec());
     c.bench_function("cache get miss", |b| {

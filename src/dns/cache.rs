@@ -23,6 +23,7 @@
 //! strips them before insert and adds its own to each answer).
 
 mod answer;
+mod index;
 mod shard;
 
 use crate::config::CacheConfig;
@@ -378,9 +379,8 @@ impl Cache {
         }
     }
 
-    /// Bits 40..46 pick the shard: hashbrown uses the low bits for the
-    /// bucket and the top seven for its tag, which must stay varied within
-    /// a shard.
+    /// Bits 40..46 pick the shard: the shard's index uses the low 32 bits
+    /// for bucket and tag, which must stay varied within a shard.
     fn slot(&self, hash: u64) -> &ShardSlot {
         &self.shards[(hash >> 40) as usize % SHARDS]
     }

@@ -3,8 +3,8 @@
 //!
 //! Entries live in a slab of fixed 64-entry chunks (48 bytes an entry),
 //! which grows without ever reallocating, so growth leaves no freed blocks
-//! of odd sizes behind in the allocator. It is indexed by a
-//! `hashbrown::HashTable<u32>` (5 bytes a bucket). Each entry owns one boxed
+//! of odd sizes behind in the allocator. It is found through an [`Index`]
+//! (8 bytes a bucket). Each entry owns one boxed
 //! slice holding the stored response and its TTL offsets; the key is not
 //! stored separately, because the response's question *is* the key's name,
 //! type and class (checked at insert).
@@ -17,12 +17,12 @@
 //! only ever churns the small FIFO, which is why a hot set survives it where
 //! LRU would lose it.
 //!
-//! Memory is charged honestly: the slab's and the table's real capacities,
+//! Memory is charged honestly: the slab's and the index's real capacities,
 //! the ghost table, and every boxed slice at the size the allocator rounds
 //! it to. Not for: locking or counters; [`super::Cache`] owns those.
 
 use super::answer::Kind;
-use hashbrown::HashTable;
+use super::index::Index;
 use std::mem::size_of;
 
 const NIL: u32 = u32::MAX;
@@ -151,14 +151,14 @@ pub(crate) fn alloc_size(n: usize) -> usize {
     }
 }
 
-/// An entry's share of a queue: its slab slot, its table bucket (one control
-/// byte and a u32, at hashbrown's 7/8 load) and its boxed slice.
+/// An entry's share of a queue: its slab slot, its index bucket (a u64 at
+/// up to 7/8 load) and its boxed slice.
 fn charge(data_len: usize) -> usize {
-    size_of::<Entry>() + 6 + alloc_size(data_len)
+    size_of::<Entry>() + 10 + alloc_size(data_len)
 }
 
 pub(crate) struct CacheShard {
-    table: HashTable<u32>,
+    index: Index,
     slab: Slab,
     free: u32,
     small: List,
@@ -184,7 +184,7 @@ impl CacheShard {
             _ => (budget / 256).next_power_of_two().max(64),
         };
         CacheShard {
-            table: HashTable::new(),
+            index: Index::new(),
             slab: Slab::default(),
             free: NIL,
             small: List {
@@ -209,23 +209,18 @@ impl CacheShard {
         self.live
     }
 
-    /// Every byte this shard holds: slab and table at their real capacity,
+    /// Every byte this shard holds: slab and index at their real capacity,
     /// the ghost table, and the entries' boxed slices.
     pub fn bytes(&self) -> usize {
-        self.slab.bytes()
-            + self.table.allocation_size()
-            + self.ghost.len() * size_of::<u32>()
-            + self.heap
+        self.slab.bytes() + self.index.bytes() + self.ghost.len() * size_of::<u32>() + self.heap
     }
 
     pub fn find(&self, key: &KeyRef) -> Option<u32> {
         let bits = key.bits();
         let slab = &self.slab;
-        self.table
-            .find(key.hash, |&i| {
-                slab[i as usize].matches(key.hash, key.name, key.qtype, key.qclass, bits)
-            })
-            .copied()
+        self.index.find(key.hash, |i| {
+            slab[i as usize].matches(key.hash, key.name, key.qtype, key.qclass, bits)
+        })
     }
 
     pub fn entry(&self, i: u32) -> &Entry {
@@ -297,9 +292,7 @@ impl CacheShard {
             };
             self.heap += alloc_size(entry.data.len());
             let i = self.alloc_slot(entry);
-            let slab = &self.slab;
-            self.table
-                .insert_unique(key.hash, i, |&j| slab[j as usize].hash);
+            self.index.insert(key.hash, i);
             self.push_back(queue, i);
             self.live += 1;
         }
@@ -316,9 +309,7 @@ impl CacheShard {
     /// Removes entry `i` for good.
     pub fn remove(&mut self, i: u32) {
         let hash = self.slab[i as usize].hash;
-        if let Ok(found) = self.table.find_entry(hash, |&j| j == i) {
-            found.remove();
-        }
+        self.index.remove(hash, i);
         self.unlink(i);
         let e = &mut self.slab[i as usize];
         self.heap -= alloc_size(e.data.len());
