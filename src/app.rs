@@ -8,7 +8,7 @@
 use crate::config::{Config, save_atomic};
 use crate::dns::{Engine, server};
 use crate::events::EventSink;
-use crate::filter::Filter;
+use crate::filter::FilterService;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ pub struct App {
     /// Serialises config changes (never taken by DNS workers).
     apply_lock: Mutex<()>,
     pub engine: Arc<Engine>,
-    pub filter: Arc<ArcSwap<Filter>>,
+    pub filter: Arc<FilterService>,
     pub started: Instant,
     /// Where DNS actually listens (ports resolved).
     pub dns_addrs: Vec<SocketAddr>,
@@ -39,7 +39,7 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
         let config = Arc::new(config);
-        let filter = Arc::new(ArcSwap::from_pointee(Filter::empty()));
+        let filter = FilterService::start(&config)?;
         let (events, _rx) = if config.querylog.enabled {
             let (s, r) = EventSink::bounded(EVENT_QUEUE);
             (s, Some(r))
@@ -47,7 +47,7 @@ impl App {
             (EventSink::disabled(), None)
         };
         let engine = Arc::new(
-            Engine::new(config.clone(), filter.clone(), events)
+            Engine::new(config.clone(), filter.current(), events)
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?,
         );
         let dns = server::start(engine.clone(), &config.dns).await?;
@@ -89,7 +89,16 @@ impl App {
         drop(runtime_ok);
         save_atomic(&self.save_to, new.to_toml().as_bytes())
             .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
+        let old = self.config.load_full();
         self.engine.apply(new.clone())?;
+        if old.filter != new.filter || old.data_dir != new.data_dir {
+            self.filter
+                .apply_config(&new)
+                .map_err(|e| format!("filter: {e:#}"))?;
+            // Answers cached under the old rules may hide newly blocked
+            // CNAME targets.
+            self.engine.cache.clear();
+        }
         self.config.store(new);
         Ok(())
     }
