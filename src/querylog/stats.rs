@@ -1,0 +1,488 @@
+//! The questions the dashboard and the log page ask. Dashboard numbers come
+//! from the roll-ups (cost per bucket, not per row); the log page walks the
+//! row table newest first along the rowid (time) or an index.
+//!
+//! Every statement here is listed by [`query_plans`] and checked with
+//! `EXPLAIN QUERY PLAN` in `tests/querylog_plans.rs`: none scans a table.
+//!
+//! Granularity: counts and time series are exact to the minute; unique
+//! clients/domains, top lists and query types cover the whole hours the
+//! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`] entries
+//! (every domain while the hour is still open), so a domain that is never
+//! in an hour's top list is undercounted, as in AdGuard Home.
+
+use super::sketch::Sketch;
+use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
+use crate::events::Source;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+/// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
+pub const TOP_PER_HOUR: i64 = 100;
+/// Rows a log page looks at when a filter has no index of its own; the
+/// page then returns a cursor to continue from.
+pub const LOG_SCAN_BUDGET: i64 = 20_000;
+/// Beyond this many matching names a domain filter checks names row by row.
+const DOMAIN_ID_LIST_MAX: usize = 5_000;
+/// A client's top domains come from its latest rows, at most this many.
+const CLIENT_SAMPLE_ROWS: i64 = 5_000;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+
+/// `[from, to)` as the hours it touches.
+fn hours(from: i64, to: i64) -> (i64, i64) {
+    (from.div_euclid(HOUR), (to - 1).max(from).div_euclid(HOUR))
+}
+
+const COUNTS: &str = "coalesce(sum(cache), 0), coalesce(sum(upstream), 0), coalesce(sum(local), 0), \
+     coalesce(sum(blocked), 0), coalesce(sum(stale), 0), coalesce(sum(refused), 0), \
+     coalesce(sum(failed), 0), coalesce(sum(latency_us), 0)";
+
+fn sum_counts(c: &Connection, table: &str, key: &str, lo: i64, hi: i64) -> rusqlite::Result<[i64; 8]> {
+    if lo > hi {
+        return Ok([0; 8]);
+    }
+    c.prepare_cached(&format!("SELECT {COUNTS} FROM {table} WHERE {key} BETWEEN ?1 AND ?2"))?
+        .query_row([lo, hi], |r| {
+            let mut out = [0i64; 8];
+            for (i, v) in out.iter_mut().enumerate() {
+                *v = r.get(i)?;
+            }
+            Ok(out)
+        })
+}
+
+/// Per-source counts for `[from, to)` to the minute: whole hours from
+/// `hour_counts`, the ragged ends from `minute_counts`.
+fn counts(c: &Connection, from: i64, to: i64) -> rusqlite::Result<[i64; 8]> {
+    let (m_lo, m_hi) = (from.div_euclid(MINUTE), (to - 1).max(from).div_euclid(MINUTE));
+    let h_lo = (m_lo + 59).div_euclid(60);
+    let h_hi = (m_hi + 1).div_euclid(60) - 1;
+    let mut parts = Vec::new();
+    if h_lo > h_hi {
+        parts.push(sum_counts(c, "minute_counts", "minute", m_lo, m_hi)?);
+    } else {
+        parts.push(sum_counts(c, "hour_counts", "hour", h_lo, h_hi)?);
+        parts.push(sum_counts(c, "minute_counts", "minute", m_lo, h_lo * 60 - 1)?);
+        parts.push(sum_counts(c, "minute_counts", "minute", (h_hi + 1) * 60, m_hi)?);
+    }
+    let mut out = [0i64; 8];
+    for p in parts {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    Ok(out)
+}
+
+fn total(c: &[i64; 8]) -> i64 {
+    c[..7].iter().sum()
+}
+
+fn cached(c: &[i64; 8]) -> i64 {
+    c[Source::Cache as usize] + c[Source::Stale as usize]
+}
+
+pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
+    let n = counts(c, from, to)?;
+    let t = total(&n);
+    let blocked = n[Source::Blocked as usize];
+    let (h_lo, h_hi) = hours(from, to);
+    let unique_clients: i64 = c
+        .prepare_cached("SELECT count(DISTINCT client) FROM hour_clients WHERE hour BETWEEN ?1 AND ?2")?
+        .query_row([h_lo, h_hi], |r| r.get(0))?;
+    let mut sketch = Sketch::default();
+    let mut st = c.prepare_cached("SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2")?;
+    let mut rows = st.query([h_lo, h_hi])?;
+    while let Some(r) = rows.next()? {
+        sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
+    }
+    let pct = |x: i64| if t > 0 { x as f64 * 100.0 / t as f64 } else { 0.0 };
+    Ok(Summary {
+        total: t as u64,
+        blocked: blocked as u64,
+        cached: cached(&n) as u64,
+        forwarded: n[Source::Upstream as usize] as u64,
+        local: n[Source::Local as usize] as u64,
+        failed: (n[Source::Refused as usize] + n[Source::Failed as usize]) as u64,
+        percent_blocked: pct(blocked),
+        avg_latency_us: if t > 0 { n[7] as f64 / t as f64 } else { 0.0 },
+        unique_clients: unique_clients as u64,
+        unique_domains: if t > 0 { sketch.estimate() } else { 0 },
+    })
+}
+
+/// `buckets` equal slices of `[from, to)`. Slices of an hour or more (or
+/// ranges over ~3 days) are filled from hourly counts, finer ones from
+/// minute counts; a roll-up row counts in the slice its start falls in.
+pub fn time_series(c: &Connection, from: i64, to: i64, buckets: usize) -> anyhow::Result<Vec<Bucket>> {
+    anyhow::ensure!(to > from, "time series: the range ends before it starts");
+    let n = buckets.clamp(1, 10_000) as i64;
+    let width = ((to - from) + n - 1) / n;
+    let mut out: Vec<Bucket> = (0..n)
+        .map(|i| Bucket {
+            start_ms: from + i * width,
+            ..Bucket::default()
+        })
+        .collect();
+    let by_hour = width >= HOUR || (to - from) / MINUTE > 4_000;
+    let (table, key, unit) = if by_hour {
+        ("hour_counts", "hour", HOUR)
+    } else {
+        ("minute_counts", "minute", MINUTE)
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {key}, cache + upstream + local + blocked + stale + refused + failed, blocked, cache + stale
+         FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
+    ))?;
+    let mut rows = st.query([from.div_euclid(unit), (to - 1).div_euclid(unit)])?;
+    while let Some(r) = rows.next()? {
+        let start = r.get::<_, i64>(0)? * unit;
+        let i = ((start.max(from) - from) / width).clamp(0, n - 1) as usize;
+        let (t, b, ca): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let bucket = &mut out[i];
+        bucket.total += t as u64;
+        bucket.blocked += b as u64;
+        bucket.allowed += (t - b) as u64;
+        bucket.cached += ca as u64;
+    }
+    Ok(out)
+}
+
+const TOP_DOMAINS_SQL: &str = "SELECT d.name, t.n FROM
+    (SELECT domain, sum(n) AS n FROM hour_domains WHERE blocked = ?1 AND hour BETWEEN ?2 AND ?3
+     GROUP BY domain ORDER BY n DESC LIMIT ?4) AS t
+    JOIN domains AS d ON d.id = t.domain ORDER BY t.n DESC";
+
+const TOP_CLIENTS_SQL: &str = "SELECT c.addr, t.n FROM
+    (SELECT client, sum(n) AS n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2
+     GROUP BY client ORDER BY n DESC LIMIT ?3) AS t
+    JOIN clients AS c ON c.id = t.client ORDER BY t.n DESC";
+
+const QUERY_TYPES_SQL: &str =
+    "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
+
+const CLIENT_HOURS_SQL: &str =
+    "SELECT hour, n, blocked FROM hour_clients WHERE hour BETWEEN ?1 AND ?2 AND client = ?3 ORDER BY hour";
+
+const CLIENT_TOP_SQL: &str = "SELECT d.name, t.n, t.rows FROM
+    (SELECT domain, count(*) AS n, sum(count(*)) OVER () AS rows FROM
+        (SELECT domain FROM queries INDEXED BY queries_client
+         WHERE client = ?1 AND id >= ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4)
+     GROUP BY domain ORDER BY n DESC LIMIT ?5) AS t
+    JOIN domains AS d ON d.id = t.domain ORDER BY t.n DESC";
+
+fn pairs<T: rusqlite::types::FromSql>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> anyhow::Result<Vec<(T, u64)>> {
+    let mut st = c.prepare_cached(sql)?;
+    let rows = st.query_map(p, |r| Ok((r.get::<_, T>(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn top_domains(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    n: usize,
+    blocked_only: bool,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let (lo, hi) = hours(from, to);
+    pairs(c, TOP_DOMAINS_SQL, params![blocked_only, lo, hi, n as i64])
+}
+
+pub fn top_clients(c: &Connection, from: i64, to: i64, n: usize) -> anyhow::Result<Vec<(String, u64)>> {
+    let (lo, hi) = hours(from, to);
+    pairs(c, TOP_CLIENTS_SQL, params![lo, hi, n as i64])
+}
+
+pub fn query_types(c: &Connection, from: i64, to: i64) -> anyhow::Result<Vec<(u16, u64)>> {
+    let (lo, hi) = hours(from, to);
+    pairs(c, QUERY_TYPES_SQL, params![lo, hi])
+}
+
+fn client_id(c: &Connection, addr: &str) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT id FROM clients WHERE addr = ?1")?
+        .query_row([addr], |r| r.get(0))
+        .optional()
+}
+
+pub fn client_activity(c: &Connection, client: &str, from: i64, to: i64) -> anyhow::Result<ClientActivity> {
+    let mut out = ClientActivity {
+        client: client.to_owned(),
+        ..ClientActivity::default()
+    };
+    let Some(id) = client_id(c, client)? else {
+        return Ok(out);
+    };
+    let (lo, hi) = hours(from, to);
+    let mut st = c.prepare_cached(CLIENT_HOURS_SQL)?;
+    let mut rows = st.query(params![lo, hi, id])?;
+    while let Some(r) = rows.next()? {
+        let (h, n, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        out.total += n as u64;
+        out.blocked += b as u64;
+        out.hourly.push(Bucket {
+            start_ms: h * HOUR,
+            total: n as u64,
+            allowed: (n - b) as u64,
+            blocked: b as u64,
+            cached: 0,
+        });
+    }
+    let mut st = c.prepare_cached(CLIENT_TOP_SQL)?;
+    let mut rows = st.query(params![id, key_of(from), key_of(to), CLIENT_SAMPLE_ROWS, 10])?;
+    while let Some(r) = rows.next()? {
+        out.top_domains.push((r.get(0)?, r.get::<_, i64>(1)? as u64));
+        out.top_domains_rows = r.get::<_, i64>(2)? as u64;
+    }
+    Ok(out)
+}
+
+/// How a log page finds its rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Driver {
+    /// Newest first along the rowid.
+    Time,
+    Client(i64),
+    /// One of the uncommon statuses, through their partial index.
+    Status(u8),
+}
+
+/// A domain filter resolved against the names.
+#[derive(Debug, Clone, PartialEq)]
+enum DomainFilter {
+    Ids(Vec<i64>),
+    /// Too short for the trigram index, or too many matching names.
+    Like(String),
+}
+
+/// The SQL of a log page and of its "how far did the budget reach" probe.
+fn search_sql(driver: Driver, status: Option<u8>, qtype: bool, domain: Option<&DomainFilter>) -> (String, String, bool) {
+    let (indexed, driver_sql) = match driver {
+        Driver::Time => ("", String::new()),
+        Driver::Client(_) => ("INDEXED BY queries_client", "client = ?3 AND ".to_owned()),
+        Driver::Status(_) => ("INDEXED BY queries_uncommon_status", "status >= 2 AND status = ?3 AND ".to_owned()),
+    };
+    let mut filters = Vec::new();
+    if status.is_some() {
+        filters.push("page.status = ?5".to_owned());
+    }
+    if qtype {
+        filters.push("page.qtype = ?6".to_owned());
+    }
+    match domain {
+        Some(DomainFilter::Ids(ids)) => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            filters.push(format!("page.domain IN ({})", list.join(",")));
+        }
+        Some(DomainFilter::Like(_)) => filters.push("d.name LIKE ?7 ESCAPE '\\'".to_owned()),
+        None => {}
+    }
+    let filtered = !filters.is_empty();
+    let inner = format!(
+        "SELECT id, domain, client, qtype, rcode, status, upstream, latency_us, reason
+         FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4"
+    );
+    let where_sql = if filtered {
+        format!("WHERE {}", filters.join(" AND "))
+    } else {
+        String::new()
+    };
+    let page = format!(
+        "SELECT page.id, d.name, c.addr, page.qtype, page.rcode, page.status, page.upstream,
+                page.latency_us, page.reason
+         FROM ({inner}) AS page
+         JOIN domains AS d ON d.id = page.domain
+         JOIN clients AS c ON c.id = page.client
+         {where_sql} LIMIT ?8"
+    );
+    let probe = format!(
+        "SELECT min(id), count(*) FROM (SELECT id FROM queries {indexed}
+         WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4)"
+    );
+    (page, probe, filtered)
+}
+
+fn like_pattern(s: &str) -> String {
+    let mut p = String::from("%");
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+const DOMAIN_MATCH_SQL: &str = "SELECT rowid FROM domain_trigrams WHERE name LIKE ?1 ESCAPE '\\' LIMIT ?2";
+
+fn domain_filter(c: &Connection, needle: &str) -> anyhow::Result<DomainFilter> {
+    let needle = needle.trim().to_ascii_lowercase();
+    let pattern = like_pattern(&needle);
+    if needle.chars().count() < 3 {
+        return Ok(DomainFilter::Like(pattern));
+    }
+    let mut st = c.prepare_cached(DOMAIN_MATCH_SQL)?;
+    let ids: Vec<i64> = st
+        .query_map(params![pattern, DOMAIN_ID_LIST_MAX as i64 + 1], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(if ids.len() > DOMAIN_ID_LIST_MAX {
+        DomainFilter::Like(pattern)
+    } else {
+        DomainFilter::Ids(ids)
+    })
+}
+
+pub fn search(c: &Connection, q: &LogQuery) -> anyhow::Result<LogPage> {
+    let limit = if q.limit == 0 { 100 } else { q.limit.min(1000) } as i64;
+    let lo = q.from_ms.map(key_of).unwrap_or(i64::MIN);
+    let mut hi = q.to_ms.map(key_of).unwrap_or(i64::MAX);
+    if let Some(cur) = q.cursor {
+        hi = hi.min(cur);
+    }
+    let client = match q.client.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(addr) => match client_id(c, addr)? {
+            Some(id) => Some(id),
+            None => return Ok(LogPage::default()),
+        },
+        None => None,
+    };
+    let domain = match q.domain.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(needle) => match domain_filter(c, needle)? {
+            DomainFilter::Ids(ids) if ids.is_empty() => return Ok(LogPage::default()),
+            f => Some(f),
+        },
+        None => None,
+    };
+    let status = q.status.map(|s| s as u8);
+    let driver = match (client, status) {
+        (Some(id), _) => Driver::Client(id),
+        (None, Some(s)) if s >= 2 => Driver::Status(s),
+        _ => Driver::Time,
+    };
+    let outer_status = match driver {
+        Driver::Status(_) => None,
+        _ => status,
+    };
+    let (sql, probe, filtered) = search_sql(driver, outer_status, q.qtype.is_some(), domain.as_ref());
+    // Without extra filters every examined row is a result.
+    let mut budget = if filtered { LOG_SCAN_BUDGET.max(limit) } else { limit };
+    if matches!(domain, Some(DomainFilter::Like(_))) {
+        budget = (budget / 4).max(limit);
+    }
+    let driver_value = match driver {
+        Driver::Time => Value::Null,
+        Driver::Client(id) => Value::Integer(id),
+        Driver::Status(s) => Value::Integer(i64::from(s)),
+    };
+    let like = match &domain {
+        Some(DomainFilter::Like(p)) => Value::Text(p.clone()),
+        _ => Value::Null,
+    };
+    let args = [
+        Value::Integer(lo),
+        Value::Integer(hi),
+        driver_value,
+        Value::Integer(budget),
+        outer_status.map_or(Value::Null, |s| Value::Integer(i64::from(s))),
+        q.qtype.map_or(Value::Null, |t| Value::Integer(i64::from(t))),
+        like,
+        Value::Integer(limit),
+    ];
+    let mut st = c.prepare_cached(&sql)?;
+    let mut rows = st.query(params_from_iter(&args))?;
+    let mut page = LogPage::default();
+    let mut last_id = None;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let status: i64 = r.get(5)?;
+        page.rows.push(LogRow {
+            time_ms: ms_of(id),
+            domain: r.get(1)?,
+            client: r.get(2)?,
+            qtype: r.get(3)?,
+            rcode: r.get(4)?,
+            status: Source::from_u8(status as u8).unwrap_or(Source::Failed),
+            upstream: r.get::<_, Option<i64>>(6)?.map(|u| u as u8),
+            latency_us: r.get(7)?,
+            reason: r.get::<_, Option<i64>>(8)?.map(RuleRef::unpack),
+        });
+        last_id = Some(id);
+    }
+    drop(rows);
+    if page.rows.len() as i64 >= limit {
+        page.next_cursor = last_id;
+    } else if filtered {
+        // Did the page stop because the budget ran out, or because nothing
+        // older is left?
+        let mut st = c.prepare_cached(&probe)?;
+        let (oldest, seen): (Option<i64>, i64) =
+            st.query_row(params_from_iter(&args[..4]), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if seen >= budget {
+            page.next_cursor = oldest;
+        }
+    }
+    Ok(page)
+}
+
+/// Every statement the dashboard and the log page run, with placeholder
+/// parameters, for the `EXPLAIN QUERY PLAN` test. Subquery names (`t`,
+/// `page`) are the only things allowed to appear in a `SCAN`.
+pub fn query_plans() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![
+        ("top domains".into(), TOP_DOMAINS_SQL.into()),
+        ("top clients".into(), TOP_CLIENTS_SQL.into()),
+        ("query types".into(), QUERY_TYPES_SQL.into()),
+        ("client hours".into(), CLIENT_HOURS_SQL.into()),
+        ("client top domains".into(), CLIENT_TOP_SQL.into()),
+        ("domain match".into(), DOMAIN_MATCH_SQL.into()),
+        (
+            "unique clients".into(),
+            "SELECT count(DISTINCT client) FROM hour_clients WHERE hour BETWEEN ?1 AND ?2".into(),
+        ),
+        (
+            "unique domains".into(),
+            "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2".into(),
+        ),
+        ("client id".into(), "SELECT id FROM clients WHERE addr = ?1".into()),
+    ];
+    for (table, key) in [("minute_counts", "minute"), ("hour_counts", "hour")] {
+        out.push((
+            format!("counts {table}"),
+            format!("SELECT {COUNTS} FROM {table} WHERE {key} BETWEEN ?1 AND ?2"),
+        ));
+        out.push((
+            format!("series {table}"),
+            format!(
+                "SELECT {key}, cache + upstream + local + blocked + stale + refused + failed, blocked, cache + stale
+                 FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
+            ),
+        ));
+    }
+    let ids = DomainFilter::Ids(vec![1, 2, 3]);
+    let like = DomainFilter::Like("%ab%".into());
+    for (name, driver) in [
+        ("time", Driver::Time),
+        ("client", Driver::Client(1)),
+        ("status", Driver::Status(3)),
+    ] {
+        for (fname, status, qtype, domain) in [
+            ("no filter", None, false, None),
+            ("status", Some(0), false, None),
+            ("qtype", None, true, None),
+            ("domain ids", None, false, Some(&ids)),
+            ("domain like", None, false, Some(&like)),
+            ("all", Some(1), true, Some(&ids)),
+        ] {
+            let (page, probe, _) = search_sql(driver, status, qtype, domain);
+            out.push((format!("log page by {name}, {fname}"), page));
+            out.push((format!("log probe by {name}, {fname}"), probe));
+        }
+    }
+    out
+}
