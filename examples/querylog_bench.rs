@@ -55,7 +55,13 @@ impl Zipf {
 }
 
 fn blocklist_domains() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/blocklists/domains");
+    // ../shared from the main checkout, ../../shared from a worktree.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = ["../shared", "../../shared"]
+        .iter()
+        .map(|s| root.join(s).join("data/blocklists/domains"))
+        .find(|d| d.is_dir())
+        .expect("../shared/data/blocklists/domains (the shared data)");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let text = std::fs::read_to_string(entry.expect("list entry").path()).expect("list");
@@ -115,6 +121,15 @@ fn time_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
     )
 }
 
+/// CPU seconds this process has used (user + system), all threads.
+fn cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let rows: usize = args
@@ -172,6 +187,7 @@ fn main() -> anyhow::Result<()> {
     let step = span as f64 / rows as f64;
     let gen_tx = tx.clone();
     let t0 = Instant::now();
+    let cpu0 = cpu_s();
     let producer = std::thread::spawn(move || {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for i in 0..rows {
@@ -222,7 +238,14 @@ fn main() -> anyhow::Result<()> {
     producer.join().expect("producer");
     log.flush();
     let ingest_s = t0.elapsed().as_secs_f64();
-    println!("ingest: {rows} rows in {ingest_s:.1} s = {:.0} rows/s (all indexes and roll-ups)", rows as f64 / ingest_s);
+    let ingest_cpu = cpu_s() - cpu0;
+    println!(
+        "ingest: {rows} rows in {ingest_s:.1} s = {:.0} rows/s wall (all indexes and roll-ups); {ingest_cpu:.1} CPU-s incl. the generator = {:.0} rows per CPU-s",
+        rows as f64 / ingest_s,
+        rows as f64 / ingest_cpu
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("machine load average during the run: {}", load.split(' ').take(3).collect::<Vec<_>>().join(" "));
 
     // Bytes on disk: checkpoint the WAL into the file first.
     let db = data_dir.join("querylog.db");

@@ -103,7 +103,7 @@ pub struct Summary {
     pub percent_blocked: f64,
     pub avg_latency_us: f64,
     /// Distinct clients and domains seen in the hours the range touches
-    /// (domains estimated within about 2 %).
+    /// (domains estimated within a few per cent).
     pub unique_clients: u64,
     pub unique_domains: u64,
 }
@@ -192,7 +192,7 @@ pub struct RetentionReport {
 
 enum Command {
     Flush(mpsc::SyncSender<()>),
-    Config(Box<QueryLogConfig>),
+    Config(Box<QueryLogConfig>, mpsc::SyncSender<()>),
     Retain(mpsc::SyncSender<RetentionReport>),
     PageLimit(Option<u64>, mpsc::SyncSender<()>),
     Shutdown,
@@ -225,6 +225,7 @@ pub struct QueryLog {
     commands: Sender<Command>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<(u64, Vec<Connection>)>,
+    names: Mutex<stats::Names>,
     sink: Mutex<Option<EventSink>>,
 }
 
@@ -261,6 +262,7 @@ impl QueryLog {
             commands: tx,
             thread: Mutex::new(Some(thread)),
             readers: Mutex::new((0, Vec::new())),
+            names: Mutex::new(stats::Names::default()),
             sink: Mutex::new(None),
         }))
     }
@@ -300,8 +302,12 @@ impl QueryLog {
     }
 
     /// Live changes: flush interval, retention, size cap, ring size, privacy.
+    /// Applies before the next event is taken.
     pub fn set_config(&self, cfg: &QueryLogConfig) {
-        let _ = self.commands.send(Command::Config(Box::new(cfg.clone())));
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.commands.send(Command::Config(Box::new(cfg.clone()), tx)).is_ok() {
+            let _ = rx.recv();
+        }
     }
 
     /// The latest `n` queries, newest first, including rows not yet on disk.
@@ -353,7 +359,8 @@ impl QueryLog {
     }
 
     pub fn search(&self, q: &LogQuery) -> anyhow::Result<LogPage> {
-        self.read(|c| stats::search(c, q))
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        self.read(|c| stats::search(c, q, &mut lock(&self.names), generation))
     }
 
     pub fn client_activity(&self, client: &str, from_ms: i64, to_ms: i64) -> anyhow::Result<ClientActivity> {

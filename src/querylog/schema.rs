@@ -15,8 +15,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../migrations/0001_query_log.sql"),
     ),
     (
-        "0002_domain_search",
-        include_str!("../../migrations/0002_domain_search.sql"),
+        "0002_forget_unused_names",
+        include_str!("../../migrations/0002_forget_unused_names.sql"),
     ),
 ];
 

@@ -1,10 +1,10 @@
 //! A HyperLogLog sketch of distinct domain ids, one per hour, so "unique
 //! domains between A and B" is a merge of a few kilobytes instead of a
-//! COUNT(DISTINCT) over millions of rows. Error about 1.6 %; exact in
-//! practice for small counts (linear counting).
+//! COUNT(DISTINCT) over millions of rows. Standard error about 3 %; exact
+//! in practice for small counts (linear counting).
 
-/// 2^12 registers: 4 KiB per hour.
-const P: u32 = 12;
+/// 2^10 registers: 1 KiB per hour, so a month is 720 KiB to merge.
+const P: u32 = 10;
 pub const REGISTERS: usize = 1 << P;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +98,7 @@ mod tests {
             big.insert(id);
         }
         let e = big.estimate() as f64;
-        assert!((e - 100_000.0).abs() / 100_000.0 < 0.05, "estimate {e}");
+        assert!((e - 100_000.0).abs() / 100_000.0 < 0.1, "estimate {e}");
     }
 
     #[test]

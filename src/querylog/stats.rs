@@ -16,14 +16,13 @@ use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary,
 use crate::events::Source;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use std::collections::{HashMap, HashSet};
 
 /// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
 pub const TOP_PER_HOUR: i64 = 100;
 /// Rows a log page looks at when a filter has no index of its own; the
 /// page then returns a cursor to continue from.
 pub const LOG_SCAN_BUDGET: i64 = 20_000;
-/// Beyond this many matching names a domain filter checks names row by row.
-const DOMAIN_ID_LIST_MAX: usize = 5_000;
 /// A client's top domains come from its latest rows, at most this many.
 const CLIENT_SAMPLE_ROWS: i64 = 5_000;
 
@@ -150,15 +149,33 @@ pub fn time_series(c: &Connection, from: i64, to: i64, buckets: usize) -> anyhow
     Ok(out)
 }
 
-const TOP_DOMAINS_SQL: &str = "SELECT d.name, t.n FROM
-    (SELECT domain, sum(n) AS n FROM hour_domains WHERE blocked = ?1 AND hour BETWEEN ?2 AND ?3
-     GROUP BY domain ORDER BY n DESC LIMIT ?4) AS t
-    JOIN domains AS d ON d.id = t.domain ORDER BY t.n DESC";
+// Top lists add up per-hour rows in Rust: a hash map beats SQL's sort-based
+// GROUP BY over tens of thousands of roll-up rows.
+const TOP_DOMAINS_SQL: &str = "SELECT domain, n FROM hour_domains WHERE blocked = ?1 AND hour BETWEEN ?2 AND ?3";
+const TOP_CLIENTS_SQL: &str = "SELECT client, n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
+const DOMAIN_NAME_SQL: &str = "SELECT name FROM domains WHERE id = ?1";
+const CLIENT_ADDR_SQL: &str = "SELECT addr FROM clients WHERE id = ?1";
 
-const TOP_CLIENTS_SQL: &str = "SELECT c.addr, t.n FROM
-    (SELECT client, sum(n) AS n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2
-     GROUP BY client ORDER BY n DESC LIMIT ?3) AS t
-    JOIN clients AS c ON c.id = t.client ORDER BY t.n DESC";
+/// Sums `(id, n)` rows by id and names the `n` largest.
+fn top_by_id(c: &Connection, sql: &str, p: impl rusqlite::Params, n: usize, name_sql: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut sums: HashMap<i64, i64> = HashMap::new();
+    let mut st = c.prepare_cached(sql)?;
+    let mut rows = st.query(p)?;
+    while let Some(r) = rows.next()? {
+        *sums.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+    }
+    let mut v: Vec<(i64, i64)> = sums.into_iter().collect();
+    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(n);
+    let mut name = c.prepare_cached(name_sql)?;
+    let mut out = Vec::with_capacity(v.len());
+    for (id, count) in v {
+        if let Some(s) = name.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+            out.push((s, count as u64));
+        }
+    }
+    Ok(out)
+}
 
 const QUERY_TYPES_SQL: &str =
     "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
@@ -191,12 +208,12 @@ pub fn top_domains(
     blocked_only: bool,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let (lo, hi) = hours(from, to);
-    pairs(c, TOP_DOMAINS_SQL, params![blocked_only, lo, hi, n as i64])
+    top_by_id(c, TOP_DOMAINS_SQL, params![blocked_only, lo, hi], n, DOMAIN_NAME_SQL)
 }
 
 pub fn top_clients(c: &Connection, from: i64, to: i64, n: usize) -> anyhow::Result<Vec<(String, u64)>> {
     let (lo, hi) = hours(from, to);
-    pairs(c, TOP_CLIENTS_SQL, params![lo, hi, n as i64])
+    top_by_id(c, TOP_CLIENTS_SQL, params![lo, hi], n, CLIENT_ADDR_SQL)
 }
 
 pub fn query_types(c: &Connection, from: i64, to: i64) -> anyhow::Result<Vec<(u16, u64)>> {
@@ -252,93 +269,120 @@ enum Driver {
     Status(u8),
 }
 
-/// A domain filter resolved against the names.
-#[derive(Debug, Clone, PartialEq)]
-enum DomainFilter {
-    Ids(Vec<i64>),
-    /// Too short for the trigram index, or too many matching names.
-    Like(String),
+/// The statements of a log page: `rows` returns the page itself when
+/// every filter is in SQL; with a domain filter `candidates` returns
+/// (id, domain) of the examined rows, matched in Rust against the names,
+/// and `fetch` reads the chosen rows. `probe` tells where a budget ran out.
+struct SearchSql {
+    rows: String,
+    candidates: String,
+    probe: String,
 }
 
-/// The SQL of a log page and of its "how far did the budget reach" probe.
-fn search_sql(driver: Driver, status: Option<u8>, qtype: bool, domain: Option<&DomainFilter>) -> (String, String, bool) {
+fn search_sql(driver: Driver, status: bool, qtype: bool) -> SearchSql {
     let (indexed, driver_sql) = match driver {
-        Driver::Time => ("", String::new()),
-        Driver::Client(_) => ("INDEXED BY queries_client", "client = ?3 AND ".to_owned()),
-        Driver::Status(_) => ("INDEXED BY queries_uncommon_status", "status >= 2 AND status = ?3 AND ".to_owned()),
+        Driver::Time => ("", ""),
+        Driver::Client(_) => ("INDEXED BY queries_client", "client = ?3 AND "),
+        Driver::Status(_) => ("INDEXED BY queries_uncommon_status", "status >= 2 AND status = ?3 AND "),
     };
     let mut filters = Vec::new();
-    if status.is_some() {
-        filters.push("page.status = ?5".to_owned());
+    if status {
+        filters.push("page.status = ?5");
     }
     if qtype {
-        filters.push("page.qtype = ?6".to_owned());
+        filters.push("page.qtype = ?6");
     }
-    match domain {
-        Some(DomainFilter::Ids(ids)) => {
-            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-            filters.push(format!("page.domain IN ({})", list.join(",")));
-        }
-        Some(DomainFilter::Like(_)) => filters.push("d.name LIKE ?7 ESCAPE '\\'".to_owned()),
-        None => {}
-    }
-    let filtered = !filters.is_empty();
+    let where_sql = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    // The inner LIMIT bounds the rows examined; outer filters pick from them.
     let inner = format!(
         "SELECT id, domain, client, qtype, rcode, status, upstream, latency_us, reason
          FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4"
     );
-    let where_sql = if filtered {
-        format!("WHERE {}", filters.join(" AND "))
-    } else {
-        String::new()
-    };
-    let page = format!(
-        "SELECT page.id, d.name, c.addr, page.qtype, page.rcode, page.status, page.upstream,
-                page.latency_us, page.reason
-         FROM ({inner}) AS page
-         JOIN domains AS d ON d.id = page.domain
-         JOIN clients AS c ON c.id = page.client
-         {where_sql} LIMIT ?8"
-    );
-    let probe = format!(
-        "SELECT min(id), count(*) FROM (SELECT id FROM queries {indexed}
-         WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4)"
-    );
-    (page, probe, filtered)
+    SearchSql {
+        rows: format!(
+            "SELECT page.id, d.name, c.addr, page.qtype, page.rcode, page.status, page.upstream,
+                    page.latency_us, page.reason
+             FROM ({inner}) AS page
+             JOIN domains AS d ON d.id = page.domain
+             JOIN clients AS c ON c.id = page.client
+             {where_sql} LIMIT ?7"
+        ),
+        candidates: format!("SELECT page.id, page.domain FROM ({inner}) AS page {where_sql}"),
+        probe: format!(
+            "SELECT min(id), count(*) FROM (SELECT id FROM queries {indexed}
+             WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4)"
+        ),
+    }
 }
 
-fn like_pattern(s: &str) -> String {
-    let mut p = String::from("%");
-    for ch in s.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            p.push('\\');
+const FETCH_SQL: &str = "SELECT q.id, d.name, c.addr, q.qtype, q.rcode, q.status, q.upstream, q.latency_us, q.reason
+     FROM queries AS q JOIN domains AS d ON d.id = q.domain JOIN clients AS c ON c.id = q.client
+     WHERE q.id = ?1";
+
+fn log_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, LogRow)> {
+    let id: i64 = r.get(0)?;
+    let status: i64 = r.get(5)?;
+    Ok((
+        id,
+        LogRow {
+            time_ms: ms_of(id),
+            domain: r.get(1)?,
+            client: r.get(2)?,
+            qtype: r.get(3)?,
+            rcode: r.get(4)?,
+            status: Source::from_u8(status as u8).unwrap_or(Source::Failed),
+            upstream: r.get::<_, Option<i64>>(6)?.map(|u| u as u8),
+            latency_us: r.get(7)?,
+            reason: r.get::<_, Option<i64>>(8)?.map(RuleRef::unpack),
+        },
+    ))
+}
+
+const NAMES_SQL: &str = "SELECT id, name FROM domains WHERE id > ?1 ORDER BY id";
+
+/// Every stored name, in RAM, for substring search: a few megabytes, kept
+/// current by reading only the ids added since the last look, and reloaded
+/// now and then to forget names retention removed.
+#[derive(Default)]
+pub struct Names {
+    generation: u64,
+    max_id: i64,
+    loaded: Option<std::time::Instant>,
+    list: Vec<(i64, Box<str>)>,
+}
+
+impl Names {
+    fn matching(&mut self, c: &Connection, generation: u64, needle: &str) -> rusqlite::Result<Vec<i64>> {
+        let stale = self.loaded.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));
+        if self.generation != generation || stale {
+            *self = Names {
+                generation,
+                max_id: i64::MIN,
+                loaded: Some(std::time::Instant::now()),
+                list: Vec::new(),
+            };
         }
-        p.push(ch);
+        let mut st = c.prepare_cached(NAMES_SQL)?;
+        let mut rows = st.query([self.max_id])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            self.list.push((id, r.get::<_, String>(1)?.into_boxed_str()));
+            self.max_id = id;
+        }
+        Ok(self
+            .list
+            .iter()
+            .filter(|(_, name)| name.contains(needle))
+            .map(|(id, _)| *id)
+            .collect())
     }
-    p.push('%');
-    p
 }
 
-const DOMAIN_MATCH_SQL: &str = "SELECT rowid FROM domain_trigrams WHERE name LIKE ?1 ESCAPE '\\' LIMIT ?2";
-
-fn domain_filter(c: &Connection, needle: &str) -> anyhow::Result<DomainFilter> {
-    let needle = needle.trim().to_ascii_lowercase();
-    let pattern = like_pattern(&needle);
-    if needle.chars().count() < 3 {
-        return Ok(DomainFilter::Like(pattern));
-    }
-    let mut st = c.prepare_cached(DOMAIN_MATCH_SQL)?;
-    let ids: Vec<i64> = st
-        .query_map(params![pattern, DOMAIN_ID_LIST_MAX as i64 + 1], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(if ids.len() > DOMAIN_ID_LIST_MAX {
-        DomainFilter::Like(pattern)
-    } else {
-        DomainFilter::Ids(ids)
-    })
-}
-
-pub fn search(c: &Connection, q: &LogQuery) -> anyhow::Result<LogPage> {
+pub fn search(c: &Connection, q: &LogQuery, names: &mut Names, generation: u64) -> anyhow::Result<LogPage> {
     let limit = if q.limit == 0 { 100 } else { q.limit.min(1000) } as i64;
     let lo = q.from_ms.map(key_of).unwrap_or(i64::MIN);
     let mut hi = q.to_ms.map(key_of).unwrap_or(i64::MAX);
@@ -352,11 +396,14 @@ pub fn search(c: &Connection, q: &LogQuery) -> anyhow::Result<LogPage> {
         },
         None => None,
     };
-    let domain = match q.domain.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(needle) => match domain_filter(c, needle)? {
-            DomainFilter::Ids(ids) if ids.is_empty() => return Ok(LogPage::default()),
-            f => Some(f),
-        },
+    let domains: Option<HashSet<i64>> = match q.domain.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(needle) => {
+            let ids = names.matching(c, generation, &needle.to_ascii_lowercase())?;
+            if ids.is_empty() {
+                return Ok(LogPage::default());
+            }
+            Some(ids.into_iter().collect())
+        }
         None => None,
     };
     let status = q.status.map(|s| s as u8);
@@ -369,60 +416,69 @@ pub fn search(c: &Connection, q: &LogQuery) -> anyhow::Result<LogPage> {
         Driver::Status(_) => None,
         _ => status,
     };
-    let (sql, probe, filtered) = search_sql(driver, outer_status, q.qtype.is_some(), domain.as_ref());
+    let sql = search_sql(driver, outer_status.is_some(), q.qtype.is_some());
+    let filtered = outer_status.is_some() || q.qtype.is_some() || domains.is_some();
     // Without extra filters every examined row is a result.
-    let mut budget = if filtered { LOG_SCAN_BUDGET.max(limit) } else { limit };
-    if matches!(domain, Some(DomainFilter::Like(_))) {
-        budget = (budget / 4).max(limit);
-    }
-    let driver_value = match driver {
-        Driver::Time => Value::Null,
-        Driver::Client(id) => Value::Integer(id),
-        Driver::Status(s) => Value::Integer(i64::from(s)),
-    };
-    let like = match &domain {
-        Some(DomainFilter::Like(p)) => Value::Text(p.clone()),
-        _ => Value::Null,
-    };
+    let budget = if filtered { LOG_SCAN_BUDGET.max(limit) } else { limit };
     let args = [
         Value::Integer(lo),
         Value::Integer(hi),
-        driver_value,
+        match driver {
+            Driver::Time => Value::Null,
+            Driver::Client(id) => Value::Integer(id),
+            Driver::Status(s) => Value::Integer(i64::from(s)),
+        },
         Value::Integer(budget),
         outer_status.map_or(Value::Null, |s| Value::Integer(i64::from(s))),
         q.qtype.map_or(Value::Null, |t| Value::Integer(i64::from(t))),
-        like,
         Value::Integer(limit),
     ];
-    let mut st = c.prepare_cached(&sql)?;
-    let mut rows = st.query(params_from_iter(&args))?;
     let mut page = LogPage::default();
     let mut last_id = None;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let status: i64 = r.get(5)?;
-        page.rows.push(LogRow {
-            time_ms: ms_of(id),
-            domain: r.get(1)?,
-            client: r.get(2)?,
-            qtype: r.get(3)?,
-            rcode: r.get(4)?,
-            status: Source::from_u8(status as u8).unwrap_or(Source::Failed),
-            upstream: r.get::<_, Option<i64>>(6)?.map(|u| u as u8),
-            latency_us: r.get(7)?,
-            reason: r.get::<_, Option<i64>>(8)?.map(RuleRef::unpack),
-        });
-        last_id = Some(id);
+    match &domains {
+        None => {
+            let mut st = c.prepare_cached(&sql.rows)?;
+            let n = st.parameter_count();
+            let mut rows = st.query(params_from_iter(&args[..n]))?;
+            while let Some(r) = rows.next()? {
+                let (id, row) = log_row(r)?;
+                page.rows.push(row);
+                last_id = Some(id);
+            }
+        }
+        Some(set) => {
+            let mut chosen = Vec::new();
+            {
+                let mut st = c.prepare_cached(&sql.candidates)?;
+                let n = st.parameter_count();
+                let mut rows = st.query(params_from_iter(&args[..n]))?;
+                while let Some(r) = rows.next()? {
+                    if set.contains(&r.get::<_, i64>(1)?) {
+                        chosen.push(r.get::<_, i64>(0)?);
+                        if chosen.len() as i64 >= limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut st = c.prepare_cached(FETCH_SQL)?;
+            for id in chosen {
+                if let Some((id, row)) = st.query_row([id], log_row).optional()? {
+                    page.rows.push(row);
+                    last_id = Some(id);
+                }
+            }
+        }
     }
-    drop(rows);
     if page.rows.len() as i64 >= limit {
         page.next_cursor = last_id;
     } else if filtered {
         // Did the page stop because the budget ran out, or because nothing
         // older is left?
-        let mut st = c.prepare_cached(&probe)?;
+        let mut st = c.prepare_cached(&sql.probe)?;
+        let n = st.parameter_count();
         let (oldest, seen): (Option<i64>, i64) =
-            st.query_row(params_from_iter(&args[..4]), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            st.query_row(params_from_iter(&args[..n]), |r| Ok((r.get(0)?, r.get(1)?)))?;
         if seen >= budget {
             page.next_cursor = oldest;
         }
@@ -438,9 +494,11 @@ pub fn query_plans() -> Vec<(String, String)> {
         ("top domains".into(), TOP_DOMAINS_SQL.into()),
         ("top clients".into(), TOP_CLIENTS_SQL.into()),
         ("query types".into(), QUERY_TYPES_SQL.into()),
+        ("domain name".into(), DOMAIN_NAME_SQL.into()),
+        ("client address".into(), CLIENT_ADDR_SQL.into()),
         ("client hours".into(), CLIENT_HOURS_SQL.into()),
         ("client top domains".into(), CLIENT_TOP_SQL.into()),
-        ("domain match".into(), DOMAIN_MATCH_SQL.into()),
+        ("names".into(), NAMES_SQL.into()),
         (
             "unique clients".into(),
             "SELECT count(DISTINCT client) FROM hour_clients WHERE hour BETWEEN ?1 AND ?2".into(),
@@ -464,25 +522,23 @@ pub fn query_plans() -> Vec<(String, String)> {
             ),
         ));
     }
-    let ids = DomainFilter::Ids(vec![1, 2, 3]);
-    let like = DomainFilter::Like("%ab%".into());
     for (name, driver) in [
         ("time", Driver::Time),
         ("client", Driver::Client(1)),
         ("status", Driver::Status(3)),
     ] {
-        for (fname, status, qtype, domain) in [
-            ("no filter", None, false, None),
-            ("status", Some(0), false, None),
-            ("qtype", None, true, None),
-            ("domain ids", None, false, Some(&ids)),
-            ("domain like", None, false, Some(&like)),
-            ("all", Some(1), true, Some(&ids)),
+        for (fname, status, qtype) in [
+            ("no filter", false, false),
+            ("status", true, false),
+            ("qtype", false, true),
+            ("status and qtype", true, true),
         ] {
-            let (page, probe, _) = search_sql(driver, status, qtype, domain);
-            out.push((format!("log page by {name}, {fname}"), page));
-            out.push((format!("log probe by {name}, {fname}"), probe));
+            let sql = search_sql(driver, status, qtype);
+            out.push((format!("log page by {name}, {fname}"), sql.rows));
+            out.push((format!("log candidates by {name}, {fname}"), sql.candidates));
+            out.push((format!("log probe by {name}, {fname}"), sql.probe));
         }
     }
+    out.push(("log fetch".into(), FETCH_SQL.into()));
     out
 }

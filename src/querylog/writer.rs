@@ -27,7 +27,9 @@ pub const BATCH_ROWS: usize = 4096;
 /// a pending batch waits at most this long.
 pub const RETENTION_STEP_ROWS: i64 = 5000;
 /// Pages returned to the file system per incremental-vacuum step.
-const VACUUM_STEP_PAGES: i64 = 2000;
+const VACUUM_STEP_PAGES: i64 = 500;
+/// Unused names forgotten per retention step.
+const NAMES_STEP: i64 = 5000;
 /// How often retention checks age and size on its own.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Interned names kept in RAM; beyond that the cache starts over.
@@ -40,7 +42,8 @@ pub(super) struct Writer {
     shared: Arc<Shared>,
     conn: Option<Connection>,
     pending: Vec<QueryEvent>,
-    domains: HashMap<Box<str>, i64>,
+    /// name -> (id, last hour recorded in `domains.last_seen`)
+    domains: HashMap<Box<str>, (i64, i64)>,
     clients: HashMap<IpAddr, i64>,
     last_key: i64,
     newest_hour: i64,
@@ -210,6 +213,26 @@ impl Writer {
                         self.flush();
                         return;
                     }
+                    Ok(Command::Flush(ack)) => {
+                        // Everything sent before the flush call is stored by it.
+                        loop {
+                            let mut took = 0;
+                            while self.pending.len() < BATCH_ROWS {
+                                match events.try_recv() {
+                                    Ok(e) => {
+                                        self.accept(e);
+                                        took += 1;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            self.flush();
+                            if took == 0 {
+                                break;
+                            }
+                        }
+                        let _ = ack.send(());
+                    }
                     Ok(c) => self.command(c),
                     Err(TryRecvError::Empty) => break,
                 }
@@ -265,12 +288,13 @@ impl Writer {
                 self.flush();
                 let _ = ack.send(());
             }
-            Command::Config(cfg) => {
+            Command::Config(cfg, ack) => {
                 lock(&self.shared.ring).cap = cfg.ring_size;
                 if cfg.anonymize_clients != self.cfg.anonymize_clients {
                     self.clients.clear();
                 }
                 self.cfg = *cfg;
+                let _ = ack.send(());
             }
             Command::Retain(ack) => self.start_retention(Some(ack)),
             Command::PageLimit(pages, ack) => {
@@ -420,9 +444,10 @@ impl Writer {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for e in batch {
-                let domain = self.domain_id(&tx, e.qname.as_str())?;
-                let client = self.client_id(&tx, e.client)?;
                 let mut key = self.next_key(e.time_ms);
+                let hour = super::ms_of(key).div_euclid(3_600_000);
+                let domain = self.domain_id(&tx, e.qname.as_str(), hour)?;
+                let client = self.client_id(&tx, e.client)?;
                 let upstream = (e.upstream != u8::MAX).then_some(e.upstream);
                 let reason = (e.reason.kind != 0).then(|| {
                     RuleRef {
@@ -520,28 +545,43 @@ impl Writer {
         Ok(())
     }
 
-    fn domain_id(&mut self, tx: &Connection, name: &str) -> rusqlite::Result<i64> {
-        if let Some(&id) = self.domains.get(name) {
-            return Ok(id);
+    fn domain_id(&mut self, tx: &Connection, name: &str, hour: i64) -> rusqlite::Result<i64> {
+        if let Some(&(id, seen)) = self.domains.get(name) {
+            if seen >= hour {
+                return Ok(id);
+            }
+            let updated = tx
+                .prepare_cached("UPDATE domains SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
+                .execute(params![id, hour])?;
+            if updated == 1 {
+                self.domains.insert(name.into(), (id, hour));
+                return Ok(id);
+            }
+            // Retention forgot the name since it was cached.
+            self.domains.remove(name);
         }
-        let found: Option<i64> = tx
-            .prepare_cached("SELECT id FROM domains WHERE name = ?1")?
-            .query_row([name], |r| r.get(0))
+        let found: Option<(i64, i64)> = tx
+            .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
+            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let id = match found {
-            Some(id) => id,
-            None => {
-                tx.prepare_cached("INSERT INTO domains (name) VALUES (?1)")?.execute([name])?;
-                let id = tx.last_insert_rowid();
-                tx.prepare_cached("INSERT INTO domain_trigrams (rowid, name) VALUES (?1, ?2)")?
-                    .execute(params![id, name])?;
+            Some((id, seen)) => {
+                if seen < hour {
+                    tx.prepare_cached("UPDATE domains SET last_seen = ?2 WHERE id = ?1")?
+                        .execute(params![id, hour])?;
+                }
                 id
+            }
+            None => {
+                tx.prepare_cached("INSERT INTO domains (name, last_seen) VALUES (?1, ?2)")?
+                    .execute(params![name, hour])?;
+                tx.last_insert_rowid()
             }
         };
         if self.domains.len() >= INTERN_CACHE {
             self.domains.clear();
         }
-        self.domains.insert(name.into(), id);
+        self.domains.insert(name.into(), (id, hour));
         Ok(id)
     }
 
@@ -637,8 +677,9 @@ impl Writer {
         let max_bytes = i64::from(self.cfg.max_size_mib) << 20;
         let too_big = self.cfg.max_size_mib > 0 && (page_count - free) * page_size > max_bytes;
 
+        let tx = conn.unchecked_transaction()?;
+        let mut deleted = 0i64;
         if (too_old || too_big) && oldest.is_some() {
-            let tx = conn.unchecked_transaction()?;
             // The key RETENTION_STEP_ROWS rows in: a rowid walk, no scan.
             let step_end: Option<i64> = tx
                 .query_row(
@@ -651,35 +692,47 @@ impl Writer {
             if !too_big {
                 upto = upto.min(super::key_of(cutoff_ms.unwrap_or(i64::MAX)));
             }
-            let deleted = tx.execute("DELETE FROM queries WHERE id < ?1", [upto])? as i64;
+            deleted = tx.execute("DELETE FROM queries WHERE id < ?1", [upto])? as i64;
             tx.execute("UPDATE meta SET value = value - ?1 WHERE key = 'rows'", [deleted])?;
-            // Roll-ups go with the rows they describe.
-            let left = tx
-                .query_row("SELECT min(id) FROM queries", [], |r| r.get::<_, Option<i64>>(0))?
-                .map(super::ms_of)
-                .unwrap_or(i64::MAX);
-            let cut_ms = match cutoff_ms {
-                Some(c) => c.min(left),
-                None => left,
-            }
-            .min(now_ms());
-            let (minute, hour) = (cut_ms.div_euclid(60_000), cut_ms.div_euclid(3_600_000));
-            tx.execute("DELETE FROM minute_counts WHERE minute < ?1", [minute])?;
-            tx.execute("DELETE FROM hour_counts WHERE hour < ?1", [hour])?;
-            tx.execute("DELETE FROM hour_domains WHERE blocked = 0 AND hour < ?1", [hour])?;
-            tx.execute("DELETE FROM hour_domains WHERE blocked = 1 AND hour < ?1", [hour])?;
-            tx.execute("DELETE FROM hour_clients WHERE hour < ?1", [hour])?;
-            tx.execute("DELETE FROM hour_qtypes WHERE hour < ?1", [hour])?;
-            tx.execute("DELETE FROM hour_sketches WHERE hour < ?1", [hour])?;
-            tx.commit()?;
-            pass.report.deleted_rows += deleted as u64;
+        }
+        // Roll-ups and names go with the rows they describe.
+        let left = tx
+            .query_row("SELECT min(id) FROM queries", [], |r| r.get::<_, Option<i64>>(0))?
+            .map(super::ms_of)
+            .unwrap_or(i64::MAX);
+        let cut_ms = match cutoff_ms {
+            Some(c) => c.max(left),
+            None => left,
+        }
+        .min(now_ms());
+        let (minute, hour) = (cut_ms.div_euclid(60_000), cut_ms.div_euclid(3_600_000));
+        let mut rollups = 0;
+        rollups += tx.execute("DELETE FROM minute_counts WHERE minute < ?1", [minute])?;
+        rollups += tx.execute("DELETE FROM hour_counts WHERE hour < ?1", [hour])?;
+        rollups += tx.execute("DELETE FROM hour_domains WHERE blocked = 0 AND hour < ?1", [hour])?;
+        rollups += tx.execute("DELETE FROM hour_domains WHERE blocked = 1 AND hour < ?1", [hour])?;
+        rollups += tx.execute("DELETE FROM hour_clients WHERE hour < ?1", [hour])?;
+        rollups += tx.execute("DELETE FROM hour_qtypes WHERE hour < ?1", [hour])?;
+        rollups += tx.execute("DELETE FROM hour_sketches WHERE hour < ?1", [hour])?;
+        let names = tx
+            .prepare_cached(
+                "DELETE FROM domains WHERE id IN
+                 (SELECT id FROM domains WHERE last_seen < ?1 ORDER BY last_seen LIMIT ?2)",
+            )?
+            .execute(params![hour, NAMES_STEP])?;
+        tx.commit()?;
+        pass.report.deleted_rows += deleted as u64;
+        if deleted > 0 {
             let mut st = lock(&self.shared.status);
             st.rows = st.rows.saturating_sub(deleted as u64);
-            return Ok(deleted > 0);
+        }
+        if deleted > 0 || rollups > 0 || names > 0 {
+            return Ok(true);
         }
         if free > 0 {
             conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))?;
-            pass.report.vacuumed_pages += free.min(VACUUM_STEP_PAGES) as u64;
+            let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            pass.report.vacuumed_pages += (free - after).max(0) as u64;
             return Ok(true);
         }
         Ok(false)
