@@ -313,6 +313,7 @@ fn main() -> anyhow::Result<()> {
         ("qtype TXT", LogQuery { qtype: Some(16), ..LogQuery::default() }),
         ("domain 'site12'", LogQuery { domain: Some("site12".into()), ..LogQuery::default() }),
         ("domain 'google'", LogQuery { domain: Some("google".into()), ..LogQuery::default() }),
+        ("domain 'zzqq' (none)", LogQuery { domain: Some("zzqq".into()), ..LogQuery::default() }),
         ("domain 'ad'", LogQuery { domain: Some("ad".into()), ..LogQuery::default() }),
         ("client + blocked", LogQuery { client: Some("192.168.1.12".into()), status: Some(Source::Blocked), ..LogQuery::default() }),
     ];
@@ -326,8 +327,8 @@ fn main() -> anyhow::Result<()> {
 
     // Retention: expire the oldest ~1M rows (3 of 30 days at 10M rows)
     // while new queries keep arriving.
-    let expire_days = (3.0 * 1e7 / rows as f64).clamp(1.0, 29.0);
-    let keep_days = 30 - expire_days.round() as u32;
+    let expire = (rows / 10).min(1_000_000);
+    let keep_days = 30 - (30 * expire).div_ceil(rows) as u32;
     let mut q = cfg.querylog.clone();
     q.retention_days = keep_days;
     log.set_config(&q);
@@ -361,8 +362,11 @@ fn main() -> anyhow::Result<()> {
     let live_rows = live.join().expect("live");
     log.flush();
     println!(
-        "retention (keep {keep_days} days): deleted {} rows in {} steps, {:.0} ms total; longest step {:.1} ms (the most an insert waits); vacuumed {} pages; {} live rows inserted meanwhile; rows before {before}, after {}",
-        report.deleted_rows, report.steps, report.total_ms, report.max_step_ms, report.vacuumed_pages, live_rows, log.status().rows
+        "retention (keep {keep_days} days): deleted {} rows in {} steps, {:.0} ms total; longest step {:.1} ms \
+         (deleting {:.1} ms, vacuum {:.1} ms); longest batch write meanwhile {:.1} ms; vacuumed {} pages; \
+         {} live rows inserted meanwhile; rows before {before}, after {}",
+        report.deleted_rows, report.steps, report.total_ms, report.max_step_ms, report.max_delete_step_ms,
+        report.max_vacuum_step_ms, report.max_batch_ms, report.vacuumed_pages, live_rows, log.status().rows
     );
     drop(tx);
     Ok(())

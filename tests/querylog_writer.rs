@@ -317,3 +317,44 @@ fn disabled_log_keeps_only_the_live_view() {
     let err = log.summary(0, now_ms()).unwrap_err().to_string();
     assert!(err.contains("disabled"), "{err}");
 }
+
+#[test]
+fn long_ranges_read_day_rollups_and_agree_with_the_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    let base = (now_ms() / DAY - 4) * DAY;
+    for h in 0..96i64 {
+        for i in 0..10i64 {
+            let (name, source) = match i % 3 {
+                0 => ("a.example", Source::Blocked),
+                1 => ("b.example", Source::Cache),
+                _ => ("c.example", Source::Upstream),
+            };
+            tx.send(event(base + h * HOUR + i * 60_000, &format!("10.0.0.{}", h % 5), name, source)).unwrap();
+        }
+    }
+    // Something from now closes the four whole days.
+    tx.send(event(now_ms(), "10.0.0.9", "now.example", Source::Cache)).unwrap();
+    log.flush();
+    let c = rusqlite::Connection::open(dir.path().join("querylog.db")).unwrap();
+    let days: i64 = c
+        .query_row("SELECT count(*) FROM day_sketches WHERE day BETWEEN ?1 AND ?2", [base / DAY, base / DAY + 3], |r| r.get(0))
+        .unwrap();
+    assert_eq!(days, 4, "four closed days rolled up");
+
+    let end = base + 4 * DAY;
+    let s = log.summary(base, end).unwrap();
+    assert_eq!((s.total, s.blocked, s.unique_clients, s.unique_domains), (960, 384, 5, 3));
+    let top = log.top_domains(base, end, 3, false).unwrap();
+    assert_eq!(top, [("a.example".to_string(), 384), ("b.example".to_string(), 288), ("c.example".to_string(), 288)]);
+    assert_eq!(log.top_domains(base, end, 3, true).unwrap(), [("a.example".to_string(), 384)]);
+    let clients = log.top_clients(base, end, 10).unwrap();
+    assert_eq!(clients.iter().map(|c| c.1).sum::<u64>(), 960);
+    assert_eq!(clients[0], ("10.0.0.0".to_string(), 200));
+    // Ragged ends come from the hours around the whole days.
+    let part = log.top_domains(base + 5 * HOUR, end - 2 * HOUR, 1, false).unwrap();
+    assert_eq!(part, [("a.example".to_string(), 4 * (96 - 7))]);
+    let s = log.summary(base + 5 * HOUR, end + DAY).unwrap();
+    assert_eq!((s.total, s.unique_clients, s.unique_domains), (960 - 50 + 1, 6, 4));
+}

@@ -185,7 +185,14 @@ pub struct LogStatus {
 pub struct RetentionReport {
     pub deleted_rows: u64,
     pub steps: u64,
+    /// The longest step: an insert batch waits at most this long.
     pub max_step_ms: f64,
+    /// The longest deleting step (rows, their roll-ups, unused names).
+    pub max_delete_step_ms: f64,
+    /// The longest incremental-vacuum step.
+    pub max_vacuum_step_ms: f64,
+    /// The longest batch write while the pass ran.
+    pub max_batch_ms: f64,
     pub total_ms: f64,
     pub vacuumed_pages: u64,
 }

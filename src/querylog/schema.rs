@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_forget_unused_names",
         include_str!("../../migrations/0002_forget_unused_names.sql"),
     ),
+    (
+        "0003_day_rollups",
+        include_str!("../../migrations/0003_day_rollups.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,8 @@ use std::collections::{HashMap, HashSet};
 
 /// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
 pub const TOP_PER_HOUR: i64 = 100;
+/// Domains kept per closed day and kind in `day_domains`.
+pub const TOP_PER_DAY: i64 = 300;
 /// Rows a log page looks at when a filter has no index of its own; the
 /// page then returns a cursor to continue from.
 pub const LOG_SCAN_BUDGET: i64 = 20_000;
@@ -32,6 +34,35 @@ const HOUR: i64 = 3_600_000;
 /// `[from, to)` as the hours it touches.
 fn hours(from: i64, to: i64) -> (i64, i64) {
     (from.div_euclid(HOUR), (to - 1).max(from).div_euclid(HOUR))
+}
+
+/// The hours `[from, to)` touches, split into closed whole days (read
+/// from the day roll-ups) and the hours around them.
+struct Tiers {
+    days: Option<(i64, i64)>,
+    hours: Vec<(i64, i64)>,
+}
+
+const CLOSED_DAY_SQL: &str = "SELECT max(day) FROM day_sketches";
+
+fn tiers(c: &Connection, from: i64, to: i64) -> rusqlite::Result<Tiers> {
+    let (h_lo, h_hi) = hours(from, to);
+    let closed: Option<i64> = c.prepare_cached(CLOSED_DAY_SQL)?.query_row([], |r| r.get(0))?;
+    let d_lo = (h_lo + 23).div_euclid(24);
+    let d_hi = ((h_hi + 1).div_euclid(24) - 1).min(closed.unwrap_or(i64::MIN));
+    if closed.is_none() || d_lo > d_hi {
+        return Ok(Tiers {
+            days: None,
+            hours: vec![(h_lo, h_hi)],
+        });
+    }
+    Ok(Tiers {
+        days: Some((d_lo, d_hi)),
+        hours: [(h_lo, d_lo * 24 - 1), ((d_hi + 1) * 24, h_hi)]
+            .into_iter()
+            .filter(|(a, b)| a <= b)
+            .collect(),
+    })
 }
 
 const COUNTS: &str = "coalesce(sum(cache), 0), coalesce(sum(upstream), 0), coalesce(sum(local), 0), \
@@ -85,30 +116,43 @@ fn cached(c: &[i64; 8]) -> i64 {
 
 pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
     let n = counts(c, from, to)?;
-    let t = total(&n);
+    let total = self::total(&n);
     let blocked = n[Source::Blocked as usize];
-    let (h_lo, h_hi) = hours(from, to);
-    let unique_clients: i64 = c
-        .prepare_cached("SELECT count(DISTINCT client) FROM hour_clients WHERE hour BETWEEN ?1 AND ?2")?
-        .query_row([h_lo, h_hi], |r| r.get(0))?;
+    let t = tiers(c, from, to)?;
+    let mut clients = HashSet::new();
     let mut sketch = Sketch::default();
-    let mut st = c.prepare_cached("SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2")?;
-    let mut rows = st.query([h_lo, h_hi])?;
-    while let Some(r) = rows.next()? {
-        sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
+    let mut parts: Vec<(&str, &str, (i64, i64))> = Vec::new();
+    if let Some(d) = t.days {
+        parts.push((DAY_CLIENT_IDS_SQL, DAY_SKETCHES_SQL, d));
     }
-    let pct = |x: i64| if t > 0 { x as f64 * 100.0 / t as f64 } else { 0.0 };
+    for h in &t.hours {
+        parts.push((HOUR_CLIENT_IDS_SQL, HOUR_SKETCHES_SQL, *h));
+    }
+    for (ids_sql, sketch_sql, (lo, hi)) in parts {
+        let mut st = c.prepare_cached(ids_sql)?;
+        let mut rows = st.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            clients.insert(r.get::<_, i64>(0)?);
+        }
+        let mut st = c.prepare_cached(sketch_sql)?;
+        let mut rows = st.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
+        }
+    }
+    let unique_clients = clients.len();
+    let pct = |x: i64| if total > 0 { x as f64 * 100.0 / total as f64 } else { 0.0 };
     Ok(Summary {
-        total: t as u64,
+        total: total as u64,
         blocked: blocked as u64,
         cached: cached(&n) as u64,
         forwarded: n[Source::Upstream as usize] as u64,
         local: n[Source::Local as usize] as u64,
         failed: (n[Source::Refused as usize] + n[Source::Failed as usize]) as u64,
         percent_blocked: pct(blocked),
-        avg_latency_us: if t > 0 { n[7] as f64 / t as f64 } else { 0.0 },
+        avg_latency_us: if total > 0 { n[7] as f64 / total as f64 } else { 0.0 },
         unique_clients: unique_clients as u64,
-        unique_domains: if t > 0 { sketch.estimate() } else { 0 },
+        unique_domains: if total > 0 { sketch.estimate() } else { 0 },
     })
 }
 
@@ -151,31 +195,16 @@ pub fn time_series(c: &Connection, from: i64, to: i64, buckets: usize) -> anyhow
 
 // Top lists add up per-hour rows in Rust: a hash map beats SQL's sort-based
 // GROUP BY over tens of thousands of roll-up rows.
-const TOP_DOMAINS_SQL: &str = "SELECT domain, n FROM hour_domains WHERE blocked = ?1 AND hour BETWEEN ?2 AND ?3";
+const TOP_DOMAINS_SQL: &str = "SELECT domain, n FROM hour_domains WHERE blocked = ?3 AND hour BETWEEN ?1 AND ?2";
 const TOP_CLIENTS_SQL: &str = "SELECT client, n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
+const DAY_DOMAINS_SQL: &str = "SELECT domain, n FROM day_domains WHERE blocked = ?3 AND day BETWEEN ?1 AND ?2";
+const DAY_CLIENTS_SQL: &str = "SELECT client, n FROM day_clients WHERE day BETWEEN ?1 AND ?2";
+const HOUR_CLIENT_IDS_SQL: &str = "SELECT DISTINCT client FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
+const DAY_CLIENT_IDS_SQL: &str = "SELECT DISTINCT client FROM day_clients WHERE day BETWEEN ?1 AND ?2";
+const HOUR_SKETCHES_SQL: &str = "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2";
+const DAY_SKETCHES_SQL: &str = "SELECT domains FROM day_sketches WHERE day BETWEEN ?1 AND ?2";
 const DOMAIN_NAME_SQL: &str = "SELECT name FROM domains WHERE id = ?1";
 const CLIENT_ADDR_SQL: &str = "SELECT addr FROM clients WHERE id = ?1";
-
-/// Sums `(id, n)` rows by id and names the `n` largest.
-fn top_by_id(c: &Connection, sql: &str, p: impl rusqlite::Params, n: usize, name_sql: &str) -> anyhow::Result<Vec<(String, u64)>> {
-    let mut sums: HashMap<i64, i64> = HashMap::new();
-    let mut st = c.prepare_cached(sql)?;
-    let mut rows = st.query(p)?;
-    while let Some(r) = rows.next()? {
-        *sums.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
-    }
-    let mut v: Vec<(i64, i64)> = sums.into_iter().collect();
-    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.truncate(n);
-    let mut name = c.prepare_cached(name_sql)?;
-    let mut out = Vec::with_capacity(v.len());
-    for (id, count) in v {
-        if let Some(s) = name.query_row([id], |r| r.get::<_, String>(0)).optional()? {
-            out.push((s, count as u64));
-        }
-    }
-    Ok(out)
-}
 
 const QUERY_TYPES_SQL: &str =
     "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
@@ -200,6 +229,41 @@ fn pairs<T: rusqlite::types::FromSql>(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Sums `(id, n)` rows from the day and hour roll-ups by id and names the
+/// `n` largest. `kind` is bound as ?3 where the statements use it.
+fn top_by_id(
+    c: &Connection,
+    t: &Tiers,
+    (day_sql, hour_sql): (&str, &str),
+    kind: Option<bool>,
+    n: usize,
+    name_sql: &str,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut sums: HashMap<i64, i64> = HashMap::new();
+    let parts = t.days.iter().map(|d| (day_sql, *d)).chain(t.hours.iter().map(|h| (hour_sql, *h)));
+    for (sql, (lo, hi)) in parts {
+        let mut st = c.prepare_cached(sql)?;
+        let mut rows = match kind {
+            Some(k) => st.query(params![lo, hi, k])?,
+            None => st.query(params![lo, hi])?,
+        };
+        while let Some(r) = rows.next()? {
+            *sums.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+        }
+    }
+    let mut v: Vec<(i64, i64)> = sums.into_iter().collect();
+    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(n);
+    let mut name = c.prepare_cached(name_sql)?;
+    let mut out = Vec::with_capacity(v.len());
+    for (id, count) in v {
+        if let Some(s) = name.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+            out.push((s, count as u64));
+        }
+    }
+    Ok(out)
+}
+
 pub fn top_domains(
     c: &Connection,
     from: i64,
@@ -207,13 +271,13 @@ pub fn top_domains(
     n: usize,
     blocked_only: bool,
 ) -> anyhow::Result<Vec<(String, u64)>> {
-    let (lo, hi) = hours(from, to);
-    top_by_id(c, TOP_DOMAINS_SQL, params![blocked_only, lo, hi], n, DOMAIN_NAME_SQL)
+    let t = tiers(c, from, to)?;
+    top_by_id(c, &t, (DAY_DOMAINS_SQL, TOP_DOMAINS_SQL), Some(blocked_only), n, DOMAIN_NAME_SQL)
 }
 
 pub fn top_clients(c: &Connection, from: i64, to: i64, n: usize) -> anyhow::Result<Vec<(String, u64)>> {
-    let (lo, hi) = hours(from, to);
-    top_by_id(c, TOP_CLIENTS_SQL, params![lo, hi], n, CLIENT_ADDR_SQL)
+    let t = tiers(c, from, to)?;
+    top_by_id(c, &t, (DAY_CLIENTS_SQL, TOP_CLIENTS_SQL), None, n, CLIENT_ADDR_SQL)
 }
 
 pub fn query_types(c: &Connection, from: i64, to: i64) -> anyhow::Result<Vec<(u16, u64)>> {
@@ -311,7 +375,14 @@ fn search_sql(driver: Driver, status: bool, qtype: bool) -> SearchSql {
              JOIN clients AS c ON c.id = page.client
              {where_sql} LIMIT ?7"
         ),
-        candidates: format!("SELECT page.id, page.domain FROM ({inner}) AS page {where_sql}"),
+        candidates: if filters.is_empty() {
+            format!(
+                "SELECT id, domain FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2
+                 ORDER BY id DESC LIMIT ?4"
+            )
+        } else {
+            format!("SELECT page.id, page.domain FROM ({inner}) AS page {where_sql}")
+        },
         probe: format!(
             "SELECT min(id), count(*) FROM (SELECT id FROM queries {indexed}
              WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4)"
@@ -499,14 +570,13 @@ pub fn query_plans() -> Vec<(String, String)> {
         ("client hours".into(), CLIENT_HOURS_SQL.into()),
         ("client top domains".into(), CLIENT_TOP_SQL.into()),
         ("names".into(), NAMES_SQL.into()),
-        (
-            "unique clients".into(),
-            "SELECT count(DISTINCT client) FROM hour_clients WHERE hour BETWEEN ?1 AND ?2".into(),
-        ),
-        (
-            "unique domains".into(),
-            "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2".into(),
-        ),
+        ("day domains".into(), DAY_DOMAINS_SQL.into()),
+        ("day clients".into(), DAY_CLIENTS_SQL.into()),
+        ("hour client ids".into(), HOUR_CLIENT_IDS_SQL.into()),
+        ("day client ids".into(), DAY_CLIENT_IDS_SQL.into()),
+        ("hour sketches".into(), HOUR_SKETCHES_SQL.into()),
+        ("day sketches".into(), DAY_SKETCHES_SQL.into()),
+        ("closed day".into(), CLOSED_DAY_SQL.into()),
         ("client id".into(), "SELECT id FROM clients WHERE addr = ?1".into()),
     ];
     for (table, key) in [("minute_counts", "minute"), ("hour_counts", "hour")] {

@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 pub const BATCH_ROWS: usize = 4096;
 /// Rows deleted per retention step: one step is one short transaction, so
 /// a pending batch waits at most this long.
-pub const RETENTION_STEP_ROWS: i64 = 5000;
+pub const RETENTION_STEP_ROWS: i64 = 2000;
 /// Pages returned to the file system per incremental-vacuum step.
-const VACUUM_STEP_PAGES: i64 = 500;
+const VACUUM_STEP_PAGES: i64 = 128;
 /// Unused names forgotten per retention step.
-const NAMES_STEP: i64 = 5000;
+const NAMES_STEP: i64 = 2000;
 /// How often retention checks age and size on its own.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Interned names kept in RAM; beyond that the cache starts over.
@@ -56,6 +56,13 @@ pub(super) struct Writer {
     page_limit: Option<u64>,
     retention: Option<Pass>,
     last_retention: Instant,
+    /// The newest day whose day roll-ups are written.
+    closed_day: Option<i64>,
+}
+
+enum Step {
+    Delete,
+    Vacuum,
 }
 
 /// A retention pass in progress.
@@ -136,6 +143,7 @@ impl Writer {
             page_limit: None,
             retention: None,
             last_retention: Instant::now(),
+            closed_day: None,
         };
         if w.cfg.enabled {
             w.open_db()?;
@@ -175,6 +183,18 @@ impl Writer {
         self.clients.clear();
         self.sketches.clear();
         self.open_hours.clear();
+        // Hours and days the previous run left open close as new events come.
+        self.newest_hour = conn
+            .query_row("SELECT max(hour) FROM hour_counts", [], |r| r.get::<_, Option<i64>>(0))?
+            .unwrap_or(i64::MIN);
+        if self.newest_hour != i64::MIN {
+            let mut st = conn.prepare("SELECT hour FROM hour_counts WHERE hour >= ?1")?;
+            let hours = st.query_map([self.newest_hour - 2], |r| r.get::<_, i64>(0))?;
+            for h in hours {
+                self.open_hours.insert(h?);
+            }
+        }
+        self.closed_day = conn.query_row("SELECT max(day) FROM day_sketches", [], |r| r.get(0))?;
         self.conn = Some(conn);
         if let Some(pages) = self.page_limit {
             self.apply_page_limit(Some(pages));
@@ -350,7 +370,12 @@ impl Writer {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
-        match self.write_batch(&batch) {
+        let t = Instant::now();
+        let result = self.write_batch(&batch);
+        if let Some(pass) = self.retention.as_mut() {
+            pass.report.max_batch_ms = pass.report.max_batch_ms.max(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        match result {
             Ok(()) => {
                 let mut st = lock(&self.shared.status);
                 st.rows += batch.len() as u64;
@@ -369,7 +394,9 @@ impl Writer {
     /// A failed batch is dropped and counted; what happens next depends on
     /// why it failed.
     fn write_failed(&mut self, e: rusqlite::Error, rows: usize) {
-        // Ids handed out inside the rolled-back transaction are gone.
+        // Ids handed out inside the rolled-back transaction are gone, and
+        // days it closed are open again (closing is idempotent).
+        self.closed_day = None;
         self.domains.clear();
         self.clients.clear();
         self.sketches.clear();
@@ -534,6 +561,7 @@ impl Writer {
                 .execute(params![blocked, h, stats::TOP_PER_HOUR])?;
             }
         }
+        self.close_days(&tx)?;
         tx.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'rows'")?
             .execute([batch.len() as i64])?;
         tx.commit()?;
@@ -542,6 +570,55 @@ impl Writer {
         }
         let newest = self.newest_hour;
         self.sketches.retain(|&h, _| h >= newest - 1);
+        Ok(())
+    }
+
+    /// Writes the day roll-ups of days whose hours are all closed, a few
+    /// days per batch (an upgraded database catches up over some batches).
+    fn close_days(&mut self, tx: &Connection) -> rusqlite::Result<()> {
+        if self.newest_hour == i64::MIN {
+            return Ok(());
+        }
+        let last_full = (self.newest_hour - 25).div_euclid(24);
+        let first = match self.closed_day {
+            Some(d) => d + 1,
+            None => match tx.query_row("SELECT min(hour) FROM hour_counts", [], |r| r.get::<_, Option<i64>>(0))? {
+                Some(h) => h.div_euclid(24),
+                None => return Ok(()),
+            },
+        };
+        for day in (first..=last_full).take(8) {
+            let (h_lo, h_hi) = (day * 24, day * 24 + 23);
+            for blocked in [false, true] {
+                tx.prepare_cached("DELETE FROM day_domains WHERE blocked = ?1 AND day = ?2")?
+                    .execute(params![blocked, day])?;
+                tx.prepare_cached(
+                    "INSERT INTO day_domains (blocked, day, domain, n)
+                     SELECT ?1, ?2, domain, sum(n) FROM hour_domains
+                     WHERE blocked = ?1 AND hour BETWEEN ?3 AND ?4
+                     GROUP BY domain ORDER BY sum(n) DESC LIMIT ?5",
+                )?
+                .execute(params![blocked, day, h_lo, h_hi, stats::TOP_PER_DAY])?;
+            }
+            tx.prepare_cached("DELETE FROM day_clients WHERE day = ?1")?.execute([day])?;
+            tx.prepare_cached(
+                "INSERT INTO day_clients (day, client, n, blocked)
+                 SELECT ?1, client, sum(n), sum(blocked) FROM hour_clients
+                 WHERE hour BETWEEN ?2 AND ?3 GROUP BY client",
+            )?
+            .execute(params![day, h_lo, h_hi])?;
+            let mut sketch = Sketch::default();
+            {
+                let mut st = tx.prepare_cached("SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2")?;
+                let mut rows = st.query([h_lo, h_hi])?;
+                while let Some(r) = rows.next()? {
+                    sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
+                }
+            }
+            tx.prepare_cached("INSERT OR REPLACE INTO day_sketches (day, domains) VALUES (?1, ?2)")?
+                .execute(params![day, sketch.as_bytes()])?;
+            self.closed_day = Some(day);
+        }
         Ok(())
     }
 
@@ -642,8 +719,15 @@ impl Writer {
             st.max_retention_step_ms = st.max_retention_step_ms.max(ms);
         }
         match result {
-            Ok(true) => pass.report.steps += 1,
-            Ok(false) => self.finish_retention(),
+            Ok(Some(Step::Delete)) => {
+                pass.report.steps += 1;
+                pass.report.max_delete_step_ms = pass.report.max_delete_step_ms.max(ms);
+            }
+            Ok(Some(Step::Vacuum)) => {
+                pass.report.steps += 1;
+                pass.report.max_vacuum_step_ms = pass.report.max_vacuum_step_ms.max(ms);
+            }
+            Ok(None) => self.finish_retention(),
             Err(e) => {
                 tracing::warn!("query log retention: {e}");
                 let full = is_code(&e, ErrorCode::DiskFull);
@@ -664,8 +748,8 @@ impl Writer {
         }
     }
 
-    /// Returns whether there was work to do.
-    fn retention_step_on(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+    /// Returns what kind of work was done, `None` when nothing was left.
+    fn retention_step_on(&mut self, conn: &Connection) -> rusqlite::Result<Option<Step>> {
         let pass = self.retention.as_mut().expect("a pass is running");
         let oldest: Option<i64> = conn.query_row("SELECT min(id) FROM queries", [], |r| r.get(0))?;
         let cutoff_ms = (self.cfg.retention_days > 0)
@@ -714,6 +798,11 @@ impl Writer {
         rollups += tx.execute("DELETE FROM hour_clients WHERE hour < ?1", [hour])?;
         rollups += tx.execute("DELETE FROM hour_qtypes WHERE hour < ?1", [hour])?;
         rollups += tx.execute("DELETE FROM hour_sketches WHERE hour < ?1", [hour])?;
+        let day = hour.div_euclid(24);
+        rollups += tx.execute("DELETE FROM day_domains WHERE blocked = 0 AND day < ?1", [day])?;
+        rollups += tx.execute("DELETE FROM day_domains WHERE blocked = 1 AND day < ?1", [day])?;
+        rollups += tx.execute("DELETE FROM day_clients WHERE day < ?1", [day])?;
+        rollups += tx.execute("DELETE FROM day_sketches WHERE day < ?1", [day])?;
         let names = tx
             .prepare_cached(
                 "DELETE FROM domains WHERE id IN
@@ -727,15 +816,15 @@ impl Writer {
             st.rows = st.rows.saturating_sub(deleted as u64);
         }
         if deleted > 0 || rollups > 0 || names > 0 {
-            return Ok(true);
+            return Ok(Some(Step::Delete));
         }
         if free > 0 {
             conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))?;
             let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
             pass.report.vacuumed_pages += (free - after).max(0) as u64;
-            return Ok(true);
+            return Ok(Some(Step::Vacuum));
         }
-        Ok(false)
+        Ok(None)
     }
 }
 
