@@ -78,11 +78,26 @@ fn blocklist_domains() -> Vec<String> {
 }
 
 const POPULAR: &[&str] = &[
-    "www.google.com", "connectivitycheck.gstatic.com", "api.apple.com", "www.youtube.com",
-    "i.ytimg.com", "graph.facebook.com", "www.netflix.com", "time.android.com",
-    "mtalk.google.com", "clients4.google.com", "www.wikipedia.org", "github.com",
-    "api.spotify.com", "weather.com", "outlook.office365.com", "www.amazon.com",
-    "s3.amazonaws.com", "cdn.jsdelivr.net", "fonts.googleapis.com", "ocsp.digicert.com",
+    "www.google.com",
+    "connectivitycheck.gstatic.com",
+    "api.apple.com",
+    "www.youtube.com",
+    "i.ytimg.com",
+    "graph.facebook.com",
+    "www.netflix.com",
+    "time.android.com",
+    "mtalk.google.com",
+    "clients4.google.com",
+    "www.wikipedia.org",
+    "github.com",
+    "api.spotify.com",
+    "weather.com",
+    "outlook.office365.com",
+    "www.amazon.com",
+    "s3.amazonaws.com",
+    "cdn.jsdelivr.net",
+    "fonts.googleapis.com",
+    "ocsp.digicert.com",
 ];
 
 fn ordinary(i: usize) -> String {
@@ -132,7 +147,9 @@ fn cpu_s() -> f64 {
 
 /// CPU seconds used by the query-log writer thread alone (from /proc).
 fn writer_cpu_s() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
     for t in tasks.flatten() {
         let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
         if comm.trim() == "querylog-writer" {
@@ -182,7 +199,10 @@ fn main() -> anyhow::Result<()> {
     // Rank r is a blocklist name for one rank in six (spread, not the top).
     let name_of = |r: usize| -> (String, bool) {
         if r % 6 == 5 {
-            (blocked[(r.wrapping_mul(2_654_435_761)) % blocked.len()].clone(), true)
+            (
+                blocked[(r.wrapping_mul(2_654_435_761)) % blocked.len()].clone(),
+                true,
+            )
         } else {
             (ordinary(r), false)
         }
@@ -222,14 +242,32 @@ fn main() -> anyhow::Result<()> {
                 })
                 .map_or(1, |q| q.0);
             let (source, upstream, latency_us, reason) = if *is_blocked {
-                (Source::Blocked, u8::MAX, 20 + (rng.next() % 40) as u32,
-                 Reason { kind: 1, id: (rng.next() % 12) as u32, cname_depth: 0 })
+                (
+                    Source::Blocked,
+                    u8::MAX,
+                    20 + (rng.next() % 40) as u32,
+                    Reason {
+                        kind: 1,
+                        id: (rng.next() % 12) as u32,
+                        cname_depth: 0,
+                    },
+                )
             } else {
                 let p = rng.unit();
                 if p < 0.6 {
-                    (Source::Cache, u8::MAX, 15 + (rng.next() % 60) as u32, Reason::default())
+                    (
+                        Source::Cache,
+                        u8::MAX,
+                        15 + (rng.next() % 60) as u32,
+                        Reason::default(),
+                    )
                 } else if p < 0.985 {
-                    (Source::Upstream, (rng.next() % 2) as u8, 4_000 + (rng.next() % 60_000) as u32, Reason::default())
+                    (
+                        Source::Upstream,
+                        (rng.next() % 2) as u8,
+                        4_000 + (rng.next() % 60_000) as u32,
+                        Reason::default(),
+                    )
                 } else if p < 0.99 {
                     (Source::Local, u8::MAX, 10, Reason::default())
                 } else if p < 0.995 {
@@ -266,7 +304,10 @@ fn main() -> anyhow::Result<()> {
         rows as f64 / writer_cpu,
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("machine load average during the run: {}", load.split(' ').take(3).collect::<Vec<_>>().join(" "));
+    println!(
+        "machine load average during the run: {}",
+        load.split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
 
     // Bytes on disk: checkpoint the WAL into the file first.
     let db = data_dir.join("querylog.db");
@@ -274,13 +315,22 @@ fn main() -> anyhow::Result<()> {
         let c = rusqlite::Connection::open(&db)?;
         c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let size = std::fs::metadata(&db)?.len();
-        println!("file: {} bytes = {:.1} bytes/row (everything: rows, indexes, names, roll-ups)", size, size as f64 / rows as f64);
-        let mut st = c.prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")?;
+        println!(
+            "file: {} bytes = {:.1} bytes/row (everything: rows, indexes, names, roll-ups)",
+            size,
+            size as f64 / rows as f64
+        );
+        let mut st =
+            c.prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")?;
         let parts = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for p in parts {
             let (name, bytes) = p?;
             if bytes as f64 / rows as f64 >= 0.05 {
-                println!("  {name:32} {:>12} bytes  {:6.2} bytes/row", bytes, bytes as f64 / rows as f64);
+                println!(
+                    "  {name:32} {:>12} bytes  {:6.2} bytes/row",
+                    bytes,
+                    bytes as f64 / rows as f64
+                );
             }
         }
     }
@@ -289,41 +339,136 @@ fn main() -> anyhow::Result<()> {
     let day = 86_400_000;
     let now = now_ms();
     println!("dashboard (median of {runs}):");
-    for (label, from) in [("24h", now - day), ("7d", now - 7 * day), ("30d", now - 30 * day)] {
-        println!("  {label}: summary {:.2} ms, time series {:.2} ms, top domains {:.2} ms, top blocked {:.2} ms, top clients {:.2} ms, query types {:.2} ms",
+    for (label, from) in [
+        ("24h", now - day),
+        ("7d", now - 7 * day),
+        ("30d", now - 30 * day),
+    ] {
+        println!(
+            "  {label}: summary {:.2} ms, time series {:.2} ms, top domains {:.2} ms, top blocked {:.2} ms, top clients {:.2} ms, query types {:.2} ms",
             time_ms(runs, || log.summary(from, now).unwrap()),
             time_ms(runs, || log.time_series(from, now, 96).unwrap()),
             time_ms(runs, || log.top_domains(from, now, 10, false).unwrap()),
             time_ms(runs, || log.top_domains(from, now, 10, true).unwrap()),
             time_ms(runs, || log.top_clients(from, now, 10).unwrap()),
-            time_ms(runs, || log.query_types(from, now).unwrap()));
+            time_ms(runs, || log.query_types(from, now).unwrap())
+        );
     }
     let s = log.summary(now - day, now)?;
     println!("  24h summary: {s:?}");
     println!("log page, 100 rows (median of {runs}):");
-    let first = log.search(&LogQuery { limit: 100, ..LogQuery::default() })?;
+    let first = log.search(&LogQuery {
+        limit: 100,
+        ..LogQuery::default()
+    })?;
     let pages: Vec<(&str, LogQuery)> = vec![
         ("newest", LogQuery::default()),
-        ("page 2", LogQuery { cursor: first.next_cursor, ..LogQuery::default() }),
-        ("last 24h", LogQuery { from_ms: Some(now - day), to_ms: Some(now), ..LogQuery::default() }),
-        ("one client", LogQuery { client: Some("192.168.1.40".into()), ..LogQuery::default() }),
-        ("blocked", LogQuery { status: Some(Source::Blocked), ..LogQuery::default() }),
-        ("failed", LogQuery { status: Some(Source::Failed), ..LogQuery::default() }),
-        ("cached", LogQuery { status: Some(Source::Cache), ..LogQuery::default() }),
-        ("qtype TXT", LogQuery { qtype: Some(16), ..LogQuery::default() }),
-        ("domain 'site12'", LogQuery { domain: Some("site12".into()), ..LogQuery::default() }),
-        ("domain 'google'", LogQuery { domain: Some("google".into()), ..LogQuery::default() }),
-        ("domain 'zzqq' (none)", LogQuery { domain: Some("zzqq".into()), ..LogQuery::default() }),
-        ("domain 'ad'", LogQuery { domain: Some("ad".into()), ..LogQuery::default() }),
-        ("client + blocked", LogQuery { client: Some("192.168.1.12".into()), status: Some(Source::Blocked), ..LogQuery::default() }),
+        (
+            "page 2",
+            LogQuery {
+                cursor: first.next_cursor,
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "last 24h",
+            LogQuery {
+                from_ms: Some(now - day),
+                to_ms: Some(now),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "one client",
+            LogQuery {
+                client: Some("192.168.1.40".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "blocked",
+            LogQuery {
+                status: Some(Source::Blocked),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "failed",
+            LogQuery {
+                status: Some(Source::Failed),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "cached",
+            LogQuery {
+                status: Some(Source::Cache),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "qtype TXT",
+            LogQuery {
+                qtype: Some(16),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'site12'",
+            LogQuery {
+                domain: Some("site12".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'google'",
+            LogQuery {
+                domain: Some("google".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'zzqq' (none)",
+            LogQuery {
+                domain: Some("zzqq".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'ad'",
+            LogQuery {
+                domain: Some("ad".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "client + blocked",
+            LogQuery {
+                client: Some("192.168.1.12".into()),
+                status: Some(Source::Blocked),
+                ..LogQuery::default()
+            },
+        ),
     ];
     for (label, q) in &pages {
-        let q = LogQuery { limit: 100, ..q.clone() };
+        let q = LogQuery {
+            limit: 100,
+            ..q.clone()
+        };
         let page = log.search(&q)?;
         let ms = time_ms(runs, || log.search(&q).unwrap());
-        println!("  {label:18} {ms:7.2} ms  ({} rows, more: {})", page.rows.len(), page.next_cursor.is_some());
+        println!(
+            "  {label:18} {ms:7.2} ms  ({} rows, more: {})",
+            page.rows.len(),
+            page.next_cursor.is_some()
+        );
     }
-    println!("  client activity  {:7.2} ms", time_ms(runs, || log.client_activity("192.168.1.10", now - day, now).unwrap()));
+    println!(
+        "  client activity  {:7.2} ms",
+        time_ms(runs, || log
+            .client_activity("192.168.1.10", now - day, now)
+            .unwrap())
+    );
 
     // Retention: expire the oldest ~1M rows (3 of 30 days at 10M rows)
     // while new queries keep arriving.
@@ -365,8 +510,16 @@ fn main() -> anyhow::Result<()> {
         "retention (keep {keep_days} days): deleted {} rows in {} steps, {:.0} ms total; longest step {:.1} ms \
          (deleting {:.1} ms, vacuum {:.1} ms); longest batch write meanwhile {:.1} ms; vacuumed {} pages; \
          {} live rows inserted meanwhile; rows before {before}, after {}",
-        report.deleted_rows, report.steps, report.total_ms, report.max_step_ms, report.max_delete_step_ms,
-        report.max_vacuum_step_ms, report.max_batch_ms, report.vacuumed_pages, live_rows, log.status().rows
+        report.deleted_rows,
+        report.steps,
+        report.total_ms,
+        report.max_step_ms,
+        report.max_delete_step_ms,
+        report.max_vacuum_step_ms,
+        report.max_batch_ms,
+        report.vacuumed_pages,
+        live_rows,
+        log.status().rows
     );
     drop(tx);
     Ok(())

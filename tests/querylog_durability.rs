@@ -26,8 +26,13 @@ fn child_writes_until_killed() {
     for round in 0u64.. {
         for i in 0..500u64 {
             let n = round * 500 + i;
-            tx.send(event(now_ms(), &format!("10.0.{}.{}", n % 3, n % 250), &format!("n{}.example", n % 5000), Source::Upstream))
-                .unwrap();
+            tx.send(event(
+                now_ms(),
+                &format!("10.0.{}.{}", n % 3, n % 250),
+                &format!("n{}.example", n % 5000),
+                Source::Upstream,
+            ))
+            .unwrap();
         }
         log.flush();
         println!("stored {}", log.status().rows);
@@ -38,7 +43,13 @@ fn child_writes_until_killed() {
 fn kill_9_loses_nothing_stored_and_leaves_a_sound_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_writes_until_killed", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "child_writes_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -58,11 +69,22 @@ fn kill_9_loses_nothing_stored_and_leaves_a_sound_file() {
 
     let path = dir.path().join("querylog.db");
     let c = rusqlite::Connection::open(&path).unwrap();
-    let check: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
-    let rows: i64 = c.query_row("SELECT count(*) FROM queries", [], |r| r.get(0)).unwrap();
-    assert!(rows as u64 >= stored, "reported {stored} stored, found {rows}");
-    let counted: i64 = c.query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| r.get(0)).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM queries", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        rows as u64 >= stored,
+        "reported {stored} stored, found {rows}"
+    );
+    let counted: i64 = c
+        .query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(counted, rows, "the row counter commits with the rows");
     let minute_total: i64 = c
         .query_row("SELECT sum(cache + upstream + local + blocked + stale + refused + failed) FROM minute_counts", [], |r| r.get(0))
@@ -73,7 +95,8 @@ fn kill_9_loses_nothing_stored_and_leaves_a_sound_file() {
     // And the log opens and keeps writing.
     let (tx, rx) = std::sync::mpsc::sync_channel(10);
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
-    tx.send(event(now_ms(), "10.0.0.1", "after.example", Source::Cache)).unwrap();
+    tx.send(event(now_ms(), "10.0.0.1", "after.example", Source::Cache))
+        .unwrap();
     log.flush();
     assert_eq!(log.status().rows, rows as u64 + 1);
 }

@@ -11,7 +11,8 @@ use rusqlite::Connection;
 fn plan(c: &Connection, sql: &str) -> Vec<String> {
     let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
     let n = st.parameter_count();
-    let args: Vec<rusqlite::types::Value> = (0..n).map(|_| rusqlite::types::Value::Integer(1)).collect();
+    let args: Vec<rusqlite::types::Value> =
+        (0..n).map(|_| rusqlite::types::Value::Integer(1)).collect();
     st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
         .unwrap()
         .map(Result::unwrap)
@@ -25,9 +26,19 @@ fn no_dashboard_or_log_page_statement_scans_a_table() {
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     let now = now_ms();
     for i in 0..5_000i64 {
-        let source = [Source::Cache, Source::Upstream, Source::Blocked, Source::Failed][(i % 4) as usize];
-        tx.send(event(now - i * 500, &format!("10.0.0.{}", i % 20), &format!("d{}.example", i % 300), source))
-            .unwrap();
+        let source = [
+            Source::Cache,
+            Source::Upstream,
+            Source::Blocked,
+            Source::Failed,
+        ][(i % 4) as usize];
+        tx.send(event(
+            now - i * 500,
+            &format!("10.0.0.{}", i % 20),
+            &format!("d{}.example", i % 300),
+            source,
+        ))
+        .unwrap();
     }
     log.flush();
     let c = Connection::open(dir.path().join("querylog.db")).unwrap();
@@ -59,7 +70,10 @@ fn no_dashboard_or_log_page_statement_scans_a_table() {
             None
         };
         if let Some(index) = expect {
-            assert!(lines.iter().any(|l| l.contains(index)), "{name} uses {index}: {lines:#?}");
+            assert!(
+                lines.iter().any(|l| l.contains(index)),
+                "{name} uses {index}: {lines:#?}"
+            );
         }
     }
 }

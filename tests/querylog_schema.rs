@@ -11,7 +11,8 @@ use std::path::Path;
 
 fn integrity(path: &Path) -> String {
     let c = Connection::open(path).unwrap();
-    c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -32,14 +33,17 @@ fn an_empty_directory_gets_the_latest_schema_with_flash_friendly_settings() {
     assert_eq!(versions, (1..=latest_version()).collect::<Vec<_>>());
     let auto_vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
     assert_eq!(auto_vacuum, 2, "incremental");
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
 }
 
 /// A database as version `v` left it, holding one query.
 fn database_at_version(path: &Path, v: u32) {
     let c = Connection::open(path).unwrap();
-    c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;").unwrap();
+    c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")
+        .unwrap();
     migrate_to(&c, path, v).unwrap();
     // Version 1's tables exist in every version: write as version 1 did.
     let ms = now_ms() - 3_600_000;
@@ -68,21 +72,44 @@ fn every_earlier_version_upgrades_and_keeps_its_rows() {
         database_at_version(&path, v);
         let (tx, rx) = std::sync::mpsc::sync_channel(10);
         let log = QueryLog::open(&config(dir.path()), rx).unwrap();
-        assert_eq!(log.status().schema_version, latest_version(), "from version {v}");
+        assert_eq!(
+            log.status().schema_version,
+            latest_version(),
+            "from version {v}"
+        );
         assert_eq!(log.status().rows, 1);
-        tx.send(event(now_ms(), "10.0.0.2", "new.example.org", Source::Cache)).unwrap();
+        tx.send(event(
+            now_ms(),
+            "10.0.0.2",
+            "new.example.org",
+            Source::Cache,
+        ))
+        .unwrap();
         log.flush();
         let rows = log.search(&LogQuery::default()).unwrap().rows;
         let names: Vec<&str> = rows.iter().map(|r| r.domain.as_str()).collect();
-        assert_eq!(names, ["new.example.org", "old.example.org"], "from version {v}");
-        let top = log.top_domains(now_ms() - 7_200_000, now_ms() + 1, 5, false).unwrap();
-        assert!(top.contains(&("old.example.org".to_string(), 1)), "from version {v}: {top:?}");
+        assert_eq!(
+            names,
+            ["new.example.org", "old.example.org"],
+            "from version {v}"
+        );
+        let top = log
+            .top_domains(now_ms() - 7_200_000, now_ms() + 1, 5, false)
+            .unwrap();
+        assert!(
+            top.contains(&("old.example.org".to_string(), 1)),
+            "from version {v}: {top:?}"
+        );
         // Retention after the upgrade still forgets names correctly.
         let mut q = config(dir.path()).querylog;
         q.retention_days = 1;
         log.set_config(&q);
         log.run_retention();
-        assert_eq!(log.status().rows, 2, "from version {v}: nothing is a day old");
+        assert_eq!(
+            log.status().rows,
+            2,
+            "from version {v}: nothing is a day old"
+        );
         drop(log);
         assert_eq!(integrity(&path), "ok");
     }
@@ -103,7 +130,13 @@ fn a_newer_additive_database_still_opens() {
     drop(c);
     let (tx, rx) = std::sync::mpsc::sync_channel(10);
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
-    tx.send(event(now_ms(), "10.0.0.2", "still.example.org", Source::Cache)).unwrap();
+    tx.send(event(
+        now_ms(),
+        "10.0.0.2",
+        "still.example.org",
+        Source::Cache,
+    ))
+    .unwrap();
     log.flush();
     assert_eq!(log.status().rows, 2);
 }
@@ -127,8 +160,14 @@ fn a_database_a_newer_build_marked_incompatible_is_refused_untouched() {
         Ok(_) => panic!("a database needing version 99 must be refused"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(err.contains("newer glory-hole") && err.contains("99"), "{err}");
-    assert!(err.contains(&path.display().to_string()), "names the file: {err}");
+    assert!(
+        err.contains("newer glory-hole") && err.contains("99"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&path.display().to_string()),
+        "names the file: {err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before, "not modified");
 }
 
@@ -141,7 +180,10 @@ fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
     let (tx, rx) = std::sync::mpsc::sync_channel(10);
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     let warning = log.status().warning.unwrap_or_default();
-    assert!(warning.contains("damaged") && warning.contains("moved to"), "{warning}");
+    assert!(
+        warning.contains("damaged") && warning.contains("moved to"),
+        "{warning}"
+    );
     let aside: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -149,7 +191,13 @@ fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(std::fs::read(&aside[0]).unwrap(), garbage, "kept as it was");
-    tx.send(event(now_ms(), "10.0.0.2", "fresh.example.org", Source::Cache)).unwrap();
+    tx.send(event(
+        now_ms(),
+        "10.0.0.2",
+        "fresh.example.org",
+        Source::Cache,
+    ))
+    .unwrap();
     log.flush();
     assert_eq!(log.search(&LogQuery::default()).unwrap().rows.len(), 1);
     drop(log);

@@ -44,18 +44,27 @@ value = "192.168.1.10"
     let m = ask(dns.addrs[0], "nas.lan", 1).await;
     assert_eq!(answers(&m), ["192.168.1.10"]);
     ask(dns.addrs[0], "NAS.lan", 28).await;
-    eventually("both queries in the live view", || log.recent(10).len() == 2);
+    eventually("both queries in the live view", || {
+        log.recent(10).len() == 2
+    });
     log.flush();
 
     let rows = log.search(&LogQuery::default()).unwrap().rows;
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(rows.iter().all(|r| r.domain == "nas.lan" && r.client == "127.0.0.1"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.domain == "nas.lan" && r.client == "127.0.0.1"),
+        "{rows:?}"
+    );
     assert!(rows.iter().all(|r| r.status == Source::Local), "{rows:?}");
     let mut types: Vec<u16> = rows.iter().map(|r| r.qtype).collect();
     types.sort();
     assert_eq!(types, [1, 28]);
     let s = log.summary(from - 60_000, now_ms() + 60_000).unwrap();
-    assert_eq!((s.total, s.local, s.unique_clients, s.unique_domains), (2, 2, 1, 1));
+    assert_eq!(
+        (s.total, s.local, s.unique_clients, s.unique_domains),
+        (2, 2, 1, 1)
+    );
     let st = log.status();
     assert_eq!((st.rows, st.dropped_events), (2, 0));
 }

@@ -19,7 +19,12 @@ fn events_reach_the_ring_at_once_and_the_database_on_flush() {
     log.attach_sink(sink.clone());
     let t = now_ms();
     sink.emit(event(t, "192.168.1.5", "tv.example.com", Source::Upstream));
-    sink.emit(event(t + 1, "192.168.1.6", "ads.example.net", Source::Blocked));
+    sink.emit(event(
+        t + 1,
+        "192.168.1.6",
+        "ads.example.net",
+        Source::Blocked,
+    ));
     eventually("the live view shows both", || log.recent(10).len() == 2);
     let recent = log.recent(10);
     assert_eq!(recent[0].domain, "ads.example.net", "newest first");
@@ -30,7 +35,14 @@ fn events_reach_the_ring_at_once_and_the_database_on_flush() {
     assert_eq!(page.rows.len(), 2);
     assert_eq!(page.rows[0].domain, "ads.example.net");
     assert_eq!(page.rows[0].status, Source::Blocked);
-    assert_eq!(page.rows[0].reason, Some(RuleRef { kind: 1, id: 7, cname_depth: 0 }));
+    assert_eq!(
+        page.rows[0].reason,
+        Some(RuleRef {
+            kind: 1,
+            id: 7,
+            cname_depth: 0
+        })
+    );
     assert_eq!(page.rows[0].time_ms, t + 1);
     assert_eq!(page.rows[1].upstream, Some(0));
     assert_eq!(page.rows[1].reason, None);
@@ -58,7 +70,10 @@ fn dashboard_numbers_match_what_was_sent() {
             3..=4 => ("www.example.org", Source::Cache),
             5 => ("cdn.example.org", Source::Cache),
             6 => ("mail.example.org", Source::Stale),
-            _ => (["a.example.org", "b.example.org", "c.example.org"][(i % 3) as usize], Source::Upstream),
+            _ => (
+                ["a.example.org", "b.example.org", "c.example.org"][(i % 3) as usize],
+                Source::Upstream,
+            ),
         };
         let mut e = event(t, client, name, source);
         if i % 4 == 0 {
@@ -85,7 +100,11 @@ fn dashboard_numbers_match_what_was_sent() {
     let series = log.time_series(base, to, 4).unwrap();
     assert_eq!(series.len(), 4);
     assert_eq!(series.iter().map(|b| b.total).sum::<u64>(), sent);
-    assert!(series.iter().all(|b| b.total == 150 && b.blocked == 45 && b.allowed == 105));
+    assert!(
+        series
+            .iter()
+            .all(|b| b.total == 150 && b.blocked == 45 && b.allowed == 105)
+    );
 
     let top = log.top_domains(base, to, 2, false).unwrap();
     assert_eq!(top[0], ("ads.tracker.example".to_string(), 180));
@@ -102,7 +121,11 @@ fn dashboard_numbers_match_what_was_sent() {
     assert_eq!(act.total, 200);
     assert_eq!(act.hourly.len(), 2);
     assert_eq!(act.top_domains_rows, 200);
-    assert!(act.top_domains.iter().any(|(d, _)| d == "ads.tracker.example"));
+    assert!(
+        act.top_domains
+            .iter()
+            .any(|(d, _)| d == "ads.tracker.example")
+    );
     let none = log.client_activity("10.9.9.9", base, to).unwrap();
     assert_eq!(none.total, 0);
 }
@@ -114,9 +137,21 @@ fn log_search_filters_and_pages() {
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     let base = now_ms() - HOUR;
     for i in 0..1000i64 {
-        let client = if i % 100 == 0 { "10.0.0.99" } else { "10.0.0.1" };
-        let source = if i % 50 == 0 { Source::Failed } else { Source::Cache };
-        let name = if i % 10 == 0 { format!("shop{i}.tiktokv.com") } else { format!("n{i}.example.org") };
+        let client = if i % 100 == 0 {
+            "10.0.0.99"
+        } else {
+            "10.0.0.1"
+        };
+        let source = if i % 50 == 0 {
+            Source::Failed
+        } else {
+            Source::Cache
+        };
+        let name = if i % 10 == 0 {
+            format!("shop{i}.tiktokv.com")
+        } else {
+            format!("n{i}.example.org")
+        };
         let mut e = event(base + i * 1000, client, &name, source);
         if i % 250 == 0 {
             e.qtype = 16;
@@ -130,7 +165,13 @@ fn log_search_filters_and_pages() {
     let mut cursor = None;
     let mut last_time = i64::MAX;
     loop {
-        let page = log.search(&LogQuery { cursor, limit: 300, ..LogQuery::default() }).unwrap();
+        let page = log
+            .search(&LogQuery {
+                cursor,
+                limit: 300,
+                ..LogQuery::default()
+            })
+            .unwrap();
         for r in &page.rows {
             assert!(r.time_ms < last_time, "newest first, no repeats");
             last_time = r.time_ms;
@@ -144,27 +185,63 @@ fn log_search_filters_and_pages() {
     assert_eq!(seen, 1000);
 
     let by = |q: LogQuery| log.search(&LogQuery { limit: 1000, ..q }).unwrap().rows;
-    let client = by(LogQuery { client: Some("10.0.0.99".into()), ..LogQuery::default() });
+    let client = by(LogQuery {
+        client: Some("10.0.0.99".into()),
+        ..LogQuery::default()
+    });
     assert_eq!(client.len(), 10);
     assert!(client.iter().all(|r| r.client == "10.0.0.99"));
-    let failed = by(LogQuery { status: Some(Source::Failed), ..LogQuery::default() });
+    let failed = by(LogQuery {
+        status: Some(Source::Failed),
+        ..LogQuery::default()
+    });
     assert_eq!(failed.len(), 20);
-    let cached = by(LogQuery { status: Some(Source::Cache), ..LogQuery::default() });
+    let cached = by(LogQuery {
+        status: Some(Source::Cache),
+        ..LogQuery::default()
+    });
     assert_eq!(cached.len(), 980);
-    let txt = by(LogQuery { qtype: Some(16), ..LogQuery::default() });
+    let txt = by(LogQuery {
+        qtype: Some(16),
+        ..LogQuery::default()
+    });
     assert_eq!(txt.len(), 4);
-    let tiktok = by(LogQuery { domain: Some("TikTok".into()), ..LogQuery::default() });
+    let tiktok = by(LogQuery {
+        domain: Some("TikTok".into()),
+        ..LogQuery::default()
+    });
     assert_eq!(tiktok.len(), 100);
     assert!(tiktok.iter().all(|r| r.domain.contains("tiktok")));
-    let short = by(LogQuery { domain: Some("p9".into()), ..LogQuery::default() });
-    assert_eq!(short.len(), 11, "two letters: shop90 and shop900 ... shop990");
-    let both = by(LogQuery { client: Some("10.0.0.99".into()), status: Some(Source::Failed), ..LogQuery::default() });
+    let short = by(LogQuery {
+        domain: Some("p9".into()),
+        ..LogQuery::default()
+    });
+    assert_eq!(
+        short.len(),
+        11,
+        "two letters: shop90 and shop900 ... shop990"
+    );
+    let both = by(LogQuery {
+        client: Some("10.0.0.99".into()),
+        status: Some(Source::Failed),
+        ..LogQuery::default()
+    });
     assert_eq!(both.len(), 10);
-    let range = by(LogQuery { from_ms: Some(base + 100_000), to_ms: Some(base + 200_000), ..LogQuery::default() });
+    let range = by(LogQuery {
+        from_ms: Some(base + 100_000),
+        to_ms: Some(base + 200_000),
+        ..LogQuery::default()
+    });
     assert_eq!(range.len(), 100);
-    let unknown = by(LogQuery { client: Some("10.1.1.1".into()), ..LogQuery::default() });
+    let unknown = by(LogQuery {
+        client: Some("10.1.1.1".into()),
+        ..LogQuery::default()
+    });
     assert!(unknown.is_empty());
-    let nothing = by(LogQuery { domain: Some("zzzqqq".into()), ..LogQuery::default() });
+    let nothing = by(LogQuery {
+        domain: Some("zzzqqq".into()),
+        ..LogQuery::default()
+    });
     assert!(nothing.is_empty());
 }
 
@@ -175,8 +252,20 @@ fn privacy_settings_hide_before_storing() {
     cfg.querylog.anonymize_clients = true;
     let (tx, rx) = std::sync::mpsc::sync_channel(100);
     let log = QueryLog::open(&cfg, rx).unwrap();
-    tx.send(event(now_ms(), "192.168.1.77", "private.example", Source::Cache)).unwrap();
-    tx.send(event(now_ms(), "2001:db8:1:2::5", "private.example", Source::Cache)).unwrap();
+    tx.send(event(
+        now_ms(),
+        "192.168.1.77",
+        "private.example",
+        Source::Cache,
+    ))
+    .unwrap();
+    tx.send(event(
+        now_ms(),
+        "2001:db8:1:2::5",
+        "private.example",
+        Source::Cache,
+    ))
+    .unwrap();
     log.flush();
     let rows = log.search(&LogQuery::default()).unwrap().rows;
     assert_eq!(rows[0].client, "2001:db8:1::");
@@ -184,7 +273,13 @@ fn privacy_settings_hide_before_storing() {
 
     cfg.querylog.hide_domains = true;
     log.set_config(&cfg.querylog);
-    tx.send(event(now_ms(), "192.168.1.77", "secret.example", Source::Cache)).unwrap();
+    tx.send(event(
+        now_ms(),
+        "192.168.1.77",
+        "secret.example",
+        Source::Cache,
+    ))
+    .unwrap();
     log.flush();
     let rows = log.search(&LogQuery::default()).unwrap().rows;
     assert_eq!(rows[0].domain, glory_hole::querylog::HIDDEN_DOMAIN);
@@ -200,19 +295,44 @@ fn retention_by_age_removes_old_rows_and_their_rollups() {
     let log = QueryLog::open(&cfg, rx).unwrap();
     let now = now_ms();
     for i in 0..12_000i64 {
-        let t = if i < 11_000 { now - 40 * DAY + i * 1000 } else { now - HOUR + i };
-        tx.send(event(t, "10.0.0.1", &format!("d{}.example", i % 500), Source::Cache)).unwrap();
+        let t = if i < 11_000 {
+            now - 40 * DAY + i * 1000
+        } else {
+            now - HOUR + i
+        };
+        tx.send(event(
+            t,
+            "10.0.0.1",
+            &format!("d{}.example", i % 500),
+            Source::Cache,
+        ))
+        .unwrap();
     }
     log.flush();
     assert_eq!(log.status().rows, 12_000);
     let report = log.run_retention();
     assert_eq!(report.deleted_rows, 11_000);
-    assert!(report.steps >= 3, "deleted in several short steps: {report:?}");
+    assert!(
+        report.steps >= 3,
+        "deleted in several short steps: {report:?}"
+    );
     assert_eq!(log.status().rows, 1_000);
-    assert_eq!(log.summary(now - 41 * DAY, now - 35 * DAY).unwrap().total, 0);
-    assert!(log.top_domains(now - 41 * DAY, now - 35 * DAY, 5, false).unwrap().is_empty());
+    assert_eq!(
+        log.summary(now - 41 * DAY, now - 35 * DAY).unwrap().total,
+        0
+    );
+    assert!(
+        log.top_domains(now - 41 * DAY, now - 35 * DAY, 5, false)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(log.summary(now - 2 * HOUR, now + 1).unwrap().total, 1_000);
-    let page = log.search(&LogQuery { limit: 1000, ..LogQuery::default() }).unwrap();
+    let page = log
+        .search(&LogQuery {
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap();
     assert_eq!(page.rows.len(), 1000);
     assert!(page.rows.iter().all(|r| r.time_ms > now - 2 * HOUR));
 }
@@ -230,15 +350,22 @@ fn retention_by_size_keeps_the_file_under_the_cap() {
     // 2000 names of which each hour brings new ones.
     for i in 0..n {
         let name = format!("host{}.example", i / 30 % 2000);
-        tx.send(event(now - (n - i) * 1000, &format!("10.0.0.{}", i % 20), &name, Source::Upstream))
-            .unwrap();
+        tx.send(event(
+            now - (n - i) * 1000,
+            &format!("10.0.0.{}", i % 20),
+            &name,
+            Source::Upstream,
+        ))
+        .unwrap();
     }
     log.flush();
     let db = dir.path().join("querylog.db");
     let c = rusqlite::Connection::open(&db).unwrap();
     let used = |c: &rusqlite::Connection| -> i64 {
         let pc: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
-        let fl: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+        let fl: i64 = c
+            .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+            .unwrap();
         let ps: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
         (pc - fl) * ps
     };
@@ -246,18 +373,48 @@ fn retention_by_size_keeps_the_file_under_the_cap() {
     let report = log.run_retention();
     assert!(report.deleted_rows > 0);
     if used(&c) > 1 << 20 {
-        let mut st = c.prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").unwrap();
-        let v: Vec<(String, i64)> = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|r| r.unwrap()).collect();
-        let n: i64 = c.query_row("SELECT count(*) FROM queries", [], |r| r.get(0)).unwrap();
-        let d: i64 = c.query_row("SELECT count(*) FROM domains", [], |r| r.get(0)).unwrap();
-        panic!("used {} bytes: {v:?} rows {n} domains {d} {report:?}", used(&c));
+        let mut st = c
+            .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+            .unwrap();
+        let v: Vec<(String, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM queries", [], |r| r.get(0))
+            .unwrap();
+        let d: i64 = c
+            .query_row("SELECT count(*) FROM domains", [], |r| r.get(0))
+            .unwrap();
+        panic!(
+            "used {} bytes: {v:?} rows {n} domains {d} {report:?}",
+            used(&c)
+        );
     }
-    let free: i64 = c.query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    let free: i64 = c
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(free, 0, "incremental vacuum returned the freed pages");
-    let page = log.search(&LogQuery { limit: 1, ..LogQuery::default() }).unwrap();
-    assert_eq!(page.rows[0].domain, format!("host{}.example", (n - 1) / 30 % 2000), "the newest rows stay");
-    assert!(log.status().rows >= 5_000, "kept what fits: {}", log.status().rows);
-    let left: i64 = c.query_row("SELECT count(*) FROM queries", [], |r| r.get(0)).unwrap();
+    let page = log
+        .search(&LogQuery {
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .unwrap();
+    assert_eq!(
+        page.rows[0].domain,
+        format!("host{}.example", (n - 1) / 30 % 2000),
+        "the newest rows stay"
+    );
+    assert!(
+        log.status().rows >= 5_000,
+        "kept what fits: {}",
+        log.status().rows
+    );
+    let left: i64 = c
+        .query_row("SELECT count(*) FROM queries", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(log.status().rows, left as u64);
 }
 
@@ -280,13 +437,21 @@ fn a_full_disk_pauses_logging_with_a_warning_and_dns_never_blocks() {
     log.set_page_limit(Some(pages as u64));
     // Many new names need new pages; the DNS side keeps emitting.
     for i in 0..20_000i64 {
-        sink.emit(event(now + 100 + i, "10.0.0.1", &format!("full{i}.example"), Source::Cache));
+        sink.emit(event(
+            now + 100 + i,
+            "10.0.0.1",
+            &format!("full{i}.example"),
+            Source::Cache,
+        ));
     }
     assert_eq!(sink.sent() + sink.dropped(), 20_050, "emit never waits");
     log.flush();
     let st = log.status();
     assert!(st.paused, "{st:?}");
-    assert!(st.warning.as_deref().unwrap_or("").contains("disk full"), "{st:?}");
+    assert!(
+        st.warning.as_deref().unwrap_or("").contains("disk full"),
+        "{st:?}"
+    );
     assert!(st.dropped_rows > 0);
     assert_eq!(st.rows, 50);
 
@@ -299,7 +464,12 @@ fn a_full_disk_pauses_logging_with_a_warning_and_dns_never_blocks() {
         let st = log.status();
         !st.paused && st.warning.is_none() && st.rows > 50
     });
-    let page = log.search(&LogQuery { limit: 1, ..LogQuery::default() }).unwrap();
+    let page = log
+        .search(&LogQuery {
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .unwrap();
     assert_eq!(page.rows[0].domain, "after.example");
 }
 
@@ -310,7 +480,8 @@ fn disabled_log_keeps_only_the_live_view() {
     cfg.querylog.enabled = false;
     let (tx, rx) = std::sync::mpsc::sync_channel(10);
     let log = QueryLog::open(&cfg, rx).unwrap();
-    tx.send(event(now_ms(), "10.0.0.1", "ram.example", Source::Cache)).unwrap();
+    tx.send(event(now_ms(), "10.0.0.1", "ram.example", Source::Cache))
+        .unwrap();
     eventually("ring", || log.recent(1).len() == 1);
     log.flush();
     assert!(!dir.path().join("querylog.db").exists());
@@ -331,30 +502,59 @@ fn long_ranges_read_day_rollups_and_agree_with_the_hours() {
                 1 => ("b.example", Source::Cache),
                 _ => ("c.example", Source::Upstream),
             };
-            tx.send(event(base + h * HOUR + i * 60_000, &format!("10.0.0.{}", h % 5), name, source)).unwrap();
+            tx.send(event(
+                base + h * HOUR + i * 60_000,
+                &format!("10.0.0.{}", h % 5),
+                name,
+                source,
+            ))
+            .unwrap();
         }
     }
     // Something from now closes the four whole days.
-    tx.send(event(now_ms(), "10.0.0.9", "now.example", Source::Cache)).unwrap();
+    tx.send(event(now_ms(), "10.0.0.9", "now.example", Source::Cache))
+        .unwrap();
     log.flush();
     let c = rusqlite::Connection::open(dir.path().join("querylog.db")).unwrap();
     let days: i64 = c
-        .query_row("SELECT count(*) FROM day_sketches WHERE day BETWEEN ?1 AND ?2", [base / DAY, base / DAY + 3], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM day_sketches WHERE day BETWEEN ?1 AND ?2",
+            [base / DAY, base / DAY + 3],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(days, 4, "four closed days rolled up");
 
     let end = base + 4 * DAY;
     let s = log.summary(base, end).unwrap();
-    assert_eq!((s.total, s.blocked, s.unique_clients, s.unique_domains), (960, 384, 5, 3));
+    assert_eq!(
+        (s.total, s.blocked, s.unique_clients, s.unique_domains),
+        (960, 384, 5, 3)
+    );
     let top = log.top_domains(base, end, 3, false).unwrap();
-    assert_eq!(top, [("a.example".to_string(), 384), ("b.example".to_string(), 288), ("c.example".to_string(), 288)]);
-    assert_eq!(log.top_domains(base, end, 3, true).unwrap(), [("a.example".to_string(), 384)]);
+    assert_eq!(
+        top,
+        [
+            ("a.example".to_string(), 384),
+            ("b.example".to_string(), 288),
+            ("c.example".to_string(), 288)
+        ]
+    );
+    assert_eq!(
+        log.top_domains(base, end, 3, true).unwrap(),
+        [("a.example".to_string(), 384)]
+    );
     let clients = log.top_clients(base, end, 10).unwrap();
     assert_eq!(clients.iter().map(|c| c.1).sum::<u64>(), 960);
     assert_eq!(clients[0], ("10.0.0.0".to_string(), 200));
     // Ragged ends come from the hours around the whole days.
-    let part = log.top_domains(base + 5 * HOUR, end - 2 * HOUR, 1, false).unwrap();
+    let part = log
+        .top_domains(base + 5 * HOUR, end - 2 * HOUR, 1, false)
+        .unwrap();
     assert_eq!(part, [("a.example".to_string(), 4 * (96 - 7))]);
     let s = log.summary(base + 5 * HOUR, end + DAY).unwrap();
-    assert_eq!((s.total, s.unique_clients, s.unique_domains), (960 - 50 + 1, 6, 4));
+    assert_eq!(
+        (s.total, s.unique_clients, s.unique_domains),
+        (960 - 50 + 1, 6, 4)
+    );
 }

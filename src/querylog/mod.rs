@@ -312,7 +312,11 @@ impl QueryLog {
     /// Applies before the next event is taken.
     pub fn set_config(&self, cfg: &QueryLogConfig) {
         let (tx, rx) = mpsc::sync_channel(1);
-        if self.commands.send(Command::Config(Box::new(cfg.clone()), tx)).is_ok() {
+        if self
+            .commands
+            .send(Command::Config(Box::new(cfg.clone()), tx))
+            .is_ok()
+        {
             let _ = rx.recv();
         }
     }
@@ -320,7 +324,12 @@ impl QueryLog {
     /// The latest `n` queries, newest first, including rows not yet on disk.
     pub fn recent(&self, n: usize) -> Vec<LogRow> {
         let ring = lock(&self.shared.ring);
-        ring.events.iter().rev().take(n).map(writer::row_of_event).collect()
+        ring.events
+            .iter()
+            .rev()
+            .take(n)
+            .map(writer::row_of_event)
+            .collect()
     }
 
     pub fn status(&self) -> LogStatus {
@@ -343,7 +352,12 @@ impl QueryLog {
         self.read(|c| stats::summary(c, from_ms, to_ms))
     }
 
-    pub fn time_series(&self, from_ms: i64, to_ms: i64, buckets: usize) -> anyhow::Result<Vec<Bucket>> {
+    pub fn time_series(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        buckets: usize,
+    ) -> anyhow::Result<Vec<Bucket>> {
         self.read(|c| stats::time_series(c, from_ms, to_ms, buckets))
     }
 
@@ -357,7 +371,12 @@ impl QueryLog {
         self.read(|c| stats::top_domains(c, from_ms, to_ms, n, blocked_only))
     }
 
-    pub fn top_clients(&self, from_ms: i64, to_ms: i64, n: usize) -> anyhow::Result<Vec<(String, u64)>> {
+    pub fn top_clients(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        n: usize,
+    ) -> anyhow::Result<Vec<(String, u64)>> {
         self.read(|c| stats::top_clients(c, from_ms, to_ms, n))
     }
 
@@ -370,14 +389,21 @@ impl QueryLog {
         self.read(|c| stats::search(c, q, &mut lock(&self.names), generation))
     }
 
-    pub fn client_activity(&self, client: &str, from_ms: i64, to_ms: i64) -> anyhow::Result<ClientActivity> {
+    pub fn client_activity(
+        &self,
+        client: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> anyhow::Result<ClientActivity> {
         self.read(|c| stats::client_activity(c, client, from_ms, to_ms))
     }
 
     /// Runs `f` on a pooled read-only connection.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
         if !self.shared.enabled {
-            anyhow::bail!("the query log is disabled (querylog.enabled = false): only the live view is kept");
+            anyhow::bail!(
+                "the query log is disabled (querylog.enabled = false): only the live view is kept"
+            );
         }
         let generation = self.shared.generation.load(Ordering::Acquire);
         let conn = {

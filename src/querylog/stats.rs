@@ -47,7 +47,9 @@ const CLOSED_DAY_SQL: &str = "SELECT max(day) FROM day_sketches";
 
 fn tiers(c: &Connection, from: i64, to: i64) -> rusqlite::Result<Tiers> {
     let (h_lo, h_hi) = hours(from, to);
-    let closed: Option<i64> = c.prepare_cached(CLOSED_DAY_SQL)?.query_row([], |r| r.get(0))?;
+    let closed: Option<i64> = c
+        .prepare_cached(CLOSED_DAY_SQL)?
+        .query_row([], |r| r.get(0))?;
     let d_lo = (h_lo + 23).div_euclid(24);
     let d_hi = ((h_hi + 1).div_euclid(24) - 1).min(closed.unwrap_or(i64::MIN));
     if closed.is_none() || d_lo > d_hi {
@@ -69,24 +71,35 @@ const COUNTS: &str = "coalesce(sum(cache), 0), coalesce(sum(upstream), 0), coale
      coalesce(sum(blocked), 0), coalesce(sum(stale), 0), coalesce(sum(refused), 0), \
      coalesce(sum(failed), 0), coalesce(sum(latency_us), 0)";
 
-fn sum_counts(c: &Connection, table: &str, key: &str, lo: i64, hi: i64) -> rusqlite::Result<[i64; 8]> {
+fn sum_counts(
+    c: &Connection,
+    table: &str,
+    key: &str,
+    lo: i64,
+    hi: i64,
+) -> rusqlite::Result<[i64; 8]> {
     if lo > hi {
         return Ok([0; 8]);
     }
-    c.prepare_cached(&format!("SELECT {COUNTS} FROM {table} WHERE {key} BETWEEN ?1 AND ?2"))?
-        .query_row([lo, hi], |r| {
-            let mut out = [0i64; 8];
-            for (i, v) in out.iter_mut().enumerate() {
-                *v = r.get(i)?;
-            }
-            Ok(out)
-        })
+    c.prepare_cached(&format!(
+        "SELECT {COUNTS} FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
+    ))?
+    .query_row([lo, hi], |r| {
+        let mut out = [0i64; 8];
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = r.get(i)?;
+        }
+        Ok(out)
+    })
 }
 
 /// Per-source counts for `[from, to)` to the minute: whole hours from
 /// `hour_counts`, the ragged ends from `minute_counts`.
 fn counts(c: &Connection, from: i64, to: i64) -> rusqlite::Result<[i64; 8]> {
-    let (m_lo, m_hi) = (from.div_euclid(MINUTE), (to - 1).max(from).div_euclid(MINUTE));
+    let (m_lo, m_hi) = (
+        from.div_euclid(MINUTE),
+        (to - 1).max(from).div_euclid(MINUTE),
+    );
     let h_lo = (m_lo + 59).div_euclid(60);
     let h_hi = (m_hi + 1).div_euclid(60) - 1;
     let mut parts = Vec::new();
@@ -94,8 +107,20 @@ fn counts(c: &Connection, from: i64, to: i64) -> rusqlite::Result<[i64; 8]> {
         parts.push(sum_counts(c, "minute_counts", "minute", m_lo, m_hi)?);
     } else {
         parts.push(sum_counts(c, "hour_counts", "hour", h_lo, h_hi)?);
-        parts.push(sum_counts(c, "minute_counts", "minute", m_lo, h_lo * 60 - 1)?);
-        parts.push(sum_counts(c, "minute_counts", "minute", (h_hi + 1) * 60, m_hi)?);
+        parts.push(sum_counts(
+            c,
+            "minute_counts",
+            "minute",
+            m_lo,
+            h_lo * 60 - 1,
+        )?);
+        parts.push(sum_counts(
+            c,
+            "minute_counts",
+            "minute",
+            (h_hi + 1) * 60,
+            m_hi,
+        )?);
     }
     let mut out = [0i64; 8];
     for p in parts {
@@ -141,7 +166,13 @@ pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
         }
     }
     let unique_clients = clients.len();
-    let pct = |x: i64| if total > 0 { x as f64 * 100.0 / total as f64 } else { 0.0 };
+    let pct = |x: i64| {
+        if total > 0 {
+            x as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        }
+    };
     Ok(Summary {
         total: total as u64,
         blocked: blocked as u64,
@@ -150,7 +181,11 @@ pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
         local: n[Source::Local as usize] as u64,
         failed: (n[Source::Refused as usize] + n[Source::Failed as usize]) as u64,
         percent_blocked: pct(blocked),
-        avg_latency_us: if total > 0 { n[7] as f64 / total as f64 } else { 0.0 },
+        avg_latency_us: if total > 0 {
+            n[7] as f64 / total as f64
+        } else {
+            0.0
+        },
         unique_clients: unique_clients as u64,
         unique_domains: if total > 0 { sketch.estimate() } else { 0 },
     })
@@ -159,7 +194,12 @@ pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
 /// `buckets` equal slices of `[from, to)`. Slices of an hour or more (or
 /// ranges over ~3 days) are filled from hourly counts, finer ones from
 /// minute counts; a roll-up row counts in the slice its start falls in.
-pub fn time_series(c: &Connection, from: i64, to: i64, buckets: usize) -> anyhow::Result<Vec<Bucket>> {
+pub fn time_series(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    buckets: usize,
+) -> anyhow::Result<Vec<Bucket>> {
     anyhow::ensure!(to > from, "time series: the range ends before it starts");
     let n = buckets.clamp(1, 10_000) as i64;
     let width = ((to - from) + n - 1) / n;
@@ -195,22 +235,24 @@ pub fn time_series(c: &Connection, from: i64, to: i64, buckets: usize) -> anyhow
 
 // Top lists add up per-hour rows in Rust: a hash map beats SQL's sort-based
 // GROUP BY over tens of thousands of roll-up rows.
-const TOP_DOMAINS_SQL: &str = "SELECT domain, n FROM hour_domains WHERE blocked = ?3 AND hour BETWEEN ?1 AND ?2";
+const TOP_DOMAINS_SQL: &str =
+    "SELECT domain, n FROM hour_domains WHERE blocked = ?3 AND hour BETWEEN ?1 AND ?2";
 const TOP_CLIENTS_SQL: &str = "SELECT client, n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
-const DAY_DOMAINS_SQL: &str = "SELECT domain, n FROM day_domains WHERE blocked = ?3 AND day BETWEEN ?1 AND ?2";
+const DAY_DOMAINS_SQL: &str =
+    "SELECT domain, n FROM day_domains WHERE blocked = ?3 AND day BETWEEN ?1 AND ?2";
 const DAY_CLIENTS_SQL: &str = "SELECT client, n FROM day_clients WHERE day BETWEEN ?1 AND ?2";
-const HOUR_CLIENT_IDS_SQL: &str = "SELECT DISTINCT client FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
-const DAY_CLIENT_IDS_SQL: &str = "SELECT DISTINCT client FROM day_clients WHERE day BETWEEN ?1 AND ?2";
+const HOUR_CLIENT_IDS_SQL: &str =
+    "SELECT DISTINCT client FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
+const DAY_CLIENT_IDS_SQL: &str =
+    "SELECT DISTINCT client FROM day_clients WHERE day BETWEEN ?1 AND ?2";
 const HOUR_SKETCHES_SQL: &str = "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2";
 const DAY_SKETCHES_SQL: &str = "SELECT domains FROM day_sketches WHERE day BETWEEN ?1 AND ?2";
 const DOMAIN_NAME_SQL: &str = "SELECT name FROM domains WHERE id = ?1";
 const CLIENT_ADDR_SQL: &str = "SELECT addr FROM clients WHERE id = ?1";
 
-const QUERY_TYPES_SQL: &str =
-    "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
+const QUERY_TYPES_SQL: &str = "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
 
-const CLIENT_HOURS_SQL: &str =
-    "SELECT hour, n, blocked FROM hour_clients WHERE hour BETWEEN ?1 AND ?2 AND client = ?3 ORDER BY hour";
+const CLIENT_HOURS_SQL: &str = "SELECT hour, n, blocked FROM hour_clients WHERE hour BETWEEN ?1 AND ?2 AND client = ?3 ORDER BY hour";
 
 const CLIENT_TOP_SQL: &str = "SELECT d.name, t.n, t.rows FROM
     (SELECT domain, count(*) AS n, sum(count(*)) OVER () AS rows FROM
@@ -240,7 +282,11 @@ fn top_by_id(
     name_sql: &str,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let mut sums: HashMap<i64, i64> = HashMap::new();
-    let parts = t.days.iter().map(|d| (day_sql, *d)).chain(t.hours.iter().map(|h| (hour_sql, *h)));
+    let parts = t
+        .days
+        .iter()
+        .map(|d| (day_sql, *d))
+        .chain(t.hours.iter().map(|h| (hour_sql, *h)));
     for (sql, (lo, hi)) in parts {
         let mut st = c.prepare_cached(sql)?;
         let mut rows = match kind {
@@ -272,12 +318,31 @@ pub fn top_domains(
     blocked_only: bool,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let t = tiers(c, from, to)?;
-    top_by_id(c, &t, (DAY_DOMAINS_SQL, TOP_DOMAINS_SQL), Some(blocked_only), n, DOMAIN_NAME_SQL)
+    top_by_id(
+        c,
+        &t,
+        (DAY_DOMAINS_SQL, TOP_DOMAINS_SQL),
+        Some(blocked_only),
+        n,
+        DOMAIN_NAME_SQL,
+    )
 }
 
-pub fn top_clients(c: &Connection, from: i64, to: i64, n: usize) -> anyhow::Result<Vec<(String, u64)>> {
+pub fn top_clients(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    n: usize,
+) -> anyhow::Result<Vec<(String, u64)>> {
     let t = tiers(c, from, to)?;
-    top_by_id(c, &t, (DAY_CLIENTS_SQL, TOP_CLIENTS_SQL), None, n, CLIENT_ADDR_SQL)
+    top_by_id(
+        c,
+        &t,
+        (DAY_CLIENTS_SQL, TOP_CLIENTS_SQL),
+        None,
+        n,
+        CLIENT_ADDR_SQL,
+    )
 }
 
 pub fn query_types(c: &Connection, from: i64, to: i64) -> anyhow::Result<Vec<(u16, u64)>> {
@@ -291,7 +356,12 @@ fn client_id(c: &Connection, addr: &str) -> rusqlite::Result<Option<i64>> {
         .optional()
 }
 
-pub fn client_activity(c: &Connection, client: &str, from: i64, to: i64) -> anyhow::Result<ClientActivity> {
+pub fn client_activity(
+    c: &Connection,
+    client: &str,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<ClientActivity> {
     let mut out = ClientActivity {
         client: client.to_owned(),
         ..ClientActivity::default()
@@ -315,9 +385,16 @@ pub fn client_activity(c: &Connection, client: &str, from: i64, to: i64) -> anyh
         });
     }
     let mut st = c.prepare_cached(CLIENT_TOP_SQL)?;
-    let mut rows = st.query(params![id, key_of(from), key_of(to), CLIENT_SAMPLE_ROWS, 10])?;
+    let mut rows = st.query(params![
+        id,
+        key_of(from),
+        key_of(to),
+        CLIENT_SAMPLE_ROWS,
+        10
+    ])?;
     while let Some(r) = rows.next()? {
-        out.top_domains.push((r.get(0)?, r.get::<_, i64>(1)? as u64));
+        out.top_domains
+            .push((r.get(0)?, r.get::<_, i64>(1)? as u64));
         out.top_domains_rows = r.get::<_, i64>(2)? as u64;
     }
     Ok(out)
@@ -347,7 +424,10 @@ fn search_sql(driver: Driver, status: bool, qtype: bool) -> SearchSql {
     let (indexed, driver_sql) = match driver {
         Driver::Time => ("", ""),
         Driver::Client(_) => ("INDEXED BY queries_client", "client = ?3 AND "),
-        Driver::Status(_) => ("INDEXED BY queries_uncommon_status", "status >= 2 AND status = ?3 AND "),
+        Driver::Status(_) => (
+            "INDEXED BY queries_uncommon_status",
+            "status >= 2 AND status = ?3 AND ",
+        ),
     };
     let mut filters = Vec::new();
     if status {
@@ -390,7 +470,8 @@ fn search_sql(driver: Driver, status: bool, qtype: bool) -> SearchSql {
     }
 }
 
-const FETCH_SQL: &str = "SELECT q.id, d.name, c.addr, q.qtype, q.rcode, q.status, q.upstream, q.latency_us, q.reason
+const FETCH_SQL: &str =
+    "SELECT q.id, d.name, c.addr, q.qtype, q.rcode, q.status, q.upstream, q.latency_us, q.reason
      FROM queries AS q JOIN domains AS d ON d.id = q.domain JOIN clients AS c ON c.id = q.client
      WHERE q.id = ?1";
 
@@ -432,8 +513,15 @@ pub struct Names {
 }
 
 impl Names {
-    fn matching(&mut self, c: &Connection, generation: u64, needle: &str) -> rusqlite::Result<Vec<i64>> {
-        let stale = self.loaded.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));
+    fn matching(
+        &mut self,
+        c: &Connection,
+        generation: u64,
+        needle: &str,
+    ) -> rusqlite::Result<Vec<i64>> {
+        let stale = self
+            .loaded
+            .is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));
         if self.generation != generation || stale {
             *self = Names {
                 generation,
@@ -465,7 +553,12 @@ impl Names {
     }
 }
 
-pub fn search(c: &Connection, q: &LogQuery, names: &mut Names, generation: u64) -> anyhow::Result<LogPage> {
+pub fn search(
+    c: &Connection,
+    q: &LogQuery,
+    names: &mut Names,
+    generation: u64,
+) -> anyhow::Result<LogPage> {
     let limit = if q.limit == 0 { 100 } else { q.limit.min(1000) } as i64;
     let lo = q.from_ms.map(key_of).unwrap_or(i64::MIN);
     let mut hi = q.to_ms.map(key_of).unwrap_or(i64::MAX);
@@ -479,20 +572,21 @@ pub fn search(c: &Connection, q: &LogQuery, names: &mut Names, generation: u64) 
         },
         None => None,
     };
-    let domains: Option<HashSet<i64>> = match q.domain.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(needle) => {
-            let needle = needle.to_ascii_lowercase();
-            if needle.contains('\n') {
-                return Ok(LogPage::default());
+    let domains: Option<HashSet<i64>> =
+        match q.domain.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(needle) => {
+                let needle = needle.to_ascii_lowercase();
+                if needle.contains('\n') {
+                    return Ok(LogPage::default());
+                }
+                let ids = names.matching(c, generation, &needle)?;
+                if ids.is_empty() {
+                    return Ok(LogPage::default());
+                }
+                Some(ids.into_iter().collect())
             }
-            let ids = names.matching(c, generation, &needle)?;
-            if ids.is_empty() {
-                return Ok(LogPage::default());
-            }
-            Some(ids.into_iter().collect())
-        }
-        None => None,
-    };
+            None => None,
+        };
     let status = q.status.map(|s| s as u8);
     let driver = match (client, status) {
         (Some(id), _) => Driver::Client(id),
@@ -506,7 +600,11 @@ pub fn search(c: &Connection, q: &LogQuery, names: &mut Names, generation: u64) 
     let sql = search_sql(driver, outer_status.is_some(), q.qtype.is_some());
     let filtered = outer_status.is_some() || q.qtype.is_some() || domains.is_some();
     // Without extra filters every examined row is a result.
-    let budget = if filtered { LOG_SCAN_BUDGET.max(limit) } else { limit };
+    let budget = if filtered {
+        LOG_SCAN_BUDGET.max(limit)
+    } else {
+        limit
+    };
     let args = [
         Value::Integer(lo),
         Value::Integer(hi),
@@ -517,7 +615,8 @@ pub fn search(c: &Connection, q: &LogQuery, names: &mut Names, generation: u64) 
         },
         Value::Integer(budget),
         outer_status.map_or(Value::Null, |s| Value::Integer(i64::from(s))),
-        q.qtype.map_or(Value::Null, |t| Value::Integer(i64::from(t))),
+        q.qtype
+            .map_or(Value::Null, |t| Value::Integer(i64::from(t))),
         Value::Integer(limit),
     ];
     let mut page = LogPage::default();
@@ -593,7 +692,10 @@ pub fn query_plans() -> Vec<(String, String)> {
         ("hour sketches".into(), HOUR_SKETCHES_SQL.into()),
         ("day sketches".into(), DAY_SKETCHES_SQL.into()),
         ("closed day".into(), CLOSED_DAY_SQL.into()),
-        ("client id".into(), "SELECT id FROM clients WHERE addr = ?1".into()),
+        (
+            "client id".into(),
+            "SELECT id FROM clients WHERE addr = ?1".into(),
+        ),
     ];
     for (table, key) in [("minute_counts", "minute"), ("hour_counts", "hour")] {
         out.push((

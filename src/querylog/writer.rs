@@ -157,8 +157,12 @@ impl Writer {
         let conn = match schema::open_writer(&path).and_then(|c| self.sanity(c)) {
             Ok(c) => c,
             Err(OpenError::Corrupt { detail, .. }) => {
-                let aside = move_aside(&path)
-                    .map_err(|e| anyhow::anyhow!("query log {}: damaged ({detail}) and cannot be moved aside: {e}", path.display()))?;
+                let aside = move_aside(&path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "query log {}: damaged ({detail}) and cannot be moved aside: {e}",
+                        path.display()
+                    )
+                })?;
                 let note = format!(
                     "the query log database was damaged ({detail}); it was moved to {} and a new one started",
                     aside.display()
@@ -171,9 +175,13 @@ impl Writer {
             Err(e) => return Err(e.into()),
         };
         self.last_key = conn
-            .query_row("SELECT max(id) FROM queries", [], |r| r.get::<_, Option<i64>>(0))?
+            .query_row("SELECT max(id) FROM queries", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
             .unwrap_or(i64::MIN);
-        let rows: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| r.get(0))?;
+        let rows: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| {
+            r.get(0)
+        })?;
         {
             let mut st = lock(&self.shared.status);
             st.rows = rows.max(0) as u64;
@@ -185,7 +193,9 @@ impl Writer {
         self.open_hours.clear();
         // Hours and days the previous run left open close as new events come.
         self.newest_hour = conn
-            .query_row("SELECT max(hour) FROM hour_counts", [], |r| r.get::<_, Option<i64>>(0))?
+            .query_row("SELECT max(hour) FROM hour_counts", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
             .unwrap_or(i64::MIN);
         if self.newest_hour != i64::MIN {
             let mut st = conn.prepare("SELECT hour FROM hour_counts WHERE hour >= ?1")?;
@@ -210,7 +220,10 @@ impl Writer {
             .and_then(|_| conn.query_row("SELECT count(*) FROM meta", [], |_| Ok(())));
         match check {
             Ok(()) => Ok(conn),
-            Err(e) if is_code(&e, ErrorCode::DatabaseCorrupt) || is_code(&e, ErrorCode::NotADatabase) => {
+            Err(e)
+                if is_code(&e, ErrorCode::DatabaseCorrupt)
+                    || is_code(&e, ErrorCode::NotADatabase) =>
+            {
                 Err(OpenError::Corrupt {
                     path: self.shared.path.clone(),
                     detail: e.to_string(),
@@ -257,7 +270,10 @@ impl Writer {
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            let wait = self.flush_interval().saturating_sub(self.last_flush.elapsed()).min(TICK);
+            let wait = self
+                .flush_interval()
+                .saturating_sub(self.last_flush.elapsed())
+                .min(TICK);
             let busy = self.retention.is_some();
             if events_open {
                 let first = if busy {
@@ -373,7 +389,10 @@ impl Writer {
         let t = Instant::now();
         let result = self.write_batch(&batch);
         if let Some(pass) = self.retention.as_mut() {
-            pass.report.max_batch_ms = pass.report.max_batch_ms.max(t.elapsed().as_secs_f64() * 1000.0);
+            pass.report.max_batch_ms = pass
+                .report
+                .max_batch_ms
+                .max(t.elapsed().as_secs_f64() * 1000.0);
         }
         match result {
             Ok(()) => {
@@ -437,8 +456,9 @@ impl Writer {
             self.open_db()
         });
         if let Err(e) = result {
-            lock(&self.shared.status).warning =
-                Some(format!("query log stopped: the database is damaged and could not be replaced: {e:#}"));
+            lock(&self.shared.status).warning = Some(format!(
+                "query log stopped: the database is damaged and could not be replaced: {e:#}"
+            ));
         }
     }
 
@@ -507,7 +527,10 @@ impl Writer {
                 let (minute, hour) = (ms.div_euclid(60_000), ms.div_euclid(3_600_000));
                 let blocked = e.source == Source::Blocked;
                 let s = e.source as usize;
-                for slot in [roll.minutes.entry(minute).or_default(), roll.hours.entry(hour).or_default()] {
+                for slot in [
+                    roll.minutes.entry(minute).or_default(),
+                    roll.hours.entry(hour).or_default(),
+                ] {
                     slot[s] += 1;
                     slot[7] += i64::from(e.latency_us);
                 }
@@ -582,7 +605,9 @@ impl Writer {
         let last_full = (self.newest_hour - 25).div_euclid(24);
         let first = match self.closed_day {
             Some(d) => d + 1,
-            None => match tx.query_row("SELECT min(hour) FROM hour_counts", [], |r| r.get::<_, Option<i64>>(0))? {
+            None => match tx.query_row("SELECT min(hour) FROM hour_counts", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })? {
                 Some(h) => h.div_euclid(24),
                 None => return Ok(()),
             },
@@ -600,7 +625,8 @@ impl Writer {
                 )?
                 .execute(params![blocked, day, h_lo, h_hi, stats::TOP_PER_DAY])?;
             }
-            tx.prepare_cached("DELETE FROM day_clients WHERE day = ?1")?.execute([day])?;
+            tx.prepare_cached("DELETE FROM day_clients WHERE day = ?1")?
+                .execute([day])?;
             tx.prepare_cached(
                 "INSERT INTO day_clients (day, client, n, blocked)
                  SELECT ?1, client, sum(n), sum(blocked) FROM hour_clients
@@ -609,14 +635,18 @@ impl Writer {
             .execute(params![day, h_lo, h_hi])?;
             let mut sketch = Sketch::default();
             {
-                let mut st = tx.prepare_cached("SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2")?;
+                let mut st = tx.prepare_cached(
+                    "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2",
+                )?;
                 let mut rows = st.query([h_lo, h_hi])?;
                 while let Some(r) = rows.next()? {
                     sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
                 }
             }
-            tx.prepare_cached("INSERT OR REPLACE INTO day_sketches (day, domains) VALUES (?1, ?2)")?
-                .execute(params![day, sketch.as_bytes()])?;
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO day_sketches (day, domains) VALUES (?1, ?2)",
+            )?
+            .execute(params![day, sketch.as_bytes()])?;
             self.closed_day = Some(day);
         }
         Ok(())
@@ -674,7 +704,8 @@ impl Writer {
         let id = match found {
             Some(id) => id,
             None => {
-                tx.prepare_cached("INSERT INTO clients (addr) VALUES (?1)")?.execute([&addr])?;
+                tx.prepare_cached("INSERT INTO clients (addr) VALUES (?1)")?
+                    .execute([&addr])?;
                 tx.last_insert_rowid()
             }
         };
@@ -733,7 +764,8 @@ impl Writer {
                 let full = is_code(&e, ErrorCode::DiskFull);
                 self.finish_retention();
                 if !full {
-                    lock(&self.shared.status).warning = Some(format!("query log retention failed: {e}"));
+                    lock(&self.shared.status).warning =
+                        Some(format!("query log retention failed: {e}"));
                 }
             }
         }
@@ -751,7 +783,8 @@ impl Writer {
     /// Returns what kind of work was done, `None` when nothing was left.
     fn retention_step_on(&mut self, conn: &Connection) -> rusqlite::Result<Option<Step>> {
         let pass = self.retention.as_mut().expect("a pass is running");
-        let oldest: Option<i64> = conn.query_row("SELECT min(id) FROM queries", [], |r| r.get(0))?;
+        let oldest: Option<i64> =
+            conn.query_row("SELECT min(id) FROM queries", [], |r| r.get(0))?;
         let cutoff_ms = (self.cfg.retention_days > 0)
             .then(|| now_ms() - i64::from(self.cfg.retention_days) * 86_400_000);
         let too_old = matches!((oldest, cutoff_ms), (Some(o), Some(c)) if o < super::key_of(c));
@@ -777,11 +810,16 @@ impl Writer {
                 upto = upto.min(super::key_of(cutoff_ms.unwrap_or(i64::MAX)));
             }
             deleted = tx.execute("DELETE FROM queries WHERE id < ?1", [upto])? as i64;
-            tx.execute("UPDATE meta SET value = value - ?1 WHERE key = 'rows'", [deleted])?;
+            tx.execute(
+                "UPDATE meta SET value = value - ?1 WHERE key = 'rows'",
+                [deleted],
+            )?;
         }
         // Roll-ups and names go with the rows they describe.
         let left = tx
-            .query_row("SELECT min(id) FROM queries", [], |r| r.get::<_, Option<i64>>(0))?
+            .query_row("SELECT min(id) FROM queries", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
             .map(super::ms_of)
             .unwrap_or(i64::MAX);
         let cut_ms = match cutoff_ms {
@@ -793,14 +831,26 @@ impl Writer {
         let mut rollups = 0;
         rollups += tx.execute("DELETE FROM minute_counts WHERE minute < ?1", [minute])?;
         rollups += tx.execute("DELETE FROM hour_counts WHERE hour < ?1", [hour])?;
-        rollups += tx.execute("DELETE FROM hour_domains WHERE blocked = 0 AND hour < ?1", [hour])?;
-        rollups += tx.execute("DELETE FROM hour_domains WHERE blocked = 1 AND hour < ?1", [hour])?;
+        rollups += tx.execute(
+            "DELETE FROM hour_domains WHERE blocked = 0 AND hour < ?1",
+            [hour],
+        )?;
+        rollups += tx.execute(
+            "DELETE FROM hour_domains WHERE blocked = 1 AND hour < ?1",
+            [hour],
+        )?;
         rollups += tx.execute("DELETE FROM hour_clients WHERE hour < ?1", [hour])?;
         rollups += tx.execute("DELETE FROM hour_qtypes WHERE hour < ?1", [hour])?;
         rollups += tx.execute("DELETE FROM hour_sketches WHERE hour < ?1", [hour])?;
         let day = hour.div_euclid(24);
-        rollups += tx.execute("DELETE FROM day_domains WHERE blocked = 0 AND day < ?1", [day])?;
-        rollups += tx.execute("DELETE FROM day_domains WHERE blocked = 1 AND day < ?1", [day])?;
+        rollups += tx.execute(
+            "DELETE FROM day_domains WHERE blocked = 0 AND day < ?1",
+            [day],
+        )?;
+        rollups += tx.execute(
+            "DELETE FROM day_domains WHERE blocked = 1 AND day < ?1",
+            [day],
+        )?;
         rollups += tx.execute("DELETE FROM day_clients WHERE day < ?1", [day])?;
         rollups += tx.execute("DELETE FROM day_sketches WHERE day < ?1", [day])?;
         let names = tx

@@ -24,10 +24,18 @@ pub fn event(time_ms: i64, client: &str, name: &str, source: Source) -> QueryEve
         qtype: 1,
         rcode: if source == Source::Blocked { 3 } else { 0 },
         source,
-        upstream: if source == Source::Upstream { 0 } else { u8::MAX },
+        upstream: if source == Source::Upstream {
+            0
+        } else {
+            u8::MAX
+        },
         latency_us: 100,
         reason: if source == Source::Blocked {
-            Reason { kind: 1, id: 7, cname_depth: 0 }
+            Reason {
+                kind: 1,
+                id: 7,
+                cname_depth: 0,
+            }
         } else {
             Reason::default()
         },
