@@ -9,6 +9,7 @@ use crate::config::{Config, save_atomic};
 use crate::dns::{Engine, server};
 use crate::events::EventSink;
 use crate::filter::FilterService;
+use crate::querylog::QueryLog;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ pub struct App {
     apply_lock: Mutex<()>,
     pub engine: Arc<Engine>,
     pub filter: Arc<FilterService>,
+    pub querylog: Arc<QueryLog>,
     pub started: Instant,
     /// Where DNS actually listens (ports resolved).
     pub dns_addrs: Vec<SocketAddr>,
@@ -40,12 +42,11 @@ impl App {
             .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
         let config = Arc::new(config);
         let filter = FilterService::start(&config)?;
-        let (events, _rx) = if config.querylog.enabled {
-            let (s, r) = EventSink::bounded(EVENT_QUEUE);
-            (s, Some(r))
-        } else {
-            (EventSink::disabled(), None)
-        };
+        // With the log disabled on flash, the writer still keeps the RAM
+        // ring for the live view.
+        let (events, rx) = EventSink::bounded(EVENT_QUEUE);
+        let querylog = QueryLog::open(&config, rx)?;
+        querylog.attach_sink(events.clone());
         let engine = Arc::new(
             Engine::new(config.clone(), filter.current(), events)
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?,
@@ -58,6 +59,7 @@ impl App {
             apply_lock: Mutex::new(()),
             engine: engine.clone(),
             filter,
+            querylog,
             started: Instant::now(),
             dns_addrs,
             _dns: dns,
@@ -98,6 +100,9 @@ impl App {
             // Answers cached under the old rules may hide newly blocked
             // CNAME targets.
             self.engine.cache.clear();
+        }
+        if old.querylog != new.querylog {
+            self.querylog.set_config(&new.querylog);
         }
         self.config.store(new);
         Ok(())
@@ -151,6 +156,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
         tracing::info!("stopping");
+        app.querylog.flush();
         Ok(())
     })
 }
