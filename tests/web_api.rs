@@ -324,7 +324,7 @@ async fn every_response_has_security_headers() {
         );
         assert_eq!(r.header("x-content-type-options"), "nosniff");
         assert_eq!(r.header("x-frame-options"), "DENY");
-        assert_eq!(r.header("referrer-policy"), "no-referrer");
+        assert_eq!(r.header("referrer-policy"), "same-origin");
     }
     assert_eq!(
         c.get("/api/v1/stats").await.header("cache-control"),

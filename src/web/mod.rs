@@ -8,6 +8,7 @@
 //! Not for: DNS, filtering or storage; those live behind the backend.
 
 mod api;
+mod app_backend;
 mod assets;
 pub mod auth;
 pub mod backend;

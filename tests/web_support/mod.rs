@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct TestBackend {
-    pub inner: Standalone,
+    /// The real configuration path: `Standalone`, or the running `App`.
+    pub inner: Arc<dyn Backend>,
     pub rows: Mutex<Vec<LogRow>>,
     pub paused: Mutex<PauseStatus>,
     pub list_updates: AtomicU32,
@@ -57,6 +58,9 @@ impl Backend for TestBackend {
     }
     fn data_dir(&self) -> PathBuf {
         self.inner.data_dir()
+    }
+    fn engine_stats(&self) -> EngineStats {
+        self.inner.engine_stats()
     }
     fn summary(&self, r: TimeRange) -> Option<Summary> {
         let rows = self.rows.lock().unwrap();
@@ -199,29 +203,26 @@ impl TestBox {
 }
 
 pub async fn start(edit: impl FnOnce(&mut Config)) -> TestBox {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
+    let mut cfg = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
     edit(&mut cfg);
+    let inner = Arc::new(Standalone::new(cfg, dir.path().join("config.toml")));
+    start_with(inner, dir).await
+}
+
+/// Serves the web UI over `inner` (whose data_dir is in `dir`).
+pub async fn start_with(inner: Arc<dyn Backend>, dir: tempfile::TempDir) -> TestBox {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let backend = Arc::new(TestBackend {
-        inner: Standalone::new(cfg, dir.path().join("config.toml")),
+        inner,
         rows: Mutex::default(),
         paused: Mutex::default(),
         list_updates: AtomicU32::new(0),
         reboots: AtomicU32::new(0),
         resets: AtomicU32::new(0),
     });
-    let addrs = glory_hole::web::serve(backend.clone(), &["127.0.0.1:0".parse().unwrap()])
-        .await
-        .unwrap();
-    TestBox {
-        addr: addrs[0],
-        backend,
-        dir,
-    }
+    let addrs = glory_hole::web::serve(backend.clone(), &["127.0.0.1:0".parse().unwrap()]).await.unwrap();
+    TestBox { addr: addrs[0], backend, dir }
 }
 
 #[derive(Debug)]
