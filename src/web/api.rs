@@ -358,7 +358,7 @@ async fn setup_status(axum::extract::State(st): axum::extract::State<State>) -> 
         "needed": !st.auth.password_is_set(),
         "appliance": cfg.web.appliance,
         "csrf": token,
-        "upstream_presets": setup::UPSTREAM_PRESETS.iter().map(|p| json!({"id": p.0, "label": p.1})).collect::<Vec<_>>(),
+        "upstream_presets": setup::UPSTREAM_PRESETS.iter().map(|p| json!({"id": p.id, "label": p.label})).collect::<Vec<_>>(),
         "blocklist_presets": setup::BLOCKLIST_PRESETS.iter().map(|p| json!({"id": p.0, "label": p.1, "url": p.2})).collect::<Vec<_>>(),
     }))
     .into_response();

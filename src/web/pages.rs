@@ -200,7 +200,7 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
     };
     for (id, label, ..) in UPSTREAM_PRESETS
         .iter()
-        .map(|p| (p.0, p.1))
+        .map(|p| (p.id, p.label))
         .chain([("custom", "Custom")])
         .map(|(a, b)| (a, b, ()))
     {

@@ -10,9 +10,32 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::path::Path;
 
-/// (id, label, plain, DNS-over-TLS, DNS-over-HTTPS)
-pub const UPSTREAM_PRESETS: &[(&str, &str, &[&str], &[&str], &[&str])] = &[
-    (
+pub struct UpstreamPreset {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub plain: &'static [&'static str],
+    pub dot: &'static [&'static str],
+    pub doh: &'static [&'static str],
+}
+
+const fn preset(
+    id: &'static str,
+    label: &'static str,
+    plain: &'static [&'static str],
+    dot: &'static [&'static str],
+    doh: &'static [&'static str],
+) -> UpstreamPreset {
+    UpstreamPreset {
+        id,
+        label,
+        plain,
+        dot,
+        doh,
+    }
+}
+
+pub const UPSTREAM_PRESETS: &[UpstreamPreset] = &[
+    preset(
         "cloudflare",
         "Cloudflare (1.1.1.1)",
         &["1.1.1.1:53", "1.0.0.1:53"],
@@ -22,7 +45,7 @@ pub const UPSTREAM_PRESETS: &[(&str, &str, &[&str], &[&str], &[&str])] = &[
         ],
         &["https://cloudflare-dns.com/dns-query"],
     ),
-    (
+    preset(
         "quad9",
         "Quad9 (9.9.9.9, malware blocking)",
         &["9.9.9.9:53", "149.112.112.112:53"],
@@ -32,7 +55,7 @@ pub const UPSTREAM_PRESETS: &[(&str, &str, &[&str], &[&str], &[&str])] = &[
         ],
         &["https://dns.quad9.net/dns-query"],
     ),
-    (
+    preset(
         "google",
         "Google (8.8.8.8)",
         &["8.8.8.8:53", "8.8.4.4:53"],
@@ -93,13 +116,13 @@ pub fn upstreams(
         }
         return parse_upstreams(custom, "custom_upstreams");
     }
-    let Some(p) = UPSTREAM_PRESETS.iter().find(|p| p.0 == preset) else {
+    let Some(p) = UPSTREAM_PRESETS.iter().find(|p| p.id == preset) else {
         return Err(field_err("upstream", format!("unknown preset '{preset}'")));
     };
     let list = match protocol {
-        "plain" => p.2,
-        "dot" => p.3,
-        "doh" => p.4,
+        "plain" => p.plain,
+        "dot" => p.dot,
+        "doh" => p.doh,
         other => {
             return Err(field_err(
                 "protocol",
@@ -292,7 +315,7 @@ mod tests {
 
     #[test]
     fn every_preset_parses() {
-        for (id, ..) in UPSTREAM_PRESETS {
+        for UpstreamPreset { id, .. } in UPSTREAM_PRESETS {
             for proto in ["plain", "dot", "doh"] {
                 assert!(!upstreams(id, proto, &[]).unwrap().is_empty());
             }

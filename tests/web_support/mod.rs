@@ -140,7 +140,11 @@ impl Backend for TestBackend {
             .cloned()
             .collect()
     }
-    fn explain(&self, domain: &str, _client: Option<IpAddr>) -> Option<Explanation> {
+    fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<Explanation> {
+        // The real filter's answer when the inner backend has one.
+        if let Some(e) = self.inner.explain(domain, client) {
+            return Some(e);
+        }
         let c = self.config();
         let (decision, matches) = if c.filter.allow.iter().any(|a| a == domain) {
             ("allowed", vec![format!("allow rule '{domain}'")])
@@ -204,7 +208,10 @@ impl TestBox {
 
 pub async fn start(edit: impl FnOnce(&mut Config)) -> TestBox {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config { data_dir: dir.path().to_path_buf(), ..Config::default() };
+    let mut cfg = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
     edit(&mut cfg);
     let inner = Arc::new(Standalone::new(cfg, dir.path().join("config.toml")));
     start_with(inner, dir).await
@@ -221,8 +228,14 @@ pub async fn start_with(inner: Arc<dyn Backend>, dir: tempfile::TempDir) -> Test
         reboots: AtomicU32::new(0),
         resets: AtomicU32::new(0),
     });
-    let addrs = glory_hole::web::serve(backend.clone(), &["127.0.0.1:0".parse().unwrap()]).await.unwrap();
-    TestBox { addr: addrs[0], backend, dir }
+    let addrs = glory_hole::web::serve(backend.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap();
+    TestBox {
+        addr: addrs[0],
+        backend,
+        dir,
+    }
 }
 
 #[derive(Debug)]
