@@ -9,7 +9,7 @@
 
 use crate::config::{Config, LocalRecord, RecordType};
 use crate::dns::wire::{self, Query, ResponseWriter, WireName};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 
 /// What the local zone decided for a query.
@@ -29,12 +29,21 @@ struct Rr {
     rdata: Box<[u8]>,
 }
 
-/// The user's local names, ready for lookups.
+/// A zone cut that changes where a name goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// `[[forward]]` zone index.
+    Forward(usize),
+    /// A private name: NXDOMAIN here unless a forward zone claims it.
+    Private,
+}
+
+/// The user's local names, ready for lookups. Keys are lower-case
+/// wire-form names; the maps are built from the config, never from queries.
 #[derive(Default)]
 pub struct LocalZone {
     records: HashMap<Box<[u8]>, Vec<Rr>>,
-    forward: HashMap<Box<[u8]>, usize>,
-    private: HashMap<Box<[u8]>, ()>,
+    cuts: HashMap<Box<[u8]>, Cut>,
 }
 
 /// Reverse zones of RFC 6303 and names reserved for home networks.
@@ -69,18 +78,19 @@ impl LocalZone {
         for r in &cfg.local.records {
             zone.add(r)?;
         }
-        for (i, f) in cfg.forward.iter().enumerate() {
-            for d in &f.domains {
-                zone.forward.insert(key(&d.0)?, i);
-            }
-        }
         if cfg.dns.block_private_names {
             for z in PRIVATE_ZONES {
-                zone.private.insert(key(z)?, ());
+                zone.cuts.insert(key(z)?, Cut::Private);
             }
             for second in 16..32 {
-                zone.private
-                    .insert(key(&format!("{second}.172.in-addr.arpa"))?, ());
+                zone.cuts
+                    .insert(key(&format!("{second}.172.in-addr.arpa"))?, Cut::Private);
+            }
+        }
+        // Forward zones override private ones with the same name.
+        for (i, f) in cfg.forward.iter().enumerate() {
+            for d in &f.domains {
+                zone.cuts.insert(key(&d.0)?, Cut::Forward(i));
             }
         }
         Ok(zone)
@@ -116,21 +126,23 @@ impl LocalZone {
 
     /// Decides a query locally when the name is ours; writes the answer.
     pub fn answer(&self, raw: &[u8], q: &Query, out: &mut Vec<u8>) -> Local {
-        if let Some(rrs) = self.records.get(&q.qname[..]) {
+        if !self.records.is_empty()
+            && let Some(rrs) = self.records.get(&q.qname[..])
+        {
             self.write_records(raw, q, rrs, out);
             return Local::Answered;
         }
+        // Longest suffix first: a forward zone inside a private one wins.
         let mut at = 0usize;
-        let mut private = false;
-        while at < q.qname.len() && q.qname[at] != 0 {
-            let suffix = &q.qname[at..];
-            if let Some(&i) = self.forward.get(suffix) {
-                return Local::Forward(i);
-            }
-            private |= self.private.contains_key(suffix);
+        let mut cut = None;
+        while at < q.qname.len() && q.qname[at] != 0 && cut.is_none() {
+            cut = self.cuts.get(&q.qname[at..]).copied();
             at += 1 + q.qname[at] as usize;
         }
-        if private {
+        if let Some(Cut::Forward(i)) = cut {
+            return Local::Forward(i);
+        }
+        if cut == Some(Cut::Private) {
             ResponseWriter::new(out, raw, q, wire::RCODE_NXDOMAIN, true).finish();
             return Local::Answered;
         }

@@ -3,3 +3,4 @@
 //! Never used by the running server.
 
 pub mod client;
+pub mod upstream;
