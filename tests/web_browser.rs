@@ -1,6 +1,7 @@
 //! The web UI in a real browser: Debian's headless Chromium driven over
 //! WebDriver (chromedriver), against a real glory-hole (`App`: DNS on a
-//! loopback port, config saved to a temp dir) with the web UI in front.
+//! loopback port, config saved to a temp dir, the project's stand-in
+//! upstream) with the web UI in front.
 //!
 //! The walk: first-boot setup → dashboard → the query log shows a query
 //! that was really sent over DNS → "block" on that row → the domain then
@@ -15,7 +16,6 @@ use glory_hole::app::App;
 use glory_hole::config::Config;
 use glory_hole::testing::client;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -312,42 +312,6 @@ fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-// ---- the outside world: an upstream DNS server answering everything ----
-
-/// Answers every A query with 192.0.2.1 (TEST-NET-1), others with NODATA.
-async fn fake_upstream() -> SocketAddr {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 1500];
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
-                return;
-            };
-            let q = &buf[..n];
-            if n < 12 {
-                continue;
-            }
-            // End of the question: the name, then type and class.
-            let mut i = 12;
-            while i < n && q[i] != 0 {
-                i += q[i] as usize + 1;
-            }
-            let qend = (i + 5).min(n);
-            let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
-            let mut r = q[..qend].to_vec();
-            r[2] = 0x81;
-            r[3] = 0x80;
-            r[6..12].copy_from_slice(&[0, (qtype == 1) as u8, 0, 0, 0, 0]);
-            if qtype == 1 {
-                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
-            }
-            let _ = sock.send_to(&r, peer).await;
-        }
-    });
-    addr
-}
-
 const PAGES: &[(&str, &str)] = &[
     ("/", "dashboard"),
     ("/querylog", "querylog"),
@@ -360,7 +324,11 @@ const PAGES: &[(&str, &str)] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_dashboard_block_from_log_then_dns_blocks() {
-    let upstream = fake_upstream().await;
+    // The outside world: the project's scripted upstream.
+    let stand_in = glory_hole::testing::upstream::StandIn::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let upstream = stand_in.addr();
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_toml(
         &format!(
