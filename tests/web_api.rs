@@ -436,6 +436,46 @@ async fn blocklists() {
             r.body
         );
     }
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/lists",
+            json!({"name": "kids-only", "url": "https://lists.example/k", "groups": ["kids"]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("groups")),
+        "{}",
+        r.body
+    );
+    c.send(
+        "POST",
+        "/api/v1/groups",
+        json!({"name": "kids", "clients": ["192.168.1.50"]}),
+    )
+    .await;
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/lists",
+            json!({"name": "kids-only", "url": "https://lists.example/k", "groups": ["kids"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(saved(&b).filter.lists.last().unwrap().groups, vec!["kids"]);
+    assert!(c.get("/lists").await.body.contains("groups: kids"));
+    assert_eq!(
+        c.send("DELETE", "/api/v1/groups/kids", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert!(
+        saved(&b).filter.lists.last().unwrap().groups.is_empty(),
+        "a removed group stays on a list"
+    );
+    c.send("DELETE", "/api/v1/lists/kids-only", json!({})).await;
     let lists = c.get("/api/v1/lists").await.json();
     assert_eq!(lists.as_array().unwrap().len(), 2, "{lists}");
     assert_eq!(

@@ -662,6 +662,9 @@ struct ListIn {
     path: Option<String>,
     #[serde(default = "yes")]
     enabled: bool,
+    /// Groups the list applies to; empty = the default group.
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -704,7 +707,23 @@ async fn add_list(
             ));
         }
     }
+    let groups: Vec<String> = l
+        .groups
+        .iter()
+        .flat_map(|g| g.split(','))
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect();
     edit(&st, |c| {
+        if let Some(g) = groups
+            .iter()
+            .find(|g| !c.filter.groups.iter().any(|x| x.name == **g))
+        {
+            return Err(ApiError::field(
+                "groups",
+                format!("groups: no group '{g}' (create it on the Clients page)"),
+            ));
+        }
         if c.filter.lists.iter().any(|x| x.name == name) {
             return Err(ApiError::field(
                 "name",
@@ -717,7 +736,7 @@ async fn add_list(
             url,
             enabled: l.enabled,
             match_mode: None,
-            groups: Vec::new(),
+            groups,
         });
         Ok(())
     })?;

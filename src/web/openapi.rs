@@ -313,7 +313,7 @@ fn schemas() -> Value {
             "blocklists": strs, "network": {"$ref": "#/components/schemas/Network"}
         }), &["password", "upstream", "protocol"]),
         "Rule": s(json!({"list": {"enum": ["allow", "deny"]}, "entry": {"type": "string", "description": "domain, *.domain or /regex/"}}), &["list", "entry"]),
-        "List": s(json!({"name": str_, "url": str_, "path": str_, "enabled": {"type": "boolean"}}), &["name"]),
+        "List": s(json!({"name": str_, "url": str_, "path": str_, "enabled": {"type": "boolean"}, "groups": strs}), &["name"]),
         "ListPatch": s(json!({"enabled": {"type": "boolean"}}), &["enabled"]),
         "Group": s(json!({"name": str_, "clients": strs}), &["name", "clients"]),
         "Groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}},

@@ -433,6 +433,16 @@ fn card(label: &str, value: &str, id: &str) -> String {
 }
 
 fn top_table(title: &str, id: &str, items: &[super::backend::TopItem]) -> String {
+    top_table_linked(title, id, items, None)
+}
+
+/// With `link`, each name links to the query log filtered by it.
+fn top_table_linked(
+    title: &str,
+    id: &str,
+    items: &[super::backend::TopItem],
+    link: Option<&str>,
+) -> String {
     let mut s = format!(
         "<div><h2>{}</h2><div class=\"scroll\"><table id=\"{id}\"><tbody>",
         esc(title)
@@ -441,10 +451,17 @@ fn top_table(title: &str, id: &str, items: &[super::backend::TopItem]) -> String
         s.push_str("<tr><td class=\"muted\">Nothing yet</td></tr>");
     }
     for it in items {
+        let name = match link {
+            Some(param) => format!(
+                "<a href=\"/querylog?{param}={}\">{}</a>",
+                esc(&urlencode(&it.name)),
+                esc(&it.name)
+            ),
+            None => esc(&it.name),
+        };
         let _ = write!(
             s,
-            "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&it.name),
+            "<tr><td class=\"mono\">{name}</td><td class=\"num\">{}</td></tr>",
             it.count
         );
     }
@@ -579,7 +596,12 @@ async fn dashboard(
     s.push_str("<div class=\"two\">");
     s.push_str(&top_table("Top domains", "top-domains", &data.top_domains));
     s.push_str(&top_table("Top blocked", "top-blocked", &data.top_blocked));
-    s.push_str(&top_table("Top clients", "top-clients", &data.top_clients));
+    s.push_str(&top_table_linked(
+        "Top clients",
+        "top-clients",
+        &data.top_clients,
+        Some("client"),
+    ));
     s.push_str("<div><h2>Upstreams</h2><div class=\"scroll\"><table id=\"upstreams\"><tbody>");
     if data.engine.upstreams.is_empty() {
         for u in &st.backend.config().dns.upstreams {
@@ -771,10 +793,23 @@ async fn lists(
         s.push_str("<tr><td colspan=\"5\" class=\"muted\">No lists yet. Add one below.</td></tr>");
     }
     for l in &all {
+        let groups = cfg
+            .filter
+            .lists
+            .iter()
+            .find(|c| c.name == l.name)
+            .filter(|c| !c.groups.is_empty())
+            .map(|c| {
+                format!(
+                    "<br><span class=\"muted\">groups: {}</span>",
+                    esc(&c.groups.join(", "))
+                )
+            })
+            .unwrap_or_default();
         let toggle = serde_json::json!({"enabled": !l.enabled}).to_string();
         let _ = write!(
             s,
-            "<tr><td>{name}{err}</td><td class=\"mono hide-sm\">{src}</td><td class=\"num\">{n}</td><td>{upd}</td>\
+            "<tr><td>{name}{groups}{err}</td><td class=\"mono hide-sm\">{src}</td><td class=\"num\">{n}</td><td>{upd}</td>\
              <td><button class=\"small sec\" data-action=\"PATCH /api/v1/lists/{name_url}\" data-body=\"{toggle}\">{label}</button> \
              <button class=\"small sec\" data-action=\"DELETE /api/v1/lists/{name_url}\" data-confirm=\"Remove list {name}?\">remove</button></td></tr>",
             name = esc(&l.name),
@@ -801,9 +836,11 @@ async fn lists(
          <form data-api=\"/api/v1/lists\" class=\"row\" id=\"add-list\">\
          <label>Name<input type=\"text\" name=\"name\" required></label>{}\
          <label>URL<input type=\"text\" name=\"url\" placeholder=\"https://…\" required></label>{}\
+         <label>Groups (optional)<input type=\"text\" name=\"groups\" data-lines placeholder=\"kids\"></label>{}\
          <button>Add list</button><span class=\"status\"></span></form>",
         field_error("name", None),
-        field_error("url", None)
+        field_error("url", None),
+        field_error("groups", None)
     );
     s.push_str("<div class=\"two\">");
     s.push_str(&rule_section("Always allow", "allow", &cfg.filter.allow));
