@@ -1146,6 +1146,8 @@ async fn appliance_only_actions() {
         200
     );
     assert_eq!(b.backend.resets.load(Ordering::SeqCst), 1);
+    assert_eq!(b.backend.reboots.load(Ordering::SeqCst), 2, "no reboot after the reset");
+    assert!(saved(&b).web.appliance, "the reset forgot this is an appliance");
     assert!(!b.dir.path().join("web-auth.json").exists());
     assert_eq!(
         c.get("/api/v1/settings").await.status,

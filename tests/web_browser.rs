@@ -504,3 +504,41 @@ async fn progressive_forms_show_errors_at_the_field() {
     );
     d.cmd("DELETE", "", json!({})).await;
 }
+
+#[tokio::test]
+async fn appliance_setup_asks_for_network_and_time_zone() {
+    let b = web_support::start(|c| c.web.appliance = true).await;
+    let base = b.base();
+    let d = Driver::start().await;
+    d.goto(&format!("{base}/setup")).await;
+    // The static-address fields appear only when "Fixed address" is chosen.
+    let hidden = d
+        .js("return document.querySelector('[name=address]').offsetParent === null;")
+        .await;
+    assert_eq!(
+        hidden,
+        json!(true),
+        "static fields shown while DHCP is chosen"
+    );
+    d.click("input[name=mode][value=static]").await;
+    d.type_into("#password", "appliance pw 1").await;
+    d.type_into("input[name=address]", "192.168.1.2/24").await;
+    d.type_into("input[name=gateway]", "10.0.0.1").await;
+    d.type_into("input[name=timezone]", "Europe/Berlin").await;
+    d.screenshot("setup-appliance").await;
+    d.click("#finish").await;
+    d.wait_text("[data-error-for=gateway]", "not in the network")
+        .await;
+    // The page came back with the choices kept; fix the one bad field.
+    d.type_into("#password", "appliance pw 1").await;
+    d.type_into("input[name=gateway]", "192.168.1.1").await;
+    d.click("#finish").await;
+    d.wait_url("/setup/done").await;
+    assert_eq!(d.text("#box-address").await, "192.168.1.2");
+    let conf = std::fs::read_to_string(b.dir.path().join("network.conf")).unwrap();
+    assert!(
+        conf.contains("gateway=192.168.1.1") && conf.contains("timezone=Europe/Berlin"),
+        "{conf}"
+    );
+    d.cmd("DELETE", "", json!({})).await;
+}

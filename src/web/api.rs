@@ -1362,6 +1362,10 @@ async fn factory_reset(
     st.auth
         .reset()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    // The network settings apply at boot; DNS already runs on the defaults.
+    if let Err(e) = st.backend.reboot() {
+        tracing::warn!("factory reset: {e}");
+    }
     Ok(ok("factory reset done; the box restarts into setup"))
 }
 

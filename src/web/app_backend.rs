@@ -22,6 +22,36 @@ impl Backend for App {
         App::data_dir(self)
     }
 
+    /// Asks init to reboot (BusyBox `reboot` on the appliance image).
+    fn reboot(&self) -> Result<(), String> {
+        std::process::Command::new("reboot")
+            .spawn()
+            .map(drop)
+            .map_err(|e| format!("reboot: cannot run 'reboot': {e}"))
+    }
+
+    /// Back to the embedded defaults, keeping only what makes this box
+    /// reachable (data directory, web listen addresses, appliance flag);
+    /// network.conf is removed so the next boot uses DHCP. The web layer
+    /// forgets the password; the caller reboots.
+    fn factory_reset(&self) -> Result<(), String> {
+        let old = App::config(self);
+        let mut fresh = Config {
+            data_dir: old.data_dir.clone(),
+            ..Config::default()
+        };
+        fresh.web.listen = old.web.listen.clone();
+        fresh.web.appliance = old.web.appliance;
+        fresh.dns.listen = old.dns.listen.clone();
+        App::apply(self, fresh)?;
+        let net = old.data_dir.join(super::setup::NETWORK_FILE);
+        match std::fs::remove_file(&net) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("removing {}: {e}", net.display())),
+        }
+    }
+
     fn engine_stats(&self) -> EngineStats {
         let cache = self.engine.cache.stats();
         EngineStats {
