@@ -1146,8 +1146,15 @@ async fn appliance_only_actions() {
         200
     );
     assert_eq!(b.backend.resets.load(Ordering::SeqCst), 1);
-    assert_eq!(b.backend.reboots.load(Ordering::SeqCst), 2, "no reboot after the reset");
-    assert!(saved(&b).web.appliance, "the reset forgot this is an appliance");
+    assert_eq!(
+        b.backend.reboots.load(Ordering::SeqCst),
+        2,
+        "no reboot after the reset"
+    );
+    assert!(
+        saved(&b).web.appliance,
+        "the reset forgot this is an appliance"
+    );
     assert!(!b.dir.path().join("web-auth.json").exists());
     assert_eq!(
         c.get("/api/v1/settings").await.status,
@@ -1363,4 +1370,67 @@ async fn login_and_setup_pages_work_without_javascript() {
         .await;
     assert_eq!((r.status, r.header("location")), (303, "/login"));
     assert_eq!(d.get("/").await.header("location"), "/login");
+}
+
+/// The real server behind the web UI: a change made through the API is
+/// answered over DNS at once, without a restart.
+#[tokio::test]
+async fn a_local_record_added_over_the_api_answers_over_dns_at_once() {
+    use glory_hole::testing::client;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(
+        &format!(
+            "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\n[web]\nenabled = false\n",
+            dir.path().display().to_string()
+        ),
+        "test config",
+    )
+    .unwrap();
+    let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
+        .await
+        .unwrap();
+    let dns = app.dns_addrs[0];
+    let addrs = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap();
+    let mut c = Client::new(&format!("http://{}", addrs[0]));
+    assert_eq!(c.setup(PASSWORD).await.status, 200);
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/local/records",
+            json!({"name": "printer.lan", "type": "A", "value": "192.168.1.77"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let m = client::ask(dns, "printer.lan", 1).await;
+    assert_eq!(client::answers(&m), vec!["192.168.1.77".to_string()]);
+    assert!(
+        Config::load(&dir.path().join("config.toml"))
+            .unwrap()
+            .local
+            .records
+            .len()
+            == 1
+    );
+    // A value the DNS engine rejects is refused at the field, changing nothing.
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/local/records",
+            json!({"name": "mail.lan", "type": "MX", "value": "not-a-preference mail.lan"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("value")),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.config().local.records.len(), 1);
+    // Pages over the running server render; the missing log is said so.
+    assert!(c.get("/querylog").await.body.contains("id=\"no-log\""));
+    assert_eq!(c.get("/").await.status, 200);
+    let s = c.get("/api/v1/stats").await.json();
+    assert!(s["engine"]["cache_hits"].is_u64());
 }

@@ -132,7 +132,14 @@ impl ApiError {
             .split('[')
             .next()
             .unwrap_or("");
-        let field = (!field.is_empty() && !field.contains('/')).then(|| field.to_string());
+        // "local.records[0] (nas.lan): value: ..." names the field second.
+        let inner = msg
+            .split(": ")
+            .nth(1)
+            .filter(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        let field = inner
+            .or((!field.is_empty() && !field.contains('/')).then_some(field))
+            .map(str::to_string);
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             error: msg,
@@ -1470,7 +1477,7 @@ mod tests {
         let e = ApiError::from_config("dns.upstreams: at least one upstream is needed".into());
         assert_eq!(e.field.as_deref(), Some("upstreams"));
         let e = ApiError::from_config("local.records[0] (nas.lan): value: bad".into());
-        assert_eq!(e.field.as_deref(), Some("records"));
+        assert_eq!(e.field.as_deref(), Some("value"));
         let e = ApiError::from_config("saving /x/y: disk full".into());
         assert_eq!(e.field, None);
         assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);

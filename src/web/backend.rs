@@ -162,6 +162,10 @@ pub trait Backend: Send + Sync + 'static {
     fn apply(&self, new: Config) -> Result<(), String>;
     fn data_dir(&self) -> PathBuf;
 
+    /// Whether a query log is running (the log page says so when not).
+    fn has_querylog(&self) -> bool {
+        false
+    }
     fn summary(&self, _range: TimeRange) -> Option<Summary> {
         None
     }

@@ -671,6 +671,12 @@ async fn querylog(
          <p><label class=\"check\"><input type=\"checkbox\" id=\"live\" checked> Live: new queries appear as they arrive</label></p>",
         v(&params.qtype)
     );
+    if !st.backend.has_querylog() {
+        s.push_str(
+            "<div class=\"banner\" id=\"no-log\">The query log is not running: turn it on under \
+             Settings (Keep a query log).</div>",
+        );
+    }
     let rows = match params.to_query() {
         Ok(q) => st.backend.search(&q),
         Err(e) => {

@@ -62,6 +62,9 @@ impl Backend for TestBackend {
     fn engine_stats(&self) -> EngineStats {
         self.inner.engine_stats()
     }
+    fn has_querylog(&self) -> bool {
+        true
+    }
     fn summary(&self, r: TimeRange) -> Option<Summary> {
         let rows = self.rows.lock().unwrap();
         let inr: Vec<&LogRow> = rows
@@ -270,6 +273,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Client {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
