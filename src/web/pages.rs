@@ -198,11 +198,10 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
     } else {
         &input.upstream
     };
-    for (id, label, ..) in UPSTREAM_PRESETS
+    for (id, label) in UPSTREAM_PRESETS
         .iter()
         .map(|p| (p.id, p.label))
         .chain([("custom", "Custom")])
-        .map(|(a, b)| (a, b, ()))
     {
         let _ = write!(
             s,
