@@ -358,8 +358,15 @@ pub async fn do_setup(st: &State, input: &SetupIn) -> ApiResult<()> {
     })
 }
 
-async fn setup_status(axum::extract::State(st): axum::extract::State<State>) -> Response {
-    let token = super::auth::random_hex(16);
+async fn setup_status(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+) -> Response {
+    // Reuse the token a page in another tab already holds.
+    let token = guard::cookie(&headers, PRE_COOKIE)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .unwrap_or_else(|| super::auth::random_hex(16));
     let cfg = st.backend.config();
     let mut resp = Json(json!({
         "needed": !st.auth.password_is_set(),

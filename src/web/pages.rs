@@ -59,7 +59,7 @@ fn with_pre_cookie(
     status: StatusCode,
 ) -> Response {
     let token = guard::cookie(headers, PRE_COOKIE)
-        .filter(|t| t.len() == 32)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
         .unwrap_or_else(|| super::auth::random_hex(16));
     let mut resp = (status, Html(render(&token))).into_response();
