@@ -193,6 +193,18 @@ pub fn edit(st: &State, f: impl FnOnce(&mut Config) -> ApiResult<()>) -> ApiResu
     st.backend.apply(cfg).map_err(ApiError::from_config)
 }
 
+/// Runs a backend read that may touch SQLite or list files on a blocking
+/// thread, so a slow disk never stalls the async workers.
+pub async fn blocking<T: Send + 'static>(
+    st: &State,
+    f: impl FnOnce(&State) -> T + Send + 'static,
+) -> T {
+    let st = st.clone();
+    tokio::task::spawn_blocking(move || f(&st))
+        .await
+        .expect("backend read panicked")
+}
+
 fn peer(ci: &Option<Extension<ConnectInfo<Conn>>>) -> IpAddr {
     ci.as_ref()
         .map(|c| c.0.0.peer.ip())
@@ -463,7 +475,9 @@ async fn stats(
     axum::extract::State(st): axum::extract::State<State>,
     Query(q): Query<RangeIn>,
 ) -> ApiResult<Json<Stats>> {
-    stats_data(&st, q.range.as_deref()).map(Json)
+    blocking(&st, move |st| stats_data(st, q.range.as_deref()))
+        .await
+        .map(Json)
 }
 
 // ---- query log ----
@@ -541,7 +555,7 @@ async fn querylog(
 ) -> ApiResult<Json<LogOut>> {
     let q = p.to_query()?;
     Ok(Json(LogOut {
-        rows: st.backend.search(&q),
+        rows: blocking(&st, move |st| st.backend.search(&q)).await,
     }))
 }
 
@@ -567,8 +581,8 @@ async fn explain(
                 .map_err(|_| ApiError::field("client", format!("'{c}' is not an IP address")))?,
         ),
     };
-    st.backend
-        .explain(&d.0, client)
+    blocking(&st, move |st| st.backend.explain(&d.0, client))
+        .await
         .map(Json)
         .ok_or_else(|| ApiError::unavailable(format!("explain: {}", super::backend::NOT_AVAILABLE)))
 }

@@ -505,7 +505,7 @@ async fn dashboard(
     Extension(p): Ext,
     Query(q): Query<api::RangeIn>,
 ) -> Response {
-    let data = match api::stats_data(&st, q.range.as_deref()) {
+    let data = match api::blocking(&st, move |st| api::stats_data(st, q.range.as_deref())).await {
         Ok(d) => d,
         Err(e) => {
             return (
@@ -677,7 +677,7 @@ async fn querylog(
         );
     }
     let rows = match params.to_query() {
-        Ok(q) => st.backend.search(&q),
+        Ok(q) => api::blocking(&st, move |st| st.backend.search(&q)).await,
         Err(e) => {
             let _ = write!(s, "<p class=\"err\">{}</p>", esc(&e.error));
             Vec::new()
@@ -863,9 +863,15 @@ async fn clients(
     let cfg = st.backend.config();
     let mut s = String::new();
     let range = api::parse_range(Some("24h")).map(|r| r.1);
-    let top = range
-        .map(|r| st.backend.top(super::backend::TopKind::Clients, r, 50))
-        .unwrap_or_default();
+    let top = match range {
+        Ok(r) => {
+            api::blocking(&st, move |st| {
+                st.backend.top(super::backend::TopKind::Clients, r, 50)
+            })
+            .await
+        }
+        Err(_) => Vec::new(),
+    };
     s.push_str(&top_table(
         "Clients in the last 24 hours",
         "client-list",
