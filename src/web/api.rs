@@ -866,13 +866,15 @@ async fn put_groups(
     }
     let groups: Vec<ClientGroup> = groups
         .into_iter()
-        .map(|g| ClientGroup {
-            name: g.name.trim().to_string(),
-            clients: g
+        .map(|mut g| {
+            // Fields this form does not show (per-group rules) pass through.
+            g.name = g.name.trim().to_string();
+            g.clients = g
                 .clients
                 .iter()
                 .map(|c| c.trim().to_ascii_lowercase())
-                .collect(),
+                .collect();
+            g
         })
         .collect();
     edit(&st, |c| {
