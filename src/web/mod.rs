@@ -7,7 +7,7 @@
 //! headers. The rest of the server is reached only through [`Backend`].
 //! Not for: DNS, filtering or storage; those live behind the backend.
 
-mod api;
+pub(crate) mod api;
 mod app_backend;
 mod assets;
 pub mod auth;
