@@ -107,8 +107,15 @@ pub async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
+    let started = std::time::Instant::now();
     let mut resp = check_and_run(&st, &mut req, next).await;
     add_security_headers(resp.headers_mut());
+    // How long the server worked on this request (shown by browser tools;
+    // read by examples/web_page_times.rs).
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        resp.headers_mut().insert("server-timing", v);
+    }
     resp
 }
 
