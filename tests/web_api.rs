@@ -324,6 +324,7 @@ async fn every_response_has_security_headers() {
         );
         assert_eq!(r.header("x-content-type-options"), "nosniff");
         assert_eq!(r.header("x-frame-options"), "DENY");
+        assert!(r.header("server-timing").starts_with("app;dur="));
         assert_eq!(r.header("referrer-policy"), "same-origin");
     }
     assert_eq!(
