@@ -66,6 +66,9 @@ impl Backend for TestBackend {
     fn has_querylog(&self) -> bool {
         true
     }
+    fn lists(&self) -> Vec<ListStatus> {
+        self.inner.lists()
+    }
     fn summary(&self, r: TimeRange) -> Option<Summary> {
         if self.inner.has_querylog() {
             return self.inner.summary(r);
