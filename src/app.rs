@@ -1,13 +1,114 @@
-//! Wiring: builds the engine, listeners, query log and web UI from a config,
-//! and applies config changes as atomic swaps.
+//! Wiring: builds the engine, listeners, query log and web UI from a
+//! config, and applies config changes as atomic swaps.
+//!
+//! The one place a config change lands: [`App::apply`] validates, saves
+//! (temp file, fsync, rename, previous kept) and then swaps every part's
+//! snapshot. Nothing here is on the per-query path.
 
-use crate::config::Config;
+use crate::config::{Config, save_atomic};
+use crate::dns::{Engine, server};
+use crate::events::EventSink;
+use crate::filter::Filter;
 use anyhow::Context;
-use std::path::PathBuf;
+use arc_swap::ArcSwap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// Where the running config came from and where changes are saved: the
+/// Events the query log may fall behind by before new ones are dropped.
+const EVENT_QUEUE: usize = 65_536;
+
+pub struct App {
+    config: ArcSwap<Config>,
+    save_to: PathBuf,
+    /// Serialises config changes (never taken by DNS workers).
+    apply_lock: Mutex<()>,
+    pub engine: Arc<Engine>,
+    pub filter: Arc<ArcSwap<Filter>>,
+    pub started: Instant,
+    /// Where DNS actually listens (ports resolved).
+    pub dns_addrs: Vec<SocketAddr>,
+    _dns: server::DnsServer,
+}
+
+impl App {
+    /// Starts DNS (and everything else the config enables). Must run
+    /// inside a tokio runtime. `save_to` is where changes are written.
+    pub async fn start(config: Config, save_to: PathBuf) -> anyhow::Result<Arc<App>> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+        let config = Arc::new(config);
+        let filter = Arc::new(ArcSwap::from_pointee(Filter::empty()));
+        let (events, _rx) = if config.querylog.enabled {
+            let (s, r) = EventSink::bounded(EVENT_QUEUE);
+            (s, Some(r))
+        } else {
+            (EventSink::disabled(), None)
+        };
+        let engine = Arc::new(
+            Engine::new(config.clone(), filter.clone(), events)
+                .map_err(|e| anyhow::anyhow!("config: {e}"))?,
+        );
+        let dns = server::start(engine.clone(), &config.dns).await?;
+        let dns_addrs = dns.addrs.clone();
+        let app = Arc::new(App {
+            config: ArcSwap::new(config),
+            save_to,
+            apply_lock: Mutex::new(()),
+            engine: engine.clone(),
+            filter,
+            started: Instant::now(),
+            dns_addrs,
+            _dns: dns,
+        });
+        tokio::spawn(sweep_cache(engine));
+        Ok(app)
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config().data_dir.clone()
+    }
+
+    pub fn config_file(&self) -> &Path {
+        &self.save_to
+    }
+
+    /// Validates `new`, saves it atomically, then swaps it in. On error
+    /// nothing changes and the message names the bad field.
+    pub fn apply(&self, new: Config) -> Result<(), String> {
+        let _guard = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
+        new.validate()?;
+        let new = Arc::new(new);
+        // Build before saving so a config the engine rejects is not saved.
+        let runtime_ok = crate::dns::pipeline::Runtime::new(new.clone())?;
+        drop(runtime_ok);
+        save_atomic(&self.save_to, new.to_toml().as_bytes())
+            .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
+        self.engine.apply(new.clone())?;
+        self.config.store(new);
+        Ok(())
+    }
+}
+
+/// Reclaims expired cache entries a shard at a time, so expiry never
+/// stops the world.
+async fn sweep_cache(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let e = engine.clone();
+        let _ = tokio::task::spawn_blocking(move || e.cache.sweep_expired()).await;
+    }
+}
+
+/// Where the running config comes from and where changes are saved: the
 /// `--config` file, or `<data_dir>/config.toml` when running on the
-/// embedded default (loaded from there on the next start).
+/// embedded default (and loaded from there on the next start).
 pub fn resolve_config(config_path: Option<PathBuf>) -> anyhow::Result<(Config, PathBuf)> {
     match config_path {
         Some(p) => Ok((Config::load(&p)?, p)),
@@ -23,9 +124,24 @@ pub fn resolve_config(config_path: Option<PathBuf>) -> anyhow::Result<(Config, P
     }
 }
 
+/// The `glory-hole` server process: runs until SIGINT or SIGTERM.
 pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let (config, _save_to) = resolve_config(config_path)?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
-    Ok(())
+    let (config, save_to) = resolve_config(config_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("glory-hole")
+        .build()?;
+    runtime.block_on(async move {
+        let app = App::start(config, save_to).await?;
+        for a in &app.dns_addrs {
+            tracing::info!("DNS on {a} (UDP and TCP)");
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("stopping");
+        Ok(())
+    })
 }

@@ -10,6 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const USAGE: &str = "\
 usage: glory-hole [--config FILE]      run the server (embedded default without --config)
        glory-hole check-config FILE    validate FILE, report the bad key and line
+       glory-hole print-default-config  print the embedded default as TOML
        glory-hole --version
 ";
 
@@ -27,6 +28,10 @@ fn main() -> ExitCode {
         }
         ["--help" | "-h"] => {
             print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        ["print-default-config"] => {
+            print!("{}", Config::default().to_toml());
             ExitCode::SUCCESS
         }
         ["check-config", file] => match Config::load(&PathBuf::from(file)) {

@@ -52,3 +52,6 @@ impl Cache {
     }
     pub fn clear(&self) {}
 }
+impl Cache {
+    pub fn sweep_expired(&self) {}
+}

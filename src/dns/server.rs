@@ -1,1 +1,247 @@
+//! Sockets: UDP and TCP listeners on every `dns.listen` address.
+//!
+//! UDP: several SO_REUSEPORT sockets per address, each served by its own OS
+//! thread doing blocking `recvfrom`/`sendto` — one system call in, one out,
+//! per answered packet, like a bare echo loop. Cache misses are handed to
+//! the tokio runtime and answered from there. TCP: tokio, with pipelined
+//! queries (answers may come back out of order, as RFC 7766 allows), an
+//! idle timeout and a cap on concurrent connections.
+//! Not for: deciding answers (pipeline).
 
+use crate::config::DnsConfig;
+use crate::dns::pipeline::{Engine, Step, Transport};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+/// Running listeners; dropping it stops them.
+pub struct DnsServer {
+    /// The bound addresses (ports resolved when 0 was asked for).
+    pub addrs: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    tcp_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in &self.tcp_tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds every listener and starts serving. Must run inside a tokio runtime.
+pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sockets = match cfg.udp_sockets {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let tcp_limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
+    let handle = tokio::runtime::Handle::current();
+    let mut server = DnsServer {
+        addrs: Vec::new(),
+        stop: stop.clone(),
+        tcp_tasks: Vec::new(),
+    };
+    for &asked in &cfg.listen {
+        let (first, addr) = bind_udp_and_tcp(asked)?;
+        let (udp0, tcp) = first;
+        let mut udp = vec![udp0];
+        for _ in 1..sockets {
+            udp.push(udp_socket(addr)?);
+        }
+        for (i, sock) in udp.into_iter().enumerate() {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            let handle = handle.clone();
+            std::thread::Builder::new()
+                .name(format!("dns-udp-{addr}-{i}"))
+                .spawn(move || udp_loop(sock, engine, handle, stop))?;
+        }
+        let idle = cfg.tcp_idle_timeout.0;
+        server.tcp_tasks.push(tokio::spawn(tcp_accept(
+            tcp,
+            engine.clone(),
+            tcp_limit.clone(),
+            idle,
+        )));
+        server.addrs.push(addr);
+    }
+    Ok(server)
+}
+
+/// Binds UDP and TCP on the same port; with port 0, the kernel's choice
+/// for UDP is tried for TCP, retrying if TCP finds it taken.
+fn bind_udp_and_tcp(asked: SocketAddr) -> io::Result<((UdpSocket, TcpListener), SocketAddr)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = udp_socket(asked)?;
+        let addr = udp.local_addr()?;
+        match tcp_listener(addr) {
+            Ok(tcp) => return Ok(((udp, tcp), addr)),
+            Err(e) if asked.port() == 0 => last = Some(e),
+            Err(e) => return Err(with_addr(e, addr, "TCP")),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free port")))
+}
+
+fn with_addr(e: io::Error, addr: SocketAddr, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot listen on {what} {addr}: {e}"))
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(false)?;
+    }
+    // Wake now and then to notice a stop request.
+    s.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let _ = s.set_recv_buffer_size(1 << 20);
+    s.bind(&addr.into())
+        .map_err(|e| with_addr(e, addr, "UDP"))?;
+    Ok(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(false)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    TcpListener::from_std(s.into())
+}
+
+fn udp_loop(
+    sock: UdpSocket,
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) {
+    let sock = Arc::new(sock);
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::with_capacity(4096);
+    while !stop.load(Ordering::Relaxed) {
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(_) => continue,
+        };
+        match engine.begin(&buf[..n], from, Transport::Udp, &mut out) {
+            Step::Reply => {
+                let _ = sock.send_to(&out, from);
+            }
+            Step::Drop => {}
+            Step::Forward(pending) => {
+                let sock = sock.clone();
+                let engine = engine.clone();
+                rt.spawn(async move {
+                    let mut out = Vec::new();
+                    engine.forward(pending, &mut out).await;
+                    let _ = sock.send_to(&out, from);
+                });
+            }
+        }
+    }
+}
+
+async fn tcp_accept(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    limit: Arc<Semaphore>,
+    idle: Duration,
+) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        // Over the cap: close at once rather than queue.
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let _ = tcp_connection(stream, peer, engine, idle).await;
+            drop(permit);
+        });
+    }
+}
+
+/// One TCP client: length-prefixed queries, read while earlier ones are
+/// still being answered; the connection closes after `idle` without a query.
+async fn tcp_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    engine: Arc<Engine>,
+    idle: Duration,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let mut framed = Vec::with_capacity(msg.len() + 2);
+            framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&msg);
+            if wr.write_all(&framed).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let len = match tokio::time::timeout(idle, rd.read_u16()).await {
+            Ok(Ok(len)) => len as usize,
+            _ => break,
+        };
+        if tokio::time::timeout(idle, rd.read_exact(&mut buf[..len]))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            break;
+        }
+        let mut out = Vec::new();
+        match engine.begin(&buf[..len], peer, Transport::Tcp, &mut out) {
+            Step::Reply => {
+                if tx.send(out).await.is_err() {
+                    break;
+                }
+            }
+            Step::Drop => {}
+            Step::Forward(pending) => {
+                let engine = engine.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    engine.forward(pending, &mut out).await;
+                    let _ = tx.send(out).await;
+                });
+            }
+        }
+    }
+    drop(tx);
+    // Let answers still in flight go out before closing.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    Ok(())
+}

@@ -1,35 +1,522 @@
-//! STUB: to be replaced by the forwarding implementation.
+//! Forwarding a query to upstream resolvers and bringing back their answer.
+//!
+//! One [`Forwarder`] serves one group of upstreams (the default ones, or one
+//! `[[forward]]` zone). For each query it picks the healthiest upstream
+//! (`health`), sends the query with a fresh random ID over that upstream's
+//! transport (`udp` with a `tcp` retry on truncation, `tls` for DoT, `https`
+//! for DoH), accepts only a reply whose ID and question match (`check_reply`),
+//! and fails over to the next upstream until the query's deadline. Identical
+//! queries in flight at the same time share one upstream exchange
+//! (`coalesce`).
+//!
+//! Upstreams are always reached by IP address (DoT and DoH carry bootstrap
+//! IPs in their config), so the box never has to resolve its own upstream.
+//!
+//! Not for: caching, filtering or rewriting answers (the pipeline does
+//! that). The bytes returned are the upstream's, with only the ID (and the
+//! question's letter case) set back to the caller's.
+
+mod coalesce;
+mod health;
+mod https;
+mod tcp;
+mod tls;
+mod udp;
+
+pub use health::UpstreamHealth;
+
 use crate::config::{DnsConfig, Upstream};
+use crate::dns::wire::{self, WireName};
+use health::Health;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ForwardError {
-    #[error("no upstream answered within the deadline")]
-    Timeout,
-}
-
+/// An upstream's reply, ready for the caller.
+#[derive(Debug, Clone)]
 pub struct Answer {
+    /// The upstream's response, its ID set to the caller's query ID.
     pub bytes: Vec<u8>,
+    /// Index into the upstream list this forwarder was built from.
     pub upstream: u8,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct UpstreamHealth {
-    pub upstream: String,
-    pub latency_ms: f64,
-    pub failures: u64,
-    pub healthy: bool,
+/// Why a query could not be forwarded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ForwardError {
+    #[error(
+        "no upstream servers are configured for this group: add some to dns.upstreams or the [[forward]] zone"
+    )]
+    NoUpstreams,
+    #[error("cannot forward this message: {0}")]
+    BadQuery(&'static str),
+    #[error(
+        "no upstream answered within {deadline_ms} ms ({attempts} attempt(s); last problem: {last}); check that the upstreams are reachable from this box, or raise dns.query_timeout"
+    )]
+    NoAnswer {
+        deadline_ms: u64,
+        attempts: usize,
+        last: String,
+    },
+    #[error("the upstream exchange for this query stopped unexpectedly (internal error)")]
+    Abandoned,
 }
 
-pub struct Forwarder;
+/// What went wrong in one attempt against one upstream.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    Io(std::io::Error),
+    Tls(String),
+    Http(String),
+    Setup(String),
+}
+
+impl fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptError::Io(e) => write!(f, "{e}"),
+            AttemptError::Tls(e) => write!(f, "TLS: {e}"),
+            AttemptError::Http(e) => write!(f, "HTTP: {e}"),
+            AttemptError::Setup(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<std::io::Error> for AttemptError {
+    fn from(e: std::io::Error) -> Self {
+        AttemptError::Io(e)
+    }
+}
+
+/// The question of a query, as the reply must repeat it.
+#[derive(Debug, Clone)]
+pub(crate) struct Question {
+    /// Lower-cased wire-form name.
+    pub name: WireName,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// Offset just past the question's name in the query.
+    pub name_end: usize,
+    pub do_bit: bool,
+    pub cd: bool,
+}
+
+impl Question {
+    /// Reads the question (and the DO bit from an OPT record, if any).
+    pub fn parse(msg: &[u8]) -> Result<Question, ForwardError> {
+        if msg.len() < wire::field::HEADER_LEN {
+            return Err(ForwardError::BadQuery("shorter than a DNS header"));
+        }
+        let flags = wire::response_flags(msg);
+        if flags & wire::flags::QR != 0 {
+            return Err(ForwardError::BadQuery("it is a response, not a query"));
+        }
+        if wire::read_u16(msg, 4) != Some(1) {
+            return Err(ForwardError::BadQuery("it needs exactly one question"));
+        }
+        let mut name = WireName::new();
+        let name_end = wire::read_name(msg, wire::field::HEADER_LEN, &mut name)
+            .map_err(|_| ForwardError::BadQuery("the question name is malformed"))?;
+        let (Some(qtype), Some(qclass)) = (
+            wire::read_u16(msg, name_end),
+            wire::read_u16(msg, name_end + 2),
+        ) else {
+            return Err(ForwardError::BadQuery("the question is cut short"));
+        };
+        let mut do_bit = false;
+        wire::for_each_record(msg, |r| {
+            if r.section == 2 && r.rtype == wire::TYPE_OPT {
+                do_bit = wire::read_u32(msg, r.ttl_at).unwrap_or(0) & 0x8000 != 0;
+            }
+        })
+        .map_err(|_| ForwardError::BadQuery("a record after the question is malformed"))?;
+        Ok(Question {
+            name,
+            qtype,
+            qclass,
+            name_end,
+            do_bit,
+            cd: flags & wire::flags::CD != 0,
+        })
+    }
+}
+
+/// Why a reply was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mismatch {
+    NotAResponse,
+    Id,
+    Question,
+}
+
+/// Accepts `reply` only if it answers `q` under `id`: a response with our
+/// ID and one question equal to ours (names compared case-insensitively).
+pub(crate) fn check_reply(reply: &[u8], id: u16, q: &Question) -> Result<(), Mismatch> {
+    if reply.len() < wire::field::HEADER_LEN
+        || wire::response_flags(reply) & wire::flags::QR == 0
+        || (wire::response_flags(reply) >> 11) & 0xF != 0
+    {
+        return Err(Mismatch::NotAResponse);
+    }
+    if wire::read_u16(reply, 0) != Some(id) {
+        return Err(Mismatch::Id);
+    }
+    if wire::read_u16(reply, 4) != Some(1) {
+        return Err(Mismatch::Question);
+    }
+    let mut name = WireName::new();
+    let end = wire::read_name(reply, wire::field::HEADER_LEN, &mut name)
+        .map_err(|_| Mismatch::Question)?;
+    if name != q.name
+        || wire::read_u16(reply, end) != Some(q.qtype)
+        || wire::read_u16(reply, end + 2) != Some(q.qclass)
+    {
+        return Err(Mismatch::Question);
+    }
+    Ok(())
+}
+
+/// A random query ID that differs from the client's, so the client's ID
+/// never travels upstream.
+fn fresh_id(client_id: u16) -> u16 {
+    loop {
+        let id: u16 = rand::random();
+        if id != client_id {
+            return id;
+        }
+    }
+}
+
+/// How one upstream is reached.
+enum Transport {
+    Plain(std::net::SocketAddr),
+    Tls(tls::DotClient),
+    Https(https::DohClient),
+}
+
+struct UpstreamSlot {
+    label: String,
+    transport: Transport,
+    health: Health,
+}
+
+/// Forwards queries to one group of upstreams. Cheap to share: wrap in an
+/// `Arc` or keep one per snapshot.
+pub struct Forwarder {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    upstreams: Vec<UpstreamSlot>,
+    upstream_timeout: Duration,
+    query_timeout: Duration,
+    inflight: coalesce::InFlight,
+    picks: std::sync::atomic::AtomicU64,
+}
 
 impl Forwarder {
-    pub fn new(_upstreams: &[Upstream], _cfg: &DnsConfig) -> Forwarder {
-        Forwarder
+    /// Trusts the public web PKI (webpki-roots) for DoT and DoH.
+    pub fn new(upstreams: &[Upstream], cfg: &DnsConfig) -> Forwarder {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Forwarder::with_roots(upstreams, cfg, roots)
     }
-    pub async fn query(&self, _msg: &[u8]) -> Result<Answer, ForwardError> {
-        Err(ForwardError::Timeout)
+
+    /// Like [`Forwarder::new`] with other trust roots for DoT and DoH (a
+    /// private CA, or a test's self-signed certificate).
+    pub fn with_roots(
+        upstreams: &[Upstream],
+        cfg: &DnsConfig,
+        roots: rustls::RootCertStore,
+    ) -> Forwarder {
+        let roots = Arc::new(roots);
+        let slots = upstreams
+            .iter()
+            .take(u8::MAX as usize + 1)
+            .map(|u| UpstreamSlot {
+                label: u.to_string(),
+                transport: match u {
+                    Upstream::Plain(addr) => Transport::Plain(*addr),
+                    Upstream::Tls { addr, server_name } => {
+                        Transport::Tls(tls::DotClient::new(*addr, server_name, roots.clone()))
+                    }
+                    Upstream::Https { url, bootstrap } => {
+                        Transport::Https(https::DohClient::new(url, bootstrap, roots.clone()))
+                    }
+                },
+                health: Health::new(),
+            })
+            .collect();
+        Forwarder {
+            inner: Arc::new(Inner {
+                upstreams: slots,
+                upstream_timeout: cfg.upstream_timeout.0.max(Duration::from_millis(1)),
+                query_timeout: cfg.query_timeout.0.max(Duration::from_millis(1)),
+                inflight: coalesce::InFlight::default(),
+                picks: Default::default(),
+            }),
+        }
     }
+
+    /// Forwards `msg` (a complete query in wire form) and returns the first
+    /// acceptable upstream answer. SERVFAIL and REFUSED make it try the next
+    /// upstream; if no upstream does better, the last such answer is
+    /// returned as it came. The answer carries `msg`'s ID.
+    pub async fn query(&self, msg: &[u8]) -> Result<Answer, ForwardError> {
+        let q = Question::parse(msg)?;
+        if self.inner.upstreams.is_empty() {
+            return Err(ForwardError::NoUpstreams);
+        }
+        let mut answer = coalesce::InFlight::join(&self.inner, msg, q.clone()).await?;
+        // The shared exchange may have been started by another caller.
+        wire::set_id(&mut answer.bytes, wire::read_u16(msg, 0).unwrap_or(0));
+        restore_question_case(&mut answer.bytes, &msg[..q.name_end]);
+        Ok(answer)
+    }
+
+    /// A snapshot of every upstream's health, in configuration order.
     pub fn health(&self) -> Vec<UpstreamHealth> {
-        Vec::new()
+        let now = Instant::now();
+        self.inner
+            .upstreams
+            .iter()
+            .map(|u| u.health.snapshot(&u.label, now))
+            .collect()
+    }
+
+    /// How many queries were answered by sharing another query's exchange.
+    pub fn coalesced(&self) -> u64 {
+        self.inner.inflight.coalesced()
+    }
+}
+
+/// Copies the caller's question name over the answer's when they differ
+/// only in letter case, so a client using 0x20 randomisation sees its own.
+fn restore_question_case(answer: &mut [u8], query_head: &[u8]) {
+    let range = wire::field::HEADER_LEN..query_head.len();
+    if let Some(theirs) = answer.get_mut(range.clone())
+        && theirs.eq_ignore_ascii_case(&query_head[range.clone()])
+    {
+        theirs.copy_from_slice(&query_head[range]);
+    }
+}
+
+impl Inner {
+    /// Upstreams in the order to try them: healthy ones fastest first,
+    /// backed-off ones last (still tried when everything else fails).
+    /// Every 16th query the longest-unused healthy upstream goes first, so
+    /// a recovered or slow-looking upstream gets measured again.
+    fn order(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let mut healthy = Vec::new();
+        let mut resting = Vec::new();
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let v = u.health.view(now);
+            if v.backed_off_until.is_some() {
+                resting.push((i, v));
+            } else {
+                healthy.push((i, v));
+            }
+        }
+        // Unmeasured upstreams first, to learn their latency.
+        healthy.sort_by(|a, b| {
+            a.1.ewma_ms
+                .unwrap_or(0.0)
+                .total_cmp(&b.1.ewma_ms.unwrap_or(0.0))
+        });
+        resting.sort_by_key(|(_, v)| v.backed_off_until);
+        let pick = self
+            .picks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if pick % 16 == 15 && healthy.len() > 1 {
+            let oldest = (0..healthy.len())
+                .min_by_key(|&k| healthy[k].1.last_used)
+                .unwrap_or(0);
+            let probe = healthy.remove(oldest);
+            healthy.insert(0, probe);
+        }
+        healthy.into_iter().chain(resting).map(|(i, _)| i).collect()
+    }
+
+    /// The failover loop: every upstream in turn, then a second pass over
+    /// those that failed (a lost UDP packet deserves a retry), all inside
+    /// the query's deadline.
+    async fn resolve(&self, mut msg: Vec<u8>, q: &Question) -> Result<Answer, ForwardError> {
+        let started = Instant::now();
+        let deadline = started + self.query_timeout;
+        let client_id = wire::read_u16(&msg, 0).unwrap_or(0);
+        let mut pending = self.order();
+        let mut attempts = 0;
+        let mut last = String::from("no attempt was made");
+        let mut fallback: Option<Answer> = None;
+        for _pass in 0..2 {
+            let mut failed = Vec::new();
+            for &i in &pending {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let budget = self.upstream_timeout.min(deadline - now);
+                let u = &self.upstreams[i];
+                attempts += 1;
+                u.health.attempt(now);
+                let id = fresh_id(client_id);
+                wire::set_id(&mut msg, id);
+                let outcome = tokio::time::timeout(budget, self.exchange(u, &msg, id, q)).await;
+                let took = now.elapsed();
+                match outcome {
+                    Ok(Ok(reply)) => {
+                        let rcode = wire::rcode(&reply);
+                        let answer = Answer {
+                            bytes: reply,
+                            upstream: i as u8,
+                        };
+                        match rcode {
+                            wire::RCODE_SERVFAIL => {
+                                // Often about the name (e.g. DNSSEC), not the
+                                // upstream: no back-off, but ask another.
+                                u.health.servfail(took);
+                                last = format!("{} answered SERVFAIL", u.label);
+                                fallback = Some(answer);
+                            }
+                            wire::RCODE_REFUSED => {
+                                // An upstream refusing us is misconfigured.
+                                u.health.failure(self.upstream_timeout);
+                                last = format!(
+                                    "{} answered REFUSED (does it allow queries from this box?)",
+                                    u.label
+                                );
+                                fallback = Some(answer);
+                            }
+                            _ => {
+                                u.health.success(took);
+                                return Ok(answer);
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        u.health.failure(self.upstream_timeout);
+                        last = format!("{}: {e}", u.label);
+                        failed.push(i);
+                    }
+                    Err(_) => {
+                        // An attempt cut short by the deadline says little
+                        // about the upstream.
+                        if budget >= self.upstream_timeout {
+                            u.health.failure(self.upstream_timeout);
+                        }
+                        last = format!("{}: no answer within {} ms", u.label, budget.as_millis());
+                        failed.push(i);
+                    }
+                }
+            }
+            pending = failed;
+            if pending.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+        }
+        fallback.ok_or(ForwardError::NoAnswer {
+            deadline_ms: self.query_timeout.as_millis() as u64,
+            attempts,
+            last,
+        })
+    }
+
+    /// One attempt against one upstream; the caller bounds its time.
+    async fn exchange(
+        &self,
+        u: &UpstreamSlot,
+        msg: &[u8],
+        id: u16,
+        q: &Question,
+    ) -> Result<Vec<u8>, AttemptError> {
+        match &u.transport {
+            Transport::Plain(addr) => {
+                let reply = udp::exchange(*addr, msg, id, q, &u.health).await?;
+                if wire::response_flags(&reply) & wire::flags::TC == 0 {
+                    return Ok(reply);
+                }
+                u.health.truncated();
+                Ok(tcp::exchange(*addr, msg, id, q, &u.health).await?)
+            }
+            Transport::Tls(dot) => dot.exchange(msg, id, q, &u.health).await,
+            Transport::Https(doh) => doh.exchange(msg, q, &u.health).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &str, id: u16) -> Vec<u8> {
+        let mut b = id.to_be_bytes().to_vec();
+        b.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
+        for label in name.split('.') {
+            b.push(label.len() as u8);
+            b.extend_from_slice(label.as_bytes());
+        }
+        b.extend_from_slice(&[0, 0, 1, 0, 1]);
+        b.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+        b
+    }
+
+    fn reply_to(q: &[u8], id: u16) -> Vec<u8> {
+        let mut r = q.to_vec();
+        r[0..2].copy_from_slice(&id.to_be_bytes());
+        r[2] |= 0x80;
+        r
+    }
+
+    #[test]
+    fn question_parse_reads_do_bit_and_lowercases() {
+        let m = query("WWW.Example.com", 7);
+        let q = Question::parse(&m).unwrap();
+        assert!(q.do_bit);
+        assert_eq!(&q.name[..], b"\x03www\x07example\x03com\x00");
+        assert_eq!((q.qtype, q.qclass), (1, 1));
+        assert!(matches!(
+            Question::parse(&reply_to(&m, 7)),
+            Err(ForwardError::BadQuery(_))
+        ));
+    }
+
+    #[test]
+    fn check_reply_matches_id_and_question_case_insensitively() {
+        let m = query("www.example.com", 7);
+        let q = Question::parse(&m).unwrap();
+        let upper = query("WWW.EXAMPLE.COM", 7);
+        assert_eq!(check_reply(&reply_to(&upper, 9), 9, &q), Ok(()));
+        assert_eq!(check_reply(&reply_to(&m, 9), 10, &q), Err(Mismatch::Id));
+        assert_eq!(check_reply(&m, 7, &q), Err(Mismatch::NotAResponse));
+        let other = query("www.example.org", 7);
+        assert_eq!(
+            check_reply(&reply_to(&other, 9), 9, &q),
+            Err(Mismatch::Question)
+        );
+        let mut wrong_type = reply_to(&m, 9);
+        let at = 12 + 17;
+        wrong_type[at + 1] = 28;
+        assert_eq!(check_reply(&wrong_type, 9, &q), Err(Mismatch::Question));
+    }
+
+    #[test]
+    fn question_case_is_restored_only_when_equal_ignoring_case() {
+        let mine = query("WwW.example.com", 7);
+        let q = Question::parse(&mine).unwrap();
+        let mut ans = reply_to(&query("www.example.com", 7), 7);
+        restore_question_case(&mut ans, &mine[..q.name_end]);
+        assert_eq!(&ans[12..q.name_end], &mine[12..q.name_end]);
+        let mut other = reply_to(&query("xxx.example.com", 7), 7);
+        let before = other.clone();
+        restore_question_case(&mut other, &mine[..q.name_end]);
+        assert_eq!(other, before);
+    }
+
+    #[test]
+    fn fresh_id_never_repeats_the_clients() {
+        for _ in 0..1000 {
+            assert_ne!(fresh_id(0x1234), 0x1234);
+        }
     }
 }

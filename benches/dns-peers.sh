@@ -1,0 +1,111 @@
+#!/bin/sh
+# CPU time per answered query over loopback, side by side: glory-hole,
+# unbound, dnsmasq and a bare UDP echo loop, serving the same cached names
+# at the same offered rate, in one run. Prints a Markdown table.
+#
+#   benches/dns-peers.sh [RATE] [SECONDS]     (defaults: 40000 qps, 10 s)
+#   SMOKE=1 benches/dns-peers.sh              (CI: 5000 qps, 2 s)
+#
+# CPU comes from /proc/PID/stat (utime+stime of every thread), divided by
+# the answers dnsperf counted. Every server forwards to the same stand-in
+# upstream and is warmed first, so the measured queries are cache hits.
+set -eu
+cd "$(dirname "$0")/.."
+RATE=${1:-40000}
+SECS=${2:-10}
+if [ "${SMOKE:-0}" = 1 ]; then RATE=5000; SECS=2; fi
+NAMES=1000
+WORK=$(mktemp -d /tmp/gh-peers.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+.ci/setup >/dev/null
+cargo build --release --quiet --bin glory-hole
+cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
+ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
+GH=target/release/glory-hole
+TICK=$(getconf CLK_TCK)
+
+UP=127.0.0.1:5300
+"$GH" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
+PIDS="$PIDS $!"
+
+i=0; : >"$WORK/queries"
+while [ $i -lt $NAMES ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
+
+cat >"$WORK/gh.toml" <<TOML
+data_dir = "$WORK/gh-data"
+[dns]
+listen = ["127.0.0.1:5401"]
+upstreams = ["$UP"]
+[web]
+enabled = false
+TOML
+"$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
+GH_PID=$!; PIDS="$PIDS $GH_PID"
+
+cat >"$WORK/unbound.conf" <<CONF
+server:
+  interface: 127.0.0.1@5402
+  do-daemonize: no
+  use-syslog: no
+  chroot: ""
+  username: ""
+  directory: "$WORK"
+  pidfile: ""
+  num-threads: 2
+  so-reuseport: yes
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  verbosity: 0
+  msg-cache-size: 16m
+  rrset-cache-size: 16m
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@5300
+CONF
+unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
+UB_PID=$!; PIDS="$PIDS $UB_PID"
+
+dnsmasq -k -p 5403 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+    --no-hosts --server=127.0.0.1#5300 --cache-size=10000 -u root \
+    --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
+DM_PID=$!; PIDS="$PIDS $DM_PID"
+
+"$ECHO" 127.0.0.1:5404 2 &
+EC_PID=$!; PIDS="$PIDS $EC_PID"
+sleep 1
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+measure() { # name port pid
+    dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 2 -t 2 >/dev/null 2>&1 || true
+    before=$(cpu_ticks "$3")
+    dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 \
+        >"$WORK/$1.perf" 2>&1 || true
+    after=$(cpu_ticks "$3")
+    done_q=$(awk '/Queries completed:/ {print $3}' "$WORK/$1.perf")
+    lost=$(awk '/Queries lost:/ {print $3}' "$WORK/$1.perf")
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$3/status")
+    awk -v n="$1" -v b="$before" -v a="$after" -v q="${done_q:-0}" -v l="${lost:-?}" \
+        -v t="$TICK" -v r="$rss" 'BEGIN {
+        us = (q > 0) ? (a - b) * 1e6 / t / q : 0;
+        printf "| %s | %d | %s | %.2f | %.1f |\n", n, q, l, us, r / 1024 }' | tee -a "$WORK/table"
+}
+
+echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores."
+echo
+echo "| server | answered | lost | CPU µs per answer | RSS MiB |"
+echo "|---|---|---|---|---|"
+measure glory-hole 5401 "$GH_PID"
+measure unbound 5402 "$UB_PID"
+measure dnsmasq 5403 "$DM_PID"
+measure udp-echo 5404 "$EC_PID"
+echo
+awk -F'|' '{gsub(/ /,"",$2); us[$2]=$5} END {
+    g = us["glory-hole"];
+    if (us["unbound"] > 0) printf "glory-hole / unbound  = %.2f\n", g / us["unbound"];
+    if (us["dnsmasq"] > 0) printf "glory-hole / dnsmasq  = %.2f\n", g / us["dnsmasq"];
+    if (us["udp-echo"] > 0) printf "glory-hole / udp-echo = %.2f\n", g / us["udp-echo"];
+}' "$WORK/table"

@@ -1,0 +1,42 @@
+//! Plain DNS over UDP: one fresh socket per attempt.
+//!
+//! The socket is bound to port 0, so the kernel picks a random source port
+//! each time, and connected to the upstream, so the kernel drops datagrams
+//! from any other address or port (and reports ICMP "port unreachable" as
+//! an error, which makes failover immediate). Replies with the wrong ID or
+//! question are dropped and counted; we keep listening until the right one
+//! arrives or the caller's timeout ends the attempt.
+
+use super::{Question, check_reply, health::Health};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use tokio::net::UdpSocket;
+
+/// Largest possible DNS message over UDP; anything bigger is not DNS.
+const MAX_REPLY: usize = 65_535;
+
+pub(crate) async fn exchange(
+    upstream: SocketAddr,
+    msg: &[u8],
+    id: u16,
+    q: &Question,
+    health: &Health,
+) -> std::io::Result<Vec<u8>> {
+    let local: SocketAddr = if upstream.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(upstream).await?;
+    socket.send(msg).await?;
+    // recv_buf fills spare capacity: no 64 KiB memset per query.
+    let mut buf = Vec::with_capacity(MAX_REPLY);
+    loop {
+        buf.clear();
+        let n = socket.recv_buf(&mut buf).await?;
+        match check_reply(&buf[..n], id, q) {
+            Ok(()) => return Ok(buf[..n].to_vec()),
+            Err(_) => health.dropped(),
+        }
+    }
+}
