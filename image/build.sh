@@ -3,8 +3,8 @@
 # fetch-debs.sh), the static glory-hole binary and the rootfs overlay.
 #
 # usage: image/build.sh BINARY CACHE_DIR OUT_DIR
-# Output in OUT_DIR: glory-hole-rpi-arm64.img (+ .xz), and the pieces the
-# update bundle reuses: rootfs.squashfs, boot-a.vfat; sizes.txt.
+# Output in OUT_DIR: glory-hole-rpi-arm64.img (+ .xz), the pieces the update
+# bundle reuses (rootfs.squashfs, boot-a.vfat) and sizes.txt.
 set -eu
 
 bin=$(realpath "${1:?usage: build.sh BINARY CACHE_DIR OUT_DIR}")
@@ -24,7 +24,6 @@ strip_tool=$(command -v aarch64-linux-gnu-strip || command -v llvm-strip || true
 
 kver=$(ls "$deb/lib/modules")
 [ "$(echo "$kver" | wc -l)" = 1 ] || { echo "build.sh: expected one kernel in $deb/lib/modules" >&2; exit 1; }
-disk_id=676c6f72 # the genimage.cfg disk-signature
 rm -rf "$work"
 mkdir -p "$work" "$out"
 
@@ -60,47 +59,8 @@ install_busybox() {
     done
 }
 
-# Copies dynamically linked Debian programs with the libraries they need.
-install_with_libs() {
-    dest=$1
-    shift
-    for prog in "$@"; do
-        mkdir -p "$dest/$(dirname "$prog")"
-        rm -f "$dest/$prog"
-        cp "$deb/$prog" "$dest/$prog"
-    done
-    mkdir -p "$dest/lib/aarch64-linux-gnu"
-    cp "$deb/lib/ld-linux-aarch64.so.1" "$dest/lib/" 2>/dev/null \
-        || cp -L "$deb/usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1" "$dest/lib/"
-    todo=$*
-    while [ -n "$todo" ]; do
-        next=""
-        for f in $todo; do
-            for lib in $(readelf -d "$dest/$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-                [ -e "$dest/lib/aarch64-linux-gnu/$lib" ] && continue
-                src=""
-                for d in lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu; do
-                    [ -e "$deb/$d/$lib" ] && src=$deb/$d/$lib && break
-                done
-                [ -n "$src" ] || { echo "build.sh: $f needs $lib, not in the fetched packages" >&2; exit 1; }
-                cp -L "$src" "$dest/lib/aarch64-linux-gnu/$lib"
-                next="$next lib/aarch64-linux-gnu/$lib"
-            done
-        done
-        todo=$next
-    done
-}
-
 # ---- initramfs: finds the disk, makes/checks the data partition ----
-initrd=$work/initramfs
-mkdir -p "$initrd/proc" "$initrd/sys" "$initrd/dev" "$initrd/newroot" "$initrd/boot" "$initrd/etc"
-install_busybox "$initrd"
-install_with_libs "$initrd" sbin/sfdisk sbin/mke2fs sbin/e2fsck
-cp "$deb/etc/mke2fs.conf" "$overlay/etc/mdev.conf" "$initrd/etc/"
-cp -a "$mods/lib" "$initrd/"
-install -m 0755 "$board/initramfs-init" "$initrd/init"
-(cd "$initrd" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) \
-    | xz -6 --check=crc32 >"$work/initramfs.xz"
+sh "$board/mkinitramfs.sh" "$deb" "$mods" "$work/initramfs.xz"
 
 # ---- root filesystem: busybox, glory-hole, modules, overlay ----
 rootfs=$work/rootfs
@@ -130,32 +90,15 @@ done
 # The Pi firmware and QEMU both load a gzip-compressed arm64 Image.
 gzip -9n <"$deb/boot/vmlinuz-$kver" >"$bootfiles/vmlinuz"
 cp "$work/initramfs.xz" "$bootfiles/initramfs"
-sed -e 's/@KERNEL@/vmlinuz/' -e 's/@INITRD@/initramfs/' "$board/config.txt" >"$bootfiles/config.txt"
-
-# make_vfat IMAGE LABEL ROOT_PART [EXTRA_FILE...]
-make_vfat() {
-    img=$1 label=$2 rootpart=$3
-    shift 3
-    rm -f "$img"
-    mkfs.vfat -C -n "$label" "$img" $((32 * 1024)) >/dev/null
-    sed -e "s/@DISKID@/$disk_id/g" -e "s/@ROOTPART@/$rootpart/" "$board/cmdline.txt" >"$work/cmdline.txt"
-    mcopy -i "$img" "$bootfiles"/* "$work/cmdline.txt" "$@" ::
-}
-gi=$work/genimage
-mkdir -p "$gi/in" "$gi/root"
-make_vfat "$gi/in/bootsel.vfat" GH-BOOT 05 "$board/autoboot.txt"
-make_vfat "$gi/in/boot-a.vfat" GH-BOOT-A 05
-rm -f "$gi/in/boot-b.vfat"
-mkfs.vfat -C -n GH-BOOT-B "$gi/in/boot-b.vfat" $((32 * 1024)) >/dev/null
-cp "$work/rootfs.squashfs" "$gi/in/"
-genimage --config "$board/genimage.cfg" --inputpath "$gi/in" --outputpath "$out" \
-    --tmppath "$gi/tmp" --rootpath "$gi/root" >"$work/genimage.log" 2>&1 \
-    || { cat "$work/genimage.log" >&2; exit 1; }
+sh "$board/mkimage.sh" "$bootfiles" "$work/rootfs.squashfs" "$out" "$work/genimage"
 img=$out/glory-hole-rpi-arm64.img
-cp "$work/rootfs.squashfs" "$gi/in/boot-a.vfat" "$out/"
-# The QEMU test boots these directly (-kernel/-initrd).
-cp "$bootfiles/vmlinuz" "$work/initramfs.xz" "$out/"
-xz -T0 -6 -k -f "$img"
+cp "$work/rootfs.squashfs" "$out/"
+# GH_IMAGE_XZ=0 skips the slowest step while iterating on the image.
+if [ "${GH_IMAGE_XZ:-1}" != 0 ]; then
+    xz -T0 -6 -k -f "$img"
+else
+    rm -f "$img.xz"
+fi
 
 size() { stat -c %s "$1"; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
@@ -166,5 +109,5 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
     echo "initramfs:        $(mib "$(size "$work/initramfs.xz")")"
     echo "kernel (gzip):    $(mib "$(size "$bootfiles/vmlinuz")")"
     echo "whole image:      $(mib "$(size "$img")") ($(size "$img") bytes, before first-boot growth)"
-    echo "image .xz:        $(mib "$(size "$img.xz")")"
+    [ ! -f "$img.xz" ] || echo "image .xz:        $(mib "$(size "$img.xz")")"
 } | tee "$out/sizes.txt"

@@ -38,4 +38,5 @@ if have rustup; then
         || rustup target add aarch64-unknown-linux-musl
 fi
 have cargo-zigbuild || pip install --quiet cargo-zigbuild
+python3 -c 'import kconfiglib' 2>/dev/null || pip install --quiet kconfiglib
 echo "image/setup: ok"
