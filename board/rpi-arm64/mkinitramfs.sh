@@ -29,6 +29,9 @@ cp "$root/bin/busybox" "$work/bin/busybox"
 for a in $applets; do
     ln -s busybox "$work/bin/$a"
 done
+# The kernel runs /sbin/modprobe itself for what it needs on demand
+# (crc32c for ext4, the FAT character sets).
+ln -s ../bin/busybox "$work/sbin/modprobe"
 
 # Copies a file from ROOT, following symlinks, to the same path.
 take() {
