@@ -14,7 +14,7 @@ AARCH64_BIN    := target/$(AARCH64_TARGET)/release/glory-hole
 IMAGE_CACHE    := target/image-cache
 IMAGE_OUT      := target/image
 IMAGE          := $(IMAGE_OUT)/glory-hole-rpi-arm64.img
-HOST_BIN       := target/release/glory-hole
+HOST_BIN       := target/debug/glory-hole
 
 .PHONY: setup aarch64 aarch64-test image image-test buildroot-check host-bin
 
@@ -32,9 +32,10 @@ image: aarch64
 	sh image/fetch-debs.sh $(IMAGE_CACHE)
 	sh image/build.sh $(AARCH64_BIN) $(IMAGE_CACHE) $(IMAGE_OUT)
 
-# The host binary serves as the stand-in upstream (the test's internet).
+# The host binary serves as the stand-in upstream (the test's internet);
+# a debug build is plenty for that and shares the test build's cache.
 host-bin:
-	cargo build --release --bin glory-hole
+	cargo build --bin glory-hole
 
 image-test: image host-bin
 	python3 image/boot-test.py --image $(IMAGE) --stand-in $(HOST_BIN) --keep $(IMAGE_OUT)/test

@@ -96,10 +96,10 @@ impl Responder {
                     continue;
                 }
             };
-            if let Some((reply, to)) = self.reply_to(&buf[..n], from) {
-                if let Err(e) = self.socket.send_to(&reply, to).await {
-                    tracing::debug!("mdns: answer to {to}: {e}");
-                }
+            if let Some((reply, to)) = self.reply_to(&buf[..n], from)
+                && let Err(e) = self.socket.send_to(&reply, to).await
+            {
+                tracing::debug!("mdns: answer to {to}: {e}");
             }
         }
     }
@@ -108,16 +108,17 @@ impl Responder {
     /// question in it.
     fn reply_to(&self, packet: &[u8], from: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
         let msg = Message::from_vec(packet).ok()?;
-        if msg.message_type() != MessageType::Query || msg.op_code() != OpCode::Query {
+        if msg.metadata.message_type != MessageType::Query || msg.metadata.op_code != OpCode::Query
+        {
             return None;
         }
         let mut unicast_requested = false;
-        let asked = msg.queries().iter().any(|q| {
-            let name = q.name().to_ascii().to_ascii_lowercase();
+        let asked = msg.queries.iter().any(|q| {
+            let name = q.name.to_ascii().to_ascii_lowercase();
             let ours = name.trim_end_matches('.') == self.name;
-            let wants_a = matches!(q.query_type(), RecordType::A | RecordType::ANY);
+            let wants_a = matches!(q.query_type, RecordType::A | RecordType::ANY);
             // The top bit of the class asks for a unicast answer (QU).
-            let class = u16::from(q.query_class());
+            let class = u16::from(q.query_class);
             let is_in = class & 0x7fff == u16::from(DNSClass::IN) || class & 0x7fff == 255;
             if ours && wants_a && is_in && class & 0x8000 != 0 {
                 unicast_requested = true;
@@ -131,7 +132,7 @@ impl Responder {
             // Legacy unicast querier (e.g. `dig -p 5353`): a normal DNS
             // answer echoing ID and question, straight back to it.
             let question = question_section(packet)?;
-            let reply = self.answer(msg.id(), Some(question), LEGACY_TTL, false)?;
+            let reply = self.answer(msg.metadata.id, Some(question), LEGACY_TTL, false)?;
             return Some((reply, from));
         }
         let reply = self.answer(0, None, TTL, true)?;
@@ -233,7 +234,12 @@ mod tests {
         // The "group" is a plain loopback socket the test can read.
         let group = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let r = Responder::new("Glory-Hole", fixed(addrs), sock, group.local_addr().unwrap());
+        let r = Responder::new(
+            "Glory-Hole",
+            fixed(addrs),
+            sock,
+            group.local_addr().unwrap(),
+        );
         let addr = r.local_addr().unwrap();
         tokio::spawn(r.run());
         (addr, group)
@@ -244,13 +250,15 @@ mod tests {
         let ip = Ipv4Addr::new(192, 168, 1, 53);
         let (addr, _group) = start(vec![ip]).await;
         let q = client::query(0x4242, "glory-hole.local", 1, None, false);
-        let raw = client::udp_raw(addr, &q, Duration::from_secs(5)).await.unwrap();
+        let raw = client::udp_raw(addr, &q, Duration::from_secs(5))
+            .await
+            .unwrap();
         let m = Message::from_vec(&raw).unwrap();
-        assert_eq!(m.id(), 0x4242);
-        assert!(m.authoritative());
-        assert_eq!(m.queries().len(), 1, "legacy answers echo the question");
+        assert_eq!(m.metadata.id, 0x4242);
+        assert!(m.metadata.authoritative);
+        assert_eq!(m.queries.len(), 1, "legacy answers echo the question");
         assert_eq!(client::answers(&m), vec!["192.168.1.53".to_string()]);
-        assert!(m.answers()[0].ttl() <= LEGACY_TTL);
+        assert!(m.answers[0].ttl <= LEGACY_TTL);
     }
 
     #[tokio::test]
@@ -269,22 +277,29 @@ mod tests {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         sock.send_to(&[1, 2, 3], addr).await.unwrap();
         let q = client::query(8, "GLORY-HOLE.local", 1, None, false);
-        assert!(client::udp_raw(addr, &q, Duration::from_secs(5)).await.is_some());
+        assert!(
+            client::udp_raw(addr, &q, Duration::from_secs(5))
+                .await
+                .is_some()
+        );
     }
 
     #[tokio::test]
     async fn announces_itself_to_the_group_with_cache_flush() {
-        let (_addr, group) = start(vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 1, 2)]).await;
+        let (_addr, group) =
+            start(vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 1, 2)]).await;
         let mut buf = [0u8; 1500];
         let (n, _) = tokio::time::timeout(Duration::from_secs(5), group.recv_from(&mut buf))
             .await
             .unwrap()
             .unwrap();
         let m = Message::from_vec(&buf[..n]).unwrap();
-        assert_eq!(m.id(), 0);
+        assert_eq!(m.metadata.id, 0);
         assert_eq!(client::answers(&m), vec!["10.0.0.2", "10.0.1.2"]);
-        assert_eq!(m.answers()[0].ttl(), TTL);
-        assert_eq!(&buf[..n][12 + 18..12 + 20], &0x8001u16.to_be_bytes());
+        assert_eq!(m.answers[0].ttl, TTL);
+        // Name (18 bytes for glory-hole.local), type, then the class with
+        // the cache-flush bit.
+        assert_eq!(&buf[..n][12 + 20..12 + 22], &0x8001u16.to_be_bytes());
     }
 
     #[test]
@@ -295,13 +310,22 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            let r = Responder::new("glory-hole", fixed(vec![]), sock, "127.0.0.1:9".parse().unwrap());
+            let r = Responder::new(
+                "glory-hole",
+                fixed(vec![]),
+                sock,
+                "127.0.0.1:9".parse().unwrap(),
+            );
             assert!(r.answer(1, None, TTL, true).is_none());
         });
     }
 
     #[test]
     fn interface_addrs_skip_loopback() {
-        assert!(interface_addrs().iter().all(|ip| is_answerable(IpAddr::V4(*ip))));
+        assert!(
+            interface_addrs()
+                .iter()
+                .all(|ip| is_answerable(IpAddr::V4(*ip)))
+        );
     }
 }

@@ -64,7 +64,9 @@ pub async fn query(server: SocketAddr) -> io::Result<Sample> {
         return Err(bad("not a server reply"));
     }
     if leap == 3 || stratum == 0 || stratum > 15 {
-        return Err(bad("server is not synchronised (kiss-o'-death or stratum 0)"));
+        return Err(bad(
+            "server is not synchronised (kiss-o'-death or stratum 0)",
+        ));
     }
     if u64::from_be_bytes(buf[24..32].try_into().unwrap()) != origin {
         return Err(bad("reply does not echo our request"));
@@ -141,11 +143,7 @@ pub async fn keep_time(servers: Vec<SocketAddr>, floor: SystemTime) {
                         Err(e) => tracing::warn!("clock: cannot set the time: {e}"),
                     }
                 } else if !synced {
-                    tracing::info!(
-                        "clock within {:.3} s of {}",
-                        sample.offset,
-                        sample.server
-                    );
+                    tracing::info!("clock within {:.3} s of {}", sample.offset, sample.server);
                 }
                 synced = true;
             }
@@ -246,11 +244,22 @@ mod tests {
     fn never_steps_before_the_floor_or_for_small_errors() {
         let now = SystemTime::now();
         let server = "127.0.0.1:123".parse().unwrap();
-        let small = Sample { server, offset: 0.2, round_trip: Duration::ZERO };
+        let small = Sample {
+            server,
+            offset: 0.2,
+            round_trip: Duration::ZERO,
+        };
         assert!(should_step(&small, now, UNIX_EPOCH).is_none());
-        let back = Sample { server, offset: -86_400.0 * 400.0, round_trip: Duration::ZERO };
+        let back = Sample {
+            server,
+            offset: -86_400.0 * 400.0,
+            round_trip: Duration::ZERO,
+        };
         let floor = now - Duration::from_secs(86_400 * 30);
-        assert!(should_step(&back, now, floor).is_none(), "a year back is below the floor");
+        assert!(
+            should_step(&back, now, floor).is_none(),
+            "a year back is below the floor"
+        );
         assert!(should_step(&back, now, UNIX_EPOCH).is_some());
     }
 
