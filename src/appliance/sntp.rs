@@ -116,7 +116,7 @@ pub fn should_step(sample: &Sample, now: SystemTime, floor: SystemTime) -> Optio
 pub fn set_clock(to: SystemTime) -> io::Result<()> {
     let d = to.duration_since(UNIX_EPOCH).map_err(io::Error::other)?;
     let ts = libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
+        tv_sec: d.as_secs() as _,
         tv_nsec: d.subsec_nanos() as _,
     };
     // SAFETY: a valid timespec for CLOCK_REALTIME.
