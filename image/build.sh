@@ -72,6 +72,8 @@ cp -a "$mods/lib" "$rootfs/"
 cp -a "$overlay/." "$rootfs/"
 mkdir -p "$rootfs/usr/bin"
 "$strip_tool" -o "$rootfs/usr/bin/glory-hole" "$bin"
+# The appliance config must be one this very binary accepts.
+qemu-aarch64-static "$bin" check-config "$overlay/etc/glory-hole/config.toml" >/dev/null
 chmod 0755 "$rootfs/usr/bin/glory-hole"
 # The clock never starts before the image was made (see /usr/libexec/glory-hole/clock).
 echo "${SOURCE_DATE_EPOCH:-$(date +%s)}" >"$rootfs/etc/glory-hole/build-time"
