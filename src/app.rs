@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Events the query log may fall behind by before new ones are dropped.
-const EVENT_QUEUE: usize = 65_536;
+const EVENT_QUEUE: usize = 4_096;
 
 pub struct App {
     config: ArcSwap<Config>,

@@ -1,0 +1,54 @@
+#!/bin/sh
+# glory-hole's memory: idle RSS, then RSS through a flood of distinct names
+# (every one a cache miss and an insert) with cache.memory_mib = 16.
+#
+#   benches/memory.sh [NAMES]      (default 1000000)
+#   SMOKE=1 benches/memory.sh      (CI: 50000 names)
+#
+# Prints Markdown. Targets (docs/performance.md): idle <= 8 MiB; peak during
+# the flood <= memory_mib + 12 MiB.
+set -eu
+cd "$(dirname "$0")/.."
+NAMES=${1:-1000000}
+if [ "${SMOKE:-0}" = 1 ]; then NAMES=50000; fi
+MIB=16
+WORK=$(mktemp -d /tmp/gh-mem.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+.ci/setup >/dev/null
+cargo build --release --quiet --bin glory-hole
+GH=target/release/glory-hole
+
+"$GH" stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &
+PIDS="$PIDS $!"
+cat >"$WORK/gh.toml" <<TOML
+data_dir = "$WORK/data"
+[dns]
+listen = ["127.0.0.1:5411"]
+upstreams = ["127.0.0.1:5310"]
+[cache]
+memory_mib = $MIB
+[web]
+enabled = false
+TOML
+"$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
+GH_PID=$!; PIDS="$PIDS $GH_PID"
+sleep 2
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$GH_PID/status"; }
+IDLE=$(kib VmRSS)
+
+awk -v n="$NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "flood%d.example A\n", i }' >"$WORK/names"
+dnsperf -s 127.0.0.1 -p 5411 -d "$WORK/names" -n 1 -q 200 -t 5 >"$WORK/perf" 2>&1 || true
+DONE=$(awk '/Queries completed:/ {print $3}' "$WORK/perf")
+AFTER=$(kib VmRSS)
+PEAK=$(kib VmHWM)
+
+echo "| measure | MiB |"
+echo "|---|---|"
+awk -v i="$IDLE" -v a="$AFTER" -v p="$PEAK" -v n="$NAMES" -v d="$DONE" -v m="$MIB" 'BEGIN {
+    printf "| idle RSS | %.1f |\n", i / 1024;
+    printf "| RSS after %d distinct names (%d answered), memory_mib = %d | %.1f |\n", n, d, m, a / 1024;
+    printf "| peak RSS (VmHWM) during the flood | %.1f |\n", p / 1024;
+    printf "| bound: memory_mib + 12 | %d |\n", m + 12 }'
