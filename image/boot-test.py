@@ -328,6 +328,11 @@ def main():
     stand_in = subprocess.Popen([args.stand_in, "stand-in-upstream", "--listen", f"127.0.0.1:{up_port}",
                                  "--zone", zone], stdout=open(os.path.join(work, "stand-in.log"), "wb"),
                                 stderr=subprocess.STDOUT)
+    time.sleep(0.5)
+    if not res.check("stand-in upstream runs on the host", stand_in.poll() is None,
+                     open(os.path.join(work, "stand-in.log")).read()[:300]):
+        print(f"{res.passed} passed, {res.failed} failed")
+        return 1
 
     # First-boot seed: a glory-hole.toml on the FAT boot partition.
     seed = os.path.join(work, "glory-hole.toml")
