@@ -296,7 +296,11 @@ impl Engine {
             }
             failed => {
                 let question = &p.raw[wire::field::HEADER_LEN..p.q.question_end];
-                if self.cache.get(&p.key, p.q.id, question, true, out) == Lookup::Stale {
+                let lookup = self.cache.get(&p.key, p.q.id, question, true, out);
+                if lookup == Lookup::Hit {
+                    // Another query refreshed the entry meanwhile.
+                    (Source::Cache, u8::MAX, Reason::default())
+                } else if lookup == Lookup::Stale {
                     (Source::Stale, u8::MAX, Reason::default())
                 } else if let Ok(a) = failed {
                     // Every upstream said SERVFAIL: pass it on, remember briefly.
@@ -392,6 +396,12 @@ impl Engine {
 
     /// EDNS echo, then truncation to what a UDP client can take.
     fn finish(&self, q: &Query, transport: Transport, rt: &Runtime, out: &mut Vec<u8>) {
+        // RD and CD mirror this client's query, whoever asked first.
+        if out.len() >= wire::field::HEADER_LEN {
+            let mask = flags::RD | flags::CD;
+            let fl = (wire::response_flags(out) & !mask) | (q.flags & mask);
+            out[2..4].copy_from_slice(&fl.to_be_bytes());
+        }
         let ours = rt.config.dns.edns_udp_size;
         if q.edns.present {
             append_opt(out, ours, q.edns.do_bit);

@@ -1,0 +1,526 @@
+//! Query-log benchmark: ingest, bytes per row, dashboard and log-page
+//! latency, and a retention pass, on realistic generated traffic.
+//!
+//!     cargo run --release --example querylog_bench -- --rows 10000000
+//!     scripts/bench-querylog.sh            # the same, 10 M rows
+//!     scripts/bench-querylog.sh --smoke    # 200 k rows, for CI
+//!
+//! Traffic: domains Zipf-distributed (s = 1) over names from
+//! ../shared/data/blocklists/domains (those are blocked) mixed with
+//! ordinary names, ~50 clients (also Zipf), 30 days ending now.
+
+use glory_hole::config::{Config, Dur};
+use glory_hole::events::{QueryEvent, Reason, Source, now_ms};
+use glory_hole::querylog::{LogQuery, QueryLog};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct Zipf {
+    cdf: Vec<f64>,
+}
+impl Zipf {
+    fn new(n: usize, s: f64) -> Zipf {
+        let mut acc = 0.0;
+        let cdf = (1..=n)
+            .map(|k| {
+                acc += 1.0 / (k as f64).powf(s);
+                acc
+            })
+            .collect::<Vec<_>>();
+        let total = acc;
+        Zipf {
+            cdf: cdf.into_iter().map(|c| c / total).collect(),
+        }
+    }
+    fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.unit();
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
+    }
+}
+
+fn blocklist_domains() -> Vec<String> {
+    // ../shared from the main checkout, ../../shared from a worktree.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = ["../shared", "../../shared"]
+        .iter()
+        .map(|s| root.join(s).join("data/blocklists/domains"))
+        .find(|d| d.is_dir())
+        .expect("../shared/data/blocklists/domains (the shared data)");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let text = std::fs::read_to_string(entry.expect("list entry").path()).expect("list");
+        out.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#') && l.len() < 250)
+                .map(str::to_ascii_lowercase),
+        );
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+const POPULAR: &[&str] = &[
+    "www.google.com",
+    "connectivitycheck.gstatic.com",
+    "api.apple.com",
+    "www.youtube.com",
+    "i.ytimg.com",
+    "graph.facebook.com",
+    "www.netflix.com",
+    "time.android.com",
+    "mtalk.google.com",
+    "clients4.google.com",
+    "www.wikipedia.org",
+    "github.com",
+    "api.spotify.com",
+    "weather.com",
+    "outlook.office365.com",
+    "www.amazon.com",
+    "s3.amazonaws.com",
+    "cdn.jsdelivr.net",
+    "fonts.googleapis.com",
+    "ocsp.digicert.com",
+];
+
+fn ordinary(i: usize) -> String {
+    if i < POPULAR.len() {
+        return POPULAR[i].to_owned();
+    }
+    const TLDS: [&str; 6] = ["com", "net", "org", "de", "io", "co.uk"];
+    const SUBS: [&str; 6] = ["www", "cdn", "api", "static", "img", "m"];
+    format!("{}.site{}.{}", SUBS[i % 6], i / 6, TLDS[(i / 7) % 6])
+}
+
+const QTYPES: [(u16, f64); 7] = [
+    (1, 0.55),
+    (28, 0.30),
+    (65, 0.10),
+    (12, 0.02),
+    (16, 0.015),
+    (33, 0.01),
+    (15, 0.005),
+];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn time_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect(),
+    )
+}
+
+/// CPU seconds this process has used (user + system), all threads.
+fn cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// CPU seconds used by the query-log writer thread alone (from /proc).
+fn writer_cpu_s() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "querylog-writer" {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // Fields after the ")" that closes the name: utime is the 12th, stime the 13th.
+            let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+            return (ticks(11) + ticks(12)) / hz;
+        }
+    }
+    0.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let rows: usize = args
+        .iter()
+        .position(|a| a == "--rows")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse().expect("--rows N"))
+        .unwrap_or(10_000_000);
+    let dir = args
+        .iter()
+        .position(|a| a == "--dir")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let tmp = tempfile::tempdir()?;
+    let data_dir = dir.unwrap_or_else(|| tmp.path().to_owned());
+    let _ = std::fs::remove_file(data_dir.join("querylog.db"));
+
+    println!("generating {rows} rows over 30 days");
+    let blocked = blocklist_domains();
+    let universe = 300_000usize;
+    let zipf = Zipf::new(universe, 1.0);
+    let client_zipf = Zipf::new(50, 0.8);
+    let clients: Vec<IpAddr> = (0..50)
+        .map(|i| {
+            if i % 10 == 9 {
+                format!("fd00::{:x}", 0x100 + i).parse().unwrap()
+            } else {
+                format!("192.168.1.{}", 10 + i).parse().unwrap()
+            }
+        })
+        .collect();
+    // Rank r is a blocklist name for one rank in six (spread, not the top).
+    let name_of = |r: usize| -> (String, bool) {
+        if r % 6 == 5 {
+            (
+                blocked[(r.wrapping_mul(2_654_435_761)) % blocked.len()].clone(),
+                true,
+            )
+        } else {
+            (ordinary(r), false)
+        }
+    };
+    let names: Vec<(String, bool)> = (0..universe).map(name_of).collect();
+
+    let mut cfg = Config {
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    cfg.querylog.flush_interval = Dur(Duration::from_secs(1));
+    cfg.querylog.retention_days = 0;
+    cfg.querylog.max_size_mib = 0;
+    let (tx, rx) = sync_channel::<QueryEvent>(65_536);
+    let log = QueryLog::open(&cfg, rx)?;
+
+    let end = now_ms();
+    let span = 30 * 86_400_000i64;
+    let start = end - span;
+    let step = span as f64 / rows as f64;
+    let gen_tx = tx.clone();
+    let t0 = Instant::now();
+    let cpu0 = cpu_s();
+    let wcpu0 = writer_cpu_s();
+    let producer = std::thread::spawn(move || {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for i in 0..rows {
+            let r = zipf.sample(&mut rng);
+            let (name, is_blocked) = &names[r];
+            let u = rng.unit();
+            let mut acc = 0.0;
+            let qtype = QTYPES
+                .iter()
+                .find(|(_, p)| {
+                    acc += p;
+                    u < acc
+                })
+                .map_or(1, |q| q.0);
+            let (source, upstream, latency_us, reason) = if *is_blocked {
+                (
+                    Source::Blocked,
+                    u8::MAX,
+                    20 + (rng.next() % 40) as u32,
+                    Reason {
+                        kind: 1,
+                        id: (rng.next() % 12) as u32,
+                        cname_depth: 0,
+                    },
+                )
+            } else {
+                let p = rng.unit();
+                if p < 0.6 {
+                    (
+                        Source::Cache,
+                        u8::MAX,
+                        15 + (rng.next() % 60) as u32,
+                        Reason::default(),
+                    )
+                } else if p < 0.985 {
+                    (
+                        Source::Upstream,
+                        (rng.next() % 2) as u8,
+                        4_000 + (rng.next() % 60_000) as u32,
+                        Reason::default(),
+                    )
+                } else if p < 0.99 {
+                    (Source::Local, u8::MAX, 10, Reason::default())
+                } else if p < 0.995 {
+                    (Source::Stale, u8::MAX, 30, Reason::default())
+                } else {
+                    (Source::Failed, 0, 2_000_000, Reason::default())
+                }
+            };
+            let ev = QueryEvent {
+                time_ms: start + (i as f64 * step) as i64,
+                client: clients[client_zipf.sample(&mut rng)],
+                qname: heapless::String::try_from(name.as_str()).unwrap_or_default(),
+                qtype,
+                rcode: if source == Source::Blocked { 3 } else { 0 },
+                source,
+                upstream,
+                latency_us,
+                reason,
+            };
+            if gen_tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    producer.join().expect("producer");
+    log.flush();
+    let ingest_s = t0.elapsed().as_secs_f64();
+    let ingest_cpu = cpu_s() - cpu0;
+    let writer_cpu = writer_cpu_s() - wcpu0;
+    println!(
+        "ingest: {rows} rows in {ingest_s:.1} s = {:.0} rows/s wall (all indexes and roll-ups); \
+         writer thread {writer_cpu:.1} CPU-s = {:.0} rows per writer CPU-s; whole process {ingest_cpu:.1} CPU-s",
+        rows as f64 / ingest_s,
+        rows as f64 / writer_cpu,
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "machine load average during the run: {}",
+        load.split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
+
+    // Bytes on disk: checkpoint the WAL into the file first.
+    let db = data_dir.join("querylog.db");
+    {
+        let c = rusqlite::Connection::open(&db)?;
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let size = std::fs::metadata(&db)?.len();
+        println!(
+            "file: {} bytes = {:.1} bytes/row (everything: rows, indexes, names, roll-ups)",
+            size,
+            size as f64 / rows as f64
+        );
+        let mut st =
+            c.prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")?;
+        let parts = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for p in parts {
+            let (name, bytes) = p?;
+            if bytes as f64 / rows as f64 >= 0.05 {
+                println!(
+                    "  {name:32} {:>12} bytes  {:6.2} bytes/row",
+                    bytes,
+                    bytes as f64 / rows as f64
+                );
+            }
+        }
+    }
+
+    let runs = 21;
+    let day = 86_400_000;
+    let now = now_ms();
+    println!("dashboard (median of {runs}):");
+    for (label, from) in [
+        ("24h", now - day),
+        ("7d", now - 7 * day),
+        ("30d", now - 30 * day),
+    ] {
+        println!(
+            "  {label}: summary {:.2} ms, time series {:.2} ms, top domains {:.2} ms, top blocked {:.2} ms, top clients {:.2} ms, query types {:.2} ms",
+            time_ms(runs, || log.summary(from, now).unwrap()),
+            time_ms(runs, || log.time_series(from, now, 96).unwrap()),
+            time_ms(runs, || log.top_domains(from, now, 10, false).unwrap()),
+            time_ms(runs, || log.top_domains(from, now, 10, true).unwrap()),
+            time_ms(runs, || log.top_clients(from, now, 10).unwrap()),
+            time_ms(runs, || log.query_types(from, now).unwrap())
+        );
+    }
+    let s = log.summary(now - day, now)?;
+    println!("  24h summary: {s:?}");
+    println!("log page, 100 rows (median of {runs}):");
+    let first = log.search(&LogQuery {
+        limit: 100,
+        ..LogQuery::default()
+    })?;
+    let pages: Vec<(&str, LogQuery)> = vec![
+        ("newest", LogQuery::default()),
+        (
+            "page 2",
+            LogQuery {
+                cursor: first.next_cursor,
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "last 24h",
+            LogQuery {
+                from_ms: Some(now - day),
+                to_ms: Some(now),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "one client",
+            LogQuery {
+                client: Some("192.168.1.40".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "blocked",
+            LogQuery {
+                status: Some(Source::Blocked),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "failed",
+            LogQuery {
+                status: Some(Source::Failed),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "cached",
+            LogQuery {
+                status: Some(Source::Cache),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "qtype TXT",
+            LogQuery {
+                qtype: Some(16),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'site12'",
+            LogQuery {
+                domain: Some("site12".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'google'",
+            LogQuery {
+                domain: Some("google".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'zzqq' (none)",
+            LogQuery {
+                domain: Some("zzqq".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "domain 'ad'",
+            LogQuery {
+                domain: Some("ad".into()),
+                ..LogQuery::default()
+            },
+        ),
+        (
+            "client + blocked",
+            LogQuery {
+                client: Some("192.168.1.12".into()),
+                status: Some(Source::Blocked),
+                ..LogQuery::default()
+            },
+        ),
+    ];
+    for (label, q) in &pages {
+        let q = LogQuery {
+            limit: 100,
+            ..q.clone()
+        };
+        let page = log.search(&q)?;
+        let ms = time_ms(runs, || log.search(&q).unwrap());
+        println!(
+            "  {label:18} {ms:7.2} ms  ({} rows, more: {})",
+            page.rows.len(),
+            page.next_cursor.is_some()
+        );
+    }
+    println!(
+        "  client activity  {:7.2} ms",
+        time_ms(runs, || log
+            .client_activity("192.168.1.10", now - day, now)
+            .unwrap())
+    );
+
+    // Retention: expire the oldest ~1M rows (3 of 30 days at 10M rows)
+    // while new queries keep arriving.
+    let expire = (rows / 10).min(1_000_000);
+    let keep_days = 30 - (30 * expire).div_ceil(rows) as u32;
+    let mut q = cfg.querylog.clone();
+    q.retention_days = keep_days;
+    log.set_config(&q);
+    let live_tx = tx.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let live = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..200 {
+                let _ = live_tx.send(QueryEvent {
+                    time_ms: now_ms(),
+                    client: "192.168.1.77".parse().unwrap(),
+                    qname: heapless::String::try_from("live.example.com").unwrap(),
+                    qtype: 1,
+                    rcode: 0,
+                    source: Source::Cache,
+                    upstream: u8::MAX,
+                    latency_us: 20,
+                    reason: Reason::default(),
+                });
+                n += 1;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        n
+    });
+    let before = log.status().rows;
+    let report = log.run_retention();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let live_rows = live.join().expect("live");
+    log.flush();
+    println!(
+        "retention (keep {keep_days} days): deleted {} rows in {} steps, {:.0} ms total; longest step {:.1} ms \
+         (deleting {:.1} ms, vacuum {:.1} ms); longest batch write meanwhile {:.1} ms; vacuumed {} pages; \
+         {} live rows inserted meanwhile; rows before {before}, after {}",
+        report.deleted_rows,
+        report.steps,
+        report.total_ms,
+        report.max_step_ms,
+        report.max_delete_step_ms,
+        report.max_vacuum_step_ms,
+        report.max_batch_ms,
+        report.vacuumed_pages,
+        live_rows,
+        log.status().rows
+    );
+    drop(tx);
+    Ok(())
+}

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Query-log benchmark (docs/performance-querylog.md): ingest rate, bytes per
+# row, dashboard and log-page latency, a retention pass.
+#   scripts/bench-querylog.sh            10 million rows (the documented run)
+#   scripts/bench-querylog.sh --smoke    200 000 rows, for CI
+#   scripts/bench-querylog.sh --rows N
+set -eu
+cd "$(dirname "$0")/.."
+rows=10000000
+case "${1:-}" in
+    --smoke) rows=200000 ;;
+    --rows) rows="$2" ;;
+    "") ;;
+    *) echo "usage: $0 [--smoke | --rows N]" >&2; exit 2 ;;
+esac
+cargo build --release --example querylog_bench
+exec target/release/examples/querylog_bench --rows "$rows"

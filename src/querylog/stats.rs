@@ -1,0 +1,732 @@
+//! The questions the dashboard and the log page ask. Dashboard numbers come
+//! from the roll-ups (cost per bucket, not per row); the log page walks the
+//! row table newest first along the rowid (time) or an index.
+//!
+//! Every statement here is listed by [`query_plans`] and checked with
+//! `EXPLAIN QUERY PLAN` in `tests/querylog_plans.rs`: none scans a table.
+//!
+//! Granularity: counts and time series are exact to the minute; unique
+//! clients/domains, top lists and query types cover the whole hours the
+//! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`] entries
+//! (every domain while the hour is still open), so a domain that is never
+//! in an hour's top list is undercounted, as in AdGuard Home.
+
+use super::sketch::Sketch;
+use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
+use crate::events::Source;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use std::collections::{HashMap, HashSet};
+
+/// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
+pub const TOP_PER_HOUR: i64 = 100;
+/// Domains kept per closed day and kind in `day_domains`.
+pub const TOP_PER_DAY: i64 = 300;
+/// Rows a log page looks at when a filter has no index of its own; the
+/// page then returns a cursor to continue from.
+pub const LOG_SCAN_BUDGET: i64 = 20_000;
+/// A client's top domains come from its latest rows, at most this many.
+const CLIENT_SAMPLE_ROWS: i64 = 5_000;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+
+/// `[from, to)` as the hours it touches.
+fn hours(from: i64, to: i64) -> (i64, i64) {
+    (from.div_euclid(HOUR), (to - 1).max(from).div_euclid(HOUR))
+}
+
+/// The hours `[from, to)` touches, split into closed whole days (read
+/// from the day roll-ups) and the hours around them.
+struct Tiers {
+    days: Option<(i64, i64)>,
+    hours: Vec<(i64, i64)>,
+}
+
+const CLOSED_DAY_SQL: &str = "SELECT max(day) FROM day_sketches";
+
+fn tiers(c: &Connection, from: i64, to: i64) -> rusqlite::Result<Tiers> {
+    let (h_lo, h_hi) = hours(from, to);
+    let closed: Option<i64> = c
+        .prepare_cached(CLOSED_DAY_SQL)?
+        .query_row([], |r| r.get(0))?;
+    let d_lo = (h_lo + 23).div_euclid(24);
+    let d_hi = ((h_hi + 1).div_euclid(24) - 1).min(closed.unwrap_or(i64::MIN));
+    if closed.is_none() || d_lo > d_hi {
+        return Ok(Tiers {
+            days: None,
+            hours: vec![(h_lo, h_hi)],
+        });
+    }
+    Ok(Tiers {
+        days: Some((d_lo, d_hi)),
+        hours: [(h_lo, d_lo * 24 - 1), ((d_hi + 1) * 24, h_hi)]
+            .into_iter()
+            .filter(|(a, b)| a <= b)
+            .collect(),
+    })
+}
+
+const COUNTS: &str = "coalesce(sum(cache), 0), coalesce(sum(upstream), 0), coalesce(sum(local), 0), \
+     coalesce(sum(blocked), 0), coalesce(sum(stale), 0), coalesce(sum(refused), 0), \
+     coalesce(sum(failed), 0), coalesce(sum(latency_us), 0)";
+
+fn sum_counts(
+    c: &Connection,
+    table: &str,
+    key: &str,
+    lo: i64,
+    hi: i64,
+) -> rusqlite::Result<[i64; 8]> {
+    if lo > hi {
+        return Ok([0; 8]);
+    }
+    c.prepare_cached(&format!(
+        "SELECT {COUNTS} FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
+    ))?
+    .query_row([lo, hi], |r| {
+        let mut out = [0i64; 8];
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = r.get(i)?;
+        }
+        Ok(out)
+    })
+}
+
+/// Per-source counts for `[from, to)` to the minute: whole hours from
+/// `hour_counts`, the ragged ends from `minute_counts`.
+fn counts(c: &Connection, from: i64, to: i64) -> rusqlite::Result<[i64; 8]> {
+    let (m_lo, m_hi) = (
+        from.div_euclid(MINUTE),
+        (to - 1).max(from).div_euclid(MINUTE),
+    );
+    let h_lo = (m_lo + 59).div_euclid(60);
+    let h_hi = (m_hi + 1).div_euclid(60) - 1;
+    let mut parts = Vec::new();
+    if h_lo > h_hi {
+        parts.push(sum_counts(c, "minute_counts", "minute", m_lo, m_hi)?);
+    } else {
+        parts.push(sum_counts(c, "hour_counts", "hour", h_lo, h_hi)?);
+        parts.push(sum_counts(
+            c,
+            "minute_counts",
+            "minute",
+            m_lo,
+            h_lo * 60 - 1,
+        )?);
+        parts.push(sum_counts(
+            c,
+            "minute_counts",
+            "minute",
+            (h_hi + 1) * 60,
+            m_hi,
+        )?);
+    }
+    let mut out = [0i64; 8];
+    for p in parts {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    Ok(out)
+}
+
+fn total(c: &[i64; 8]) -> i64 {
+    c[..7].iter().sum()
+}
+
+fn cached(c: &[i64; 8]) -> i64 {
+    c[Source::Cache as usize] + c[Source::Stale as usize]
+}
+
+pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
+    let n = counts(c, from, to)?;
+    let total = self::total(&n);
+    let blocked = n[Source::Blocked as usize];
+    let t = tiers(c, from, to)?;
+    let mut clients = HashSet::new();
+    let mut sketch = Sketch::default();
+    let mut parts: Vec<(&str, &str, (i64, i64))> = Vec::new();
+    if let Some(d) = t.days {
+        parts.push((DAY_CLIENT_IDS_SQL, DAY_SKETCHES_SQL, d));
+    }
+    for h in &t.hours {
+        parts.push((HOUR_CLIENT_IDS_SQL, HOUR_SKETCHES_SQL, *h));
+    }
+    for (ids_sql, sketch_sql, (lo, hi)) in parts {
+        let mut st = c.prepare_cached(ids_sql)?;
+        let mut rows = st.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            clients.insert(r.get::<_, i64>(0)?);
+        }
+        let mut st = c.prepare_cached(sketch_sql)?;
+        let mut rows = st.query([lo, hi])?;
+        while let Some(r) = rows.next()? {
+            sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
+        }
+    }
+    let unique_clients = clients.len();
+    let pct = |x: i64| {
+        if total > 0 {
+            x as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        }
+    };
+    Ok(Summary {
+        total: total as u64,
+        blocked: blocked as u64,
+        cached: cached(&n) as u64,
+        forwarded: n[Source::Upstream as usize] as u64,
+        local: n[Source::Local as usize] as u64,
+        failed: (n[Source::Refused as usize] + n[Source::Failed as usize]) as u64,
+        percent_blocked: pct(blocked),
+        avg_latency_us: if total > 0 {
+            n[7] as f64 / total as f64
+        } else {
+            0.0
+        },
+        unique_clients: unique_clients as u64,
+        unique_domains: if total > 0 { sketch.estimate() } else { 0 },
+    })
+}
+
+/// `buckets` equal slices of `[from, to)`. Slices of an hour or more (or
+/// ranges over ~3 days) are filled from hourly counts, finer ones from
+/// minute counts; a roll-up row counts in the slice its start falls in.
+pub fn time_series(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    buckets: usize,
+) -> anyhow::Result<Vec<Bucket>> {
+    anyhow::ensure!(to > from, "time series: the range ends before it starts");
+    let n = buckets.clamp(1, 10_000) as i64;
+    let width = ((to - from) + n - 1) / n;
+    let mut out: Vec<Bucket> = (0..n)
+        .map(|i| Bucket {
+            start_ms: from + i * width,
+            ..Bucket::default()
+        })
+        .collect();
+    let by_hour = width >= HOUR || (to - from) / MINUTE > 4_000;
+    let (table, key, unit) = if by_hour {
+        ("hour_counts", "hour", HOUR)
+    } else {
+        ("minute_counts", "minute", MINUTE)
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {key}, cache + upstream + local + blocked + stale + refused + failed, blocked, cache + stale
+         FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
+    ))?;
+    let mut rows = st.query([from.div_euclid(unit), (to - 1).div_euclid(unit)])?;
+    while let Some(r) = rows.next()? {
+        let start = r.get::<_, i64>(0)? * unit;
+        let i = ((start.max(from) - from) / width).clamp(0, n - 1) as usize;
+        let (t, b, ca): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        let bucket = &mut out[i];
+        bucket.total += t as u64;
+        bucket.blocked += b as u64;
+        bucket.allowed += (t - b) as u64;
+        bucket.cached += ca as u64;
+    }
+    Ok(out)
+}
+
+// Top lists add up per-hour rows in Rust: a hash map beats SQL's sort-based
+// GROUP BY over tens of thousands of roll-up rows.
+const TOP_DOMAINS_SQL: &str =
+    "SELECT domain, n FROM hour_domains WHERE blocked = ?3 AND hour BETWEEN ?1 AND ?2";
+const TOP_CLIENTS_SQL: &str = "SELECT client, n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
+const DAY_DOMAINS_SQL: &str =
+    "SELECT domain, n FROM day_domains WHERE blocked = ?3 AND day BETWEEN ?1 AND ?2";
+const DAY_CLIENTS_SQL: &str = "SELECT client, n FROM day_clients WHERE day BETWEEN ?1 AND ?2";
+const HOUR_CLIENT_IDS_SQL: &str =
+    "SELECT DISTINCT client FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
+const DAY_CLIENT_IDS_SQL: &str =
+    "SELECT DISTINCT client FROM day_clients WHERE day BETWEEN ?1 AND ?2";
+const HOUR_SKETCHES_SQL: &str = "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2";
+const DAY_SKETCHES_SQL: &str = "SELECT domains FROM day_sketches WHERE day BETWEEN ?1 AND ?2";
+const DOMAIN_NAME_SQL: &str = "SELECT name FROM domains WHERE id = ?1";
+const CLIENT_ADDR_SQL: &str = "SELECT addr FROM clients WHERE id = ?1";
+
+const QUERY_TYPES_SQL: &str = "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
+
+const CLIENT_HOURS_SQL: &str = "SELECT hour, n, blocked FROM hour_clients WHERE hour BETWEEN ?1 AND ?2 AND client = ?3 ORDER BY hour";
+
+const CLIENT_TOP_SQL: &str = "SELECT d.name, t.n, t.rows FROM
+    (SELECT domain, count(*) AS n, sum(count(*)) OVER () AS rows FROM
+        (SELECT domain FROM queries INDEXED BY queries_client
+         WHERE client = ?1 AND id >= ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4)
+     GROUP BY domain ORDER BY n DESC LIMIT ?5) AS t
+    JOIN domains AS d ON d.id = t.domain ORDER BY t.n DESC";
+
+fn pairs<T: rusqlite::types::FromSql>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+) -> anyhow::Result<Vec<(T, u64)>> {
+    let mut st = c.prepare_cached(sql)?;
+    let rows = st.query_map(p, |r| Ok((r.get::<_, T>(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sums `(id, n)` rows from the day and hour roll-ups by id and names the
+/// `n` largest. `kind` is bound as ?3 where the statements use it.
+fn top_by_id(
+    c: &Connection,
+    t: &Tiers,
+    (day_sql, hour_sql): (&str, &str),
+    kind: Option<bool>,
+    n: usize,
+    name_sql: &str,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut sums: HashMap<i64, i64> = HashMap::new();
+    let parts = t
+        .days
+        .iter()
+        .map(|d| (day_sql, *d))
+        .chain(t.hours.iter().map(|h| (hour_sql, *h)));
+    for (sql, (lo, hi)) in parts {
+        let mut st = c.prepare_cached(sql)?;
+        let mut rows = match kind {
+            Some(k) => st.query(params![lo, hi, k])?,
+            None => st.query(params![lo, hi])?,
+        };
+        while let Some(r) = rows.next()? {
+            *sums.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+        }
+    }
+    let mut v: Vec<(i64, i64)> = sums.into_iter().collect();
+    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(n);
+    let mut name = c.prepare_cached(name_sql)?;
+    let mut out = Vec::with_capacity(v.len());
+    for (id, count) in v {
+        if let Some(s) = name.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+            out.push((s, count as u64));
+        }
+    }
+    Ok(out)
+}
+
+pub fn top_domains(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    n: usize,
+    blocked_only: bool,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let t = tiers(c, from, to)?;
+    top_by_id(
+        c,
+        &t,
+        (DAY_DOMAINS_SQL, TOP_DOMAINS_SQL),
+        Some(blocked_only),
+        n,
+        DOMAIN_NAME_SQL,
+    )
+}
+
+pub fn top_clients(
+    c: &Connection,
+    from: i64,
+    to: i64,
+    n: usize,
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let t = tiers(c, from, to)?;
+    top_by_id(
+        c,
+        &t,
+        (DAY_CLIENTS_SQL, TOP_CLIENTS_SQL),
+        None,
+        n,
+        CLIENT_ADDR_SQL,
+    )
+}
+
+pub fn query_types(c: &Connection, from: i64, to: i64) -> anyhow::Result<Vec<(u16, u64)>> {
+    let (lo, hi) = hours(from, to);
+    pairs(c, QUERY_TYPES_SQL, params![lo, hi])
+}
+
+fn client_id(c: &Connection, addr: &str) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT id FROM clients WHERE addr = ?1")?
+        .query_row([addr], |r| r.get(0))
+        .optional()
+}
+
+pub fn client_activity(
+    c: &Connection,
+    client: &str,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<ClientActivity> {
+    let mut out = ClientActivity {
+        client: client.to_owned(),
+        ..ClientActivity::default()
+    };
+    let Some(id) = client_id(c, client)? else {
+        return Ok(out);
+    };
+    let (lo, hi) = hours(from, to);
+    let mut st = c.prepare_cached(CLIENT_HOURS_SQL)?;
+    let mut rows = st.query(params![lo, hi, id])?;
+    while let Some(r) = rows.next()? {
+        let (h, n, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        out.total += n as u64;
+        out.blocked += b as u64;
+        out.hourly.push(Bucket {
+            start_ms: h * HOUR,
+            total: n as u64,
+            allowed: (n - b) as u64,
+            blocked: b as u64,
+            cached: 0,
+        });
+    }
+    let mut st = c.prepare_cached(CLIENT_TOP_SQL)?;
+    let mut rows = st.query(params![
+        id,
+        key_of(from),
+        key_of(to),
+        CLIENT_SAMPLE_ROWS,
+        10
+    ])?;
+    while let Some(r) = rows.next()? {
+        out.top_domains
+            .push((r.get(0)?, r.get::<_, i64>(1)? as u64));
+        out.top_domains_rows = r.get::<_, i64>(2)? as u64;
+    }
+    Ok(out)
+}
+
+/// How a log page finds its rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Driver {
+    /// Newest first along the rowid.
+    Time,
+    Client(i64),
+    /// One of the uncommon statuses, through their partial index.
+    Status(u8),
+}
+
+/// The statements of a log page: `rows` returns the page itself when
+/// every filter is in SQL; with a domain filter `candidates` returns
+/// (id, domain) of the examined rows, matched in Rust against the names,
+/// and `fetch` reads the chosen rows. `probe` tells where a budget ran out.
+struct SearchSql {
+    rows: String,
+    candidates: String,
+    probe: String,
+}
+
+fn search_sql(driver: Driver, status: bool, qtype: bool) -> SearchSql {
+    let (indexed, driver_sql) = match driver {
+        Driver::Time => ("", ""),
+        Driver::Client(_) => ("INDEXED BY queries_client", "client = ?3 AND "),
+        Driver::Status(_) => (
+            "INDEXED BY queries_uncommon_status",
+            "status >= 2 AND status = ?3 AND ",
+        ),
+    };
+    let mut filters = Vec::new();
+    if status {
+        filters.push("page.status = ?5");
+    }
+    if qtype {
+        filters.push("page.qtype = ?6");
+    }
+    let where_sql = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    // The inner LIMIT bounds the rows examined; outer filters pick from them.
+    let inner = format!(
+        "SELECT id, domain, client, qtype, rcode, status, upstream, latency_us, reason
+         FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4"
+    );
+    SearchSql {
+        rows: format!(
+            "SELECT page.id, d.name, c.addr, page.qtype, page.rcode, page.status, page.upstream,
+                    page.latency_us, page.reason
+             FROM ({inner}) AS page
+             JOIN domains AS d ON d.id = page.domain
+             JOIN clients AS c ON c.id = page.client
+             {where_sql} LIMIT ?7"
+        ),
+        candidates: if filters.is_empty() {
+            format!(
+                "SELECT id, domain FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2
+                 ORDER BY id DESC LIMIT ?4"
+            )
+        } else {
+            format!("SELECT page.id, page.domain FROM ({inner}) AS page {where_sql}")
+        },
+        probe: format!(
+            "SELECT min(id), count(*) FROM (SELECT id FROM queries {indexed}
+             WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4)"
+        ),
+    }
+}
+
+const FETCH_SQL: &str =
+    "SELECT q.id, d.name, c.addr, q.qtype, q.rcode, q.status, q.upstream, q.latency_us, q.reason
+     FROM queries AS q JOIN domains AS d ON d.id = q.domain JOIN clients AS c ON c.id = q.client
+     WHERE q.id = ?1";
+
+fn log_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, LogRow)> {
+    let id: i64 = r.get(0)?;
+    let status: i64 = r.get(5)?;
+    Ok((
+        id,
+        LogRow {
+            time_ms: ms_of(id),
+            domain: r.get(1)?,
+            client: r.get(2)?,
+            qtype: r.get(3)?,
+            rcode: r.get(4)?,
+            status: Source::from_u8(status as u8).unwrap_or(Source::Failed),
+            upstream: r.get::<_, Option<i64>>(6)?.map(|u| u as u8),
+            latency_us: r.get(7)?,
+            reason: r.get::<_, Option<i64>>(8)?.map(RuleRef::unpack),
+        },
+    ))
+}
+
+const NAMES_SQL: &str = "SELECT id, name FROM domains WHERE id > ?1 ORDER BY id";
+
+/// Every stored name, in RAM, for substring search: one text of names
+/// separated by newlines, searched in a single pass (a few megabytes,
+/// about a millisecond per 100 000 names). Kept current by reading only the
+/// ids added since the last look; reloaded now and then to forget names
+/// retention removed.
+#[derive(Default)]
+pub struct Names {
+    generation: u64,
+    max_id: i64,
+    loaded: Option<std::time::Instant>,
+    text: String,
+    /// Where each name starts in `text`, and its id.
+    starts: Vec<usize>,
+    ids: Vec<i64>,
+}
+
+impl Names {
+    fn matching(
+        &mut self,
+        c: &Connection,
+        generation: u64,
+        needle: &str,
+    ) -> rusqlite::Result<Vec<i64>> {
+        let stale = self
+            .loaded
+            .is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600));
+        if self.generation != generation || stale {
+            *self = Names {
+                generation,
+                max_id: i64::MIN,
+                loaded: Some(std::time::Instant::now()),
+                ..Names::default()
+            };
+        }
+        let mut st = c.prepare_cached(NAMES_SQL)?;
+        let mut rows = st.query([self.max_id])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            self.starts.push(self.text.len());
+            self.ids.push(id);
+            self.text.push_str(r.get_ref(1)?.as_str()?);
+            self.text.push('\n');
+            self.max_id = id;
+        }
+        let mut out: Vec<i64> = Vec::new();
+        let mut last = usize::MAX;
+        for (at, _) in self.text.match_indices(needle) {
+            let i = self.starts.partition_point(|&s| s <= at) - 1;
+            if i != last {
+                out.push(self.ids[i]);
+                last = i;
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn search(
+    c: &Connection,
+    q: &LogQuery,
+    names: &mut Names,
+    generation: u64,
+) -> anyhow::Result<LogPage> {
+    let limit = if q.limit == 0 { 100 } else { q.limit.min(1000) } as i64;
+    let lo = q.from_ms.map(key_of).unwrap_or(i64::MIN);
+    let mut hi = q.to_ms.map(key_of).unwrap_or(i64::MAX);
+    if let Some(cur) = q.cursor {
+        hi = hi.min(cur);
+    }
+    let client = match q.client.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(addr) => match client_id(c, addr)? {
+            Some(id) => Some(id),
+            None => return Ok(LogPage::default()),
+        },
+        None => None,
+    };
+    let domains: Option<HashSet<i64>> =
+        match q.domain.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(needle) => {
+                let needle = needle.to_ascii_lowercase();
+                if needle.contains('\n') {
+                    return Ok(LogPage::default());
+                }
+                let ids = names.matching(c, generation, &needle)?;
+                if ids.is_empty() {
+                    return Ok(LogPage::default());
+                }
+                Some(ids.into_iter().collect())
+            }
+            None => None,
+        };
+    let status = q.status.map(|s| s as u8);
+    let driver = match (client, status) {
+        (Some(id), _) => Driver::Client(id),
+        (None, Some(s)) if s >= 2 => Driver::Status(s),
+        _ => Driver::Time,
+    };
+    let outer_status = match driver {
+        Driver::Status(_) => None,
+        _ => status,
+    };
+    let sql = search_sql(driver, outer_status.is_some(), q.qtype.is_some());
+    let filtered = outer_status.is_some() || q.qtype.is_some() || domains.is_some();
+    // Without extra filters every examined row is a result.
+    let budget = if filtered {
+        LOG_SCAN_BUDGET.max(limit)
+    } else {
+        limit
+    };
+    let args = [
+        Value::Integer(lo),
+        Value::Integer(hi),
+        match driver {
+            Driver::Time => Value::Null,
+            Driver::Client(id) => Value::Integer(id),
+            Driver::Status(s) => Value::Integer(i64::from(s)),
+        },
+        Value::Integer(budget),
+        outer_status.map_or(Value::Null, |s| Value::Integer(i64::from(s))),
+        q.qtype
+            .map_or(Value::Null, |t| Value::Integer(i64::from(t))),
+        Value::Integer(limit),
+    ];
+    let mut page = LogPage::default();
+    let mut last_id = None;
+    match &domains {
+        None => {
+            let mut st = c.prepare_cached(&sql.rows)?;
+            let n = st.parameter_count();
+            let mut rows = st.query(params_from_iter(&args[..n]))?;
+            while let Some(r) = rows.next()? {
+                let (id, row) = log_row(r)?;
+                page.rows.push(row);
+                last_id = Some(id);
+            }
+        }
+        Some(set) => {
+            let mut chosen = Vec::new();
+            {
+                let mut st = c.prepare_cached(&sql.candidates)?;
+                let n = st.parameter_count();
+                let mut rows = st.query(params_from_iter(&args[..n]))?;
+                while let Some(r) = rows.next()? {
+                    if set.contains(&r.get::<_, i64>(1)?) {
+                        chosen.push(r.get::<_, i64>(0)?);
+                        if chosen.len() as i64 >= limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            let mut st = c.prepare_cached(FETCH_SQL)?;
+            for id in chosen {
+                if let Some((id, row)) = st.query_row([id], log_row).optional()? {
+                    page.rows.push(row);
+                    last_id = Some(id);
+                }
+            }
+        }
+    }
+    if page.rows.len() as i64 >= limit {
+        page.next_cursor = last_id;
+    } else if filtered {
+        // Did the page stop because the budget ran out, or because nothing
+        // older is left?
+        let mut st = c.prepare_cached(&sql.probe)?;
+        let n = st.parameter_count();
+        let (oldest, seen): (Option<i64>, i64) =
+            st.query_row(params_from_iter(&args[..n]), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if seen >= budget {
+            page.next_cursor = oldest;
+        }
+    }
+    Ok(page)
+}
+
+/// Every statement the dashboard and the log page run, with placeholder
+/// parameters, for the `EXPLAIN QUERY PLAN` test. Subquery names (`t`,
+/// `page`) are the only things allowed to appear in a `SCAN`.
+pub fn query_plans() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![
+        ("top domains".into(), TOP_DOMAINS_SQL.into()),
+        ("top clients".into(), TOP_CLIENTS_SQL.into()),
+        ("query types".into(), QUERY_TYPES_SQL.into()),
+        ("domain name".into(), DOMAIN_NAME_SQL.into()),
+        ("client address".into(), CLIENT_ADDR_SQL.into()),
+        ("client hours".into(), CLIENT_HOURS_SQL.into()),
+        ("client top domains".into(), CLIENT_TOP_SQL.into()),
+        ("names".into(), NAMES_SQL.into()),
+        ("day domains".into(), DAY_DOMAINS_SQL.into()),
+        ("day clients".into(), DAY_CLIENTS_SQL.into()),
+        ("hour client ids".into(), HOUR_CLIENT_IDS_SQL.into()),
+        ("day client ids".into(), DAY_CLIENT_IDS_SQL.into()),
+        ("hour sketches".into(), HOUR_SKETCHES_SQL.into()),
+        ("day sketches".into(), DAY_SKETCHES_SQL.into()),
+        ("closed day".into(), CLOSED_DAY_SQL.into()),
+        (
+            "client id".into(),
+            "SELECT id FROM clients WHERE addr = ?1".into(),
+        ),
+    ];
+    for (table, key) in [("minute_counts", "minute"), ("hour_counts", "hour")] {
+        out.push((
+            format!("counts {table}"),
+            format!("SELECT {COUNTS} FROM {table} WHERE {key} BETWEEN ?1 AND ?2"),
+        ));
+        out.push((
+            format!("series {table}"),
+            format!(
+                "SELECT {key}, cache + upstream + local + blocked + stale + refused + failed, blocked, cache + stale
+                 FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
+            ),
+        ));
+    }
+    for (name, driver) in [
+        ("time", Driver::Time),
+        ("client", Driver::Client(1)),
+        ("status", Driver::Status(3)),
+    ] {
+        for (fname, status, qtype) in [
+            ("no filter", false, false),
+            ("status", true, false),
+            ("qtype", false, true),
+            ("status and qtype", true, true),
+        ] {
+            let sql = search_sql(driver, status, qtype);
+            out.push((format!("log page by {name}, {fname}"), sql.rows));
+            out.push((format!("log candidates by {name}, {fname}"), sql.candidates));
+            out.push((format!("log probe by {name}, {fname}"), sql.probe));
+        }
+    }
+    out.push(("log fetch".into(), FETCH_SQL.into()));
+    out
+}

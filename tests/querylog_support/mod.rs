@@ -1,0 +1,54 @@
+//! Shared by the tests/querylog_*.rs files: a config on a temp dir and
+//! query events as the DNS core emits them.
+#![allow(dead_code)]
+
+use glory_hole::config::{Config, Dur};
+use glory_hole::events::{QueryEvent, Reason, Source};
+use std::path::Path;
+use std::time::Duration;
+
+pub fn config(dir: &Path) -> Config {
+    let mut cfg = Config {
+        data_dir: dir.to_owned(),
+        ..Config::default()
+    };
+    cfg.querylog.flush_interval = Dur(Duration::from_secs(1));
+    cfg
+}
+
+pub fn event(time_ms: i64, client: &str, name: &str, source: Source) -> QueryEvent {
+    QueryEvent {
+        time_ms,
+        client: client.parse().expect("client address"),
+        qname: heapless::String::try_from(name).expect("short name"),
+        qtype: 1,
+        rcode: if source == Source::Blocked { 3 } else { 0 },
+        source,
+        upstream: if source == Source::Upstream {
+            0
+        } else {
+            u8::MAX
+        },
+        latency_us: 100,
+        reason: if source == Source::Blocked {
+            Reason {
+                kind: 1,
+                id: 7,
+                cname_depth: 0,
+            }
+        } else {
+            Reason::default()
+        },
+    }
+}
+
+/// Polls `f` for up to 10 s; the writer works on its own thread.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for: {what}");
+}
