@@ -163,6 +163,12 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         for a in app.web_addrs.get().into_iter().flatten() {
             tracing::info!("web UI on http://{a}/");
         }
+        // On the board image: mDNS, the hardware watchdog, SNTP.
+        let _appliance = app
+            .config()
+            .web
+            .appliance
+            .then(|| crate::appliance::start(&app.dns_addrs));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
