@@ -136,6 +136,16 @@ fn time_ms<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
     )
 }
 
+/// Bytes this process has caused to be written to storage (/proc/self/io).
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// CPU seconds this process has used (user + system), all threads.
 fn cpu_s() -> f64 {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -227,6 +237,7 @@ fn main() -> anyhow::Result<()> {
     let t0 = Instant::now();
     let cpu0 = cpu_s();
     let wcpu0 = writer_cpu_s();
+    let written0 = written_bytes();
     let producer = std::thread::spawn(move || {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for i in 0..rows {
@@ -302,6 +313,12 @@ fn main() -> anyhow::Result<()> {
          writer thread {writer_cpu:.1} CPU-s = {:.0} rows per writer CPU-s; whole process {ingest_cpu:.1} CPU-s",
         rows as f64 / ingest_s,
         rows as f64 / writer_cpu,
+    );
+    let written = written_bytes() - written0;
+    println!(
+        "written to storage during ingest (WAL + checkpoints): {:.1} GB = {:.0} bytes per row",
+        written as f64 / 1e9,
+        written as f64 / rows as f64
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
