@@ -381,7 +381,7 @@ fn main() -> anyhow::Result<()> {
         ("30d", now - 30 * day),
     ] {
         println!(
-            "  {label}: summary {:.2} ms, time series {:.2} ms, top domains {:.2} ms, top blocked {:.2} ms, top clients {:.2} ms, query types {:.2} ms",
+            "  {label}: summary {}, time series {}, top domains {}, top blocked {}, top clients {}, query types {}",
             time_ms(runs, || log.summary(from, now).unwrap()),
             time_ms(runs, || log.time_series(from, now, 96).unwrap()),
             time_ms(runs, || log.top_domains(from, now, 10, false).unwrap()),
@@ -494,13 +494,13 @@ fn main() -> anyhow::Result<()> {
         let page = log.search(&q)?;
         let ms = time_ms(runs, || log.search(&q).unwrap());
         println!(
-            "  {label:18} {ms:7.2} ms  ({} rows, more: {})",
+            "  {label:20} {ms}  ({} rows, more: {})",
             page.rows.len(),
             page.next_cursor.is_some()
         );
     }
     println!(
-        "  client activity  {:7.2} ms",
+        "  client activity  {}",
         time_ms(runs, || log
             .client_activity("192.168.1.10", now - day, now)
             .unwrap())
@@ -544,12 +544,13 @@ fn main() -> anyhow::Result<()> {
     log.flush();
     println!(
         "retention (keep {keep_days} days): deleted {} rows in {} steps, {:.0} ms total; longest step {:.1} ms \
-         (deleting {:.1} ms, vacuum {:.1} ms); longest batch write meanwhile {:.1} ms; vacuumed {} pages; \
-         {} live rows inserted meanwhile; rows before {before}, after {}",
+         (most CPU in one step {:.1} ms; deleting {:.1} ms, vacuum {:.1} ms); longest batch write meanwhile {:.1} ms; \
+         vacuumed {} pages; {} live rows inserted meanwhile; rows before {before}, after {}",
         report.deleted_rows,
         report.steps,
         report.total_ms,
         report.max_step_ms,
+        report.max_step_cpu_ms,
         report.max_delete_step_ms,
         report.max_vacuum_step_ms,
         report.max_batch_ms,
