@@ -8,7 +8,8 @@
 use crate::config::{Config, save_atomic};
 use crate::dns::{Engine, server};
 use crate::events::EventSink;
-use crate::filter::Filter;
+use crate::filter::FilterService;
+use crate::querylog::QueryLog;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Events the query log may fall behind by before new ones are dropped.
-const EVENT_QUEUE: usize = 65_536;
+const EVENT_QUEUE: usize = 4_096;
 
 pub struct App {
     config: ArcSwap<Config>,
@@ -25,7 +26,8 @@ pub struct App {
     /// Serialises config changes (never taken by DNS workers).
     apply_lock: Mutex<()>,
     pub engine: Arc<Engine>,
-    pub filter: Arc<ArcSwap<Filter>>,
+    pub filter: Arc<FilterService>,
+    pub querylog: Arc<QueryLog>,
     pub started: Instant,
     /// Where DNS actually listens (ports resolved).
     pub dns_addrs: Vec<SocketAddr>,
@@ -39,15 +41,14 @@ impl App {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
         let config = Arc::new(config);
-        let filter = Arc::new(ArcSwap::from_pointee(Filter::empty()));
-        let (events, _rx) = if config.querylog.enabled {
-            let (s, r) = EventSink::bounded(EVENT_QUEUE);
-            (s, Some(r))
-        } else {
-            (EventSink::disabled(), None)
-        };
+        let filter = FilterService::start(&config)?;
+        // With the log disabled on flash, the writer still keeps the RAM
+        // ring for the live view.
+        let (events, rx) = EventSink::bounded(EVENT_QUEUE);
+        let querylog = QueryLog::open(&config, rx)?;
+        querylog.attach_sink(events.clone());
         let engine = Arc::new(
-            Engine::new(config.clone(), filter.clone(), events)
+            Engine::new(config.clone(), filter.current(), events)
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?,
         );
         let dns = server::start(engine.clone(), &config.dns).await?;
@@ -58,6 +59,7 @@ impl App {
             apply_lock: Mutex::new(()),
             engine: engine.clone(),
             filter,
+            querylog,
             started: Instant::now(),
             dns_addrs,
             _dns: dns,
@@ -89,7 +91,19 @@ impl App {
         drop(runtime_ok);
         save_atomic(&self.save_to, new.to_toml().as_bytes())
             .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
+        let old = self.config.load_full();
         self.engine.apply(new.clone())?;
+        if old.filter != new.filter || old.data_dir != new.data_dir {
+            self.filter
+                .apply_config(&new)
+                .map_err(|e| format!("filter: {e:#}"))?;
+            // Answers cached under the old rules may hide newly blocked
+            // CNAME targets.
+            self.engine.cache.clear();
+        }
+        if old.querylog != new.querylog {
+            self.querylog.set_config(&new.querylog);
+        }
         self.config.store(new);
         Ok(())
     }
@@ -142,6 +156,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
         tracing::info!("stopping");
+        app.querylog.flush();
         Ok(())
     })
 }

@@ -249,12 +249,18 @@ pub struct FilterList {
     pub groups: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClientGroup {
     pub name: String,
     /// IPs, CIDRs or MAC addresses.
     pub clients: Vec<String>,
+    /// Allow rules for this group's clients only (same syntax as filter.allow).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Deny rules for this group's clients only (same syntax as filter.deny).
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]

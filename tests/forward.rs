@@ -1,9 +1,11 @@
 //! Forwarding over real loopback sockets against the project's stand-in
 //! upstream: UDP with TCP retry, failover, forgery resistance, coalescing,
-//! health, DoT and DoH.
+//! health, DoT and DoH; interop with unbound; end to end through the server.
+
+mod common;
 
 use glory_hole::config::{DnsConfig, Dur, Upstream};
-use glory_hole::dns::forward::{ForwardError, Forwarder};
+use glory_hole::dns::forward::{ForwardError, Forwarder, MAX_IN_FLIGHT};
 use glory_hole::dns::wire::{self, RCODE_NOERROR, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT};
 use glory_hole::testing::client::{answers, query};
 use glory_hole::testing::upstream::{
@@ -222,11 +224,11 @@ async fn forged_answers_are_dropped_and_the_real_one_accepted() {
 }
 
 #[tokio::test]
-async fn every_upstream_query_gets_a_fresh_random_id() {
+async fn every_upstream_query_gets_a_fresh_random_id_and_source_port() {
     let up = stand_in().await;
     let fwd = Forwarder::new(&[plain(&up)], &config(1000, 4000));
     let client_id = 0x1234;
-    let mut ids = Vec::new();
+    let (mut ids, mut ports) = (Vec::new(), Vec::new());
     for i in 0..8 {
         let q = query(
             client_id,
@@ -238,6 +240,7 @@ async fn every_upstream_query_gets_a_fresh_random_id() {
         let ans = guard(fwd.query(&q)).await.unwrap();
         assert_eq!(id_of(&ans.bytes), client_id);
         ids.push(id_of(&up.last_query().unwrap()));
+        ports.push(up.last_udp_source().unwrap().port());
     }
     assert!(ids.iter().all(|&id| id != client_id), "{ids:?}");
     let mut distinct = ids.clone();
@@ -245,6 +248,10 @@ async fn every_upstream_query_gets_a_fresh_random_id() {
     distinct.dedup();
     // 8 random 16-bit IDs: a repeat is possible but rare; all equal is not.
     assert!(distinct.len() >= 6, "{ids:?}");
+    // A fresh socket each time: the kernel picks a random source port.
+    ports.sort();
+    ports.dedup();
+    assert!(ports.len() >= 6, "{ports:?}");
 }
 
 #[tokio::test]
@@ -280,6 +287,36 @@ async fn identical_concurrent_queries_share_one_upstream_query() {
     }
     assert_eq!(up.queries("same.example"), 1);
     assert_eq!(fwd.coalesced(), 9);
+}
+
+#[tokio::test]
+async fn a_flood_of_unique_names_is_capped() {
+    // A silent upstream keeps every exchange waiting for its timeout.
+    let up = stand_in().await;
+    up.set_default(Behaviour::Silent);
+    up.set("after.example", Behaviour::standard());
+    let fwd = Forwarder::new(&[plain(&up)], &config(300, 600));
+    let extra = 20;
+    let queries: Vec<Vec<u8>> = (0..MAX_IN_FLIGHT + extra)
+        .map(|i| query(1, &format!("flood{i}.example"), TYPE_A, Some(1232), false))
+        .collect();
+    let results = guard(futures_util::future::join_all(
+        queries.iter().map(|q| fwd.query(q)),
+    ))
+    .await;
+    let busy = results
+        .iter()
+        .filter(|r| matches!(r, Err(ForwardError::Busy(_))))
+        .count();
+    assert_eq!(busy, extra);
+    let timed_out = results
+        .iter()
+        .filter(|r| matches!(r, Err(ForwardError::NoAnswer { .. })))
+        .count();
+    assert_eq!(timed_out, MAX_IN_FLIGHT);
+    // Capacity comes back once the exchanges finish.
+    let again = guard(fwd.query(&query(2, "after.example", TYPE_A, Some(1232), false))).await;
+    assert_eq!(answer_addrs(&again.unwrap().bytes), vec![ip(DEFAULT_A)]);
 }
 
 #[tokio::test]
@@ -718,4 +755,41 @@ async fn interoperates_with_unbound_over_udp_tcp_tls_and_https() {
         let expect_tc = u64::from(!label.contains("://"));
         assert_eq!(h.truncated, expect_tc, "{label}");
     }
+}
+
+// ---- end to end: a real glory-hole forwarding to stand-ins ----
+
+#[tokio::test]
+async fn the_server_forwards_to_its_upstreams_and_zone_upstreams() {
+    let default_up = stand_in().await;
+    default_up.set(
+        "web.example",
+        Behaviour::a(Ipv4Addr::new(192, 0, 2, 10), 60),
+    );
+    let corp = stand_in().await;
+    corp.set(
+        "intranet.corp.example",
+        Behaviour::a(Ipv4Addr::new(192, 0, 2, 20), 60),
+    );
+    let server = common::start(&format!(
+        r#"
+[dns]
+listen = ["127.0.0.1:0"]
+upstreams = ["{}"]
+[[forward]]
+domains = ["corp.example"]
+upstreams = ["{}"]
+"#,
+        default_up.addr(),
+        corp.addr()
+    ))
+    .await;
+
+    let m = glory_hole::testing::client::ask(server.dns, "web.example", TYPE_A).await;
+    assert_eq!(answers(&m), vec!["192.0.2.10"]);
+    let m = glory_hole::testing::client::ask(server.dns, "intranet.corp.example", TYPE_A).await;
+    assert_eq!(answers(&m), vec!["192.0.2.20"]);
+    assert_eq!(default_up.queries("web.example"), 1);
+    assert_eq!(corp.queries("intranet.corp.example"), 1);
+    assert_eq!(default_up.queries("intranet.corp.example"), 0);
 }

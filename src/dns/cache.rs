@@ -5,13 +5,13 @@
 //!   key hashes to, so there is no global lock anywhere on the hot path.
 //! - Bounded by bytes (`cache.memory_mib`), every byte charged: entry slots,
 //!   hash buckets, the ghost table and each stored response at its
-//!   allocator size class (see [`shard`]).
+//!   allocator size class (see `shard.rs`).
 //! - S3-FIFO eviction, which keeps a hot set through a scan of new names.
 //! - Expiry never stops the world: dead entries are dropped when a lookup
 //!   meets them, when eviction reaches them, and by [`Cache::sweep_expired`],
 //!   which locks one shard for at most a few hundred entries at a time.
 //! - TTL policy (clamping, RFC 2308 negative caching, SERVFAIL) is decided
-//!   once at insert; see [`answer::prepare`]. Serve-stale per RFC 8767.
+//!   once at insert (see [`Cache::insert`]). Serve-stale per RFC 8767.
 //! - Counters are atomics beside each shard's lock: [`Cache::stats`] never
 //!   locks.
 //!
@@ -23,6 +23,7 @@
 //! strips them before insert and adds its own to each answer).
 
 mod answer;
+mod index;
 mod shard;
 
 use crate::config::CacheConfig;
@@ -240,8 +241,19 @@ impl Cache {
     }
 
     /// Caches `response` (an upstream answer to `key`'s question, OPT
-    /// already stripped) if it is cacheable; the cache picks the lifetime,
-    /// see [`answer::prepare`]. Replaces any entry for the same key.
+    /// already stripped) if it is cacheable. The cache picks the lifetime:
+    /// - NOERROR with answers: the smallest answer/authority TTL, each
+    ///   clamped to `[min_ttl, max_ttl]` (the stored TTLs are clamped too).
+    /// - NXDOMAIN or NODATA: `min(SOA TTL, SOA MINIMUM)` from the authority
+    ///   section (RFC 2308), at most `negative_max_ttl`; with no SOA it is
+    ///   not cached, as RFC 2308 §5 advises.
+    /// - SERVFAIL: `servfail_ttl`.
+    /// - TC set, REFUSED/FORMERR/NOTIMP and other rcodes, a lifetime of 0,
+    ///   a question other than `key`'s, or unparsable bytes: not cached.
+    ///
+    /// Replaces any entry for the same key, except that a SERVFAIL never
+    /// replaces a real answer (which may yet be served stale). With
+    /// `memory_mib = 0` nothing is ever stored.
     pub fn insert(&self, key: &CacheKey, response: &[u8]) {
         self.insert_at(self.now(), key, response);
     }
@@ -267,7 +279,9 @@ impl Cache {
             kind: p.kind,
         };
         let mut shard = lock(&slot.shard, self.shard_budget);
-        let outcome = shard.insert(&key, new, |e| self.is_dead(e, now));
+        let Some(outcome) = shard.insert(&key, new, |e| self.is_dead(e, now)) else {
+            return;
+        };
         slot.publish(&shard);
         bump(&slot.inserts, 1);
         bump(&slot.evictions, outcome.evicted);
@@ -365,9 +379,8 @@ impl Cache {
         }
     }
 
-    /// Bits 40..46 pick the shard: hashbrown uses the low bits for the
-    /// bucket and the top seven for its tag, which must stay varied within
-    /// a shard.
+    /// Bits 40..46 pick the shard: the shard's index uses the low 32 bits
+    /// for bucket and tag, which must stay varied within a shard.
     fn slot(&self, hash: u64) -> &ShardSlot {
         &self.shards[(hash >> 40) as usize % SHARDS]
     }
@@ -620,6 +633,40 @@ mod tests {
         });
         off.insert_at(0, &key("sf.test", TYPE_A), &sf);
         assert_eq!(lookup(&off, 0, "sf.test", false).0, Lookup::Miss);
+    }
+
+    #[test]
+    fn servfail_does_not_replace_an_answer_that_can_be_served_stale() {
+        let cache = Cache::new(&cfg());
+        let k = key("keep.test", TYPE_A);
+        cache.insert_at(
+            0,
+            &k,
+            &response("keep.test", TYPE_A, RCODE_NOERROR, &[60], None),
+        );
+        // Expired; the refresh attempt gets SERVFAIL from upstream.
+        cache.insert_at(
+            100,
+            &k,
+            &response("keep.test", TYPE_A, RCODE_SERVFAIL, &[], None),
+        );
+        let (l, out) = lookup(&cache, 100, "keep.test", true);
+        assert_eq!(l, Lookup::Stale);
+        assert_eq!(wire::rcode(&out), RCODE_NOERROR);
+        assert_eq!(cache.stats().inserts, 1);
+    }
+
+    #[test]
+    fn zero_memory_caches_nothing() {
+        let cache = Cache::new(&CacheConfig {
+            memory_mib: 0,
+            ..cfg()
+        });
+        let r = response("z.test", TYPE_A, RCODE_NOERROR, &[300], None);
+        cache.insert_at(0, &key("z.test", TYPE_A), &r);
+        assert_eq!(lookup(&cache, 0, "z.test", false).0, Lookup::Miss);
+        let s = cache.stats();
+        assert_eq!((s.entries, s.inserts, s.capacity_bytes), (0, 0, 0));
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl Behaviour {
 struct Counters {
     per_name: HashMap<String, usize>,
     last: Option<Vec<u8>>,
+    last_udp_source: Option<SocketAddr>,
 }
 
 struct Shared {
@@ -286,6 +287,11 @@ impl StandIn {
     /// The raw bytes of the last query received.
     pub fn last_query(&self) -> Option<Vec<u8>> {
         self.shared.counters.lock().unwrap().last.clone()
+    }
+
+    /// Where the last UDP query came from (to check source ports vary).
+    pub fn last_udp_source(&self) -> Option<SocketAddr> {
+        self.shared.counters.lock().unwrap().last_udp_source
     }
 
     /// TCP, DoT and DoH connections accepted so far.
@@ -406,6 +412,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
             continue;
         };
         let packet = buf[..n].to_vec();
+        shared.counters.lock().unwrap().last_udp_source = Some(peer);
         let (socket, shared) = (socket.clone(), shared.clone());
         tokio::spawn(async move {
             for reply in handle(&shared, &packet, Via::Udp).await {

@@ -117,6 +117,8 @@ pub(crate) fn prepare(
     }
 
     let ttl = match kind {
+        // u32::MAX: answers that were all OPT, which is nonsense.
+        Kind::Positive if min_positive == u32::MAX => return None,
         Kind::Positive => min_positive,
         Kind::Negative => {
             let cap = policy.negative_max_ttl;
@@ -188,13 +190,15 @@ pub(crate) fn write_answer(
     }
     for pair in offsets.chunks_exact(2) {
         let at = usize::from(u16::from_le_bytes([pair[0], pair[1]]));
-        let field = &mut out[at..at + 4];
-        let new = match ttl {
-            TtlRewrite::Age(age) => {
-                u32::from_be_bytes([field[0], field[1], field[2], field[3]]).saturating_sub(age)
+        // Read the stored TTL from `body`, not from `out`: a load from bytes
+        // the copy just wrote stalls on store forwarding.
+        let new = match (ttl, body.get(at..at + 4)) {
+            (TtlRewrite::Age(age), Some(b)) => {
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]]).saturating_sub(age)
             }
-            TtlRewrite::Stale(t) => t,
+            (TtlRewrite::Stale(t), _) => t,
+            (_, None) => continue,
         };
-        field.copy_from_slice(&new.to_be_bytes());
+        out[at..at + 4].copy_from_slice(&new.to_be_bytes());
     }
 }

@@ -46,6 +46,8 @@ impl InFlight {
             cd: q.cd,
         };
         let (tx, rx) = oneshot::channel();
+        // Taken before joining, so a refused caller leaves no waiter behind.
+        let mut permit = None;
         let first = {
             let mut map = inner.inflight.waiting.lock().unwrap();
             match map.entry(key.clone()) {
@@ -54,6 +56,13 @@ impl InFlight {
                     false
                 }
                 Entry::Vacant(e) => {
+                    permit = Some(
+                        inner
+                            .capacity
+                            .clone()
+                            .try_acquire_owned()
+                            .map_err(|_| ForwardError::Busy(super::MAX_IN_FLIGHT))?,
+                    );
                     e.insert(vec![tx]);
                     true
                 }
@@ -68,7 +77,11 @@ impl InFlight {
             let msg = msg.to_vec();
             tokio::spawn(async move {
                 let mut flight = flight;
-                flight.result = Some(flight.inner.resolve(msg, &q).await);
+                let result = flight.inner.resolve(msg, &q).await;
+                // Free the slot before anyone hears back, so a caller
+                // that asks again at once finds it free.
+                drop(permit);
+                flight.result = Some(result);
             });
         } else {
             inner.inflight.coalesced.fetch_add(1, Ordering::Relaxed);

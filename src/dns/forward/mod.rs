@@ -58,6 +58,10 @@ pub enum ForwardError {
         attempts: usize,
         last: String,
     },
+    #[error(
+        "{0} queries are already waiting for upstreams; refusing more until some finish (is a client flooding unique names?)"
+    )]
+    Busy(usize),
     #[error("the upstream exchange for this query stopped unexpectedly (internal error)")]
     Abandoned,
 }
@@ -206,11 +210,18 @@ pub struct Forwarder {
     inner: Arc<Inner>,
 }
 
+/// Upstream exchanges one forwarder runs at once. Each holds a socket and
+/// a task; past this a flood of unique names gets `Busy` instead of
+/// exhausting file descriptors on a small board.
+pub const MAX_IN_FLIGHT: usize = 512;
+
 struct Inner {
     upstreams: Vec<UpstreamSlot>,
     upstream_timeout: Duration,
     query_timeout: Duration,
     inflight: coalesce::InFlight,
+    /// Bounds the exchanges in flight; coalesced callers need none.
+    capacity: Arc<tokio::sync::Semaphore>,
     picks: std::sync::atomic::AtomicU64,
 }
 
@@ -253,6 +264,7 @@ impl Forwarder {
                 upstream_timeout: cfg.upstream_timeout.0.max(Duration::from_millis(1)),
                 query_timeout: cfg.query_timeout.0.max(Duration::from_millis(1)),
                 inflight: coalesce::InFlight::default(),
+                capacity: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
                 picks: Default::default(),
             }),
         }

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Filter benchmarks side by side with unbound and dnsmasq (docs/performance-filter.md).
+# Usage: benches/filter-bench.sh [--quick]
+# Needs unbound and dnsmasq (installed by .ci/setup); all servers run as
+# foreground processes on loopback high ports and are stopped afterwards.
+set -eu
+cd "$(dirname "$0")/.."
+for tool in unbound dnsmasq; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || {
+        echo "filter-bench: $tool is missing; run .ci/setup" >&2
+        exit 1
+    }
+done
+echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"
+exec cargo bench --bench filter -- "$@"

@@ -1,0 +1,630 @@
+//! Filter benchmarks, side by side with unbound and dnsmasq.
+//!
+//! `cargo bench --bench filter` (or benches/filter-bench.sh): loads every
+//! list in ../shared/data/blocklists and synthetic sets up to 2M names;
+//! reports compile time, bytes per name, ns per lookup (hit, miss, deep
+//! subdomain), and for whole processes: time from start to first answer,
+//! steady RSS and peak RSS during a rebuild. unbound (`local-zone: "d."
+//! always_null`) and dnsmasq (`addn-hosts`) load the same unique names in
+//! the same run, on loopback high ports, as foreground processes.
+//!
+//! The glory-hole process here is this binary in `serve` mode: the
+//! FilterService plus a minimal UDP responder (no cache, no upstreams), so
+//! the numbers are the filter's share of the real server.
+
+use glory_hole::config::{Config, FilterList};
+use glory_hole::dns::wire::{self, Query, ResponseWriter};
+use glory_hole::filter::{Filter, FilterService, Verdict};
+use std::collections::HashSet;
+use std::hint::black_box;
+use std::net::{IpAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return serve(&args[1..]);
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    run(quick);
+}
+
+fn lists_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    ["../shared", "../../shared"]
+        .iter()
+        .map(|p| root.join(p).join("data/blocklists"))
+        .find(|p| p.is_dir())
+        .expect("../shared/data/blocklists is missing")
+}
+
+fn real_lists() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for folder in ["hosts", "domains", "adblock", "dnsmasq"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(lists_dir().join(folder))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+fn config(data_dir: &Path, lists: &[PathBuf]) -> Config {
+    let mut cfg = Config {
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
+    for (i, p) in lists.iter().enumerate() {
+        cfg.filter.lists.push(FilterList {
+            name: format!("l{i}-{}", p.file_stem().unwrap().to_string_lossy()),
+            path: Some(p.clone()),
+            url: None,
+            enabled: true,
+            match_mode: None,
+            groups: vec![],
+        });
+    }
+    cfg
+}
+
+/// The unique names of the real lists, parsed by the filter's own parser.
+fn unique_names(lists: &[PathBuf]) -> Vec<String> {
+    let mut set = HashSet::new();
+    for p in lists {
+        let f = std::io::BufReader::new(std::fs::File::open(p).unwrap());
+        glory_hole::filter::parse::parse_list(f, |r| {
+            set.insert(r.domain.into_owned());
+        })
+        .unwrap();
+    }
+    let mut v: Vec<String> = set.into_iter().collect();
+    v.sort();
+    v
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+}
+
+fn synthetic(n: usize, path: &Path) {
+    use std::io::Write;
+    let mut rng = Lcg(n as u64);
+    let tlds = ["com", "net", "org", "io", "de", "info", "xyz", "co.uk"];
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n {
+        let r = rng.next();
+        writeln!(
+            out,
+            "t{:x}-{i}.s{}.{}",
+            r & 0xFFFFFF,
+            r % 5000,
+            tlds[(r >> 30) as usize % tlds.len()]
+        )
+        .unwrap();
+    }
+}
+
+/// CPU time of this thread: the machine is shared, so wall time would
+/// count time spent descheduled.
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Query names packed back to back in lookup order: on a server the name
+/// is in the packet buffer, already in cache, so the benchmark should not
+/// measure chasing scattered heap strings.
+struct Packed {
+    text: String,
+    spans: Vec<(u32, u32)>,
+}
+
+fn packed(names: &[String]) -> Packed {
+    let mut text = String::new();
+    let mut spans = Vec::with_capacity(names.len());
+    for n in names {
+        spans.push((text.len() as u32, n.len() as u32));
+        text.push_str(n);
+    }
+    Packed { text, spans }
+}
+
+fn time_lookups(f: &Filter, names: &[String]) -> f64 {
+    let client: IpAddr = "192.168.1.10".parse().unwrap();
+    let p = packed(names);
+    // The best of three passes, in thread CPU time.
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = cpu_now();
+        let mut blocked = 0usize;
+        for &(at, len) in &p.spans {
+            let n = &p.text[at as usize..(at + len) as usize];
+            if let Verdict::Blocked(_) = f.check(black_box(n), client) {
+                blocked += 1;
+            }
+        }
+        black_box(blocked);
+        best = best.min((cpu_now() - t).as_nanos() as f64 / names.len() as f64);
+    }
+    best
+}
+
+fn shuffled(mut v: Vec<String>, seed: u64) -> Vec<String> {
+    let mut rng = Lcg(seed);
+    for i in (1..v.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+struct LookupRow {
+    label: String,
+    names: usize,
+    compile_s: f64,
+    bytes_per_name: f64,
+    hit: f64,
+    miss: f64,
+    deep: f64,
+}
+
+fn measure_in_process(label: &str, lists: &[PathBuf], sample: &[String], data: &Path) -> LookupRow {
+    let cfg = config(data, lists);
+    let t = cpu_now();
+    let f = Filter::from_config(&cfg).unwrap();
+    let compile_s = (cpu_now() - t).as_secs_f64();
+    let idx = f.index();
+    let n = 200_000.min(sample.len());
+    let hits = shuffled(sample.to_vec(), 7)
+        .into_iter()
+        .take(n)
+        .collect::<Vec<_>>();
+    let misses: Vec<String> = (0..n)
+        .map(|i| format!("www{i}.not-listed-{}.example.com", i % 977))
+        .collect();
+    let deep: Vec<String> = hits.iter().map(|h| format!("a1.b2.c3.d4.e5.{h}")).collect();
+    LookupRow {
+        label: label.into(),
+        names: idx.len(),
+        compile_s,
+        bytes_per_name: idx.heap_bytes() as f64 / idx.len() as f64,
+        hit: time_lookups(&f, &hits),
+        miss: time_lookups(&f, &misses),
+        deep: time_lookups(&f, &deep),
+    }
+}
+
+// ---- whole processes ----
+
+fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut b = vec![
+        (id >> 8) as u8,
+        id as u8,
+        0x01,
+        0x00,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    b.extend_from_slice(&wire::text_to_name(name).unwrap());
+    b.extend_from_slice(&qtype.to_be_bytes());
+    b.extend_from_slice(&[0, 1]);
+    b
+}
+
+/// Sends the query every 2 ms until an answer comes; returns it.
+fn first_answer(port: u16, name: &str, give_up: Duration) -> Option<(Duration, Vec<u8>)> {
+    let t = Instant::now();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(2)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let mut id = 1u16;
+    while t.elapsed() < give_up {
+        let _ = sock.send_to(&query(id, name, wire::TYPE_A), ("127.0.0.1", port));
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && is_blocked_answer(&buf[..n])
+        {
+            return Some((t.elapsed(), buf[..n].to_vec()));
+        }
+        id = id.wrapping_add(1);
+    }
+    None
+}
+
+/// 0.0.0.0 in the answer, or NXDOMAIN: what each server says for a blocked name.
+fn is_blocked_answer(a: &[u8]) -> bool {
+    a.len() >= 12
+        && (wire::rcode(a) == wire::RCODE_NXDOMAIN
+            || (wire::read_u16(a, 6).unwrap_or(0) > 0 && a.ends_with(&[0, 4, 0, 0, 0, 0])))
+}
+
+/// Resident KiB from the page tables (exact, unlike VmRSS which lags).
+fn rollup_rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("Rss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time a process has used so far (user + system), in ms.
+fn proc_cpu_ms(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after.split(' ').map(|v| v.parse().unwrap_or(0)).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) as f64 * 1000.0 / hz
+}
+
+struct ProcRow {
+    label: String,
+    first_answer_ms: f64,
+    first_answer_cpu_ms: f64,
+    rss_mib: f64,
+    answer_ok: bool,
+}
+
+fn measure_process(label: &str, mut cmd: Command, port: u16, blocked: &str) -> ProcRow {
+    let t = Instant::now();
+    let mut child: Child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(label);
+    let ans = first_answer(port, blocked, Duration::from_secs(120));
+    let first = t.elapsed();
+    let cpu = proc_cpu_ms(child.id());
+    std::thread::sleep(Duration::from_millis(300));
+    let rss = status_kib(child.id(), "VmRSS:");
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer_ok = ans.is_some();
+    ProcRow {
+        label: label.into(),
+        first_answer_ms: first.as_secs_f64() * 1000.0,
+        first_answer_cpu_ms: cpu,
+        rss_mib: rss as f64 / 1024.0,
+        answer_ok,
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn have(tool: &str) -> Option<PathBuf> {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ] {
+        let p = Path::new(dir).join(tool);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn run(quick: bool) {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let lists = real_lists();
+    let names = unique_names(&lists);
+    println!("# glory-hole filter benchmark");
+    println!(
+        "lists: {} files, {} unique names\n",
+        lists.len(),
+        names.len()
+    );
+
+    // In-process: compile, size, lookups.
+    let mut rows = vec![measure_in_process(
+        "real lists",
+        &lists,
+        &names,
+        &w.join("d0"),
+    )];
+    let sizes: &[usize] = if quick {
+        &[100_000]
+    } else {
+        &[100_000, 500_000, 1_000_000, 2_000_000]
+    };
+    for &n in sizes {
+        let p = w.join(format!("synthetic-{n}.txt"));
+        synthetic(n, &p);
+        let sample: Vec<String> = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .step_by((n / 200_000).max(1))
+            .map(str::to_string)
+            .collect();
+        rows.push(measure_in_process(
+            &format!("synthetic {}k", n / 1000),
+            &[p],
+            &sample,
+            &w.join(format!("d{n}")),
+        ));
+    }
+    println!(
+        "| set | names | compile (s) | index bytes/name | hit (ns) | miss (ns) | deep subdomain (ns) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.2} | {:.1} | {:.0} | {:.0} | {:.0} |",
+            r.label, r.names, r.compile_s, r.bytes_per_name, r.hit, r.miss, r.deep
+        );
+    }
+
+    // Whole processes on the real lists.
+    let blocked = names[names.len() / 2].clone();
+    let me = std::env::current_exe().unwrap();
+    let gh_cfg_dir = w.join("gh");
+    let port = free_port();
+    let gh = |port: u16, extra: &[&str]| {
+        let mut c = Command::new(&me);
+        c.arg("serve").arg(&gh_cfg_dir).arg(port.to_string());
+        for l in &lists {
+            c.arg(l);
+        }
+        c.args(extra);
+        c
+    };
+    println!(
+        "\n| process (real lists) | start to first answer, wall (ms) | CPU used by then (ms) | RSS (MiB) | blocked answer |"
+    );
+    println!("|---|---:|---:|---:|---|");
+    let mut prows = vec![];
+    prows.push(measure_process(
+        "glory-hole, first start (compile lists)",
+        gh(port, &[]),
+        port,
+        &blocked,
+    ));
+    let port = free_port();
+    prows.push(measure_process(
+        "glory-hole, restart (snapshot)",
+        gh(port, &[]),
+        port,
+        &blocked,
+    ));
+
+    // unbound and dnsmasq on the same names.
+    if let Some(unbound) = have("unbound") {
+        let conf = w.join("unbound.conf");
+        let port = free_port();
+        let mut text = format!(
+            "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  chroot: \"\"\n  username: \"\"\n  directory: \"{}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  num-threads: 1\n  do-ip6: no\n  verbosity: 0\n",
+            w.display()
+        );
+        for n in &names {
+            text.push_str(&format!("  local-zone: \"{n}.\" always_null\n"));
+        }
+        std::fs::write(&conf, text).unwrap();
+        let mut c = Command::new(unbound);
+        c.arg("-d").arg("-c").arg(&conf);
+        prows.push(measure_process(
+            "unbound (local-zone always_null)",
+            c,
+            port,
+            &blocked,
+        ));
+    } else {
+        println!("(unbound not installed: run .ci/setup)");
+    }
+    if let Some(dnsmasq) = have("dnsmasq") {
+        let hosts = w.join("hosts");
+        let mut text = String::new();
+        for n in &names {
+            text.push_str(&format!("0.0.0.0 {n}\n"));
+        }
+        std::fs::write(&hosts, text).unwrap();
+        let port = free_port();
+        let mut c = Command::new(dnsmasq);
+        c.args([
+            "-k",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            "-C",
+            "/dev/null",
+            "--pid-file",
+            "--user=root",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--addn-hosts={}", hosts.display()));
+        prows.push(measure_process("dnsmasq (addn-hosts)", c, port, &blocked));
+    } else {
+        println!("(dnsmasq not installed: run .ci/setup)");
+    }
+    for r in &prows {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1} | {} |",
+            r.label,
+            r.first_answer_ms,
+            r.first_answer_cpu_ms,
+            r.rss_mib,
+            if r.answer_ok { "yes" } else { "NO" }
+        );
+    }
+
+    // Peak during a rebuild, measured inside a serving process.
+    let port = free_port();
+    let out = gh(port, &["--rebuild"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    println!("\nrebuild while serving (real lists): {}", line.trim());
+
+    // 2M synthetic names as a whole process.
+    if !quick {
+        let p = w.join("synthetic-2000000.txt");
+        let first = std::fs::read_to_string(&p)
+            .unwrap()
+            .lines()
+            .nth(12345)
+            .unwrap()
+            .to_string();
+        let dir2 = w.join("gh2m");
+        let mk = |port: u16| {
+            let mut c = Command::new(&me);
+            c.arg("serve").arg(&dir2).arg(port.to_string()).arg(&p);
+            c
+        };
+        let port = free_port();
+        let a = measure_process("glory-hole 2M, first start", mk(port), port, &first);
+        let port = free_port();
+        let b = measure_process("glory-hole 2M, restart (snapshot)", mk(port), port, &first);
+        for r in [a, b] {
+            println!(
+                "{}: first answer {:.0} ms, RSS {:.1} MiB",
+                r.label, r.first_answer_ms, r.rss_mib
+            );
+        }
+    }
+}
+
+/// `serve DATA_DIR PORT LIST... [--rebuild]`: the filter service plus a
+/// minimal UDP responder. With --rebuild: once ready, report steady RSS,
+/// rebuild with one more list, report the peak, and exit.
+fn serve(args: &[String]) {
+    let data = PathBuf::from(&args[0]);
+    let port: u16 = args[1].parse().unwrap();
+    let rebuild = args.iter().any(|a| a == "--rebuild");
+    let lists: Vec<PathBuf> = args[2..]
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+        .collect();
+    let cfg = config(&data, &lists);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let svc = FilterService::start(&cfg).unwrap();
+        let handle = svc.current();
+        if rebuild {
+            let svc2 = svc.clone();
+            let cfg2 = cfg.clone();
+            tokio::task::spawn_blocking(move || {
+                assert!(svc2.wait_ready(Duration::from_secs(120)));
+                std::thread::sleep(Duration::from_millis(300));
+                let pid = std::process::id();
+                let index_bytes = svc2.current().load().index().heap_bytes() as u64;
+                let mut cfg3 = cfg2.clone();
+                let extra = cfg2.data_dir.join("extra.txt");
+                std::fs::write(&extra, "extra.example\n").unwrap();
+                cfg3.filter.lists.push(FilterList {
+                    name: "extra".into(),
+                    path: Some(extra),
+                    url: None,
+                    enabled: true,
+                    match_mode: None,
+                    groups: vec![],
+                });
+                let steady = rollup_rss_kib();
+                // Sample the exact RSS every 2 ms while the rebuild runs.
+                let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let d2 = done.clone();
+                let sampler = std::thread::spawn(move || {
+                    let mut peak = 0;
+                    while !d2.load(std::sync::atomic::Ordering::Relaxed) {
+                        peak = peak.max(rollup_rss_kib());
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    peak
+                });
+                let t = Instant::now();
+                let cpu0 = proc_cpu_ms(pid);
+                svc2.apply_config(&cfg3).unwrap();
+                assert!(svc2.wait_idle(Duration::from_secs(120)));
+                let took = t.elapsed();
+                let cpu = proc_cpu_ms(pid) - cpu0;
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                let peak = sampler.join().unwrap();
+                let after = rollup_rss_kib();
+                println!(
+                    "steady {:.1} MiB, peak {:.1} MiB (+{:.1} MiB), index {:.1} MiB, bound steady+1.5*index = {:.1} MiB, after {:.1} MiB, rebuild {:.2} s wall, {:.2} s CPU",
+                    steady as f64 / 1024.0,
+                    peak as f64 / 1024.0,
+                    (peak.saturating_sub(steady)) as f64 / 1024.0,
+                    index_bytes as f64 / 1048576.0,
+                    steady as f64 / 1024.0 + 1.5 * index_bytes as f64 / 1048576.0,
+                    after as f64 / 1024.0,
+                    took.as_secs_f64(),
+                    cpu / 1000.0
+                );
+                std::process::exit(0);
+            });
+        }
+        let sock = tokio::net::UdpSocket::bind(("127.0.0.1", port)).await.unwrap();
+        let mut buf = [0u8; 1500];
+        let mut out = Vec::with_capacity(512);
+        let mut text = heapless::String::<256>::new();
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else { continue };
+            let raw = &buf[..n];
+            let Ok(q) = Query::parse(raw) else { continue };
+            wire::name_to_text(&q.qname, &mut text);
+            let f = handle.load();
+            match f.check(&text, peer.ip()) {
+                Verdict::Blocked(_) => {
+                    let mut w = ResponseWriter::new(&mut out, raw, &q, wire::RCODE_NOERROR, false);
+                    if q.qtype == wire::TYPE_A {
+                        w.record_at_qname(0, wire::TYPE_A, f.blocked_ttl(), &[0, 0, 0, 0]);
+                    }
+                    w.finish();
+                }
+                _ => ResponseWriter::new(&mut out, raw, &q, wire::RCODE_REFUSED, false).finish(),
+            }
+            let _ = sock.send_to(&out, peer).await;
+        }
+    });
+}

@@ -1,0 +1,551 @@
+//! The compact domain set: 8 bytes per domain plus slack, no domain text.
+//!
+//! A domain is reduced to a 64-bit hash folded label by label from the right,
+//! so walking a query name's suffixes ("com", "example.com", "ads.example.com")
+//! costs one mix per label and one probe per suffix. A table word holds the
+//! top 48 bits of the hash and a 16-bit id into a small table of [`Combo`]s:
+//! which lists block or allow this name, exactly or with subdomains.
+//!
+//! Layout: words sorted by hash, then placed at `home = hash * slots / 2^64`
+//! or the next free slot (ordered linear probing). Because homes grow with
+//! the hash, the table stays sorted: a miss stops at the first empty slot or
+//! larger key, usually inside one cache line. Building is a sort of one
+//! `Vec<u64>` in place; the placed table is only ever made by
+//! [`Index::from_sorted`], the path the snapshot loader uses too.
+//!
+//! With a 48-bit key the chance that an unlisted name collides with one of n
+//! listed ones is n / 2^48 per probe (3e-9 at 730k); the seed is drawn per
+//! build, so a collision never survives a rebuild. Not for: keeping text.
+
+use super::pages::PageBuf;
+use super::parse::Action;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One bit per configured list (by position in `filter.lists`).
+pub type ListMask = [u64; 4];
+pub const MAX_LISTS: usize = 256;
+pub const KEY_MASK: u64 = !0xFFFF;
+/// Table slots per entry is 1 / LOAD.
+const LOAD_PERCENT: u64 = 85;
+
+pub fn mask_bit(list: usize) -> ListMask {
+    let mut m = [0; 4];
+    m[list / 64] |= 1 << (list % 64);
+    m
+}
+
+pub fn mask_and(a: &ListMask, b: &ListMask) -> ListMask {
+    [a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]]
+}
+
+pub fn mask_or(a: &ListMask, b: &ListMask) -> ListMask {
+    [a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] | b[3]]
+}
+
+pub fn mask_any(a: &ListMask) -> bool {
+    (a[0] | a[1] | a[2] | a[3]) != 0
+}
+
+/// Lowest list index set in `a`.
+pub fn mask_first(a: &ListMask) -> Option<usize> {
+    a.iter()
+        .enumerate()
+        .find(|(_, w)| **w != 0)
+        .map(|(i, w)| i * 64 + w.trailing_zeros() as usize)
+}
+
+pub fn mask_iter(a: &ListMask) -> impl Iterator<Item = usize> + '_ {
+    (0..MAX_LISTS).filter(|i| a[i / 64] & (1 << (i % 64)) != 0)
+}
+
+/// Which lists hold a name, and how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Combo {
+    pub block_exact: ListMask,
+    pub block_sub: ListMask,
+    pub allow_exact: ListMask,
+    pub allow_sub: ListMask,
+}
+
+impl Combo {
+    /// Lists blocking the probed suffix; `full`: it is the whole query name.
+    pub fn blocks(&self, full: bool) -> ListMask {
+        if full {
+            mask_or(&self.block_exact, &self.block_sub)
+        } else {
+            self.block_sub
+        }
+    }
+    pub fn allows(&self, full: bool) -> ListMask {
+        if full {
+            mask_or(&self.allow_exact, &self.allow_sub)
+        } else {
+            self.allow_sub
+        }
+    }
+}
+
+// ---- hashing ----
+
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P3: u64 = 0x5899_65cc_7537_4cc3;
+
+#[inline(always)]
+fn mum(a: u64, b: u64) -> u64 {
+    let r = (a as u128).wrapping_mul(b as u128);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+#[inline(always)]
+fn r8(p: &[u8]) -> u64 {
+    u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]])
+}
+
+#[inline(always)]
+fn r4(p: &[u8]) -> u64 {
+    u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64
+}
+
+/// Folds one label into the running hash (wyhash-style: overlapping reads
+/// instead of copying the tail, two multiplies for a label up to 16 bytes).
+#[inline(always)]
+fn mix_label(h: u64, p: &[u8]) -> u64 {
+    let len = p.len();
+    let mut h = h;
+    let (a, b) = if len <= 16 {
+        if len >= 8 {
+            (r8(p), r8(&p[len - 8..]))
+        } else if len >= 4 {
+            (r4(p), r4(&p[len - 4..]))
+        } else if len > 0 {
+            (
+                (p[0] as u64) << 16 | (p[len >> 1] as u64) << 8 | p[len - 1] as u64,
+                0,
+            )
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut i = 0;
+        while len - i > 16 {
+            h = mum(r8(&p[i..]) ^ P1, r8(&p[i + 8..]) ^ h);
+            i += 16;
+        }
+        (r8(&p[len - 16..]), r8(&p[len - 8..]))
+    };
+    mum(P1 ^ len as u64, mum(a ^ P1, b ^ h ^ P0) ^ P3)
+}
+
+/// Calls `f(hash, start)` for every suffix of `name` from the last label to
+/// the whole name; `start` is the byte offset where the suffix begins (0 for
+/// the whole name). No allocation.
+#[inline]
+pub fn for_each_suffix(seed: u64, name: &str, mut f: impl FnMut(u64, usize)) {
+    let b = name.as_bytes();
+    let mut h = seed;
+    let mut end = b.len();
+    let mut i = b.len();
+    while i > 0 {
+        i -= 1;
+        if b[i] == b'.' {
+            h = mix_label(h, &b[i + 1..end]);
+            f(h, i + 1);
+            end = i;
+        }
+    }
+    h = mix_label(h, &b[..end]);
+    f(h, 0);
+}
+
+/// The hash of a whole name, as the last step of [`for_each_suffix`].
+pub fn hash_name(seed: u64, name: &str) -> u64 {
+    let mut out = 0;
+    for_each_suffix(seed, name, |h, _| out = h);
+    out
+}
+
+// ---- building ----
+
+/// Collects (hash, combo) words for every rule into one page-backed array
+/// sized up front, and compacts it in place (sort, merge duplicates by
+/// uniting their combos) whenever the unmerged tail grows large, so the
+/// work array stays close to the final number of distinct names.
+pub struct IndexBuilder {
+    seed: u64,
+    words: PageBuf,
+    /// Words up to here are sorted and merged.
+    compacted: usize,
+    /// Index 0 is unused so that no word is ever 0 (0 marks an empty slot).
+    combos: Vec<Combo>,
+    ids: HashMap<Combo, u16>,
+}
+
+/// Sorted, merged words (key | combo id) and the combos they point to.
+pub struct Compiled {
+    pub seed: u64,
+    pub words: PageBuf,
+    pub combos: Vec<Combo>,
+}
+
+impl IndexBuilder {
+    /// `capacity`: about how many rules will be added (pages are only
+    /// resident once written).
+    pub fn new(seed: u64, capacity: usize) -> IndexBuilder {
+        IndexBuilder {
+            seed,
+            words: PageBuf::with_capacity(capacity),
+            compacted: 0,
+            combos: vec![Combo::default()],
+            ids: HashMap::new(),
+        }
+    }
+
+    fn intern(&mut self, c: Combo) -> anyhow::Result<u16> {
+        if let Some(id) = self.ids.get(&c) {
+            return Ok(*id);
+        }
+        if self.combos.len() > u16::MAX as usize {
+            anyhow::bail!(
+                "too many different combinations of lists (over 65535); merge some lists"
+            );
+        }
+        let id = self.combos.len() as u16;
+        self.combos.push(c);
+        self.ids.insert(c, id);
+        Ok(id)
+    }
+
+    pub fn add(
+        &mut self,
+        domain: &str,
+        list: usize,
+        action: Action,
+        subdomains: bool,
+    ) -> anyhow::Result<()> {
+        debug_assert!(list < MAX_LISTS);
+        let bit = mask_bit(list);
+        let mut c = Combo::default();
+        match (action, subdomains) {
+            (Action::Block, false) => c.block_exact = bit,
+            (Action::Block, true) => c.block_sub = bit,
+            (Action::Allow, false) => c.allow_exact = bit,
+            (Action::Allow, true) => c.allow_sub = bit,
+        }
+        let id = self.intern(c)?;
+        let key = hash_name(self.seed, domain) & KEY_MASK;
+        self.words.push(key | id as u64);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Compacts when the unmerged tail is over a quarter of the merged part.
+    pub fn maybe_compact(&mut self) -> anyhow::Result<()> {
+        let tail = self.words.len() - self.compacted;
+        if tail > 65_536 && tail > self.compacted / 4 {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self) -> anyhow::Result<()> {
+        let mut words = std::mem::take(&mut self.words);
+        words.sort_unstable();
+        let mut out = 0;
+        let mut i = 0;
+        while i < words.len() {
+            let key = words[i] & KEY_MASK;
+            let first = (words[i] & 0xFFFF) as u16;
+            let mut id = first;
+            let mut j = i + 1;
+            if j < words.len() && words[j] & KEY_MASK == key {
+                let mut c = self.combos[first as usize];
+                while j < words.len() && words[j] & KEY_MASK == key {
+                    let o = self.combos[(words[j] & 0xFFFF) as usize];
+                    c.block_exact = mask_or(&c.block_exact, &o.block_exact);
+                    c.block_sub = mask_or(&c.block_sub, &o.block_sub);
+                    c.allow_exact = mask_or(&c.allow_exact, &o.allow_exact);
+                    c.allow_sub = mask_or(&c.allow_sub, &o.allow_sub);
+                    j += 1;
+                }
+                id = self.intern(c)?;
+            }
+            words[out] = key | id as u64;
+            out += 1;
+            i = j;
+        }
+        words.truncate(out);
+        words.shrink_to_fit();
+        self.words = words;
+        self.compacted = out;
+        Ok(())
+    }
+
+    /// Sorts and merges what is left; the result stays in the same mapping.
+    pub fn finish(mut self) -> anyhow::Result<Compiled> {
+        self.compact()?;
+        Ok(Compiled {
+            seed: self.seed,
+            words: self.words,
+            combos: self.combos,
+        })
+    }
+}
+
+// ---- the served table ----
+
+pub struct Index {
+    seed: u64,
+    /// Placed words; always ends with at least one empty slot.
+    table: PageBuf,
+    /// Homes are in `0..slots`.
+    slots: u64,
+    len: usize,
+    combos: Box<[Combo]>,
+}
+
+impl Index {
+    pub fn empty() -> Index {
+        Index {
+            seed: 0,
+            table: PageBuf::zeroed(1),
+            slots: 1,
+            len: 0,
+            combos: vec![Combo::default()].into_boxed_slice(),
+        }
+    }
+
+    /// Places `count` sorted words. Fails if they are not strictly sorted by
+    /// key or name a combo that does not exist (a damaged snapshot).
+    pub fn from_sorted(
+        seed: u64,
+        combos: Vec<Combo>,
+        count: usize,
+        words: impl IntoIterator<Item = u64>,
+    ) -> anyhow::Result<Index> {
+        let slots = (count as u64 * 100 / LOAD_PERCENT).max(1);
+        let mut table = PageBuf::zeroed(slots as usize);
+        let mut next = 0usize;
+        let mut prev_key = None;
+        let mut placed = 0usize;
+        for w in words {
+            let key = w & KEY_MASK;
+            let combo = (w & 0xFFFF) as usize;
+            if combo == 0 || combo >= combos.len() {
+                anyhow::bail!("index word names combo {combo} of {}", combos.len());
+            }
+            if prev_key.is_some_and(|p| p >= key) {
+                anyhow::bail!("index words are not sorted");
+            }
+            prev_key = Some(key);
+            let home = home(key, slots);
+            let pos = home.max(next);
+            if pos >= table.len() {
+                table.resize_zeroed(pos + 1);
+            }
+            table[pos] = w;
+            next = pos + 1;
+            placed += 1;
+        }
+        if placed != count {
+            anyhow::bail!("index has {placed} words, header says {count}");
+        }
+        // The sentinel that ends every probe.
+        if next >= table.len() {
+            table.push(0);
+        }
+        Ok(Index {
+            seed,
+            table,
+            slots,
+            len: count,
+            combos: combos.into_boxed_slice(),
+        })
+    }
+
+    pub fn from_compiled(c: Compiled) -> anyhow::Result<Index> {
+        let n = c.words.len();
+        let Compiled {
+            seed,
+            words,
+            combos,
+        } = c;
+        Index::from_sorted(seed, combos, n, words.iter().copied())
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Distinct names in the index.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes the table and combos occupy.
+    pub fn heap_bytes(&self) -> usize {
+        self.table.len() * 8 + self.combos.len() * std::mem::size_of::<Combo>()
+    }
+
+    /// Starts loading the slot `probe(hash)` will read first, so that the
+    /// probes for all of a name's suffixes wait for memory together.
+    #[inline(always)]
+    pub fn prefetch(&self, hash: u64) {
+        let i = home(hash & KEY_MASK, self.slots);
+        if let Some(w) = self.table.get(i) {
+            prefetch(w);
+        }
+    }
+
+    /// The combo for a full 64-bit hash, if the name is listed.
+    #[inline]
+    pub fn probe(&self, hash: u64) -> Option<&Combo> {
+        let key = hash & KEY_MASK;
+        let mut i = home(key, self.slots);
+        loop {
+            // The sentinel guarantees an empty slot before the end.
+            let w = *self.table.get(i)?;
+            if w == 0 {
+                return None;
+            }
+            let k = w & KEY_MASK;
+            if k == key {
+                return self.combos.get((w & 0xFFFF) as usize);
+            }
+            if k > key {
+                return None;
+            }
+            i += 1;
+        }
+    }
+
+    pub fn combos(&self) -> &[Combo] {
+        &self.combos
+    }
+
+    /// The placed words in order, empty slots skipped (for saving).
+    pub fn sorted_words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.table.iter().copied().filter(|w| *w != 0)
+    }
+}
+
+#[inline(always)]
+fn prefetch(p: *const u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast(), std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above; `prfm` never faults.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p, options(nostack, readonly, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
+}
+
+#[inline(always)]
+fn home(key: u64, slots: u64) -> usize {
+    ((key as u128 * slots as u128) >> 64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_hash_like_whole_names() {
+        let mut seen = Vec::new();
+        for_each_suffix(7, "a.bb.example.com", |h, start| seen.push((h, start)));
+        assert_eq!(seen.len(), 4);
+        let names = ["com", "example.com", "bb.example.com", "a.bb.example.com"];
+        for ((h, start), name) in seen.iter().zip(names) {
+            assert_eq!(*h, hash_name(7, name));
+            assert_eq!(&"a.bb.example.com"[*start..], name);
+        }
+        assert_ne!(hash_name(7, "ab.c"), hash_name(7, "a.bc"));
+        assert_ne!(hash_name(7, "x"), hash_name(8, "x"));
+    }
+
+    #[test]
+    fn builds_merges_and_probes() {
+        let mut b = IndexBuilder::new(42, 16);
+        b.add("ads.example", 0, Action::Block, true).unwrap();
+        b.add("ads.example", 1, Action::Block, false).unwrap();
+        b.add("good.example", 1, Action::Allow, true).unwrap();
+        b.add("ads.example", 0, Action::Block, true).unwrap();
+        let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
+        assert_eq!(idx.len(), 2);
+        let c = idx.probe(hash_name(42, "ads.example")).unwrap();
+        assert_eq!(c.block_sub, mask_bit(0));
+        assert_eq!(c.block_exact, mask_bit(1));
+        let g = idx.probe(hash_name(42, "good.example")).unwrap();
+        assert_eq!(g.allow_sub, mask_bit(1));
+        assert!(idx.probe(hash_name(42, "other.example")).is_none());
+        assert!(Index::empty().probe(hash_name(0, "x")).is_none());
+    }
+
+    #[test]
+    fn many_names_all_found_and_misses_miss() {
+        let mut b = IndexBuilder::new(1, 100_000);
+        for i in 0..100_000 {
+            b.add(&format!("d{i}.example"), i % 3, Action::Block, true)
+                .unwrap();
+        }
+        let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
+        for i in 0..100_000 {
+            let c = idx.probe(hash_name(1, &format!("d{i}.example"))).unwrap();
+            assert_eq!(mask_first(&c.block_sub), Some(i % 3));
+        }
+        let misses = (0..100_000)
+            .filter(|i| idx.probe(hash_name(1, &format!("m{i}.example"))).is_some())
+            .count();
+        assert_eq!(misses, 0);
+    }
+
+    #[test]
+    fn compaction_between_lists_merges_like_one_pass() {
+        let mut b = IndexBuilder::new(3, 10);
+        for list in 0..4 {
+            for i in 0..100_000 {
+                if i % (list + 1) == 0 {
+                    b.add(&format!("n{i}.example"), list, Action::Block, list % 2 == 0)
+                        .unwrap();
+                }
+            }
+            b.maybe_compact().unwrap();
+            assert!(b.len() <= 100_000 + 50_000, "{}", b.len());
+        }
+        let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
+        assert_eq!(idx.len(), 100_000);
+        let c = idx.probe(hash_name(3, "n12.example")).unwrap();
+        // 12 is a multiple of 1, 2, 3 and 4: lists 0 and 2 by subdomain, 1 and 3 exactly.
+        assert_eq!(c.block_sub, mask_or(&mask_bit(0), &mask_bit(2)));
+        assert_eq!(c.block_exact, mask_or(&mask_bit(1), &mask_bit(3)));
+        let c = idx.probe(hash_name(3, "n7.example")).unwrap();
+        assert_eq!((c.block_sub, c.block_exact), (mask_bit(0), [0; 4]));
+    }
+
+    #[test]
+    fn damaged_word_streams_are_refused() {
+        assert!(
+            Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1, 3 << 16 | 1])
+                .is_err()
+        );
+        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 1, [5 << 16 | 9]).is_err());
+        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1]).is_err());
+    }
+}

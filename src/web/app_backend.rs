@@ -1,0 +1,331 @@
+//! The running server as the web UI's [`Backend`]: configuration changes go
+//! through `App::apply`; figures come from the DNS engine, the filter
+//! service and the query log. Translating their types to the page's is all
+//! this file does.
+
+use super::backend::*;
+use crate::app::App;
+use crate::config::Config;
+use crate::events::Source;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Record type names the log shows; others appear as TYPEnnn.
+const QTYPES: &[(u16, &str)] = &[
+    (1, "A"),
+    (2, "NS"),
+    (5, "CNAME"),
+    (6, "SOA"),
+    (12, "PTR"),
+    (15, "MX"),
+    (16, "TXT"),
+    (28, "AAAA"),
+    (33, "SRV"),
+    (64, "SVCB"),
+    (65, "HTTPS"),
+    (255, "ANY"),
+];
+
+pub fn qtype_name(t: u16) -> String {
+    QTYPES
+        .iter()
+        .find(|q| q.0 == t)
+        .map(|q| q.1.to_string())
+        .unwrap_or_else(|| format!("TYPE{t}"))
+}
+
+pub fn qtype_code(name: &str) -> Option<u16> {
+    QTYPES
+        .iter()
+        .find(|q| q.1 == name)
+        .map(|q| q.0)
+        .or_else(|| name.strip_prefix("TYPE").and_then(|n| n.parse().ok()))
+}
+
+fn source_of(s: &str) -> Option<Source> {
+    (0..=6)
+        .filter_map(Source::from_u8)
+        .find(|x| x.as_str() == s)
+}
+
+impl App {
+    fn row(&self, r: &crate::querylog::LogRow, cfg: &Config) -> LogRow {
+        let filter = self.filter.current().load_full();
+        LogRow {
+            time_ms: r.time_ms,
+            client: r.client.clone(),
+            domain: r.domain.clone(),
+            qtype: qtype_name(r.qtype),
+            status: r.status.as_str().to_string(),
+            rcode: r.rcode,
+            upstream: r
+                .upstream
+                .and_then(|i| cfg.dns.upstreams.get(i as usize))
+                .map(|u| u.to_string()),
+            latency_us: r.latency_us,
+            reason: r.reason.map(|x| {
+                filter.describe(crate::events::Reason {
+                    kind: x.kind,
+                    id: x.id,
+                    cname_depth: x.cname_depth,
+                })
+            }),
+        }
+    }
+}
+
+fn range_ok<T>(r: anyhow::Result<T>, what: &str) -> Option<T> {
+    r.map_err(|e| tracing::warn!("web: {what}: {e:#}")).ok()
+}
+
+impl Backend for App {
+    fn config(&self) -> Arc<Config> {
+        App::config(self)
+    }
+    fn apply(&self, new: Config) -> Result<(), String> {
+        App::apply(self, new)
+    }
+    fn data_dir(&self) -> PathBuf {
+        App::data_dir(self)
+    }
+
+    fn has_querylog(&self) -> bool {
+        App::config(self).querylog.enabled
+    }
+
+    fn summary(&self, r: TimeRange) -> Option<Summary> {
+        let s = range_ok(self.querylog.summary(r.from_ms, r.to_ms), "summary")?;
+        Some(Summary {
+            total: s.total,
+            blocked: s.blocked,
+            cached: s.cached,
+            unique_clients: s.unique_clients,
+            unique_domains: s.unique_domains,
+        })
+    }
+
+    fn time_series(&self, r: TimeRange, n: u32) -> Vec<Bucket> {
+        let q = &self.querylog;
+        range_ok(q.time_series(r.from_ms, r.to_ms, n as usize), "time series")
+            .unwrap_or_default()
+            .into_iter()
+            // The log counts cached answers as allowed; the chart stacks them apart.
+            .map(|b| Bucket {
+                start_ms: b.start_ms,
+                allowed: b.allowed.saturating_sub(b.cached),
+                blocked: b.blocked,
+                cached: b.cached,
+            })
+            .collect()
+    }
+
+    fn top(&self, kind: TopKind, r: TimeRange, n: u32) -> Vec<TopItem> {
+        let q = &self.querylog;
+        let res = match kind {
+            TopKind::Domains => q.top_domains(r.from_ms, r.to_ms, n as usize, false),
+            TopKind::Blocked => q.top_domains(r.from_ms, r.to_ms, n as usize, true),
+            TopKind::Clients => q.top_clients(r.from_ms, r.to_ms, n as usize),
+        };
+        range_ok(res, "top")
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, count)| TopItem { name, count })
+            .collect()
+    }
+
+    /// The first page and the live tail merge in the RAM ring, so queries
+    /// show before they reach flash; older pages come from disk.
+    fn search(&self, q: &LogQuery) -> Vec<LogRow> {
+        let log = &self.querylog;
+        let cfg = App::config(self);
+        let limit = q.limit.unwrap_or(100) as usize;
+        let status = q.status.as_deref().and_then(source_of);
+        let qtype = q.qtype.as_deref().and_then(qtype_code);
+        let matches = |r: &crate::querylog::LogRow| {
+            q.domain
+                .as_ref()
+                .is_none_or(|d| r.domain.contains(d.as_str()))
+                && q.client.as_ref().is_none_or(|c| r.client == *c)
+                && status.is_none_or(|s| r.status == s)
+                && qtype.is_none_or(|t| r.qtype == t)
+                && q.from_ms.is_none_or(|f| r.time_ms >= f)
+                && q.to_ms.is_none_or(|t| r.time_ms < t)
+                && q.after_ms.is_none_or(|a| r.time_ms > a)
+                && q.before_ms.is_none_or(|b| r.time_ms < b)
+        };
+        let mut rows: Vec<crate::querylog::LogRow> = Vec::new();
+        if q.before_ms.is_none() {
+            rows.extend(
+                log.recent(usize::MAX)
+                    .into_iter()
+                    .filter(|r| matches(r))
+                    .take(limit),
+            );
+        }
+        if q.after_ms.is_none() && rows.len() < limit {
+            let dq = crate::querylog::LogQuery {
+                from_ms: q.from_ms,
+                to_ms: q.to_ms,
+                domain: q.domain.clone(),
+                client: q.client.clone(),
+                status,
+                qtype,
+                cursor: q.before_ms.map(crate::querylog::key_of),
+                limit,
+            };
+            if let Some(page) = range_ok(log.search(&dq), "log search") {
+                let seen: std::collections::HashSet<(i64, String, String)> = rows
+                    .iter()
+                    .map(|r| (r.time_ms, r.client.clone(), r.domain.clone()))
+                    .collect();
+                rows.extend(
+                    page.rows.into_iter().filter(|r| {
+                        !seen.contains(&(r.time_ms, r.client.clone(), r.domain.clone()))
+                    }),
+                );
+            }
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse(r.time_ms));
+        rows.truncate(limit);
+        rows.iter().map(|r| self.row(r, &cfg)).collect()
+    }
+
+    fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<Explanation> {
+        let f = self.filter.current().load_full();
+        let e = f.explain(domain, client.unwrap_or(IpAddr::from([127, 0, 0, 1])));
+        let mut matches: Vec<String> = e.reason.iter().cloned().collect();
+        matches.extend(e.matches.iter().map(|m| {
+            let line = m.line.map(|l| format!(" line {l}")).unwrap_or_default();
+            let applies = if m.applies {
+                ""
+            } else {
+                " (not for this client's groups)"
+            };
+            format!(
+                "{}{line}: {} ({} {}){applies}",
+                m.source, m.rule, m.effect, m.matched
+            )
+        }));
+        if e.paused {
+            matches.push("blocking is paused".into());
+        }
+        if !e.filtering_enabled {
+            matches.push("filtering is off".into());
+        }
+        Some(Explanation {
+            domain: e.name,
+            decision: e.decision.to_string(),
+            matches,
+        })
+    }
+
+    fn lists(&self) -> Vec<ListStatus> {
+        self.filter
+            .lists()
+            .into_iter()
+            .map(|l| ListStatus {
+                name: l.name,
+                source: l.origin,
+                enabled: l.enabled,
+                domains: Some(l.domains),
+                updated_ms: l.last_update_ms,
+                error: l.last_error,
+            })
+            .collect()
+    }
+
+    fn update_lists(&self) -> Result<(), String> {
+        let f = self.filter.clone();
+        tokio::spawn(async move {
+            f.update_lists_now().await;
+        });
+        Ok(())
+    }
+
+    fn pause(&self, minutes: Option<u32>) -> Result<(), String> {
+        self.filter.pause(minutes);
+        Ok(())
+    }
+    fn resume(&self) -> Result<(), String> {
+        self.filter.resume();
+        Ok(())
+    }
+    fn pause_status(&self) -> PauseStatus {
+        let p = self.filter.pause_status();
+        PauseStatus {
+            paused: p.paused,
+            until_ms: p.until_ms,
+        }
+    }
+
+    /// Asks init to reboot (BusyBox `reboot` on the appliance image).
+    fn reboot(&self) -> Result<(), String> {
+        std::process::Command::new("reboot")
+            .spawn()
+            .map(drop)
+            .map_err(|e| format!("reboot: cannot run 'reboot': {e}"))
+    }
+
+    /// Back to the embedded defaults, keeping only what makes this box
+    /// reachable (data directory, web listen addresses, appliance flag);
+    /// network.conf is removed so the next boot uses DHCP. The web layer
+    /// forgets the password; the caller reboots.
+    fn factory_reset(&self) -> Result<(), String> {
+        let old = App::config(self);
+        let mut fresh = Config {
+            data_dir: old.data_dir.clone(),
+            ..Config::default()
+        };
+        fresh.web.listen = old.web.listen.clone();
+        fresh.web.appliance = old.web.appliance;
+        fresh.dns.listen = old.dns.listen.clone();
+        App::apply(self, fresh)?;
+        let net = old.data_dir.join(super::setup::NETWORK_FILE);
+        match std::fs::remove_file(&net) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("removing {}: {e}", net.display())),
+        }
+    }
+
+    fn engine_stats(&self) -> EngineStats {
+        let cache = self.engine.cache.stats();
+        EngineStats {
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
+            cache_entries: cache.entries,
+            upstreams: self
+                .engine
+                .runtime()
+                .upstreams()
+                .health()
+                .into_iter()
+                .map(|h| UpstreamStat {
+                    name: h.upstream,
+                    healthy: h.healthy,
+                    latency_ms: Some(h.latency_ms),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_types_and_statuses_round_trip() {
+        for (code, name) in QTYPES {
+            assert_eq!(qtype_name(*code), *name);
+            assert_eq!(qtype_code(name), Some(*code));
+        }
+        assert_eq!(qtype_name(99), "TYPE99");
+        assert_eq!(qtype_code("TYPE99"), Some(99));
+        assert_eq!(qtype_code("BOGUS"), None);
+        for s in crate::web::api::STATUSES {
+            assert_eq!(source_of(s).map(Source::as_str), Some(*s));
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Who may use the web UI: the admin password, login sessions, API tokens
+//! for scripts, and the login rate limit.
+//!
+//! The password and the token hashes live in `<data_dir>/web-auth.json`,
+//! saved with `config::save_atomic`. Hashing is argon2id with bounded memory
+//! and one hash at a time, so a burst of logins cannot exhaust a small
+//! board's RAM. Sessions live in RAM only: a restart logs everyone out.
+//! Not for: request checks (Host, Origin, CSRF), see `web::guard`.
+
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// argon2id memory per hash (KiB): OWASP's 19 MiB, fine on a Pi Zero 2.
+const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+const ARGON2_ITERATIONS: u32 = 2;
+pub const MIN_PASSWORD_LEN: usize = 8;
+const SESSION_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
+const MAX_SESSIONS: usize = 64;
+/// Failed logins allowed per client address per window.
+const LOGIN_FAILURES: u32 = 5;
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AuthFile {
+    /// PHC string of the admin password; None until setup.
+    password: Option<String>,
+    #[serde(default)]
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenEntry {
+    id: String,
+    name: String,
+    hash: String,
+    created_ms: i64,
+}
+
+/// An API token as listed on the settings page (the secret is shown once).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub csrf: String,
+    last_seen: Instant,
+}
+
+pub struct Auth {
+    path: PathBuf,
+    file: Mutex<AuthFile>,
+    sessions: Mutex<HashMap<String, Session>>,
+    /// Tokens already verified once, so scripts polling /metrics do not pay
+    /// an argon2 hash per request. Cleared when a token is revoked.
+    verified_tokens: Mutex<HashMap<String, String>>,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    hashing: tokio::sync::Semaphore,
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::fill(&mut b[..]);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, 1, None)
+        .expect("constant argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_secret(secret: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt[..]);
+    argon2()
+        .hash_password_with_salt(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("hashing failed: {e}"))
+}
+
+/// Refuses stored hashes asking for more memory than we would use, so an
+/// edited auth file cannot make a login allocate gigabytes.
+fn verify_secret(secret: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    match Params::try_from(&hash) {
+        Ok(p) if p.m_cost() <= ARGON2_MEMORY_KIB && p.t_cost() <= 8 && p.p_cost() <= 4 => {}
+        _ => return false,
+    }
+    argon2().verify_password(secret.as_bytes(), &hash).is_ok()
+}
+
+impl Auth {
+    /// Loads `<data_dir>/web-auth.json`; a missing file means "not set up".
+    pub fn load(data_dir: &std::path::Path) -> anyhow::Result<Auth> {
+        let path = data_dir.join("web-auth.json");
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (delete the file to set a new admin password)",
+                    path.display()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AuthFile::default(),
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        };
+        Ok(Auth {
+            path,
+            file: Mutex::new(file),
+            sessions: Mutex::default(),
+            verified_tokens: Mutex::default(),
+            failures: Mutex::default(),
+            hashing: tokio::sync::Semaphore::new(1),
+        })
+    }
+
+    fn save(&self, file: &AuthFile) -> Result<(), String> {
+        let bytes = serde_json::to_vec_pretty(file).expect("auth file serializes");
+        crate::config::save_atomic(&self.path, &bytes)
+            .map_err(|e| format!("saving {}: {e}", self.path.display()))
+    }
+
+    pub fn password_is_set(&self) -> bool {
+        lock(&self.file).password.is_some()
+    }
+
+    /// Runs one argon2 computation at a time, off the async threads.
+    async fn one_hash<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        tokio::task::spawn_blocking(f)
+            .await
+            .expect("hashing task panicked")
+    }
+
+    /// Sets the password. `only_if_unset` makes first-boot setup race-free:
+    /// of two browsers finishing setup at once, the second is refused.
+    pub async fn set_password(&self, password: &str, only_if_unset: bool) -> Result<(), String> {
+        check_password_strength(password)?;
+        let pw = password.to_string();
+        let phc = self.one_hash(move || hash_secret(&pw)).await?;
+        let mut file = lock(&self.file).clone();
+        if only_if_unset && file.password.is_some() {
+            return Err("setup is already finished; log in instead".into());
+        }
+        file.password = Some(phc);
+        self.save(&file)?;
+        *lock(&self.file) = file;
+        // Everyone logged in with the old password is logged out.
+        lock(&self.sessions).clear();
+        Ok(())
+    }
+
+    pub async fn check_password(&self, password: &str) -> bool {
+        let Some(phc) = lock(&self.file).password.clone() else {
+            return false;
+        };
+        let pw = password.to_string();
+        self.one_hash(move || verify_secret(&pw, &phc)).await
+    }
+
+    /// True when `client` has failed too often recently.
+    pub fn login_blocked(&self, client: IpAddr) -> bool {
+        let mut f = lock(&self.failures);
+        match f.get(&client) {
+            Some((n, since)) if since.elapsed() < LOGIN_WINDOW => *n >= LOGIN_FAILURES,
+            Some(_) => {
+                f.remove(&client);
+                false
+            }
+            None => false,
+        }
+    }
+
+    pub fn login_failed(&self, client: IpAddr) {
+        let mut f = lock(&self.failures);
+        if f.len() > 4096 {
+            f.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+        }
+        let e = f.entry(client).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= LOGIN_WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+
+    pub fn login_succeeded(&self, client: IpAddr) {
+        lock(&self.failures).remove(&client);
+    }
+
+    /// A new session; returns (session id, csrf token).
+    pub fn new_session(&self) -> (String, String) {
+        let id = random_hex(32);
+        let csrf = random_hex(32);
+        let mut s = lock(&self.sessions);
+        s.retain(|_, v| v.last_seen.elapsed() < SESSION_IDLE);
+        if s.len() >= MAX_SESSIONS {
+            // Drop the least recently used session rather than refuse a login.
+            if let Some(oldest) = s
+                .iter()
+                .min_by_key(|(_, v)| v.last_seen)
+                .map(|(k, _)| k.clone())
+            {
+                s.remove(&oldest);
+            }
+        }
+        s.insert(
+            id.clone(),
+            Session {
+                csrf: csrf.clone(),
+                last_seen: Instant::now(),
+            },
+        );
+        (id, csrf)
+    }
+
+    pub fn session(&self, id: &str) -> Option<Session> {
+        let mut s = lock(&self.sessions);
+        let sess = s.get_mut(id)?;
+        if sess.last_seen.elapsed() >= SESSION_IDLE {
+            s.remove(id);
+            return None;
+        }
+        sess.last_seen = Instant::now();
+        Some(sess.clone())
+    }
+
+    pub fn end_session(&self, id: &str) {
+        lock(&self.sessions).remove(id);
+    }
+
+    pub fn tokens(&self) -> Vec<TokenInfo> {
+        lock(&self.file)
+            .tokens
+            .iter()
+            .map(|t| TokenInfo {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                created_ms: t.created_ms,
+            })
+            .collect()
+    }
+
+    /// Creates a token; the returned secret is never stored in clear.
+    pub async fn create_token(&self, name: &str) -> Result<(TokenInfo, String), String> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 64 {
+            return Err("name: give the token a name of 1 to 64 characters".into());
+        }
+        let id = random_hex(4);
+        let secret = random_hex(24);
+        let token = format!("gh_{id}_{secret}");
+        let s = secret.clone();
+        let hash = self.one_hash(move || hash_secret(&s)).await?;
+        let entry = TokenEntry {
+            id: id.clone(),
+            name: name.to_string(),
+            hash,
+            created_ms: crate::events::now_ms(),
+        };
+        let mut file = lock(&self.file).clone();
+        if file.tokens.len() >= 32 {
+            return Err("name: at most 32 tokens; revoke one first".into());
+        }
+        file.tokens.push(entry.clone());
+        self.save(&file)?;
+        *lock(&self.file) = file;
+        Ok((
+            TokenInfo {
+                id,
+                name: entry.name,
+                created_ms: entry.created_ms,
+            },
+            token,
+        ))
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<(), String> {
+        let mut file = lock(&self.file).clone();
+        let before = file.tokens.len();
+        file.tokens.retain(|t| t.id != id);
+        if file.tokens.len() == before {
+            return Err(format!("no token with id '{id}'"));
+        }
+        self.save(&file)?;
+        *lock(&self.file) = file;
+        lock(&self.verified_tokens).retain(|_, tid| tid != id);
+        Ok(())
+    }
+
+    /// Checks a bearer token "gh_<id>_<secret>"; returns the token id.
+    pub async fn check_token(&self, token: &str) -> Option<String> {
+        if let Some(id) = lock(&self.verified_tokens).get(token) {
+            return Some(id.clone());
+        }
+        let rest = token.strip_prefix("gh_")?;
+        let (id, secret) = rest.split_once('_')?;
+        let hash = lock(&self.file)
+            .tokens
+            .iter()
+            .find(|t| t.id == id)?
+            .hash
+            .clone();
+        let s = secret.to_string();
+        if !self.one_hash(move || verify_secret(&s, &hash)).await {
+            return None;
+        }
+        let mut cache = lock(&self.verified_tokens);
+        if cache.len() < 256 {
+            cache.insert(token.to_string(), id.to_string());
+        }
+        Some(id.to_string())
+    }
+
+    /// Forgets the password, tokens and sessions (factory reset).
+    pub fn reset(&self) -> Result<(), String> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("removing {}: {e}", self.path.display())),
+        }
+        *lock(&self.file) = AuthFile::default();
+        lock(&self.sessions).clear();
+        lock(&self.verified_tokens).clear();
+        Ok(())
+    }
+}
+
+pub fn check_password_strength(password: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "password: use at least {MIN_PASSWORD_LEN} characters"
+        ));
+    }
+    if password.len() > 1024 {
+        return Err("password: at most 1024 bytes".into());
+    }
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_roundtrip_and_bounded_params() {
+        let h = hash_secret("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(verify_secret("correct horse", &h));
+        assert!(!verify_secret("wrong horse", &h));
+        // A hash demanding 1 GiB is refused without being computed.
+        let greedy = h.replace("m=19456", "m=1048576");
+        assert!(!verify_secret("correct horse", &greedy));
+    }
+
+    #[tokio::test]
+    async fn rate_limit_counts_per_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Auth::load(dir.path()).unwrap();
+        let ip: IpAddr = "192.168.1.9".parse().unwrap();
+        let other: IpAddr = "192.168.1.10".parse().unwrap();
+        for _ in 0..LOGIN_FAILURES {
+            assert!(!a.login_blocked(ip));
+            a.login_failed(ip);
+        }
+        assert!(a.login_blocked(ip));
+        assert!(!a.login_blocked(other));
+        a.login_succeeded(ip);
+        assert!(!a.login_blocked(ip));
+    }
+
+    #[tokio::test]
+    async fn password_and_tokens_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Auth::load(dir.path()).unwrap();
+        assert!(!a.password_is_set());
+        assert!(a.set_password("short", true).await.is_err());
+        a.set_password("long enough pw", true).await.unwrap();
+        assert!(a.set_password("another one!", true).await.is_err());
+        let (info, token) = a.create_token("script").await.unwrap();
+        let b = Auth::load(dir.path()).unwrap();
+        assert!(b.password_is_set());
+        assert!(b.check_password("long enough pw").await);
+        assert_eq!(b.check_token(&token).await, Some(info.id.clone()));
+        assert_eq!(b.check_token("gh_00000000_nope").await, None);
+        b.revoke_token(&info.id).unwrap();
+        assert_eq!(b.check_token(&token).await, None);
+    }
+}

@@ -1,0 +1,394 @@
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, written by
+//! hand from one table so it cannot drift far from `api::routes`: a test
+//! checks that every route in the table answers.
+
+use serde_json::{Value, json};
+
+/// (method, path, summary, request body schema, public)
+pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
+    ("get", "/health", "Liveness: status and version", None, true),
+    (
+        "get",
+        "/api/v1/health",
+        "Liveness: status and version",
+        None,
+        true,
+    ),
+    ("get", "/api/v1/openapi.json", "This document", None, false),
+    (
+        "post",
+        "/api/v1/login",
+        "Log in; sets the session cookie (needs the gh_pre cookie and X-CSRF-Token from GET /api/v1/setup)",
+        Some("Login"),
+        true,
+    ),
+    ("post", "/api/v1/logout", "End the session", None, false),
+    (
+        "get",
+        "/api/v1/setup",
+        "Whether first-boot setup is needed; presets; sets the gh_pre CSRF cookie",
+        None,
+        true,
+    ),
+    (
+        "post",
+        "/api/v1/setup",
+        "Finish first-boot setup (only while no admin password exists)",
+        Some("Setup"),
+        true,
+    ),
+    (
+        "get",
+        "/api/v1/stats",
+        "Dashboard: totals, chart buckets, top lists, cache, upstreams, system (query: range=24h)",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/querylog",
+        "Query-log search, newest first (query: domain, client, status, qtype, from_ms, to_ms, before_ms, after_ms, limit)",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/explain",
+        "Why a domain is blocked or allowed (query: domain, client)",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/rules",
+        "Allow and deny entries",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/rules",
+        "Add an allow or deny entry (removes it from the other list)",
+        Some("Rule"),
+        false,
+    ),
+    (
+        "delete",
+        "/api/v1/rules",
+        "Remove an allow or deny entry",
+        Some("Rule"),
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/lists",
+        "Blocklists with domain counts, last update and errors",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/lists",
+        "Add a blocklist",
+        Some("List"),
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/lists/update",
+        "Download every list now",
+        None,
+        false,
+    ),
+    (
+        "patch",
+        "/api/v1/lists/{name}",
+        "Enable or disable a list",
+        Some("ListPatch"),
+        false,
+    ),
+    (
+        "delete",
+        "/api/v1/lists/{name}",
+        "Remove a list",
+        None,
+        false,
+    ),
+    ("get", "/api/v1/groups", "Client groups", None, false),
+    (
+        "put",
+        "/api/v1/groups",
+        "Replace the client groups",
+        Some("Groups"),
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/groups",
+        "Add a group or replace the one with that name",
+        Some("Group"),
+        false,
+    ),
+    (
+        "delete",
+        "/api/v1/groups/{name}",
+        "Remove a group",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/local/records",
+        "Local DNS records",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/local/records",
+        "Add a local record",
+        Some("Record"),
+        false,
+    ),
+    (
+        "delete",
+        "/api/v1/local/records",
+        "Remove a local record",
+        Some("Record"),
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/forward",
+        "Conditional forwarding zones",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/forward",
+        "Add a forwarding zone",
+        Some("Forward"),
+        false,
+    ),
+    (
+        "delete",
+        "/api/v1/forward",
+        "Remove the zone with these domains",
+        Some("Forward"),
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/settings",
+        "Upstreams, cache, blocked response, query log, privacy",
+        None,
+        false,
+    ),
+    (
+        "put",
+        "/api/v1/settings",
+        "Change settings (fields left out stay as they are)",
+        Some("Settings"),
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/password",
+        "Change the admin password",
+        Some("Password"),
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/tokens",
+        "API tokens (without secrets)",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/tokens",
+        "Create an API token; the secret is in the answer only",
+        Some("TokenName"),
+        false,
+    ),
+    (
+        "delete",
+        "/api/v1/tokens/{id}",
+        "Revoke an API token",
+        None,
+        false,
+    ),
+    ("get", "/api/v1/pause", "Blocking pause status", None, false),
+    (
+        "post",
+        "/api/v1/pause",
+        "Pause blocking for N minutes (or until resumed)",
+        Some("Pause"),
+        false,
+    ),
+    ("delete", "/api/v1/pause", "Resume blocking", None, false),
+    (
+        "get",
+        "/api/v1/system",
+        "Version, memory, CPU, temperature, flash, uptime",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/network",
+        "Appliance network and time zone",
+        None,
+        false,
+    ),
+    (
+        "put",
+        "/api/v1/network",
+        "Set appliance network and time zone (applies at next boot)",
+        Some("Network"),
+        false,
+    ),
+    (
+        "get",
+        "/api/v1/backup",
+        "Download the whole configuration (TOML)",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/restore",
+        "Restore a configuration backup (TOML body)",
+        Some("Bytes"),
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/import/teleporter",
+        "Import a Pi-hole Teleporter archive (.tar.gz or .zip body)",
+        Some("Bytes"),
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/system/reboot",
+        "Reboot (appliance only)",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/system/factory-reset",
+        "Forget all settings and the password (appliance only)",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/firmware",
+        "Firmware upload (not available yet: 501)",
+        Some("Bytes"),
+        false,
+    ),
+    (
+        "get",
+        "/metrics",
+        "Prometheus metrics (off by default; API token only)",
+        None,
+        false,
+    ),
+];
+
+fn schemas() -> Value {
+    let s = |props: Value, req: &[&str]| json!({"type": "object", "properties": props, "required": req});
+    let str_ = json!({"type": "string"});
+    let strs = json!({"type": "array", "items": {"type": "string"}});
+    json!({
+        "Login": s(json!({"password": str_}), &["password"]),
+        "Setup": s(json!({
+            "password": str_, "upstream": {"enum": ["cloudflare", "quad9", "google", "custom"]},
+            "protocol": {"enum": ["plain", "dot", "doh"]}, "custom_upstreams": strs,
+            "blocklists": strs, "network": {"$ref": "#/components/schemas/Network"}
+        }), &["password", "upstream", "protocol"]),
+        "Rule": s(json!({"list": {"enum": ["allow", "deny"]}, "entry": {"type": "string", "description": "domain, *.domain or /regex/"}}), &["list", "entry"]),
+        "List": s(json!({"name": str_, "url": str_, "path": str_, "enabled": {"type": "boolean"}, "groups": strs}), &["name"]),
+        "ListPatch": s(json!({"enabled": {"type": "boolean"}}), &["enabled"]),
+        "Group": s(json!({"name": str_, "clients": strs}), &["name", "clients"]),
+        "Groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}},
+        "Record": s(json!({"name": str_, "type": {"enum": ["A", "AAAA", "CNAME", "PTR", "TXT", "MX", "SRV"]}, "value": str_, "ttl": {"type": "integer"}}), &["name", "type", "value"]),
+        "Forward": s(json!({"domains": strs, "upstreams": strs}), &["domains"]),
+        "Settings": s(json!({
+            "upstreams": strs, "cache_memory_mib": {"type": "integer"}, "blocked_response": str_,
+            "blocked_ttl": {"type": "integer"}, "querylog_enabled": {"type": "boolean"},
+            "retention_days": {"type": "integer"}, "flush_interval": str_,
+            "anonymize_clients": {"type": "boolean"}, "hide_domains": {"type": "boolean"}
+        }), &[]),
+        "Password": s(json!({"current": str_, "new": str_}), &["current", "new"]),
+        "TokenName": s(json!({"name": str_}), &["name"]),
+        "Pause": s(json!({"minutes": {"type": ["integer", "null"]}}), &[]),
+        "Network": s(json!({
+            "mode": {"enum": ["dhcp", "static"]}, "address": str_, "gateway": str_,
+            "address6": str_, "gateway6": str_, "timezone": str_
+        }), &["mode"]),
+        "Bytes": {"type": "string", "format": "binary"},
+        "Error": s(json!({"error": str_, "field": str_}), &["error"]),
+    })
+}
+
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary, body, public) in OPERATIONS {
+        let mut op = json!({
+            "summary": summary,
+            "responses": {
+                "200": {"description": "OK"},
+                "401": {"description": "Not logged in", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "403": {"description": "CSRF or Origin check failed"},
+                "422": {"description": "Invalid input; `field` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            }
+        });
+        if *public {
+            op["security"] = json!([]);
+        }
+        if let Some(b) = body {
+            let ct = if *b == "Bytes" {
+                "application/octet-stream"
+            } else {
+                "application/json"
+            };
+            op["requestBody"] = json!({"required": true, "content": {ct: {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+        }
+        if path.contains('{') {
+            let name = path.split('{').nth(1).unwrap().trim_end_matches('}');
+            op["parameters"] = json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
+        }
+        paths
+            .entry(path.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .unwrap()
+            .insert(method.to_string(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "glory-hole API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Everything the web UI does. Scripts authenticate with an API token \
+    (Settings → API tokens) as `Authorization: Bearer <token>`. Browser sessions use the \
+    `gh_session` cookie and must send the page's CSRF token as `X-CSRF-Token` on every change."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "gh_session"}
+            }
+        }
+    })
+}
