@@ -2,8 +2,8 @@
 //! latency, and a retention pass, on realistic generated traffic.
 //!
 //!     cargo run --release --example querylog_bench -- --rows 10000000
-//!     scripts/bench-querylog.sh            # the same, 10 M rows
-//!     scripts/bench-querylog.sh --smoke    # 200 k rows, for CI
+//!     benches/querylog.sh            # the same, 10 M rows
+//!     benches/querylog.sh --smoke    # 200 k rows, for CI
 //!
 //! Traffic: domains Zipf-distributed (s = 1) over names from
 //! ../shared/data/blocklists/domains (those are blocked) mixed with

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Query-log benchmark (docs/performance-querylog.md): ingest rate, bytes per
 # row, dashboard and log-page latency, a retention pass.
-#   scripts/bench-querylog.sh            10 million rows (the documented run)
-#   scripts/bench-querylog.sh --smoke    200 000 rows, for CI
-#   scripts/bench-querylog.sh --rows N
+#   benches/querylog.sh            10 million rows (the documented run)
+#   benches/querylog.sh --smoke    200 000 rows, for CI
+#   benches/querylog.sh --rows N
 set -eu
 cd "$(dirname "$0")/.."
 rows=10000000
