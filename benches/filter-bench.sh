@@ -1,5 +1,5 @@
 #!/bin/sh
-# Filter benchmarks side by side with unbound and dnsmasq (docs/performance-filter.md).
+# Filter benchmarks side by side with unbound and dnsmasq (docs/performance.md).
 # Usage: benches/filter-bench.sh [--quick]
 # Needs unbound and dnsmasq (installed by .ci/setup); all servers run as
 # foreground processes on loopback high ports and are stopped afterwards.

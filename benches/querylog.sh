@@ -1,5 +1,5 @@
 #!/bin/sh
-# Query-log benchmark (docs/performance-querylog.md): ingest rate, bytes per
+# Query-log benchmark (docs/performance.md): ingest rate, bytes per
 # row, dashboard and log-page latency, a retention pass.
 #   benches/querylog.sh            10 million rows (the documented run)
 #   benches/querylog.sh --smoke    200 000 rows, for CI
