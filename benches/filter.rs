@@ -362,21 +362,6 @@ fn run(quick: bool) {
     );
 
     // In-process: compile, size, lookups.
-    if std::env::var("TINY").is_ok() {
-        let r = measure_in_process(
-            "tiny",
-            &[PathBuf::from("/tmp/fx/tiny.txt")],
-            &names,
-            &w.join("dt"),
-        );
-        println!(
-            "tiny index: hit {:.0} miss {:.0} deep {:.0}",
-            r.hit, r.miss, r.deep
-        );
-        if std::env::var("TINY").as_deref() == Ok("only") {
-            return;
-        }
-    }
     let mut rows = vec![measure_in_process(
         "real lists",
         &lists,

@@ -31,6 +31,8 @@ pub struct App {
     pub started: Instant,
     /// Where DNS actually listens (ports resolved).
     pub dns_addrs: Vec<SocketAddr>,
+    /// Where the web UI listens (empty when `web.enabled = false`).
+    pub web_addrs: std::sync::OnceLock<Vec<SocketAddr>>,
     _dns: server::DnsServer,
 }
 
@@ -62,8 +64,16 @@ impl App {
             querylog,
             started: Instant::now(),
             dns_addrs,
+            web_addrs: std::sync::OnceLock::new(),
             _dns: dns,
         });
+        let web_cfg = app.config().web.clone();
+        let web_addrs = if web_cfg.enabled {
+            crate::web::serve(app.clone(), &web_cfg.listen).await?
+        } else {
+            Vec::new()
+        };
+        let _ = app.web_addrs.set(web_addrs);
         tokio::spawn(sweep_cache(engine));
         Ok(app)
     }
@@ -150,6 +160,15 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         for a in &app.dns_addrs {
             tracing::info!("DNS on {a} (UDP and TCP)");
         }
+        for a in app.web_addrs.get().into_iter().flatten() {
+            tracing::info!("web UI on http://{a}/");
+        }
+        // On the board image: mDNS, the hardware watchdog, SNTP.
+        let _appliance = app
+            .config()
+            .web
+            .appliance
+            .then(|| crate::appliance::start(&app.dns_addrs));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -7,6 +7,7 @@
 //! immutable snapshots and swaps them in; DNS workers never wait on it.
 
 pub mod app;
+pub mod appliance;
 pub mod config;
 pub mod dns;
 pub mod events;

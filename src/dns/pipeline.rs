@@ -45,6 +45,7 @@ pub enum Step {
 /// A query waiting for an upstream.
 pub struct Pending {
     raw: Vec<u8>,
+    name: heapless::String<256>,
     q: Query,
     client: SocketAddr,
     transport: Transport,
@@ -169,12 +170,15 @@ impl Engine {
         };
         let rt = self.runtime.load();
         let ip = crate::config::canonical_ip(client.ip());
+        let mut name = heapless::String::<256>::new();
+        wire::name_to_text(&q.qname, &mut name);
 
         if !rt.client_allowed(ip) {
             self.error_answer(raw, &q, wire::RCODE_REFUSED, out);
             self.finish(&q, transport, &rt, out);
             self.done(
                 &q,
+                &name,
                 ip,
                 out,
                 Source::Refused,
@@ -189,6 +193,7 @@ impl Engine {
             self.finish(&q, transport, &rt, out);
             self.done(
                 &q,
+                &name,
                 ip,
                 out,
                 Source::Local,
@@ -204,6 +209,7 @@ impl Engine {
                 self.finish(&q, transport, &rt, out);
                 self.done(
                     &q,
+                    &name,
                     ip,
                     out,
                     Source::Local,
@@ -217,14 +223,21 @@ impl Engine {
             Local::NotLocal => None,
         };
 
-        let mut name = heapless::String::<256>::new();
-        wire::name_to_text(&q.qname, &mut name);
         let filter = self.filter.load();
         let verdict = filter.check(&name, ip);
         if let Verdict::Blocked(reason) = verdict {
-            blocked_answer(raw, &q, &filter, out);
+            blocked_answer(raw, &q, &filter, reason, out);
             self.finish(&q, transport, &rt, out);
-            self.done(&q, ip, out, Source::Blocked, u8::MAX, started, reason);
+            self.done(
+                &q,
+                &name,
+                ip,
+                out,
+                Source::Blocked,
+                u8::MAX,
+                started,
+                reason,
+            );
             return Step::Reply;
         }
 
@@ -240,6 +253,7 @@ impl Engine {
             self.finish(&q, transport, &rt, out);
             self.done(
                 &q,
+                &name,
                 ip,
                 out,
                 Source::Cache,
@@ -252,6 +266,7 @@ impl Engine {
 
         Step::Forward(Box::new(Pending {
             raw: raw.to_vec(),
+            name,
             q,
             client,
             transport,
@@ -284,7 +299,7 @@ impl Engine {
                     None
                 };
                 if let Some(reason) = blocked {
-                    blocked_answer(&p.raw, &p.q, &filter, out);
+                    blocked_answer(&p.raw, &p.q, &filter, reason, out);
                     (Source::Blocked, a.upstream, reason)
                 } else {
                     self.cache.insert(&p.key, &resp);
@@ -321,7 +336,7 @@ impl Engine {
             reason = Reason::default();
         }
         self.finish(&p.q, p.transport, rt, out);
-        self.done(&p.q, ip, out, source, upstream, p.started, reason);
+        self.done(&p.q, &p.name, ip, out, source, upstream, p.started, reason);
     }
 
     /// Several questions, other opcodes, EDNS versions, odd classes: read
@@ -438,6 +453,7 @@ impl Engine {
     fn done(
         &self,
         q: &Query,
+        qname: &heapless::String<256>,
         client: IpAddr,
         out: &[u8],
         source: Source,
@@ -446,12 +462,10 @@ impl Engine {
         reason: Reason,
     ) {
         self.count(source);
-        let mut qname = heapless::String::new();
-        wire::name_to_text(&q.qname, &mut qname);
         self.events.emit(QueryEvent {
-            time_ms: crate::events::now_ms(),
+            time_ms: crate::events::coarse_now_ms(),
             client,
-            qname,
+            qname: qname.clone(),
             qtype: q.qtype,
             rcode: wire::rcode(out),
             source,
@@ -463,9 +477,9 @@ impl Engine {
 }
 
 /// What a blocked name answers, per `filter.blocked_response`.
-fn blocked_answer(raw: &[u8], q: &Query, filter: &Filter, out: &mut Vec<u8>) {
+fn blocked_answer(raw: &[u8], q: &Query, filter: &Filter, reason: Reason, out: &mut Vec<u8>) {
     let ttl = filter.blocked_ttl();
-    let (rcode, addr): (u8, Option<IpAddr>) = match filter.blocked_response() {
+    let (rcode, addr): (u8, Option<IpAddr>) = match filter.blocked_response_for(reason) {
         BlockedResponse::Nxdomain => (wire::RCODE_NXDOMAIN, None),
         BlockedResponse::Refused => (wire::RCODE_REFUSED, None),
         BlockedResponse::Null => (

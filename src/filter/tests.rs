@@ -500,3 +500,12 @@ fn names_with_many_labels_are_checked_at_every_suffix() {
         );
     }
 }
+
+#[test]
+fn odd_names_do_not_panic() {
+    let s = setup(&[("l", "ads.example\n")]);
+    let f = Filter::from_config(&s.cfg).unwrap();
+    for name in ["", ".", "..", "a..b", "ads.example.", "-", &"x".repeat(300)] {
+        assert_eq!(f.check(name, ip(C)), Verdict::Pass, "{name:?}");
+    }
+}

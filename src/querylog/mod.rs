@@ -187,6 +187,9 @@ pub struct RetentionReport {
     pub steps: u64,
     /// The longest step: an insert batch waits at most this long.
     pub max_step_ms: f64,
+    /// The most CPU time one step used (wall time above includes waiting
+    /// for a CPU on a busy machine).
+    pub max_step_cpu_ms: f64,
     /// The longest deleting step (rows, their roll-ups, unused names).
     pub max_delete_step_ms: f64,
     /// The longest incremental-vacuum step.

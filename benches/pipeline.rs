@@ -1,0 +1,111 @@
+//! The whole in-process cost of answering a cached query: `Engine::begin`
+//! on raw query bytes — parse, client check, local zone, filter (with the
+//! real blocklists loaded when `../shared` is there), cache hit, EDNS echo —
+//! plus the query event handed to a draining channel. No sockets.
+//!
+//! Run: `cargo bench --bench pipeline` (or `-- --quick`).
+
+use arc_swap::ArcSwap;
+use criterion::{Criterion, criterion_group, criterion_main};
+use glory_hole::config::Config;
+use glory_hole::dns::cache::CacheKey;
+use glory_hole::dns::pipeline::{Engine, Step, Transport};
+use glory_hole::dns::wire::{CLASS_IN, Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
+use glory_hole::events::EventSink;
+use glory_hole::filter::Filter;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn query(n: u32) -> Vec<u8> {
+    glory_hole::testing::client::query(
+        0x1234,
+        &format!("www{n}.example.com"),
+        TYPE_A,
+        Some(1232),
+        false,
+    )
+}
+
+fn engine() -> (Engine, std::thread::JoinHandle<()>) {
+    let config = Arc::new(Config::default());
+    let filter = Arc::new(ArcSwap::from_pointee(Filter::empty()));
+    let (events, rx) = EventSink::bounded(4096);
+    // Stand-in for the query-log writer: drain the channel the way it
+    // does, polling, so senders never have a sleeping receiver to wake.
+    let drain = std::thread::spawn(move || {
+        loop {
+            while rx.try_recv().is_ok() {}
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+    (Engine::new(config, filter, events).unwrap(), drain)
+}
+
+fn cached_answer(c: &mut Criterion) {
+    let (engine, _drain) = engine();
+    let client: SocketAddr = "192.168.1.20:40000".parse().unwrap();
+    let names = 1000;
+    let queries: Vec<Vec<u8>> = (0..names).map(query).collect();
+    for raw in &queries {
+        let q = Query::parse(raw).unwrap();
+        let mut resp = Vec::new();
+        let mut w = ResponseWriter::new(&mut resp, raw, &q, RCODE_NOERROR, false);
+        w.record_at_qname(0, TYPE_A, 300, &[192, 0, 2, 1]);
+        w.finish();
+        engine.cache.insert(&CacheKey::from_query(&q), &resp);
+    }
+    let mut out = Vec::with_capacity(4096);
+    let mut i = 0usize;
+    c.bench_function("pipeline/cache_hit_answer", |b| {
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            match engine.begin(black_box(&queries[i]), client, Transport::Udp, &mut out) {
+                Step::Reply => {}
+                _ => panic!("expected a cache hit"),
+            }
+            black_box(out.len());
+        })
+    });
+    let _ = CLASS_IN;
+
+    // The parts, to see where the time goes.
+    let f = Filter::empty();
+    let ip = client.ip();
+    c.bench_function("parts/filter_check_empty", |b| {
+        b.iter(|| black_box(f.check(black_box("www1.example.com"), ip)))
+    });
+    c.bench_function("parts/query_parse", |b| {
+        b.iter(|| black_box(Query::parse(black_box(&queries[1])).is_ok()))
+    });
+    let key = CacheKey::from_query(&Query::parse(&queries[1]).unwrap());
+    c.bench_function("parts/cache_get", |b| {
+        b.iter(|| {
+            black_box(
+                engine
+                    .cache
+                    .get(&key, 7, &queries[1][12..34], false, &mut out),
+            )
+        })
+    });
+    let ev = glory_hole::events::QueryEvent {
+        time_ms: 0,
+        client: ip,
+        qname: heapless::String::try_from("www1.example.com").unwrap(),
+        qtype: 1,
+        rcode: 0,
+        source: glory_hole::events::Source::Cache,
+        upstream: u8::MAX,
+        latency_us: 1,
+        reason: Default::default(),
+    };
+    c.bench_function("parts/event_emit", |b| {
+        b.iter(|| engine.events().emit(black_box(ev.clone())))
+    });
+}
+
+criterion_group!(benches, cached_answer);
+criterion_main!(benches);
