@@ -10,7 +10,7 @@
 # Each target runs image/setup.sh first, which installs what is missing.
 
 AARCH64_TARGET := aarch64-unknown-linux-musl
-AARCH64_BIN    := target/$(AARCH64_TARGET)/release/glory-hole
+AARCH64_BIN    := target/$(AARCH64_TARGET)/firmware/glory-hole
 IMAGE_CACHE    := target/image-cache
 IMAGE_OUT      := target/image
 IMAGE          := $(IMAGE_OUT)/glory-hole-rpi-arm64.img
@@ -22,7 +22,7 @@ setup:
 	@sh image/setup.sh
 
 aarch64: setup
-	cargo zigbuild --release --target $(AARCH64_TARGET)
+	cargo zigbuild --profile firmware --target $(AARCH64_TARGET)
 	@sh image/binary-size.sh $(AARCH64_BIN)
 
 aarch64-test: aarch64
