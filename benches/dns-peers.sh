@@ -45,6 +45,13 @@ TOML
 "$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
 GH_PID=$!; PIDS="$PIDS $GH_PID"
 
+# The same with the query log kept in RAM only (no SQLite writes), to show
+# the DNS path's own cost apart from logging every query to flash.
+sed -e 's/5401/5405/' -e "s#gh-data#gh-data-nolog#" "$WORK/gh.toml" >"$WORK/gh-nolog.toml"
+printf '[querylog]\nenabled = false\n' >>"$WORK/gh-nolog.toml"
+"$GH" --config "$WORK/gh-nolog.toml" >"$WORK/gh-nolog.log" 2>&1 &
+GN_PID=$!; PIDS="$PIDS $GN_PID"
+
 cat >"$WORK/unbound.conf" <<CONF
 server:
   interface: 127.0.0.1@5402
@@ -99,13 +106,17 @@ echo
 echo "| server | answered | lost | CPU µs per answer | RSS MiB |"
 echo "|---|---|---|---|---|"
 measure glory-hole 5401 "$GH_PID"
+measure glory-hole-log-off 5405 "$GN_PID"
 measure unbound 5402 "$UB_PID"
 measure dnsmasq 5403 "$DM_PID"
 measure udp-echo 5404 "$EC_PID"
 echo
 awk -F'|' '{gsub(/ /,"",$2); us[$2]=$5} END {
-    g = us["glory-hole"];
-    if (us["unbound"] > 0) printf "glory-hole / unbound  = %.2f\n", g / us["unbound"];
-    if (us["dnsmasq"] > 0) printf "glory-hole / dnsmasq  = %.2f\n", g / us["dnsmasq"];
-    if (us["udp-echo"] > 0) printf "glory-hole / udp-echo = %.2f\n", g / us["udp-echo"];
+    split("glory-hole glory-hole-log-off", names, " ");
+    for (k = 1; k <= 2; k++) {
+        n = names[k]; g = us[n];
+        if (us["unbound"] > 0) printf "%s / unbound  = %.2f\n", n, g / us["unbound"];
+        if (us["dnsmasq"] > 0) printf "%s / dnsmasq  = %.2f\n", n, g / us["dnsmasq"];
+        if (us["udp-echo"] > 0) printf "%s / udp-echo = %.2f\n", n, g / us["udp-echo"];
+    }
 }' "$WORK/table"
