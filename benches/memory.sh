@@ -4,6 +4,7 @@
 #
 #   benches/memory.sh [NAMES]      (default 1000000)
 #   SMOKE=1 benches/memory.sh      (CI: 50000 names)
+#   QUERYLOG=off benches/memory.sh (query log in RAM only: the DNS side alone)
 #
 # Prints Markdown. Targets (docs/performance.md): idle <= 8 MiB; peak during
 # the flood <= memory_mib + 12 MiB.
@@ -33,6 +34,7 @@ memory_mib = $MIB
 [web]
 enabled = false
 TOML
+if [ "${QUERYLOG:-on}" = off ]; then printf '[querylog]\nenabled = false\n' >>"$WORK/gh.toml"; fi
 "$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
 GH_PID=$!; PIDS="$PIDS $GH_PID"
 sleep 2
@@ -45,6 +47,8 @@ DONE=$(awk '/Queries completed:/ {print $3}' "$WORK/perf")
 AFTER=$(kib VmRSS)
 PEAK=$(kib VmHWM)
 
+echo "query log: ${QUERYLOG:-on}"
+echo
 echo "| measure | MiB |"
 echo "|---|---|"
 awk -v i="$IDLE" -v a="$AFTER" -v p="$PEAK" -v n="$NAMES" -v d="$DONE" -v m="$MIB" 'BEGIN {
