@@ -35,6 +35,8 @@ const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Interned names kept in RAM; beyond that the cache starts over.
 const INTERN_CACHE: usize = 200_000;
 /// The longest the loop sleeps before looking at commands again.
+/// How long the writer sleeps when the event channel is empty.
+const POLL: Duration = Duration::from_millis(10);
 const TICK: Duration = Duration::from_millis(20);
 
 pub(super) struct Writer {
@@ -295,7 +297,17 @@ impl Writer {
                         TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
                     })
                 } else {
-                    events.recv_timeout(wait)
+                    // Poll, never park on the channel: a parked receiver
+                    // makes every DNS worker's send a futex wake-up and a
+                    // context switch, which costs more than the answer.
+                    match events.try_recv() {
+                        Ok(e) => Ok(e),
+                        Err(TryRecvError::Empty) => {
+                            std::thread::sleep(wait.min(POLL));
+                            Err(RecvTimeoutError::Timeout)
+                        }
+                        Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                    }
                 };
                 match first {
                     Ok(e) => {
