@@ -175,52 +175,26 @@ impl Engine {
         let ip = crate::config::canonical_ip(client.ip());
         let mut name = heapless::String::<256>::new();
         wire::name_to_text(&q.qname, &mut name);
+        let asked = Asked {
+            q: &q,
+            name: &name,
+            client: ip,
+            transport,
+            started,
+        };
 
         if !rt.client_allowed(ip) {
             self.error_answer(raw, &q, wire::RCODE_REFUSED, out);
-            self.finish(&q, transport, &rt, out);
-            self.done(
-                &q,
-                &name,
-                ip,
-                out,
-                Source::Refused,
-                u8::MAX,
-                started,
-                Reason::default(),
-            );
-            return Step::Reply;
+            return self.reply(&asked, &rt, Source::Refused, Reason::default(), out);
         }
         if q.qtype == wire::TYPE_ANY {
             self.any_answer(raw, &q, out);
-            self.finish(&q, transport, &rt, out);
-            self.done(
-                &q,
-                &name,
-                ip,
-                out,
-                Source::Local,
-                u8::MAX,
-                started,
-                Reason::default(),
-            );
-            return Step::Reply;
+            return self.reply(&asked, &rt, Source::Local, Reason::default(), out);
         }
 
         let zone = match rt.local.answer(raw, &q, out) {
             Local::Answered => {
-                self.finish(&q, transport, &rt, out);
-                self.done(
-                    &q,
-                    &name,
-                    ip,
-                    out,
-                    Source::Local,
-                    u8::MAX,
-                    started,
-                    Reason::default(),
-                );
-                return Step::Reply;
+                return self.reply(&asked, &rt, Source::Local, Reason::default(), out);
             }
             Local::Forward(i) => Some(i),
             Local::NotLocal => None,
@@ -230,18 +204,7 @@ impl Engine {
         let verdict = filter.check(&name, ip);
         if let Verdict::Blocked(reason) = verdict {
             blocked_answer(raw, &q, &filter, reason, out);
-            self.finish(&q, transport, &rt, out);
-            self.done(
-                &q,
-                &name,
-                ip,
-                out,
-                Source::Blocked,
-                u8::MAX,
-                started,
-                reason,
-            );
-            return Step::Reply;
+            return self.reply(&asked, &rt, Source::Blocked, reason, out);
         }
 
         let key = CacheKey {
@@ -253,18 +216,7 @@ impl Engine {
         };
         let question = &raw[wire::field::HEADER_LEN..q.question_end];
         if self.cache.get(&key, q.id, question, false, out) == Lookup::Hit {
-            self.finish(&q, transport, &rt, out);
-            self.done(
-                &q,
-                &name,
-                ip,
-                out,
-                Source::Cache,
-                u8::MAX,
-                started,
-                Reason::default(),
-            );
-            return Step::Reply;
+            return self.reply(&asked, &rt, Source::Cache, Reason::default(), out);
         }
 
         Step::Forward(Box::new(Pending {
@@ -412,6 +364,29 @@ impl Engine {
         }
     }
 
+    /// An answer decided without I/O: finish it and log it.
+    fn reply(
+        &self,
+        a: &Asked<'_>,
+        rt: &Runtime,
+        source: Source,
+        reason: Reason,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        self.finish(a.q, a.transport, rt, out);
+        self.done(
+            a.q,
+            a.name,
+            a.client,
+            out,
+            source,
+            u8::MAX,
+            a.started,
+            reason,
+        );
+        Step::Reply
+    }
+
     /// EDNS echo, then truncation to what a UDP client can take.
     fn finish(&self, q: &Query, transport: Transport, rt: &Runtime, out: &mut Vec<u8>) {
         // RD and CD mirror this client's query, whoever asked first.
@@ -477,6 +452,16 @@ impl Engine {
             reason,
         });
     }
+}
+
+/// Who asked what, how, and since when: what every answer needs to be
+/// finished and logged.
+struct Asked<'a> {
+    q: &'a Query,
+    name: &'a heapless::String<256>,
+    client: IpAddr,
+    transport: Transport,
+    started: Started,
 }
 
 /// When a query started, by the clock that suits its path.
