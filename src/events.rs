@@ -141,20 +141,6 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Milliseconds since the Unix epoch from the kernel's coarse clock (a few
-/// ms resolution, no hardware read): cheap enough for every query.
-pub fn coarse_now_ms() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
-        return now_ms();
-    }
-    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod appliance;
+pub mod clock;
 pub mod config;
 pub mod dns;
 pub mod events;

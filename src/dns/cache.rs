@@ -404,25 +404,8 @@ fn lock(m: &Mutex<CacheShard>, budget: usize) -> MutexGuard<'_, CacheShard> {
     })
 }
 
-#[cfg(target_os = "linux")]
 fn coarse_seconds() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
-    // exists on every Linux since 2.6.32, so the call cannot fail.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64
-}
-
-#[cfg(not(target_os = "linux"))]
-fn coarse_seconds() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_secs()
+    crate::clock::coarse_monotonic().as_secs()
 }
 
 #[cfg(test)]

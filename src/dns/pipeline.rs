@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -157,7 +157,7 @@ impl Engine {
         // Answers that need no I/O take well under a microsecond: time them
         // with the kernel's coarse clock (no hardware read); forwarded
         // queries get a precise clock below.
-        let started = Started::Coarse(coarse_monotonic_us());
+        let started = Started::Coarse(crate::clock::coarse_monotonic());
         let q = match Query::parse(raw) {
             Ok(q) => q,
             Err(WireError::Truncated) => {
@@ -338,7 +338,7 @@ impl Engine {
             // RFC 6891: BADVERS (16) = extended RCODE 1 in the OPT record.
             wire::header_only_error(raw, 0, out);
             out[11] = 1;
-            out.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 1, 0, 0, 0, 0, 0]);
+            wire::push_opt(out, 1232, false, 1);
             self.count(Source::Refused);
             return Step::Reply;
         }
@@ -441,7 +441,7 @@ impl Engine {
     ) {
         self.count(source);
         self.events.emit(QueryEvent {
-            time_ms: crate::events::coarse_now_ms(),
+            time_ms: crate::clock::coarse_unix_ms(),
             client,
             qname: qname.clone(),
             qtype: q.qtype,
@@ -467,29 +467,21 @@ struct Asked<'a> {
 /// When a query started, by the clock that suits its path.
 #[derive(Debug, Clone, Copy)]
 enum Started {
-    /// Microseconds of `CLOCK_MONOTONIC_COARSE` (a few ms resolution).
-    Coarse(u64),
+    /// `clock::coarse_monotonic()` (a few ms resolution).
+    Coarse(Duration),
     Precise(Instant),
 }
 
 impl Started {
     fn elapsed_us(self) -> u32 {
         let us = match self {
-            Started::Coarse(t) => coarse_monotonic_us().saturating_sub(t),
+            Started::Coarse(t) => crate::clock::coarse_monotonic()
+                .saturating_sub(t)
+                .as_micros() as u64,
             Started::Precise(i) => i.elapsed().as_micros() as u64,
         };
         us.min(u32::MAX as u64) as u32
     }
-}
-
-fn coarse_monotonic_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 /// What a blocked name answers, per `filter.blocked_response`.
@@ -531,16 +523,8 @@ fn upstream_query(raw: &[u8], q: &Query) -> Vec<u8> {
     m.extend_from_slice(&(flags::RD | (q.flags & flags::CD)).to_be_bytes());
     m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
     m.extend_from_slice(&raw[wire::field::HEADER_LEN..q.question_end]);
-    append_opt_record(&mut m, 1232, q.edns.do_bit);
+    wire::push_opt(&mut m, 1232, q.edns.do_bit, 0);
     m
-}
-
-fn append_opt_record(m: &mut Vec<u8>, udp_size: u16, do_bit: bool) {
-    m.push(0);
-    m.extend_from_slice(&wire::TYPE_OPT.to_be_bytes());
-    m.extend_from_slice(&udp_size.to_be_bytes());
-    m.extend_from_slice(&(if do_bit { 0x8000u32 } else { 0 }).to_be_bytes());
-    m.extend_from_slice(&[0, 0]);
 }
 
 /// Appends an OPT record and counts it in ARCOUNT.
@@ -548,7 +532,7 @@ fn append_opt(out: &mut Vec<u8>, udp_size: u16, do_bit: bool) {
     if out.len() < wire::field::HEADER_LEN {
         return;
     }
-    append_opt_record(out, udp_size, do_bit);
+    wire::push_opt(out, udp_size, do_bit, 0);
     let ar = wire::read_u16(out, 10).unwrap_or(0).saturating_add(1);
     out[10..12].copy_from_slice(&ar.to_be_bytes());
 }

@@ -424,12 +424,7 @@ impl<'a> ResponseWriter<'a> {
 
     /// Adds an OPT record advertising `udp_size` (echoing the client's EDNS).
     pub fn opt(&mut self, udp_size: u16, do_bit: bool) {
-        self.out.push(0);
-        self.out.extend_from_slice(&TYPE_OPT.to_be_bytes());
-        self.out.extend_from_slice(&udp_size.to_be_bytes());
-        let ttl: u32 = if do_bit { 0x8000 } else { 0 };
-        self.out.extend_from_slice(&ttl.to_be_bytes());
-        self.out.extend_from_slice(&0u16.to_be_bytes());
+        push_opt(self.out, udp_size, do_bit, 0);
         self.counts[2] += 1;
     }
 
@@ -439,6 +434,18 @@ impl<'a> ResponseWriter<'a> {
             self.out[at..at + 2].copy_from_slice(&c.to_be_bytes());
         }
     }
+}
+
+/// Appends an OPT record (RFC 6891) without touching ARCOUNT: root owner,
+/// `udp_size` in CLASS, `ext_rcode` (the RCODE's upper 8 bits), version 0
+/// and the DO bit in TTL, no options.
+pub fn push_opt(out: &mut Vec<u8>, udp_size: u16, do_bit: bool, ext_rcode: u8) {
+    out.push(0);
+    out.extend_from_slice(&TYPE_OPT.to_be_bytes());
+    out.extend_from_slice(&udp_size.to_be_bytes());
+    let ttl = (u32::from(ext_rcode) << 24) | if do_bit { 0x8000 } else { 0 };
+    out.extend_from_slice(&ttl.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
 }
 
 /// A minimal error answer for a query we could only read the header of:
