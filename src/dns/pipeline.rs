@@ -207,13 +207,7 @@ impl Engine {
             return self.reply(&asked, &rt, Source::Blocked, reason, out);
         }
 
-        let key = CacheKey {
-            name: q.qname.clone(),
-            qtype: q.qtype,
-            qclass: q.qclass,
-            do_bit: q.edns.do_bit,
-            cd: q.cd(),
-        };
+        let key = CacheKey::from_query(&q);
         let question = &raw[wire::field::HEADER_LEN..q.question_end];
         if self.cache.get(&key, q.id, question, false, out) == Lookup::Hit {
             return self.reply(&asked, &rt, Source::Cache, Reason::default(), out);
