@@ -9,6 +9,7 @@ use super::backend::{
     TopKind,
 };
 use super::guard::{self, CSRF_HEADER, PRE_COOKIE, Principal, SESSION_COOKIE};
+use super::scope::{self, RuleList, Scope};
 use super::setup::{self, Network};
 use super::sysinfo::SysInfo;
 use super::{Conn, State};
@@ -190,7 +191,17 @@ pub fn edit(st: &State, f: impl FnOnce(&mut Config) -> ApiResult<()>) -> ApiResu
     let _one = st.edit_lock.lock().unwrap_or_else(|e| e.into_inner());
     let mut cfg = (*st.backend.config()).clone();
     f(&mut cfg)?;
+    check_filter(&cfg)?;
     st.backend.apply(cfg).map_err(ApiError::from_config)
+}
+
+/// Compiles the filter's rules and groups once before anything is saved:
+/// the handlers check each field, this catches what they cannot see (a
+/// restored file, a group name a list still uses).
+pub fn check_filter(cfg: &Config) -> ApiResult<()> {
+    crate::filter::rules::Policy::new(cfg, 0)
+        .map(drop)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))
 }
 
 /// Runs a backend read that may touch SQLite or list files on a blocking
@@ -594,6 +605,9 @@ pub struct RuleIn {
     /// "allow" or "deny".
     pub list: String,
     pub entry: String,
+    /// Groups the entry applies to; missing or empty: every client.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 /// An allow/deny entry as the filter reads it: "d", "*.d" or "/regex/".
@@ -617,62 +631,91 @@ pub fn normalize_rule(entry: &str) -> ApiResult<String> {
     Ok(format!("{wild}{}", d.0))
 }
 
-fn rule_lists<'a>(
-    cfg: &'a mut Config,
-    list: &str,
-) -> ApiResult<(&'a mut Vec<String>, &'a mut Vec<String>)> {
-    let f = &mut cfg.filter;
-    match list {
-        "allow" => Ok((&mut f.allow, &mut f.deny)),
-        "deny" => Ok((&mut f.deny, &mut f.allow)),
-        other => Err(ApiError::field(
-            "list",
-            format!("list: '{other}': use allow or deny"),
-        )),
+fn rule_list(list: &str) -> ApiResult<RuleList> {
+    RuleList::parse(list)
+        .ok_or_else(|| ApiError::field("list", format!("list: '{list}': use allow or deny")))
+}
+
+/// The groups a form or script chose; empty means every client.
+fn chosen_scope(c: &Config, groups: &Option<Vec<String>>) -> ApiResult<Scope> {
+    let names = scope::check_groups(c, groups.as_deref().unwrap_or(&[]))
+        .map_err(|e| ApiError::field("groups", e))?;
+    Ok(if names.is_empty() {
+        Scope::Everyone
+    } else {
+        Scope::Groups(names)
+    })
+}
+
+fn scope_words(s: &Scope) -> String {
+    match s {
+        Scope::Everyone => "every client".into(),
+        Scope::Groups(g) => format!(
+            "group{} {}",
+            if g.len() == 1 { "" } else { "s" },
+            g.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
 async fn rules(axum::extract::State(st): axum::extract::State<State>) -> Json<serde_json::Value> {
     let c = st.backend.config();
-    Json(json!({ "allow": c.filter.allow, "deny": c.filter.deny }))
+    Json(json!({
+        "allow": c.filter.allow,
+        "deny": c.filter.deny,
+        "entries": scope::entries(&c),
+    }))
 }
 
-/// Adds the entry, and takes it off the other list: "block this" from the
-/// log must win over an earlier "allow this".
+/// Sets where the entry applies, and takes it off the other list for
+/// those clients: "block this" from the log must win over an earlier
+/// "allow this".
 async fn add_rule(
     axum::extract::State(st): axum::extract::State<State>,
     Body(r): Body<RuleIn>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let list = rule_list(&r.list)?;
     let entry = normalize_rule(&r.entry)?;
+    let mut words = String::new();
     edit(&st, |c| {
-        let (this, other) = rule_lists(c, &r.list)?;
-        other.retain(|e| *e != entry);
-        if !this.contains(&entry) {
-            this.push(entry.clone());
+        let want = chosen_scope(c, &r.groups)?;
+        scope::set_rule_scope(c, list, &entry, &want);
+        if let Some(other) = scope::rule_scope(c, list.other(), &entry) {
+            let left = other.minus(&want, &scope::group_names(c));
+            scope::set_rule_scope(c, list.other(), &entry, &left);
         }
+        words = scope_words(&want);
         Ok(())
     })?;
-    Ok(ok(format!("{entry} added to {}", r.list)))
+    Ok(ok(format!("{entry} added to {} for {words}", list.name())))
 }
 
+/// Removes the entry; with `groups`, only for those groups.
 async fn remove_rule(
     axum::extract::State(st): axum::extract::State<State>,
     Body(r): Body<RuleIn>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let list = rule_list(&r.list)?;
     let entry = r.entry.trim().to_string();
     edit(&st, |c| {
-        let (this, _) = rule_lists(c, &r.list)?;
-        let before = this.len();
-        this.retain(|e| *e != entry);
-        if this.len() == before {
+        let Some(now) = scope::rule_scope(c, list, &entry) else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("'{entry}' is not in the {} list", r.list),
+                format!("'{entry}' is not in the {} list", list.name()),
+            ));
+        };
+        let take = chosen_scope(c, &r.groups)?;
+        let left = now.minus(&take, &scope::group_names(c));
+        if left == now {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("'{entry}' does not apply to {}", scope_words(&take)),
             ));
         }
+        scope::set_rule_scope(c, list, &entry, &left);
         Ok(())
     })?;
-    Ok(ok(format!("{entry} removed from {}", r.list)))
+    Ok(ok(format!("{entry} removed from {}", list.name())))
 }
 
 // ---- lists ----
@@ -735,23 +778,10 @@ async fn add_list(
             ));
         }
     }
-    let groups: Vec<String> = l
-        .groups
-        .iter()
-        .flat_map(|g| g.split(','))
-        .map(|g| g.trim().to_string())
-        .filter(|g| !g.is_empty())
-        .collect();
     edit(&st, |c| {
-        if let Some(g) = groups
-            .iter()
-            .find(|g| !c.filter.groups.iter().any(|x| x.name == **g))
-        {
-            return Err(ApiError::field(
-                "groups",
-                format!("groups: no group '{g}' (create it on the Clients page)"),
-            ));
-        }
+        let chosen = scope::check_groups(c, &l.groups).map_err(|e| ApiError::field("groups", e))?;
+        // None ticked: the default group, as the config reads an empty list.
+        let groups = scope::store_list_groups(&chosen).unwrap_or_default();
         if c.filter.lists.iter().any(|x| x.name == name) {
             return Err(ApiError::field(
                 "name",
@@ -771,9 +801,14 @@ async fn add_list(
     Ok(ok(format!("list '{name}' added")))
 }
 
+/// Fields left out stay as they are.
 #[derive(Deserialize)]
 struct ListPatch {
-    enabled: bool,
+    #[serde(default)]
+    enabled: Option<bool>,
+    /// The groups the list applies to; empty: the default group.
+    #[serde(default)]
+    groups: Option<Vec<String>>,
 }
 
 async fn patch_list(
@@ -781,20 +816,38 @@ async fn patch_list(
     Path(name): Path<String>,
     Body(p): Body<ListPatch>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    if p.enabled.is_none() && p.groups.is_none() {
+        return Err(ApiError::field(
+            "enabled",
+            "enabled: give enabled and/or groups",
+        ));
+    }
+    let mut said = Vec::new();
     edit(&st, |c| {
+        let groups = match &p.groups {
+            None => None,
+            Some(g) => {
+                let chosen = scope::check_groups(c, g).map_err(|e| ApiError::field("groups", e))?;
+                Some(scope::store_list_groups(&chosen).unwrap_or_default())
+            }
+        };
         let l = c
             .filter
             .lists
             .iter_mut()
             .find(|l| l.name == name)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no list '{name}'")))?;
-        l.enabled = p.enabled;
+        if let Some(e) = p.enabled {
+            l.enabled = e;
+            said.push(if e { "enabled" } else { "disabled" }.to_string());
+        }
+        if let Some(g) = groups {
+            l.groups = g;
+            said.push(format!("for {}", scope::list_groups(l).join(", ")));
+        }
         Ok(())
     })?;
-    Ok(ok(format!(
-        "list '{name}' {}",
-        if p.enabled { "enabled" } else { "disabled" }
-    )))
+    Ok(ok(format!("list '{name}' {}", said.join(" "))))
 }
 
 async fn remove_list(
@@ -832,69 +885,174 @@ pub fn valid_client(c: &str) -> bool {
     is_mac || c.parse::<crate::config::Cidr>().is_ok()
 }
 
-async fn groups(axum::extract::State(st): axum::extract::State<State>) -> Json<Vec<ClientGroup>> {
-    Json(st.backend.config().filter.groups.clone())
+/// A group as the API shows and takes it. On input, fields left out stay
+/// as they are.
+#[derive(Deserialize, Serialize, Default)]
+pub struct GroupIo {
+    pub name: String,
+    /// IPs, CIDRs or MAC addresses; none for `default` (everyone else).
+    #[serde(default)]
+    pub clients: Vec<String>,
+    /// The blocklists that apply to this group's clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lists: Option<Vec<String>>,
+    /// Allow / deny entries for this group's clients only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<String>>,
 }
 
+/// Every group, `default` first, with its lists and its own entries.
+pub fn groups_of(c: &Config) -> Vec<GroupIo> {
+    scope::group_names(c)
+        .into_iter()
+        .map(|name| {
+            let g = c.filter.groups.iter().find(|g| g.name == name);
+            GroupIo {
+                clients: g.map(|g| g.clients.clone()).unwrap_or_default(),
+                lists: Some(scope::lists_of_group(c, &name)),
+                allow: Some(g.map(|g| g.allow.clone()).unwrap_or_default()),
+                deny: Some(g.map(|g| g.deny.clone()).unwrap_or_default()),
+                name,
+            }
+        })
+        .collect()
+}
+
+async fn groups(axum::extract::State(st): axum::extract::State<State>) -> Json<Vec<GroupIo>> {
+    Json(groups_of(&st.backend.config()))
+}
+
+/// Entries for one group, each as the filter reads it; the error names
+/// the field ("allow" or "deny") and the entry.
+fn normalize_rules(field: &str, group: &str, entries: &[String]) -> ApiResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let n = normalize_rule(e).map_err(|err| {
+            ApiError::field(
+                field,
+                format!(
+                    "group '{group}': {field}: {}",
+                    err.error.trim_start_matches("entry: ")
+                ),
+            )
+        })?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `g` into `c` (replacing the group of that name), leaving out
+/// fields as they are.
+fn put_group(c: &mut Config, g: &GroupIo) -> ApiResult<()> {
+    let name = g.name.trim().to_string();
+    if name.is_empty()
+        || name.len() > 64
+        || name.contains(',')
+        || name.chars().any(|ch| ch.is_control())
+    {
+        return Err(ApiError::field(
+            "name",
+            "name: 1 to 64 characters, no commas",
+        ));
+    }
+    let mut clients = Vec::new();
+    for cl in g.clients.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        if !valid_client(cl) {
+            return Err(ApiError::field(
+                "clients",
+                format!("group '{name}': '{cl}' is not an IP, CIDR or MAC address"),
+            ));
+        }
+        clients.push(cl.to_ascii_lowercase());
+    }
+    if name == crate::filter::groups::DEFAULT_GROUP && !clients.is_empty() {
+        return Err(ApiError::field(
+            "clients",
+            "clients: the default group holds every client not in another group; it takes none",
+        ));
+    }
+    let allow = g
+        .allow
+        .as_ref()
+        .map(|a| normalize_rules("allow", &name, a))
+        .transpose()?;
+    let deny = g
+        .deny
+        .as_ref()
+        .map(|d| normalize_rules("deny", &name, d))
+        .transpose()?;
+    let i = match c.filter.groups.iter().position(|x| x.name == name) {
+        Some(i) => i,
+        None => {
+            c.filter.groups.push(ClientGroup {
+                name: name.clone(),
+                ..ClientGroup::default()
+            });
+            c.filter.groups.len() - 1
+        }
+    };
+    let cg = &mut c.filter.groups[i];
+    cg.clients = clients;
+    if let Some(a) = allow {
+        cg.allow = a;
+    }
+    if let Some(d) = deny {
+        cg.deny = d;
+    }
+    if let Some(lists) = &g.lists {
+        let mut set = std::collections::BTreeSet::new();
+        for l in lists.iter().map(|l| l.trim()).filter(|l| !l.is_empty()) {
+            if !c.filter.lists.iter().any(|x| x.name == l) {
+                return Err(ApiError::field("lists", format!("lists: no list '{l}'")));
+            }
+            set.insert(l.to_string());
+        }
+        scope::set_group_lists(c, &name, &set).map_err(|e| ApiError::field("lists", e))?;
+    }
+    scope::tidy(c);
+    Ok(())
+}
+
+/// Replaces every group; lists lose the groups that are gone.
 async fn put_groups(
     axum::extract::State(st): axum::extract::State<State>,
-    Body(groups): Body<Vec<ClientGroup>>,
+    Body(groups): Body<Vec<GroupIo>>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let mut names = std::collections::HashSet::new();
     for (i, g) in groups.iter().enumerate() {
-        let n = g.name.trim();
-        if n.is_empty() || n.len() > 64 {
+        if !names.insert(g.name.trim().to_string()) {
             return Err(ApiError::field(
                 "name",
-                format!("groups[{i}].name: 1 to 64 characters"),
+                format!("groups[{i}].name: '{}' twice", g.name.trim()),
             ));
-        }
-        if !names.insert(n.to_string()) {
-            return Err(ApiError::field(
-                "name",
-                format!("groups[{i}].name: '{n}' twice"),
-            ));
-        }
-        for c in &g.clients {
-            if !valid_client(c.trim()) {
-                return Err(ApiError::field(
-                    "clients",
-                    format!("group '{n}': '{c}' is not an IP, CIDR or MAC address"),
-                ));
-            }
         }
     }
-    let groups: Vec<ClientGroup> = groups
-        .into_iter()
-        .map(|mut g| {
-            // Fields this form does not show (per-group rules) pass through.
-            g.name = g.name.trim().to_string();
-            g.clients = g
-                .clients
-                .iter()
-                .map(|c| c.trim().to_ascii_lowercase())
-                .collect();
-            g
-        })
-        .collect();
     edit(&st, |c| {
-        c.filter.groups = groups;
+        let old = std::mem::take(&mut c.filter.groups);
+        for g in &groups {
+            // Rules a script leaves out stay those the group had.
+            if let Some(o) = old.iter().find(|o| o.name == g.name.trim()) {
+                c.filter.groups.push(o.clone());
+            }
+            put_group(c, g)?;
+        }
+        scope::forget_missing_groups(c);
         Ok(())
     })?;
     Ok(ok("groups saved"))
 }
 
-/// Adds a group, or replaces the one with the same name.
+/// Adds a group, or changes the one with the same name.
 async fn add_group(
     axum::extract::State(st): axum::extract::State<State>,
-    Body(g): Body<ClientGroup>,
+    Body(g): Body<GroupIo>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let mut all = st.backend.config().filter.groups.clone();
-    all.retain(|x| x.name != g.name.trim());
-    let name = g.name.trim().to_string();
-    all.push(g);
-    let _ = put_groups(axum::extract::State(st), Body(all)).await?;
-    Ok(ok(format!("group '{name}' saved")))
+    edit(&st, |c| put_group(c, &g))?;
+    Ok(ok(format!("group '{}' saved", g.name.trim())))
 }
 
 async fn remove_group(
@@ -910,9 +1068,7 @@ async fn remove_group(
                 format!("no group '{name}'"),
             ));
         }
-        for l in &mut c.filter.lists {
-            l.groups.retain(|g| *g != name);
-        }
+        scope::forget_missing_groups(c);
         Ok(())
     })?;
     Ok(ok(format!("group '{name}' removed")))

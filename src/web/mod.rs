@@ -16,6 +16,7 @@ mod guard;
 mod html;
 mod openapi;
 mod pages;
+pub mod scope;
 pub mod setup;
 pub mod sysinfo;
 pub mod teleporter;

@@ -7,6 +7,7 @@ use super::api::{
 };
 use super::guard::{self, PRE_COOKIE, Principal};
 use super::html::{bytes, duration, esc, page, time};
+use super::scope;
 use super::setup::{BLOCKLIST_PRESETS, Network, UPSTREAM_PRESETS};
 use super::{Conn, State};
 use axum::extract::connect_info::ConnectInfo;
@@ -754,21 +755,52 @@ fn urlencode(s: &str) -> String {
 
 // ---- lists ----
 
-fn rule_section(title: &str, list: &str, entries: &[String]) -> String {
-    let mut s = format!(
-        "<div><h2>{}</h2><div class=\"scroll\"><table id=\"{list}-rules\"><tbody>",
-        esc(title)
-    );
-    if entries.is_empty() {
-        s.push_str("<tr><td class=\"muted\">None</td></tr>");
-    }
-    for e in entries {
-        let body = serde_json::json!({"list": list, "entry": e}).to_string();
+/// One checkbox per group; ticked ones are sent as the `name` array.
+fn group_boxes(name: &str, all: &[String], chosen: &[String]) -> String {
+    let mut s = String::from("<span class=\"boxes\">");
+    for g in all {
+        let on = if chosen.contains(g) { " checked" } else { "" };
         let _ = write!(
             s,
-            "<tr><td class=\"mono\">{}</td><td class=\"num\"><button class=\"small sec\" data-action=\"DELETE /api/v1/rules\" data-body=\"{}\">remove</button></td></tr>",
-            esc(e),
-            esc(&body)
+            "<label class=\"check\"><input type=\"checkbox\" name=\"{name}\" value=\"{g}\" data-set{on}> {g}</label>",
+            g = esc(g)
+        );
+    }
+    s.push_str("</span>");
+    s
+}
+
+fn groups_text(groups: &[String], none: &str) -> String {
+    if groups.is_empty() {
+        format!("<span class=\"muted\">{none}</span>")
+    } else {
+        esc(&groups.join(", "))
+    }
+}
+
+fn rule_section(title: &str, list: &str, entries: &[scope::RuleEntry], all: &[String]) -> String {
+    let mut s = format!(
+        "<div><h2>{}</h2><div class=\"scroll\"><table id=\"{list}-rules\"><thead><tr><th>Entry</th><th>Applies to</th><th></th></tr></thead><tbody>",
+        esc(title)
+    );
+    let mine: Vec<&scope::RuleEntry> = entries.iter().filter(|e| e.list == list).collect();
+    if mine.is_empty() {
+        s.push_str("<tr><td colspan=\"3\" class=\"muted\">None</td></tr>");
+    }
+    for e in mine {
+        let body = serde_json::json!({"list": list, "entry": e.entry}).to_string();
+        let _ = write!(
+            s,
+            "<tr><td class=\"mono\">{entry}</td><td>{groups}<details><summary>change</summary>\
+             <form data-api=\"/api/v1/rules\" class=\"row\">\
+             <input type=\"hidden\" name=\"list\" value=\"{list}\"><input type=\"hidden\" name=\"entry\" value=\"{entry}\">\
+             {boxes}<button class=\"small\">Save</button>{err}<span class=\"status\"></span></form></details></td>\
+             <td class=\"num\"><button class=\"small sec\" data-action=\"DELETE /api/v1/rules\" data-body=\"{body}\">remove</button></td></tr>",
+            entry = esc(&e.entry),
+            groups = groups_text(&e.groups, "every client"),
+            boxes = group_boxes("groups", all, &e.groups),
+            err = field_error("groups", None),
+            body = esc(&body)
         );
     }
     let _ = write!(
@@ -776,8 +808,11 @@ fn rule_section(title: &str, list: &str, entries: &[String]) -> String {
         "</tbody></table></div><form data-api=\"/api/v1/rules\" class=\"row\" id=\"add-{list}\">\
          <input type=\"hidden\" name=\"list\" value=\"{list}\">\
          <label>Domain, *.domain or /regex/<input type=\"text\" name=\"entry\" required></label>\
-         <button>Add</button>{}<span class=\"status\"></span></form></div>",
-        field_error("entry", None)
+         <button>Add</button>{}<span class=\"status\"></span>\
+         <span class=\"wide\">For {}<span class=\"muted\"> (none ticked: every client)</span></span>{}</form></div>",
+        field_error("entry", None),
+        group_boxes("groups", all, &[]),
+        field_error("groups", None)
     );
     s
 }
@@ -787,15 +822,16 @@ async fn lists(
     Extension(p): Ext,
 ) -> Response {
     let cfg = st.backend.config();
+    let all_groups = scope::group_names(&cfg);
     let mut s = String::new();
     s.push_str("<h2>Is this domain blocked?</h2>\
         <form data-api=\"/api/v1/explain\" data-method=\"GET\" data-done=\"show\" class=\"row\" id=\"explain\">\
         <label>Domain<input type=\"text\" name=\"domain\" required placeholder=\"ads.example.com\"></label>\
         <button>Check</button><span class=\"status\"></span><div class=\"result\"></div></form>");
-    s.push_str("<h2>Blocklists</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>Name</th><th class=\"hide-sm\">Source</th><th class=\"num\">Domains</th><th>Updated</th><th></th></tr></thead><tbody>");
+    s.push_str("<h2>Blocklists</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>Name</th><th class=\"hide-sm\">Source</th><th class=\"num\">Domains</th><th>Updated</th><th>Groups</th><th></th></tr></thead><tbody>");
     let all = st.backend.lists();
     if all.is_empty() {
-        s.push_str("<tr><td colspan=\"5\" class=\"muted\">No lists yet. Add one below.</td></tr>");
+        s.push_str("<tr><td colspan=\"6\" class=\"muted\">No lists yet. Add one below.</td></tr>");
     }
     for l in &all {
         let groups = cfg
@@ -803,18 +839,15 @@ async fn lists(
             .lists
             .iter()
             .find(|c| c.name == l.name)
-            .filter(|c| !c.groups.is_empty())
-            .map(|c| {
-                format!(
-                    "<br><span class=\"muted\">groups: {}</span>",
-                    esc(&c.groups.join(", "))
-                )
-            })
+            .map(scope::list_groups)
             .unwrap_or_default();
         let toggle = serde_json::json!({"enabled": !l.enabled}).to_string();
         let _ = write!(
             s,
-            "<tr><td>{name}{groups}{err}</td><td class=\"mono hide-sm\">{src}</td><td class=\"num\">{n}</td><td>{upd}</td>\
+            "<tr><td>{name}{err}</td><td class=\"mono hide-sm\">{src}</td><td class=\"num\">{n}</td><td>{upd}</td>\
+             <td>{groups_text}<details><summary>change</summary>\
+             <form data-api=\"/api/v1/lists/{name_url}\" data-method=\"PATCH\" class=\"row\">{boxes}\
+             <button class=\"small\">Save</button>{gerr}<span class=\"status\"></span></form></details></td>\
              <td><button class=\"small sec\" data-action=\"PATCH /api/v1/lists/{name_url}\" data-body=\"{toggle}\">{label}</button> \
              <button class=\"small sec\" data-action=\"DELETE /api/v1/lists/{name_url}\" data-confirm=\"Remove list {name}?\">remove</button></td></tr>",
             name = esc(&l.name),
@@ -830,6 +863,9 @@ async fn lists(
                 .updated_ms
                 .map(|m| format!("<time data-ms=\"{m}\">{}</time>", time(m)))
                 .unwrap_or("never".into()),
+            groups_text = esc(&groups.join(", ")),
+            boxes = group_boxes("groups", &all_groups, &groups),
+            gerr = field_error("groups", None),
             toggle = esc(&toggle),
             label = if l.enabled { "disable" } else { "enable" },
         );
@@ -841,20 +877,75 @@ async fn lists(
          <form data-api=\"/api/v1/lists\" class=\"row\" id=\"add-list\">\
          <label>Name<input type=\"text\" name=\"name\" required></label>{}\
          <label>URL<input type=\"text\" name=\"url\" placeholder=\"https://…\" required></label>{}\
-         <label>Groups (optional)<input type=\"text\" name=\"groups\" data-lines placeholder=\"kids\"></label>{}\
-         <button>Add list</button><span class=\"status\"></span></form>",
+         <button>Add list</button><span class=\"status\"></span>\
+         <span class=\"wide\">For {}<span class=\"muted\"> (none ticked: the default group)</span></span>{}</form>",
         field_error("name", None),
         field_error("url", None),
+        group_boxes(
+            "groups",
+            &all_groups,
+            &[crate::filter::groups::DEFAULT_GROUP.to_string()]
+        ),
         field_error("groups", None)
     );
+    let entries = scope::entries(&cfg);
     s.push_str("<div class=\"two\">");
-    s.push_str(&rule_section("Always allow", "allow", &cfg.filter.allow));
-    s.push_str(&rule_section("Always block", "deny", &cfg.filter.deny));
+    s.push_str(&rule_section(
+        "Always allow",
+        "allow",
+        &entries,
+        &all_groups,
+    ));
+    s.push_str(&rule_section("Always block", "deny", &entries, &all_groups));
     s.push_str("</div>");
     html(page("Lists", "/lists", Some(csrf(&p)), &s))
 }
 
 // ---- clients and groups ----
+
+/// The form that adds a group or changes one (`g` filled in).
+fn group_form(id: &str, g: Option<&api::GroupIo>, lists: &[String]) -> String {
+    let name = g.map(|g| g.name.as_str()).unwrap_or("");
+    let is_default = name == crate::filter::groups::DEFAULT_GROUP;
+    let lines = |v: Option<&Vec<String>>| esc(&v.map(|v| v.join("\n")).unwrap_or_default());
+    let name_field = match g {
+        Some(_) => format!(
+            "<input type=\"hidden\" name=\"name\" value=\"{}\">",
+            esc(name)
+        ),
+        None => format!(
+            "<label>Name<input type=\"text\" name=\"name\" required></label>{}",
+            field_error("name", None)
+        ),
+    };
+    let clients_field = if is_default {
+        "<p class=\"muted\">Every client not in another group.</p>".to_string()
+    } else {
+        format!(
+            "<label>Clients: IP, CIDR or MAC, one per line<textarea name=\"clients\" data-lines>{}</textarea></label>{}",
+            lines(g.map(|g| &g.clients)),
+            field_error("clients", None)
+        )
+    };
+    let chosen = g.and_then(|g| g.lists.clone()).unwrap_or_default();
+    let list_boxes = if lists.is_empty() {
+        "<span class=\"muted\">No blocklists yet.</span>".to_string()
+    } else {
+        group_boxes("lists", lists, &chosen)
+    };
+    format!(
+        "<form data-api=\"/api/v1/groups\" class=\"stack\" id=\"{id}\">{name_field}{clients_field}\
+         <fieldset><legend>Blocklists for this group</legend>{list_boxes}{}</fieldset>\
+         <label>Always allow for this group (domain, *.domain or /regex/, one per line)<textarea name=\"allow\" data-lines>{}</textarea></label>{}\
+         <label>Always block for this group<textarea name=\"deny\" data-lines>{}</textarea></label>{}\
+         <button>Save group</button><span class=\"status\"></span></form>",
+        field_error("lists", None),
+        lines(g.and_then(|g| g.allow.as_ref())),
+        field_error("allow", None),
+        lines(g.and_then(|g| g.deny.as_ref())),
+        field_error("deny", None),
+    )
+}
 
 async fn clients(
     axum::extract::State(st): axum::extract::State<State>,
@@ -877,27 +968,48 @@ async fn clients(
         "client-list",
         &top,
     ));
-    s.push_str("<h2>Groups</h2><p class=\"muted\">Clients in a group get the lists and rules chosen for that group; everyone else is in the default group.</p>\
-                <div class=\"scroll\"><table id=\"groups\"><thead><tr><th>Group</th><th>Clients</th><th></th></tr></thead><tbody>");
-    if cfg.filter.groups.is_empty() {
-        s.push_str("<tr><td colspan=\"3\" class=\"muted\">No groups yet.</td></tr>");
-    }
-    for g in &cfg.filter.groups {
+    s.push_str("<h2>Groups</h2><p class=\"muted\">Clients in a group get the blocklists and the allow and block entries chosen for that group; everyone else is in the default group. Entries on the Lists page marked “every client” apply to all groups.</p>\
+                <div class=\"scroll\"><table id=\"groups\"><thead><tr><th>Group</th><th>Clients</th><th>Blocklists</th><th>Own entries</th><th></th></tr></thead><tbody>");
+    let lists: Vec<String> = cfg.filter.lists.iter().map(|l| l.name.clone()).collect();
+    for (i, g) in api::groups_of(&cfg).iter().enumerate() {
+        let is_default = g.name == crate::filter::groups::DEFAULT_GROUP;
+        let clients = if is_default {
+            "<span class=\"muted\">everyone else</span>".to_string()
+        } else {
+            format!("<span class=\"mono\">{}</span>", esc(&g.clients.join(", ")))
+        };
+        let mut own = Vec::new();
+        for (word, v) in [("allow", &g.allow), ("block", &g.deny)] {
+            for e in v.iter().flatten() {
+                own.push(format!("{word} <span class=\"mono\">{}</span>", esc(e)));
+            }
+        }
+        let remove = if is_default {
+            String::new()
+        } else {
+            format!(
+                "<button class=\"small sec\" data-action=\"DELETE /api/v1/groups/{n}\" data-confirm=\"Remove group {n}?\">remove</button>",
+                n = esc(&g.name)
+            )
+        };
         let _ = write!(
             s,
-            "<tr><td>{n}</td><td class=\"mono\">{c}</td><td><button class=\"small sec\" data-action=\"DELETE /api/v1/groups/{n}\" data-confirm=\"Remove group {n}?\">remove</button></td></tr>",
+            "<tr data-group=\"{n}\"><td>{n}</td><td>{clients}</td><td>{lists}</td><td>{own}</td>\
+             <td>{remove}<details><summary>edit</summary>{form}</details></td></tr>",
             n = esc(&g.name),
-            c = esc(&g.clients.join(", "))
+            lists = groups_text(g.lists.as_deref().unwrap_or(&[]), "none"),
+            own = if own.is_empty() {
+                "<span class=\"muted\">none</span>".to_string()
+            } else {
+                own.join("<br>")
+            },
+            form = group_form(&format!("group-{i}"), Some(g), &lists),
         );
     }
     let _ = write!(
         s,
-        "</tbody></table></div><h2>Add or change a group</h2><form data-api=\"/api/v1/groups\" class=\"stack\" id=\"add-group\">\
-         <label>Name<input type=\"text\" name=\"name\" required></label>{}\
-         <label>Clients: IP, CIDR or MAC, one per line<textarea name=\"clients\" data-lines></textarea></label>{}\
-         <button>Save group</button><span class=\"status\"></span></form>",
-        field_error("name", None),
-        field_error("clients", None)
+        "</tbody></table></div><h2>Add a group</h2>{}",
+        group_form("add-group", None, &lists)
     );
     html(page("Clients and groups", "/clients", Some(csrf(&p)), &s))
 }

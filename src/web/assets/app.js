@@ -27,7 +27,11 @@
     var out = {};
     Array.prototype.forEach.call(form.elements, function (el) {
       if (!el.name || el.name === "_csrf" || el.disabled) return;
-      if (el.type === "checkbox") out[el.name] = el.checked;
+      if (el.type === "checkbox" && el.hasAttribute("data-set")) {
+        // A group of boxes sharing a name: the ticked values, [] when none.
+        out[el.name] = (out[el.name] || []).concat(el.checked ? [el.value] : []);
+      }
+      else if (el.type === "checkbox") out[el.name] = el.checked;
       else if (el.type === "radio") { if (el.checked) out[el.name] = el.value; }
       else if (el.type === "number") out[el.name] = el.value === "" ? null : Number(el.value);
       else if (el.hasAttribute("data-lines"))
