@@ -1235,8 +1235,105 @@ async fn system_and_assets() {
     assert_eq!(c.get("/assets/missing.js").await.status, 404);
 }
 
+/// The SD card died: the backup made before brings back the whole
+/// configuration and lets the same password and API tokens in again.
 #[tokio::test]
-async fn backup_and_restore() {
+async fn backup_restores_config_password_and_tokens_after_a_factory_reset() {
+    let (b, mut c) = ready(|cfg| cfg.web.appliance = true).await;
+    c.send(
+        "POST",
+        "/api/v1/rules",
+        json!({"list": "deny", "entry": "before.example"}),
+    )
+    .await;
+    let t = c
+        .send("POST", "/api/v1/tokens", json!({"name": "home assistant"}))
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    let token = t.json()["token"].as_str().unwrap().to_string();
+    let backup = c.get("/api/v1/backup").await;
+    assert_eq!(backup.status, 200);
+    assert!(backup.header("content-disposition").contains("attachment"));
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(
+        !backup.body.contains(PASSWORD) && !backup.body.contains(secret),
+        "hashes only: {}",
+        backup.body
+    );
+    assert!(backup.body.contains("$argon2id$"), "{}", backup.body);
+    let before = saved(&b);
+
+    let r = c
+        .send("POST", "/api/v1/system/factory-reset", json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(saved(&b).filter.deny.is_empty());
+    // A fresh box: set up with another password, then restore.
+    let mut fresh = Client::new(&b.base());
+    assert_eq!(fresh.setup("a temporary password").await.status, 200);
+    let r = fresh
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            backup.body.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 API token")
+    );
+    // The one who restored stays logged in.
+    fresh.csrf = Some(r.json()["csrf"].as_str().unwrap().to_string());
+    assert_eq!(fresh.get("/api/v1/settings").await.status, 200);
+    assert_eq!(
+        fresh
+            .send(
+                "POST",
+                "/api/v1/rules",
+                json!({"list": "allow", "entry": "x.example"})
+            )
+            .await
+            .status,
+        200
+    );
+    fresh
+        .send(
+            "DELETE",
+            "/api/v1/rules",
+            json!({"list": "allow", "entry": "x.example"}),
+        )
+        .await;
+    assert_eq!(saved(&b), before);
+
+    let mut old = Client::new(&b.base());
+    assert_eq!(
+        old.login(PASSWORD).await.status,
+        200,
+        "the old password works"
+    );
+    let mut temp = Client::new(&b.base());
+    assert_eq!(temp.login("a temporary password").await.status, 401);
+    let mut script = Client::new(&b.base());
+    script.bearer = Some(token);
+    assert_eq!(
+        script.get("/api/v1/stats").await.status,
+        200,
+        "the old token works"
+    );
+    assert_eq!(
+        old.get("/api/v1/tokens").await.json()[0]["name"],
+        "home assistant"
+    );
+}
+
+/// A bad, cut-short or changed upload is refused at the file field and
+/// changes nothing: not the config, not the password.
+#[tokio::test]
+async fn bad_or_truncated_restores_change_nothing() {
     let (b, mut c) = ready(|_| {}).await;
     c.send(
         "POST",
@@ -1244,60 +1341,95 @@ async fn backup_and_restore() {
         json!({"list": "deny", "entry": "before.example"}),
     )
     .await;
-    let backup = c.get("/api/v1/backup").await;
-    assert_eq!(backup.status, 200);
-    assert!(backup.header("content-disposition").contains("attachment"));
+    let backup = c.get("/api/v1/backup").await.body;
     c.send(
         "POST",
         "/api/v1/rules",
         json!({"list": "deny", "entry": "after.example"}),
     )
     .await;
-    let r = c
-        .raw(
-            "POST",
-            "/api/v1/restore",
-            "application/octet-stream",
-            backup.body.into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(saved(&b).filter.deny, vec!["before.example"]);
     let before = saved(&b);
-    for bad in [
-        &b"[dns]\nupstreams = [\"nonsense\"]\n"[..],
-        b"not toml at all [",
-        &[0xff, 0xfe, 0x00],
-    ] {
+    let auth_before = std::fs::read(b.dir.path().join("web-auth.json")).unwrap();
+    let half = &backup.as_bytes()[..backup.len() / 2];
+    let last_line = backup.trim_end().rfind('\n').unwrap();
+    let no_checksum = &backup.as_bytes()[..last_line + 1];
+    let changed = backup.replacen("before.example", "bef0re.example", 1);
+    let bad_hash = {
+        let at = backup.find("password = ").unwrap();
+        let mut t = backup.clone();
+        t.replace_range(at..at + 20, "password = \"plain te");
+        t
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("bad upstream", b"[dns]\nupstreams = [\"nonsense\"]\n".to_vec(), "line 2"),
+        ("not toml", b"not toml at all [".to_vec(), "line 1"),
+        ("binary", vec![0xff, 0xfe, 0x00], "not a text"),
+        ("half", half.to_vec(), ""),
+        ("no checksum line", no_checksum.to_vec(), "checksum"),
+        ("changed", changed.into_bytes(), "checksum"),
+        ("cut before [backup]", backup.as_bytes()[..backup.find("[backup]").unwrap()].to_vec(), "cut short"),
+        ("bad hash", bad_hash.into_bytes(), ""),
+        ("group rule", b"[filter]\n[[filter.groups]]\nname = \"kids\"\nclients = []\ndeny = [\"not a name\"]\n".to_vec(), "not a name"),
+    ];
+    for (what, body, says) in cases {
         let r = c
-            .raw(
-                "POST",
-                "/api/v1/restore",
-                "application/octet-stream",
-                bad.to_vec(),
-            )
+            .raw("POST", "/api/v1/restore", "application/octet-stream", body)
             .await;
         assert_eq!(
             (r.status, r.json()["field"].as_str()),
             (422, Some("file")),
-            "{}",
+            "{what}: {}",
             r.body
         );
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            e.starts_with("uploaded file: ") && e.contains(says),
+            "{what}: {e}"
+        );
+        assert_eq!(saved(&b), before, "{what}");
+        assert_eq!(
+            std::fs::read(b.dir.path().join("web-auth.json")).unwrap(),
+            auth_before,
+            "{what}"
+        );
     }
+    // A plain config file (no [backup]) restores the config alone.
     let r = c
         .raw(
             "POST",
             "/api/v1/restore",
             "application/octet-stream",
-            b"[dns]\nupstreams = [\"nonsense\"]\n".to_vec(),
+            Config::default().to_toml().into_bytes(),
         )
         .await;
-    assert!(
-        r.json()["error"].as_str().unwrap().contains("line 2"),
-        "{}",
-        r.body
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(saved(&b).filter.deny.is_empty());
+    assert_eq!(
+        c.get("/api/v1/settings").await.status,
+        200,
+        "still logged in"
     );
-    assert_eq!(saved(&b), before);
+    // Restoring needs login and the CSRF token.
+    let mut anon = Client::new(&b.base());
+    let r = anon
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            backup.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    c.csrf = None;
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            backup.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 403);
 }
 
 #[tokio::test]

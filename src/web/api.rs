@@ -1484,36 +1484,71 @@ async fn put_network(
 }
 
 async fn backup(axum::extract::State(st): axum::extract::State<State>) -> Response {
+    let text = super::backup::write(
+        &st.backend.config(),
+        &st.auth.credentials(),
+        crate::events::now_ms(),
+    );
     (
         [
             (header::CONTENT_TYPE, "application/toml; charset=utf-8"),
             (
                 header::CONTENT_DISPOSITION,
-                "attachment; filename=\"glory-hole-config.toml\"",
+                "attachment; filename=\"glory-hole-backup.toml\"",
             ),
         ],
-        st.backend.config().to_toml(),
+        text,
     )
         .into_response()
 }
 
-/// Restores a backup. The data directory and the appliance flag stay those
-/// of this box: a backup from another machine must not move its state.
+/// Restores a backup: the config, then the password and tokens it holds.
+/// Everything is checked before anything changes. The data directory and
+/// the appliance flag stay those of this box: a backup from another
+/// machine must not move its state.
 async fn restore(
     axum::extract::State(st): axum::extract::State<State>,
+    Extension(p): Extension<Principal>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<serde_json::Value>> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::field("file", "file: not a text (TOML) file"))?;
-    let mut cfg =
-        Config::from_toml(text, "uploaded file").map_err(|e| ApiError::field("file", e.0))?;
+) -> ApiResult<Response> {
+    let bad = |e: String| ApiError::field("file", format!("uploaded file: {e}"));
+    let text = std::str::from_utf8(&body).map_err(|_| bad("not a text (TOML) file".into()))?;
+    let (mut cfg, creds) = super::backup::read(text).map_err(bad)?;
+    if let Some(c) = &creds {
+        super::auth::check_credentials(c).map_err(|e| bad(format!("[backup]: {e}")))?;
+    }
     edit(&st, |c| {
         cfg.data_dir = c.data_dir.clone();
         cfg.web.appliance = c.web.appliance;
         *c = cfg;
         Ok(())
+    })
+    .map_err(|e| match e.status {
+        StatusCode::UNPROCESSABLE_ENTITY => bad(e.error),
+        _ => e,
     })?;
-    Ok(ok("configuration restored"))
+    let Some(creds) = creds else {
+        return Ok(
+            ok("configuration restored (the file held no password or tokens)").into_response(),
+        );
+    };
+    let tokens = creds.tokens.len();
+    st.auth
+        .restore(creds)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let message = format!(
+        "configuration restored, with the backup's admin password and {tokens} API token{}; other sessions were logged out",
+        if tokens == 1 { "" } else { "s" }
+    );
+    // The person restoring stays logged in, with a new session.
+    if let Principal::Session { .. } = p {
+        let (id, csrf) = st.auth.new_session();
+        let mut resp = Json(json!({ "message": message, "csrf": csrf })).into_response();
+        resp.headers_mut()
+            .insert(header::SET_COOKIE, session_cookie(&id));
+        return Ok(resp);
+    }
+    Ok(ok(message).into_response())
 }
 
 async fn teleporter(

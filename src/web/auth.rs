@@ -25,21 +25,27 @@ const MAX_SESSIONS: usize = 64;
 const LOGIN_FAILURES: u32 = 5;
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct AuthFile {
+/// What `web-auth.json` holds, and what a backup carries: hashes only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
     /// PHC string of the admin password; None until setup.
-    password: Option<String>,
+    pub password: Option<String>,
     #[serde(default)]
-    tokens: Vec<TokenEntry>,
+    pub tokens: Vec<StoredToken>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TokenEntry {
-    id: String,
-    name: String,
-    hash: String,
-    created_ms: i64,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredToken {
+    pub id: String,
+    pub name: String,
+    /// PHC string of the token's secret part.
+    pub hash: String,
+    pub created_ms: i64,
 }
+
+const MAX_TOKENS: usize = 32;
 
 /// An API token as listed on the settings page (the secret is shown once).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -57,7 +63,7 @@ pub struct Session {
 
 pub struct Auth {
     path: PathBuf,
-    file: Mutex<AuthFile>,
+    file: Mutex<Credentials>,
     sessions: Mutex<HashMap<String, Session>>,
     /// Tokens already verified once, so scripts polling /metrics do not pay
     /// an argon2 hash per request. Cleared when a token is revoked.
@@ -87,17 +93,58 @@ fn hash_secret(secret: &str) -> Result<String, String> {
         .map_err(|e| format!("hashing failed: {e}"))
 }
 
-/// Refuses stored hashes asking for more memory than we would use, so an
-/// edited auth file cannot make a login allocate gigabytes.
+/// An argon2id PHC string asking for no more memory than we would use, so
+/// an edited auth file or backup cannot make a login allocate gigabytes.
+fn usable_hash(phc: &str) -> Option<PasswordHash> {
+    let hash = PasswordHash::new(phc).ok()?;
+    if hash.algorithm.as_str() != "argon2id" {
+        return None;
+    }
+    match Params::try_from(&hash) {
+        Ok(p) if p.m_cost() <= ARGON2_MEMORY_KIB && p.t_cost() <= 8 && p.p_cost() <= 4 => {
+            Some(hash)
+        }
+        _ => None,
+    }
+}
+
 fn verify_secret(secret: &str, phc: &str) -> bool {
-    let Ok(hash) = PasswordHash::new(phc) else {
+    let Some(hash) = usable_hash(phc) else {
         return false;
     };
-    match Params::try_from(&hash) {
-        Ok(p) if p.m_cost() <= ARGON2_MEMORY_KIB && p.t_cost() <= 8 && p.p_cost() <= 4 => {}
-        _ => return false,
-    }
     argon2().verify_password(secret.as_bytes(), &hash).is_ok()
+}
+
+/// Checks credentials from a backup before anything is replaced; the error
+/// names the bad part.
+pub fn check_credentials(c: &Credentials) -> Result<(), String> {
+    if let Some(p) = &c.password
+        && usable_hash(p).is_none()
+    {
+        return Err("password: not an argon2id hash this box can check".into());
+    }
+    if c.tokens.len() > MAX_TOKENS {
+        return Err(format!("tokens: at most {MAX_TOKENS}"));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, t) in c.tokens.iter().enumerate() {
+        if t.id.len() != 8 || !t.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("tokens[{i}].id: 8 hex digits expected"));
+        }
+        if !ids.insert(t.id.as_str()) {
+            return Err(format!("tokens[{i}].id: '{}' twice", t.id));
+        }
+        if t.name.trim().is_empty() || t.name.len() > 64 {
+            return Err(format!("tokens[{i}].name: 1 to 64 characters"));
+        }
+        if usable_hash(&t.hash).is_none() {
+            return Err(format!(
+                "tokens[{i}] ('{}'): not an argon2id hash this box can check",
+                t.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Auth {
@@ -111,7 +158,7 @@ impl Auth {
                     path.display()
                 )
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => AuthFile::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Credentials::default(),
             Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
         };
         Ok(Auth {
@@ -124,7 +171,7 @@ impl Auth {
         })
     }
 
-    fn save(&self, file: &AuthFile) -> Result<(), String> {
+    fn save(&self, file: &Credentials) -> Result<(), String> {
         let bytes = serde_json::to_vec_pretty(file).expect("auth file serializes");
         crate::config::save_atomic(&self.path, &bytes)
             .map_err(|e| format!("saving {}: {e}", self.path.display()))
@@ -265,14 +312,14 @@ impl Auth {
         let token = format!("gh_{id}_{secret}");
         let s = secret.clone();
         let hash = self.one_hash(move || hash_secret(&s)).await?;
-        let entry = TokenEntry {
+        let entry = StoredToken {
             id: id.clone(),
             name: name.to_string(),
             hash,
             created_ms: crate::events::now_ms(),
         };
         let mut file = lock(&self.file).clone();
-        if file.tokens.len() >= 32 {
+        if file.tokens.len() >= MAX_TOKENS {
             return Err("name: at most 32 tokens; revoke one first".into());
         }
         file.tokens.push(entry.clone());
@@ -325,6 +372,22 @@ impl Auth {
         Some(id.to_string())
     }
 
+    /// The stored hashes, for a backup.
+    pub fn credentials(&self) -> Credentials {
+        lock(&self.file).clone()
+    }
+
+    /// Replaces the password and tokens with those of a backup; everyone
+    /// logged in is logged out, as after a password change.
+    pub fn restore(&self, c: Credentials) -> Result<(), String> {
+        check_credentials(&c)?;
+        self.save(&c)?;
+        *lock(&self.file) = c;
+        lock(&self.sessions).clear();
+        lock(&self.verified_tokens).clear();
+        Ok(())
+    }
+
     /// Forgets the password, tokens and sessions (factory reset).
     pub fn reset(&self) -> Result<(), String> {
         match std::fs::remove_file(&self.path) {
@@ -332,7 +395,7 @@ impl Auth {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("removing {}: {e}", self.path.display())),
         }
-        *lock(&self.file) = AuthFile::default();
+        *lock(&self.file) = Credentials::default();
         lock(&self.sessions).clear();
         lock(&self.verified_tokens).clear();
         Ok(())

@@ -12,6 +12,7 @@ mod app_backend;
 mod assets;
 pub mod auth;
 pub mod backend;
+pub mod backup;
 mod guard;
 mod html;
 mod openapi;

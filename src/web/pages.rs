@@ -1211,7 +1211,7 @@ async fn system(
         "flash",
     ));
     s.push_str("</div>");
-    s.push_str("<h2>Backup</h2><p>The whole configuration as one file: <a class=\"btn\" id=\"backup\" href=\"/api/v1/backup\" download>Download backup</a></p>\
+    s.push_str("<h2>Backup</h2><p>The whole configuration as one file, with the admin password and the API tokens (as hashes, never in clear): keep it private. Restored on a new card, it lets you log in as before. <a class=\"btn\" id=\"backup\" href=\"/api/v1/backup\" download>Download backup</a></p>\
         <form data-upload=\"/api/v1/restore\" data-done=\"show\" class=\"row\" id=\"restore\" data-confirm=\"Replace the current configuration with this file?\">\
         <label>Restore a backup<input type=\"file\" name=\"file\" accept=\".toml,text/plain\"></label><button>Restore</button><span class=\"status\"></span></form>");
     s.push_str("<h2>Import from Pi-hole</h2><p class=\"muted\">A Teleporter archive (Pi-hole v5 .tar.gz or v6 .zip): adlists, allow and deny domains and regexes, local DNS and CNAME records, upstreams.</p>\

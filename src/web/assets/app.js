@@ -106,6 +106,8 @@
     }
     p.then(function (res) {
       if (!res.ok) { show(form, ""); showError(form, res); return; }
+      // A restore starts a new session; later changes need its token.
+      if (res.data && res.data.csrf) csrf = res.data.csrf;
       var done = form.getAttribute("data-done") || "reload";
       if (done === "reload") { window.location.reload(); return; }
       if (done.indexOf("/") === 0) { window.location.href = done; return; }
