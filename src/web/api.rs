@@ -5,7 +5,7 @@
 //! changing nothing.
 
 use super::backend::{
-    Bucket, EngineStats, ListStatus, LogQuery, LogRow, PauseStatus, Summary, TimeRange, TopItem,
+    Bucket, EngineStats, ListStatus, LogPage, LogQuery, PauseStatus, Summary, TimeRange, TopItem,
     TopKind,
 };
 use super::guard::{self, CSRF_HEADER, PRE_COOKIE, Principal, SESSION_COOKIE};
@@ -505,6 +505,7 @@ pub struct LogParams {
     pub qtype: Option<String>,
     pub before_ms: Option<String>,
     pub after_ms: Option<String>,
+    pub cursor: Option<String>,
     pub limit: Option<String>,
 }
 
@@ -550,24 +551,18 @@ impl LogParams {
             qtype: s(&self.qtype).map(|t| t.to_ascii_uppercase()),
             before_ms: n(&self.before_ms, "before_ms")?,
             after_ms: n(&self.after_ms, "after_ms")?,
+            cursor: n(&self.cursor, "cursor")?,
             limit: Some(limit as u32),
         })
     }
 }
 
-#[derive(Serialize)]
-struct LogOut {
-    rows: Vec<LogRow>,
-}
-
 async fn querylog(
     axum::extract::State(st): axum::extract::State<State>,
     Query(p): Query<LogParams>,
-) -> ApiResult<Json<LogOut>> {
+) -> ApiResult<Json<LogPage>> {
     let q = p.to_query()?;
-    Ok(Json(LogOut {
-        rows: blocking(&st, move |st| st.backend.search(&q)).await,
-    }))
+    Ok(Json(blocking(&st, move |st| st.backend.search(&q)).await))
 }
 
 #[derive(Deserialize)]

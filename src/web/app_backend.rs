@@ -135,13 +135,15 @@ impl Backend for App {
     }
 
     /// The first page and the live tail merge in the RAM ring, so queries
-    /// show before they reach flash; older pages come from disk.
-    fn search(&self, q: &LogQuery) -> Vec<LogRow> {
+    /// show before they reach flash; older pages come from disk. One disk
+    /// search per page, no count: the cursor says whether there is more.
+    fn search(&self, q: &LogQuery) -> LogPage {
         let log = &self.querylog;
         let cfg = App::config(self);
         let limit = q.limit.unwrap_or(100) as usize;
         let status = q.status.as_deref().and_then(source_of);
         let qtype = q.qtype.as_deref().and_then(qtype_code);
+        let cursor = q.cursor.or(q.before_ms.map(crate::querylog::key_of));
         let matches = |r: &crate::querylog::LogRow| {
             q.domain
                 .as_ref()
@@ -152,10 +154,9 @@ impl Backend for App {
                 && q.from_ms.is_none_or(|f| r.time_ms >= f)
                 && q.to_ms.is_none_or(|t| r.time_ms < t)
                 && q.after_ms.is_none_or(|a| r.time_ms > a)
-                && q.before_ms.is_none_or(|b| r.time_ms < b)
         };
         let mut rows: Vec<crate::querylog::LogRow> = Vec::new();
-        if q.before_ms.is_none() {
+        if cursor.is_none() {
             rows.extend(
                 log.recent(usize::MAX)
                     .into_iter()
@@ -163,7 +164,8 @@ impl Backend for App {
                     .take(limit),
             );
         }
-        if q.after_ms.is_none() && rows.len() < limit {
+        let mut next_cursor = None;
+        if q.after_ms.is_none() {
             let dq = crate::querylog::LogQuery {
                 from_ms: q.from_ms,
                 to_ms: q.to_ms,
@@ -171,10 +173,11 @@ impl Backend for App {
                 client: q.client.clone(),
                 status,
                 qtype,
-                cursor: q.before_ms.map(crate::querylog::key_of),
+                cursor,
                 limit,
             };
             if let Some(page) = range_ok(log.search(&dq), "log search") {
+                next_cursor = page.next_cursor;
                 let seen: std::collections::HashSet<(i64, String, String)> = rows
                     .iter()
                     .map(|r| (r.time_ms, r.client.clone(), r.domain.clone()))
@@ -187,8 +190,22 @@ impl Backend for App {
             }
         }
         rows.sort_by_key(|r| std::cmp::Reverse(r.time_ms));
-        rows.truncate(limit);
-        rows.iter().map(|r| self.row(r, &cfg)).collect()
+        if rows.len() > limit {
+            // Rows from the ring pushed disk rows off this page: go on
+            // from the oldest shown millisecond, whole, so a row sharing
+            // it with the first one cut is not skipped.
+            let cut_ms = rows[limit].time_ms;
+            rows.truncate(limit);
+            let whole = rows.iter().take_while(|r| r.time_ms != cut_ms).count();
+            if whole > 0 {
+                rows.truncate(whole);
+            }
+            next_cursor = rows.last().map(|r| crate::querylog::key_of(r.time_ms));
+        }
+        LogPage {
+            rows: rows.iter().map(|r| self.row(r, &cfg)).collect(),
+            next_cursor,
+        }
     }
 
     fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<Explanation> {

@@ -91,11 +91,25 @@ pub struct LogQuery {
     pub client: Option<String>,
     pub status: Option<String>,
     pub qtype: Option<String>,
-    /// Rows strictly older than this (paging backwards).
+    /// Rows strictly older than this (paging backwards by time).
     pub before_ms: Option<i64>,
+    /// `next_cursor` of the previous page: paging backwards without losing
+    /// rows that share a millisecond. Opaque to the caller.
+    pub cursor: Option<i64>,
     /// Rows strictly newer than this (the live tail).
     pub after_ms: Option<i64>,
     pub limit: Option<u32>,
+}
+
+/// One page of a log search.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogPage {
+    /// Newest first.
+    pub rows: Vec<LogRow>,
+    /// Pass back as `cursor` for older rows; None: nothing older matches.
+    /// A page may hold fewer rows than asked (even none) and still have
+    /// one: a filter no index serves looks at a bounded number of rows.
+    pub next_cursor: Option<i64>,
 }
 
 /// The filter's answer to "is this domain blocked, and why?".
@@ -175,9 +189,9 @@ pub trait Backend: Send + Sync + 'static {
     fn top(&self, _kind: TopKind, _range: TimeRange, _n: u32) -> Vec<TopItem> {
         Vec::new()
     }
-    /// Newest first.
-    fn search(&self, _q: &LogQuery) -> Vec<LogRow> {
-        Vec::new()
+    /// One page, newest first: one search of the log, never a count.
+    fn search(&self, _q: &LogQuery) -> LogPage {
+        LogPage::default()
     }
     fn explain(&self, _domain: &str, _client: Option<IpAddr>) -> Option<Explanation> {
         None

@@ -668,8 +668,14 @@ async fn querylog(
         s,
         "</select></label><label>Type<input type=\"text\" name=\"qtype\" value=\"{}\" placeholder=\"A, AAAA…\"></label>\
          <button class=\"sec\">Filter</button></form>\
-         <p><label class=\"check\"><input type=\"checkbox\" id=\"live\" checked> Live: new queries appear as they arrive</label></p>",
-        v(&params.qtype)
+         <p><label class=\"check\"><input type=\"checkbox\" id=\"live\"{}> Live: new queries appear as they arrive</label></p>",
+        v(&params.qtype),
+        // An older page stays put.
+        if params.cursor.is_some() || params.before_ms.is_some() {
+            ""
+        } else {
+            " checked"
+        }
     );
     if !st.backend.has_querylog() {
         s.push_str(
@@ -677,20 +683,27 @@ async fn querylog(
              Settings (Keep a query log).</div>",
         );
     }
-    let rows = match params.to_query() {
+    let page_ = match params.to_query() {
         Ok(q) => api::blocking(&st, move |st| st.backend.search(&q)).await,
         Err(e) => {
             let _ = write!(s, "<p class=\"err\">{}</p>", esc(&e.error));
-            Vec::new()
+            Default::default()
         }
     };
+    let rows = &page_.rows;
     s.push_str("<div class=\"scroll\"><table class=\"log\" id=\"log\"><thead><tr><th>Time</th><th class=\"hide-sm\">Client</th><th>Domain</th><th class=\"hide-sm\">Type</th><th>Status</th><th></th></tr></thead><tbody>");
     if rows.is_empty() {
-        s.push_str(
-            "<tr class=\"empty\"><td colspan=\"6\" class=\"muted\">No queries match.</td></tr>",
+        let more = if page_.next_cursor.is_some() {
+            " among the latest rows looked at; older ones may"
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            "<tr class=\"empty\"><td colspan=\"6\" class=\"muted\">No queries match{more}.</td></tr>"
         );
     }
-    for r in &rows {
+    for r in rows {
         let action = if r.status == "blocked" {
             format!(
                 "<button type=\"button\" class=\"small sec\" data-rule=\"allow\" data-domain=\"{}\">allow</button>",
@@ -715,19 +728,20 @@ async fn querylog(
         );
     }
     s.push_str("</tbody></table></div>");
-    if let Some(last) = rows.last() {
+    if let Some(cursor) = page_.next_cursor {
         let mut q: Vec<(String, String)> = Vec::new();
         for (k, val) in [
             ("domain", &params.domain),
             ("client", &params.client),
             ("status", &params.status),
             ("qtype", &params.qtype),
+            ("limit", &params.limit),
         ] {
             if let Some(x) = val.as_ref().filter(|x| !x.is_empty()) {
                 q.push((k.into(), x.clone()));
             }
         }
-        q.push(("before_ms".into(), last.time_ms.to_string()));
+        q.push(("cursor".into(), cursor.to_string()));
         let qs: Vec<String> = q
             .iter()
             .map(|(k, v)| format!("{k}={}", urlencode(v)))

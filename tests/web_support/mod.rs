@@ -138,12 +138,15 @@ impl Backend for TestBackend {
         v.truncate(n as usize);
         v
     }
-    fn search(&self, q: &LogQuery) -> Vec<LogRow> {
+    fn search(&self, q: &LogQuery) -> LogPage {
         if self.inner.has_querylog() {
             return self.inner.search(q);
         }
+        // Recorded rows have distinct times: the cursor is a time here.
         let rows = self.rows.lock().unwrap();
-        rows.iter()
+        let limit = q.limit.unwrap_or(100) as usize;
+        let mut out: Vec<LogRow> = rows
+            .iter()
             .rev()
             .filter(|r| {
                 q.domain
@@ -155,9 +158,16 @@ impl Backend for TestBackend {
             .filter(|r| q.qtype.as_ref().is_none_or(|t| r.qtype == *t))
             .filter(|r| q.after_ms.is_none_or(|a| r.time_ms > a))
             .filter(|r| q.before_ms.is_none_or(|b| r.time_ms < b))
-            .take(q.limit.unwrap_or(100) as usize)
+            .filter(|r| q.cursor.is_none_or(|c| r.time_ms < c))
+            .take(limit + 1)
             .cloned()
-            .collect()
+            .collect();
+        let more = out.len() > limit;
+        out.truncate(limit);
+        LogPage {
+            next_cursor: more.then(|| out.last().map(|r| r.time_ms)).flatten(),
+            rows: out,
+        }
     }
     fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<Explanation> {
         // The real filter's answer when the inner backend has one.
