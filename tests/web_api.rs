@@ -1849,29 +1849,6 @@ async fn a_local_record_added_over_the_api_answers_over_dns_at_once() {
     assert_eq!(no_log_banner, s["summary"].is_null(), "{s}");
 }
 
-/// A UDP query sent from `from` (any 127.x address works on Linux), so a
-/// test can play a second client.
-async fn ask_from(
-    from: &str,
-    server: std::net::SocketAddr,
-    name: &str,
-) -> hickory_proto::op::Message {
-    use glory_hole::testing::client::query;
-    let sock = tokio::net::UdpSocket::bind((from, 0)).await.unwrap();
-    let id = rand::random::<u16>();
-    sock.send_to(&query(id, name, 1, None, false), server)
-        .await
-        .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let m = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
-    assert_eq!(m.metadata.id, id);
-    m
-}
-
 /// A deny entry chosen for one group on the Lists page blocks that
 /// group's clients over DNS at once, and no one else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

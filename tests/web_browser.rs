@@ -429,6 +429,62 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
     ask_and_record(&web, dns, "live.walk.example").await;
     d.wait_text("table.log tbody", "live.walk.example").await;
 
+    // Groups: a list on flash, a "kids" group (127.0.0.2 plays its
+    // device) that gets the list on the Clients page and its own block on
+    // the Lists page.
+    let list = web.dir.path().join("walk-list.txt");
+    std::fs::write(&list, "tracker.walk.example\n").unwrap();
+    let mut cfg = (*app.config()).clone();
+    cfg.filter.lists.push(glory_hole::config::FilterList {
+        name: "walk-list".into(),
+        path: Some(list),
+        url: None,
+        enabled: true,
+        match_mode: None,
+        groups: Vec::new(),
+    });
+    app.apply(cfg).unwrap();
+    d.goto(&format!("{base}/clients")).await;
+    d.type_into("#add-group input[name=name]", "kids").await;
+    d.type_into("#add-group textarea[name=clients]", "127.0.0.2")
+        .await;
+    d.click("#add-group input[name=lists][value=\"walk-list\"]")
+        .await;
+    d.type_into("#add-group textarea[name=allow]", "school.walk.example")
+        .await;
+    d.click("#add-group button").await;
+    d.wait_text("tr[data-group=kids]", "127.0.0.2").await;
+    d.goto(&format!("{base}/lists")).await;
+    d.type_into("#add-deny input[name=entry]", "video.walk.example")
+        .await;
+    d.click("#add-deny input[name=groups][value=kids]").await;
+    d.click("#add-deny button").await;
+    d.wait_text("#deny-rules", "video.walk.example").await;
+    let cfg = app.config();
+    let kids = cfg
+        .filter
+        .groups
+        .iter()
+        .find(|g| g.name == "kids")
+        .expect("the kids group was saved");
+    assert_eq!(kids.deny, ["video.walk.example"]);
+    assert_eq!(kids.allow, ["school.walk.example"]);
+    assert!(!cfg.filter.deny.contains(&"video.walk.example".to_string()));
+    assert_eq!(cfg.filter.lists[0].groups, ["default", "kids"]);
+    // Then the list is taken off the default group from its row.
+    d.click("#lists details summary").await;
+    d.click("#lists details input[name=groups][value=default]")
+        .await;
+    d.click("#lists details button").await;
+    d.wait_text("#lists tbody td:nth-child(5)", "kids").await;
+    for _ in 0..50 {
+        if app.config().filter.lists[0].groups == ["kids"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.config().filter.lists[0].groups, ["kids"]);
+
     // Every page, wide and at phone width.
     for (path, name) in PAGES {
         d.goto(&format!("{base}{path}")).await;
@@ -465,6 +521,16 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
     );
     let m = client::ask(dns, "news.walk.example", 1).await;
     assert_ne!(client::answers(&m), vec!["0.0.0.0".to_string()]);
+    // The group's own block holds for its device only.
+    let kid = web_support::ask_from("127.0.0.2", dns, "video.walk.example").await;
+    assert_eq!(client::answers(&kid), ["0.0.0.0"]);
+    let adult = web_support::ask_from("127.0.0.1", dns, "video.walk.example").await;
+    assert_ne!(client::answers(&adult), ["0.0.0.0"]);
+    // And the list now blocks for the kids only.
+    let kid = web_support::ask_from("127.0.0.2", dns, "tracker.walk.example").await;
+    assert_eq!(client::answers(&kid), ["0.0.0.0"]);
+    let adult = web_support::ask_from("127.0.0.1", dns, "tracker.walk.example").await;
+    assert_ne!(client::answers(&adult), ["0.0.0.0"]);
 }
 
 #[tokio::test]

@@ -1008,8 +1008,8 @@ async fn clients(
         };
         let _ = write!(
             s,
-            "<tr data-group=\"{n}\"><td>{n}</td><td>{clients}</td><td>{lists}</td><td>{own}</td>\
-             <td>{remove}<details><summary>edit</summary>{form}</details></td></tr>",
+            "<tr data-group=\"{n}\"><td>{n}</td><td>{clients}</td><td>{lists}</td><td>{own}</td><td>{remove}</td></tr>\
+             <tr class=\"edit\"><td colspan=\"5\"><details><summary>change group {n}</summary>{form}</details></td></tr>",
             n = esc(&g.name),
             lists = groups_text(g.lists.as_deref().unwrap_or(&[]), "none"),
             own = if own.is_empty() {
