@@ -1328,6 +1328,71 @@ async fn backup_restores_config_password_and_tokens_after_a_factory_reset() {
         old.get("/api/v1/tokens").await.json()[0]["name"],
         "home assistant"
     );
+
+    // Or straight from first boot, without a temporary password.
+    old.send("POST", "/api/v1/system/factory-reset", json!({}))
+        .await;
+    let mut boot = Client::new(&b.base());
+    let pre = boot.get("/api/v1/setup").await.json();
+    assert_eq!(pre["needed"], true, "{pre}");
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            Config::default().to_toml().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "no double-submit token: {}", r.body);
+    boot.csrf = Some(pre["csrf"].as_str().unwrap().to_string());
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            Config::default().to_toml().into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("file")),
+        "a file without a password would leave the box open: {}",
+        r.body
+    );
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no admin password")
+    );
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            backup.body.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        boot.cookies.get("gh_session").is_none(),
+        "no session without the password"
+    );
+    assert_eq!(boot.get("/api/v1/settings").await.status, 401);
+    assert_eq!(saved(&b), before);
+    let mut old = Client::new(&b.base());
+    assert_eq!(old.login(PASSWORD).await.status, 200);
+    assert_eq!(script.get("/api/v1/stats").await.status, 200);
+    // Once set up, the first-boot restore is closed.
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            backup.body.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
 }
 
 /// A bad, cut-short or changed upload is refused at the file field and

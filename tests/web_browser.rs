@@ -628,3 +628,36 @@ async fn appliance_setup_asks_for_network_and_time_zone() {
     );
     d.cmd("DELETE", "", json!({})).await;
 }
+
+/// A new card: the setup page restores the old box's backup, then the old
+/// password logs in.
+#[tokio::test]
+async fn setup_page_restores_a_backup() {
+    let (_old, mut c) = web_support::ready(|c| c.filter.deny = vec!["old.example".into()]).await;
+    let backup = c.get("/api/v1/backup").await.body;
+    let fresh = web_support::start(|_| {}).await;
+    let file = fresh.dir.path().join("glory-hole-backup.toml");
+    std::fs::write(&file, backup).unwrap();
+    let base = fresh.base();
+    let d = Driver::start().await;
+    d.goto(&format!("{base}/setup")).await;
+    let input = d.find("#setup-restore input[type=file]").await;
+    d.cmd(
+        "POST",
+        &format!("/element/{input}/value"),
+        json!({"text": file.display().to_string()}),
+    )
+    .await;
+    d.click("#setup-restore button").await;
+    d.wait_url("/login").await;
+    d.type_into("#password", web_support::PASSWORD).await;
+    d.click("#login").await;
+    d.wait_url("/").await;
+    assert_eq!(
+        fresh.backend.inner.config().filter.deny,
+        ["old.example"],
+        "the backup's config is running"
+    );
+    d.assert_no_console_errors().await;
+    d.cmd("DELETE", "", json!({})).await;
+}

@@ -37,6 +37,10 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/setup", get(setup_status).post(setup_api))
+        .route(
+            "/api/v1/setup/restore",
+            post(setup_restore).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/querylog", get(querylog))
         .route("/api/v1/explain", get(explain))
@@ -1500,19 +1504,21 @@ async fn backup(axum::extract::State(st): axum::extract::State<State>) -> Respon
 /// Restores a backup: the config, then the password and tokens it holds.
 /// Everything is checked before anything changes. The data directory and
 /// the appliance flag stay those of this box: a backup from another
-/// machine must not move its state.
-async fn restore(
-    axum::extract::State(st): axum::extract::State<State>,
-    Extension(p): Extension<Principal>,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
+/// machine must not move its state. Returns how many tokens came back,
+/// None when the file held no credentials.
+async fn restore_backup(st: &State, body: &[u8], at_setup: bool) -> ApiResult<Option<usize>> {
     let bad = |e: String| ApiError::field("file", format!("uploaded file: {e}"));
-    let text = std::str::from_utf8(&body).map_err(|_| bad("not a text (TOML) file".into()))?;
+    let text = std::str::from_utf8(body).map_err(|_| bad("not a text (TOML) file".into()))?;
     let (mut cfg, creds) = super::backup::read(text).map_err(bad)?;
     if let Some(c) = &creds {
         super::auth::check_credentials(c).map_err(|e| bad(format!("[backup]: {e}")))?;
     }
-    edit(&st, |c| {
+    if at_setup && !creds.as_ref().is_some_and(|c| c.password.is_some()) {
+        return Err(bad(
+            "it holds no admin password (a plain config file?): finish setup, then restore it on the System page".into(),
+        ));
+    }
+    edit(st, |c| {
         cfg.data_dir = c.data_dir.clone();
         cfg.web.appliance = c.web.appliance;
         *c = cfg;
@@ -1523,14 +1529,25 @@ async fn restore(
         _ => e,
     })?;
     let Some(creds) = creds else {
+        return Ok(None);
+    };
+    let tokens = creds.tokens.len();
+    st.auth
+        .restore(creds, at_setup)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    Ok(Some(tokens))
+}
+
+async fn restore(
+    axum::extract::State(st): axum::extract::State<State>,
+    Extension(p): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let Some(tokens) = restore_backup(&st, &body, false).await? else {
         return Ok(
             ok("configuration restored (the file held no password or tokens)").into_response(),
         );
     };
-    let tokens = creds.tokens.len();
-    st.auth
-        .restore(creds)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let message = format!(
         "configuration restored, with the backup's admin password and {tokens} API token{}; other sessions were logged out",
         if tokens == 1 { "" } else { "s" }
@@ -1544,6 +1561,26 @@ async fn restore(
         return Ok(resp);
     }
     Ok(ok(message).into_response())
+}
+
+/// First boot on a new card: restore a backup instead of setting up. No
+/// session comes with it: the backup's password is needed to log in.
+async fn setup_restore(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !pre_csrf_ok(&headers, None) {
+        return Err(csrf_error());
+    }
+    if st.auth.password_is_set() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "setup is already finished; log in and restore on the System page",
+        ));
+    }
+    restore_backup(&st, &body, true).await?;
+    Ok(ok("backup restored: log in with its admin password"))
 }
 
 async fn teleporter(

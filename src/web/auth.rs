@@ -379,10 +379,16 @@ impl Auth {
 
     /// Replaces the password and tokens with those of a backup; everyone
     /// logged in is logged out, as after a password change.
-    pub fn restore(&self, c: Credentials) -> Result<(), String> {
+    /// `only_if_unset`: for first-boot setup, as in `set_password`.
+    pub fn restore(&self, c: Credentials, only_if_unset: bool) -> Result<(), String> {
         check_credentials(&c)?;
+        let mut file = lock(&self.file);
+        if only_if_unset && file.password.is_some() {
+            return Err("setup is already finished; log in and restore on the System page".into());
+        }
         self.save(&c)?;
-        *lock(&self.file) = c;
+        *file = c;
+        drop(file);
         lock(&self.sessions).clear();
         lock(&self.verified_tokens).clear();
         Ok(())

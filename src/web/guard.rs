@@ -57,7 +57,13 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/health" | "/api/v1/health" | "/login" | "/api/v1/login" | "/setup" | "/api/v1/setup"
+        "/health"
+            | "/api/v1/health"
+            | "/login"
+            | "/api/v1/login"
+            | "/setup"
+            | "/api/v1/setup"
+            | "/api/v1/setup/restore"
     ) || path.starts_with("/assets/")
 }
 

@@ -38,6 +38,13 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
         true,
     ),
     (
+        "post",
+        "/api/v1/setup/restore",
+        "First boot on a new card: restore a backup holding an admin password instead of setting up (only while no admin password exists; needs the gh_pre cookie and X-CSRF-Token; no session: log in with the backup's password)",
+        Some("Bytes"),
+        true,
+    ),
+    (
         "get",
         "/api/v1/stats",
         "Dashboard: totals, chart buckets, top lists, cache, upstreams, system (query: range=24h)",

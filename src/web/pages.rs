@@ -281,6 +281,11 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
         );
     }
     s.push_str("<button id=\"finish\">Finish setup</button></form>");
+    s.push_str("<h2>Replacing a box?</h2><p class=\"muted\">Restore the backup you downloaded from the old one's System page: its settings, admin password and API tokens come back, and you log in with the old password.</p>\
+        <form data-upload=\"/api/v1/setup/restore\" data-done=\"/login\" class=\"row\" id=\"setup-restore\">\
+        <label>Backup file<input type=\"file\" name=\"file\" accept=\".toml,text/plain\"></label><button class=\"sec\">Restore</button>");
+    s.push_str(&field_error("file", None));
+    s.push_str("<span class=\"status\"></span></form>");
     s
 }
 

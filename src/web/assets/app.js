@@ -3,7 +3,9 @@
 "use strict";
 (function () {
   var meta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = meta ? meta.content : "";
+  // Before login (setup) the form's double-submit token stands in.
+  var pre = document.querySelector('input[name="_csrf"]');
+  var csrf = meta ? meta.content : (pre ? pre.value : "");
 
   function api(method, url, body, raw) {
     var opts = { method: method, headers: { "X-CSRF-Token": csrf }, credentials: "same-origin" };
