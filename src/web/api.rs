@@ -1513,7 +1513,7 @@ async fn restore_backup(st: &State, body: &[u8], at_setup: bool) -> ApiResult<Op
     if let Some(c) = &creds {
         super::auth::check_credentials(c).map_err(|e| bad(format!("[backup]: {e}")))?;
     }
-    if at_setup && !creds.as_ref().is_some_and(|c| c.password.is_some()) {
+    if at_setup && creds.as_ref().is_none_or(|c| c.password.is_none()) {
         return Err(bad(
             "it holds no admin password (a plain config file?): finish setup, then restore it on the System page".into(),
         ));
