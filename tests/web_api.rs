@@ -771,7 +771,8 @@ async fn entries_and_lists_apply_to_chosen_groups() {
     let g = c.get("/api/v1/groups").await.json();
     assert_eq!(g[1]["lists"], json!(["stevenblack"]), "{g}");
     assert_eq!(g[1]["allow"], json!(["school.example"]), "{g}");
-    // Saving the clients alone keeps the group's entries and lists.
+    // Saving the clients alone keeps the group's entries and lists, and
+    // saving the entries alone keeps the clients.
     c.send(
         "POST",
         "/api/v1/groups",
@@ -781,6 +782,15 @@ async fn entries_and_lists_apply_to_chosen_groups() {
     let cfg = saved(&b);
     assert_eq!(cfg.filter.groups[0].deny, ["*.games.example"]);
     assert_eq!(cfg.filter.lists[0].groups, ["default", "kids"]);
+    c.send(
+        "POST",
+        "/api/v1/groups",
+        json!({"name": "kids", "allow": ["school.example", "library.example"]}),
+    )
+    .await;
+    let cfg = saved(&b);
+    assert_eq!(cfg.filter.groups[0].clients, ["192.168.1.51"]);
+    assert_eq!(cfg.filter.groups[0].allow.len(), 2);
     let before = saved(&b);
     for (body, field) in [
         (json!({"name": "kids", "deny": ["not a domain"]}), "deny"),
@@ -791,6 +801,7 @@ async fn entries_and_lists_apply_to_chosen_groups() {
             "clients",
         ),
         (json!({"name": "a,b"}), "name"),
+        (json!({"name": "../x"}), "name"),
     ] {
         let r = c.send("POST", "/api/v1/groups", body.clone()).await;
         assert_eq!(

@@ -885,13 +885,13 @@ pub fn valid_client(c: &str) -> bool {
 }
 
 /// A group as the API shows and takes it. On input, fields left out stay
-/// as they are.
+/// as they are (a new group starts with none).
 #[derive(Deserialize, Serialize, Default)]
 pub struct GroupIo {
     pub name: String,
     /// IPs, CIDRs or MAC addresses; none for `default` (everyone else).
     #[serde(default)]
-    pub clients: Vec<String>,
+    pub clients: Option<Vec<String>>,
     /// The blocklists that apply to this group's clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lists: Option<Vec<String>>,
@@ -909,7 +909,7 @@ pub fn groups_of(c: &Config) -> Vec<GroupIo> {
         .map(|name| {
             let g = c.filter.groups.iter().find(|g| g.name == name);
             GroupIo {
-                clients: g.map(|g| g.clients.clone()).unwrap_or_default(),
+                clients: Some(g.map(|g| g.clients.clone()).unwrap_or_default()),
                 lists: Some(scope::lists_of_group(c, &name)),
                 allow: Some(g.map(|g| g.allow.clone()).unwrap_or_default()),
                 deny: Some(g.map(|g| g.deny.clone()).unwrap_or_default()),
@@ -948,27 +948,35 @@ fn normalize_rules(field: &str, group: &str, entries: &[String]) -> ApiResult<Ve
 /// fields as they are.
 fn put_group(c: &mut Config, g: &GroupIo) -> ApiResult<()> {
     let name = g.name.trim().to_string();
+    // Names travel in URLs (DELETE /api/v1/groups/{name}) and in forms.
     if name.is_empty()
         || name.len() > 64
-        || name.contains(',')
-        || name.chars().any(|ch| ch.is_control())
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_. ".contains(&b))
     {
         return Err(ApiError::field(
             "name",
-            "name: 1 to 64 characters, no commas",
+            "name: 1 to 64 letters, digits, spaces, '-', '_' or '.'",
         ));
     }
-    let mut clients = Vec::new();
-    for cl in g.clients.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        if !valid_client(cl) {
-            return Err(ApiError::field(
-                "clients",
-                format!("group '{name}': '{cl}' is not an IP, CIDR or MAC address"),
-            ));
+    let mut clients = None;
+    if let Some(list) = &g.clients {
+        let mut out = Vec::new();
+        for cl in list.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+            if !valid_client(cl) {
+                return Err(ApiError::field(
+                    "clients",
+                    format!("group '{name}': '{cl}' is not an IP, CIDR or MAC address"),
+                ));
+            }
+            out.push(cl.to_ascii_lowercase());
         }
-        clients.push(cl.to_ascii_lowercase());
+        clients = Some(out);
     }
-    if name == crate::filter::groups::DEFAULT_GROUP && !clients.is_empty() {
+    if name == crate::filter::groups::DEFAULT_GROUP
+        && clients.as_ref().is_some_and(|c| !c.is_empty())
+    {
         return Err(ApiError::field(
             "clients",
             "clients: the default group holds every client not in another group; it takes none",
@@ -995,7 +1003,9 @@ fn put_group(c: &mut Config, g: &GroupIo) -> ApiResult<()> {
         }
     };
     let cg = &mut c.filter.groups[i];
-    cg.clients = clients;
+    if let Some(cl) = clients {
+        cg.clients = cl;
+    }
     if let Some(a) = allow {
         cg.allow = a;
     }

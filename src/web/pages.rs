@@ -942,7 +942,7 @@ fn group_form(id: &str, g: Option<&api::GroupIo>, lists: &[String]) -> String {
     } else {
         format!(
             "<label>Clients: IP, CIDR or MAC, one per line<textarea name=\"clients\" data-lines>{}</textarea></label>{}",
-            lines(g.map(|g| &g.clients)),
+            lines(g.and_then(|g| g.clients.as_ref())),
             field_error("clients", None)
         )
     };
@@ -995,7 +995,10 @@ async fn clients(
         let clients = if is_default {
             "<span class=\"muted\">everyone else</span>".to_string()
         } else {
-            format!("<span class=\"mono\">{}</span>", esc(&g.clients.join(", ")))
+            format!(
+                "<span class=\"mono\">{}</span>",
+                esc(&g.clients.as_deref().unwrap_or(&[]).join(", "))
+            )
         };
         let mut own = Vec::new();
         for (word, v) in [("allow", &g.allow), ("block", &g.deny)] {

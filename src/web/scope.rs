@@ -202,8 +202,8 @@ pub fn set_rule_scope(cfg: &mut Config, list: RuleList, entry: &str, scope: &Sco
     tidy(cfg);
 }
 
-/// Every allow and deny entry with its groups, everyone-entries first, in
-/// config order.
+/// Every allow and deny entry with its groups: allow before deny; within
+/// each, every-client entries first, then by group in config order.
 pub fn entries(cfg: &Config) -> Vec<RuleEntry> {
     let mut out: Vec<RuleEntry> = Vec::new();
     for list in [RuleList::Allow, RuleList::Deny] {
