@@ -44,7 +44,7 @@ struct Mapping {
 fn clean_file_mappings(smaps: &str) -> Vec<Mapping> {
     let mut out = Vec::new();
     let mut current: Option<(Mapping, bool)> = None;
-    let mut finish = |c: Option<(Mapping, bool)>, out: &mut Vec<Mapping>| {
+    let finish = |c: Option<(Mapping, bool)>, out: &mut Vec<Mapping>| {
         if let Some((m, true)) = c {
             out.push(m);
         }
