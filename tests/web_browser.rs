@@ -484,6 +484,20 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.config().filter.lists[0].groups, ["kids"]);
+    // "Is this domain blocked?" answers per client.
+    d.goto(&format!("{base}/lists")).await;
+    d.type_into("#explain input[name=domain]", "video.walk.example")
+        .await;
+    d.type_into("#explain input[name=client]", "127.0.0.2")
+        .await;
+    d.click("#explain button").await;
+    d.wait_text("#explain .result", "video.walk.example: blocked")
+        .await;
+    d.type_into("#explain input[name=client]", "127.0.0.1")
+        .await;
+    d.click("#explain button").await;
+    d.wait_text("#explain .result", "video.walk.example: pass")
+        .await;
 
     // Every page, wide and at phone width.
     for (path, name) in PAGES {

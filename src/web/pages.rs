@@ -846,6 +846,7 @@ async fn lists(
     s.push_str("<h2>Is this domain blocked?</h2>\
         <form data-api=\"/api/v1/explain\" data-method=\"GET\" data-done=\"show\" class=\"row\" id=\"explain\">\
         <label>Domain<input type=\"text\" name=\"domain\" required placeholder=\"ads.example.com\"></label>\
+        <label>For client (optional; its groups decide)<input type=\"text\" name=\"client\" placeholder=\"192.168.1.50\"></label>\
         <button>Check</button><span class=\"status\"></span><div class=\"result\"></div></form>");
     s.push_str("<h2>Blocklists</h2><div class=\"scroll\"><table id=\"lists\"><thead><tr><th>Name</th><th class=\"hide-sm\">Source</th><th class=\"num\">Domains</th><th>Updated</th><th>Groups</th><th></th></tr></thead><tbody>");
     let all = st.backend.lists();
