@@ -5,6 +5,8 @@
 //! for every change. Every request passes `guard` first: Host allowlist
 //! (DNS rebinding), authentication, Origin and CSRF checks, security
 //! headers. The rest of the server is reached only through [`Backend`].
+//! `scope` maps "this entry / list applies to these groups" onto the
+//! config; `backup` is the backup file (config plus credential hashes).
 //! Not for: DNS, filtering or storage; those live behind the backend.
 
 pub(crate) mod api;
