@@ -95,7 +95,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, OpenError> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = OFF;
          PRAGMA cache_size = -2048;
-         PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| classify(e, "setting journal mode"))?;
     migrate(&conn, path).map_err(|e| match e.downcast::<OpenError>() {

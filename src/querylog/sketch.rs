@@ -7,10 +7,6 @@
 //!   about 3 %; exact in practice for small counts (linear counting).
 //! - [`TopCounter`]: the most frequent ids of an hour (space-saving), for
 //!   the per-hour top domains.
-//! - [`IdHasher`]: a cheap hash for integer keys of in-RAM maps.
-
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// 2^10 registers: 1 KiB per hour, so a month is 720 KiB to merge.
 const P: u32 = 10;
@@ -90,42 +86,9 @@ impl Sketch {
     }
 }
 
-/// Multiplicative hashing for integer keys (ids, hours): the maps it
-/// serves are filled by the writer itself, not by an attacker choosing
-/// colliding keys, and SipHash would be a fair share of the per-row cost.
-#[derive(Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(26) ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_i64(&mut self, v: i64) {
-        self.write_u64(v as u64);
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_u16(&mut self, v: u16) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_u8(&mut self, v: u8) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
-    }
-}
-
-pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// Maps keyed by ids and hours: FxHash, as SipHash would be a fair share
+/// of the per-row cost, and the writer itself chooses the keys.
+pub type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// One counted id: `count` overestimates the true count by at most `err`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

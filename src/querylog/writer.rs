@@ -22,7 +22,7 @@ use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ const MAX_HOURS: usize = 4;
 /// day. The column stays an upper bound of the last day a row used the
 /// name, which is all retention (of any version) needs to be safe.
 const LAST_SEEN_AHEAD_DAYS: i64 = 7;
+/// WAL pages (4 KiB) that make the writer checkpoint after a batch.
+const CHECKPOINT_FRAMES: i64 = 4000;
 /// How long the writer sleeps when the event channel is empty.
 const POLL: Duration = Duration::from_millis(10);
 /// The longest the loop sleeps before looking at commands again.
@@ -92,6 +94,8 @@ pub(super) struct Writer {
     last_retention: Instant,
     /// Rows the next retention step deletes (adapts to the step's time).
     step_rows: i64,
+    /// Frames in the WAL after the last commit (set by SQLite's WAL hook).
+    wal_frames: Arc<AtomicI64>,
     /// The newest day whose day roll-ups are written.
     closed_day: Option<i64>,
 }
@@ -352,6 +356,7 @@ impl Writer {
             retention: None,
             last_retention: Instant::now(),
             step_rows: RETENTION_STEP_ROWS,
+            wal_frames: Arc::default(),
             closed_day: None,
         };
         if w.cfg.enabled {
@@ -412,6 +417,14 @@ impl Writer {
             }
         }
         self.closed_day = conn.query_row("SELECT max(day) FROM day_sketches", [], |r| r.get(0))?;
+        let mut conn = conn;
+        // Checkpoints run where the writer chooses (after a batch commit),
+        // never inside a retention step: SQLite only reports the WAL size.
+        let frames = self.wal_frames.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            frames.store(i64::from(pages), Ordering::Relaxed);
+            Ok(())
+        }))?;
         self.conn = Some(conn);
         if let Some(pages) = self.page_limit {
             self.apply_page_limit(Some(pages));
@@ -533,6 +546,8 @@ impl Writer {
                 if self.tx_rows > 0 {
                     self.flush();
                 }
+                // A long pass with no batches in between still checkpoints.
+                self.checkpoint_if(2 * CHECKPOINT_FRAMES);
                 self.retention_step();
             }
         }
@@ -732,6 +747,22 @@ impl Writer {
                 }
             }
             Err(e) => self.write_failed(e, rows),
+        }
+        self.checkpoint_if(CHECKPOINT_FRAMES);
+    }
+
+    /// Copies the WAL back into the database file once it holds `frames`
+    /// pages: fewer, larger checkpoints write a page changed by many
+    /// batches once instead of once per checkpoint.
+    fn checkpoint_if(&mut self, frames: i64) {
+        if self.wal_frames.load(Ordering::Relaxed) < frames {
+            return;
+        }
+        if let Some(conn) = &self.conn {
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                Ok(()) => self.wal_frames.store(0, Ordering::Relaxed),
+                Err(e) => tracing::warn!("query log checkpoint: {e}"),
+            }
         }
     }
 
@@ -1059,6 +1090,7 @@ impl Writer {
     }
 
     fn finish_retention(&mut self) {
+        self.checkpoint_if(1);
         if let Some(mut pass) = self.retention.take() {
             pass.report.total_ms = pass.started.elapsed().as_secs_f64() * 1000.0;
             for w in pass.waiting {
