@@ -8,8 +8,9 @@
 //! Granularity: counts and time series are exact to the minute; unique
 //! clients/domains, top lists and query types cover the whole hours the
 //! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`] entries
-//! (every domain while the hour is still open), so a domain that is never
-//! in an hour's top list is undercounted, as in AdGuard Home.
+//! (for the open hour, as the writer's space-saving summary counts them:
+//! at most 1/1024 of the hour's queries too high), so a domain that is
+//! never in an hour's top list is undercounted, as in AdGuard Home.
 
 use super::sketch::Sketch;
 use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
