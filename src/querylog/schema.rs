@@ -94,7 +94,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, OpenError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -2048;
+         PRAGMA cache_size = -1024;
          PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| classify(e, "setting journal mode"))?;
