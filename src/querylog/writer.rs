@@ -1320,3 +1320,30 @@ fn write_rollup(tx: &Connection, roll: &Rollup) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_cache_stays_its_size_and_keeps_hot_names() {
+        let mut cache = NameCache::new();
+        let bytes = cache.bytes();
+        cache.insert("hot.example", 1, 10);
+        for i in 0..100_000i64 {
+            cache.insert(&format!("flood{i}.example"), i + 2, 10);
+            // The hot name is asked for all along, as a household's are.
+            if i % 8 == 0 {
+                assert_eq!(cache.get("hot.example"), Some((1, 10)), "after {i}");
+            }
+        }
+        assert_eq!(cache.bytes(), bytes, "fixed size, whatever came through");
+        assert_eq!(cache.get("flood99999.example"), Some((100_001, 10)));
+        // Names too long for a slot are looked up in the table instead.
+        let long = "x".repeat(NAME_MAX + 1);
+        cache.insert(&long, 7, 10);
+        assert_eq!(cache.get(&long), None);
+        cache.remove("hot.example");
+        assert_eq!(cache.get("hot.example"), None);
+    }
+}
