@@ -640,3 +640,57 @@ fn a_flood_of_distinct_names_keeps_the_writer_ram_fixed_and_the_top_domains_righ
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].domain, "flood39999.example");
 }
+
+#[test]
+fn rows_with_crowded_or_stepped_back_times_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    let t0 = now_ms() - 2 * HOUR;
+    // More rows in one millisecond than the key has sequence numbers (256).
+    for i in 0..1_000 {
+        tx.send(event(
+            t0,
+            "10.0.0.1",
+            &format!("a{i}.example"),
+            Source::Cache,
+        ))
+        .unwrap();
+    }
+    // Half an hour on, then the clock is set back onto the crowded
+    // millisecond: those rows land at their true time, next to the others.
+    tx.send(event(
+        t0 + HOUR / 2,
+        "10.0.0.1",
+        "later.example",
+        Source::Cache,
+    ))
+    .unwrap();
+    for i in 0..300 {
+        tx.send(event(
+            t0,
+            "10.0.0.2",
+            &format!("b{i}.example"),
+            Source::Cache,
+        ))
+        .unwrap();
+    }
+    log.flush();
+    assert_eq!(log.status().rows, 1_301);
+    let page = log
+        .search(&LogQuery {
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.rows[0].domain, "later.example", "newest first");
+    let b = log
+        .search(&LogQuery {
+            client: Some("10.0.0.2".into()),
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap();
+    assert_eq!(b.rows.len(), 300);
+    assert!(b.rows.iter().all(|r| r.time_ms - t0 < 1_000), "near t0");
+}

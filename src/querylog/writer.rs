@@ -61,6 +61,9 @@ const MAX_HOURS: usize = 4;
 /// day. The column stays an upper bound of the last day a row used the
 /// name, which is all retention (of any version) needs to be safe.
 const LAST_SEEN_AHEAD_DAYS: i64 = 7;
+/// How far behind the newest key an event's time may be and still get the
+/// next key (see `Writer::next_key`).
+const KEY_SLACK_MS: i64 = 600_000;
 /// WAL pages (4 KiB) that make the writer checkpoint after a batch.
 const CHECKPOINT_FRAMES: i64 = 4000;
 /// How long the writer sleeps when the event channel is empty.
@@ -657,7 +660,7 @@ impl Writer {
         let mut insert = conn.prepare_cached(INSERT_SQL)?;
         for e in events {
             let row = self.stage(conn, e)?;
-            let key = insert_one(&mut insert, row)?;
+            let key = insert_one(conn, &mut insert, row)?;
             self.last_key = self.last_key.max(key);
             self.tx_rows += 1;
         }
@@ -893,11 +896,12 @@ impl Writer {
     }
 
     /// The key for a row at `ms`: in time order, unique. Small clock steps
-    /// backwards (events from different workers) keep the order of arrival;
-    /// a big one (the clock was set) lands at its true time.
+    /// backwards (events from different workers) and keys run ahead of the
+    /// clock (more than 256 rows in a millisecond, sustained) keep the order
+    /// of arrival; a big step (the clock was set back) lands at its true time.
     fn next_key(&self, ms: i64) -> i64 {
         let k = super::key_of(ms);
-        if k <= self.last_key && self.last_key - k < super::key_of(super::EPOCH_MS + 1000) {
+        if k <= self.last_key && self.last_key - k < super::key_of(super::EPOCH_MS + KEY_SLACK_MS) {
             self.last_key + 1
         } else {
             k
@@ -1203,12 +1207,26 @@ const INSERT_SQL: &str = "INSERT INTO queries
 
 /// One row; a key already taken moves on to the next free one. Returns
 /// the key used.
-fn insert_one(insert: &mut rusqlite::CachedStatement<'_>, mut r: Row) -> rusqlite::Result<i64> {
+fn insert_one(
+    conn: &Connection,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    mut r: Row,
+) -> rusqlite::Result<i64> {
     loop {
         bind_row(insert, &r)?;
         match insert.raw_execute() {
             Ok(_) => return Ok(r.key),
-            Err(err) if is_code(&err, ErrorCode::ConstraintViolation) => r.key += 1,
+            Err(err) if is_code(&err, ErrorCode::ConstraintViolation) => {
+                // The first free key after the taken one, found by walking
+                // the rowid (a failed INSERT per key would cost far more).
+                r.key = conn
+                    .prepare_cached(
+                        "SELECT q.id + 1 FROM queries AS q WHERE q.id >= ?1
+                         AND NOT EXISTS (SELECT 1 FROM queries WHERE id = q.id + 1)
+                         ORDER BY q.id LIMIT 1",
+                    )?
+                    .query_row([r.key], |row| row.get(0))?;
+            }
             Err(err) => return Err(err),
         }
     }
