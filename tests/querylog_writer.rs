@@ -558,3 +558,139 @@ fn long_ranges_read_day_rollups_and_agree_with_the_hours() {
         (960 - 50 + 1, 6, 4)
     );
 }
+
+#[test]
+fn a_flood_of_distinct_names_keeps_the_writer_ram_fixed_and_the_top_domains_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1_000);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    // One closed-or-open hour: 20 heavy names with known, well separated
+    // counts (the first 5 blocked) among 40 000 names seen once each.
+    let base = (now_ms() / HOUR - 3) * HOUR;
+    let heavy: Vec<(String, u64)> = (0..20u64)
+        .map(|k| (format!("heavy{k}.example"), 2_000 + (19 - k) * 200))
+        .collect();
+    let mut names: Vec<(String, bool)> = Vec::new();
+    for (k, (name, n)) in heavy.iter().enumerate() {
+        names.extend((0..*n).map(|_| (name.clone(), k < 5)));
+    }
+    names.extend((0..40_000).map(|i| (format!("flood{i}.example"), false)));
+    // A fixed shuffle (xorshift), so heavy and flood names interleave.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..names.len()).rev() {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let j = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % (i as u64 + 1)) as usize;
+        names.swap(i, j);
+    }
+    let total = names.len() as u64;
+    for (i, (name, blocked)) in names.iter().enumerate() {
+        let t = base + (i as i64 * 1_800_000) / total as i64;
+        let source = if *blocked {
+            Source::Blocked
+        } else {
+            Source::Cache
+        };
+        tx.send(event(t, "10.0.0.1", name, source)).unwrap();
+    }
+    log.flush();
+
+    let status = log.status();
+    assert_eq!(status.rows, total);
+    assert!(
+        status.writer_ram_bytes > 0 && status.writer_ram_bytes <= 3 << 20,
+        "the writer's caches and summaries stay within 3 MiB: {} bytes",
+        status.writer_ram_bytes
+    );
+    let top = log.top_domains(base, base + HOUR, 20, false).unwrap();
+    let want: Vec<&str> = heavy.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        top.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        want,
+        "the heavy hitters, in order"
+    );
+    // Space-saving overcounts by at most total / capacity (1024).
+    for ((name, got), (_, real)) in top.iter().zip(&heavy) {
+        assert!(
+            *got >= *real && got - real <= total / 1024,
+            "{name}: counted {got}, sent {real}"
+        );
+    }
+    let blocked = log.top_domains(base, base + HOUR, 5, true).unwrap();
+    assert_eq!(
+        blocked.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        want[..5].to_vec()
+    );
+    // Every row is stored and searchable, flood names included: the
+    // pages walk back until the one row is found.
+    let mut q = LogQuery {
+        domain: Some("flood39999.".into()),
+        ..LogQuery::default()
+    };
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        let page = log.search(&q).unwrap();
+        found.extend(page.rows);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].domain, "flood39999.example");
+}
+
+#[test]
+fn rows_with_crowded_or_stepped_back_times_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    let t0 = now_ms() - 2 * HOUR;
+    // More rows in one millisecond than the key has sequence numbers (256).
+    for i in 0..1_000 {
+        tx.send(event(
+            t0,
+            "10.0.0.1",
+            &format!("a{i}.example"),
+            Source::Cache,
+        ))
+        .unwrap();
+    }
+    // Half an hour on, then the clock is set back onto the crowded
+    // millisecond: those rows land at their true time, next to the others.
+    tx.send(event(
+        t0 + HOUR / 2,
+        "10.0.0.1",
+        "later.example",
+        Source::Cache,
+    ))
+    .unwrap();
+    for i in 0..300 {
+        tx.send(event(
+            t0,
+            "10.0.0.2",
+            &format!("b{i}.example"),
+            Source::Cache,
+        ))
+        .unwrap();
+    }
+    log.flush();
+    assert_eq!(log.status().rows, 1_301);
+    let page = log
+        .search(&LogQuery {
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.rows[0].domain, "later.example", "newest first");
+    let b = log
+        .search(&LogQuery {
+            client: Some("10.0.0.2".into()),
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap();
+    assert_eq!(b.rows.len(), 300);
+    assert!(b.rows.iter().all(|r| r.time_ms - t0 < 1_000), "near t0");
+}

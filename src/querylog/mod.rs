@@ -178,6 +178,9 @@ pub struct LogStatus {
     pub warning: Option<String>,
     /// The longest single retention step so far: inserts wait at most this.
     pub max_retention_step_ms: f64,
+    /// The most RAM the writer's caches and summaries held (bounded by
+    /// constants, not by the traffic; SQLite's page cache comes on top).
+    pub writer_ram_bytes: u64,
 }
 
 /// What one full retention pass did (see [`QueryLog::run_retention`]).

@@ -94,7 +94,8 @@ pub fn open_writer(path: &Path) -> Result<Connection, OpenError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -8000;",
+         PRAGMA cache_size = -1024;
+         PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| classify(e, "setting journal mode"))?;
     migrate(&conn, path).map_err(|e| match e.downcast::<OpenError>() {
@@ -121,7 +122,7 @@ pub fn open_reader(path: &Path) -> anyhow::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .with_context(|| format!("query log {}: opening for reading", path.display()))?;
-    conn.execute_batch("PRAGMA cache_size = -8000; PRAGMA query_only = ON;")?;
+    conn.execute_batch("PRAGMA cache_size = -2048; PRAGMA query_only = ON;")?;
     Ok(conn)
 }
 

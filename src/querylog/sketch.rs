@@ -1,7 +1,12 @@
-//! A HyperLogLog sketch of distinct domain ids, one per hour, so "unique
-//! domains between A and B" is a merge of a few kilobytes instead of a
-//! COUNT(DISTINCT) over millions of rows. Standard error about 3 %; exact
-//! in practice for small counts (linear counting).
+//! Fixed-size summaries the writer keeps in RAM, so its memory does not
+//! grow with the number of distinct names:
+//!
+//! - [`Sketch`]: a HyperLogLog sketch of distinct domain ids, one per hour,
+//!   so "unique domains between A and B" is a merge of a few kilobytes
+//!   instead of a COUNT(DISTINCT) over millions of rows. Standard error
+//!   about 3 %; exact in practice for small counts (linear counting).
+//! - [`TopCounter`]: the most frequent ids of an hour (space-saving), for
+//!   the per-hour top domains.
 
 /// 2^10 registers: 1 KiB per hour, so a month is 720 KiB to merge.
 const P: u32 = 10;
@@ -81,6 +86,132 @@ impl Sketch {
     }
 }
 
+/// Maps keyed by ids and hours: FxHash, as SipHash would be a fair share
+/// of the per-row cost, and the writer itself chooses the keys.
+pub type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
+
+/// One counted id: `count` overestimates the true count by at most `err`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub id: i64,
+    pub count: u64,
+    pub err: u64,
+}
+
+/// The space-saving heavy-hitter summary (Metwally, Agrawal, El Abbadi
+/// 2005) over at most `cap` ids: an id not held replaces the least counted
+/// one and inherits its count as error. Any id seen more than
+/// `total / cap` times is held, and every count is at most `total / cap`
+/// too high, whatever the number of distinct ids. A min-heap on the counts
+/// makes each step O(log cap).
+pub struct TopCounter {
+    cap: usize,
+    /// A binary min-heap on `count`.
+    heap: Vec<Counted>,
+    /// id -> position in `heap`.
+    pos: IdMap<i64, usize>,
+    total: u64,
+}
+
+impl TopCounter {
+    pub fn new(cap: usize) -> TopCounter {
+        TopCounter {
+            cap: cap.max(1),
+            heap: Vec::with_capacity(cap.max(1)),
+            pos: IdMap::default(),
+            total: 0,
+        }
+    }
+
+    /// Everything counted so far (the sum of the true counts).
+    #[cfg(test)]
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// How many ids are held (at most the capacity).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// RAM held, about: fixed by `cap`, not by the ids counted.
+    pub fn bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<Counted>() + self.pos.capacity() * 17
+    }
+
+    /// Counts `n` more occurrences of `id`.
+    pub fn add(&mut self, id: i64, n: u64) {
+        self.total += n;
+        if let Some(&i) = self.pos.get(&id) {
+            self.heap[i].count += n;
+            self.sift_down(i);
+        } else if self.heap.len() < self.cap {
+            self.heap.push(Counted {
+                id,
+                count: n,
+                err: 0,
+            });
+            let i = self.heap.len() - 1;
+            self.pos.insert(id, i);
+            self.sift_up(i);
+        } else {
+            let min = self.heap[0];
+            self.pos.remove(&min.id);
+            self.heap[0] = Counted {
+                id,
+                count: min.count + n,
+                err: min.count,
+            };
+            self.pos.insert(id, 0);
+            self.sift_down(0);
+        }
+    }
+
+    /// The `n` largest counts, largest first (ties by id).
+    pub fn top(&self, n: usize) -> Vec<Counted> {
+        let mut v = self.heap.clone();
+        v.sort_unstable_by(|a, b| b.count.cmp(&a.count).then(a.id.cmp(&b.id)));
+        v.truncate(n);
+        v
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.pos.insert(self.heap[a].id, a);
+        self.pos.insert(self.heap[b].id, b);
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.heap[parent].count <= self.heap[i].count {
+                break;
+            }
+            self.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < self.heap.len() && self.heap[l].count < self.heap[least].count {
+                least = l;
+            }
+            if r < self.heap.len() && self.heap[r].count < self.heap[least].count {
+                least = r;
+            }
+            if least == i {
+                break;
+            }
+            self.swap(i, least);
+            i = least;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +239,76 @@ mod tests {
         (20..50).for_each(|i| b.insert(i));
         a.merge_bytes(b.as_bytes());
         assert_eq!(a.estimate(), 50);
+    }
+}
+
+#[cfg(test)]
+mod top_counter_tests {
+    use super::*;
+
+    /// xorshift64*, so the stream is the same on every run.
+    fn rng(state: &mut u64) -> u64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    #[test]
+    fn few_ids_are_counted_exactly() {
+        let mut t = TopCounter::new(16);
+        for (id, n) in [(7, 5), (3, 9), (7, 2), (11, 1)] {
+            t.add(id, n);
+        }
+        let top: Vec<(i64, u64, u64)> = t.top(10).iter().map(|c| (c.id, c.count, c.err)).collect();
+        assert_eq!(top, vec![(3, 9, 0), (7, 7, 0), (11, 1, 0)]);
+        assert_eq!(t.total(), 17);
+    }
+
+    #[test]
+    fn heavy_hitters_survive_a_flood_of_distinct_ids() {
+        // 20 heavy ids with known counts, buried in 285 000 ids seen once
+        // each, interleaved: the summary holds 1 024 ids whatever the flood.
+        let mut t = TopCounter::new(1024);
+        let mut truth = IdMap::<i64, u64>::default();
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next_rare = 1_000_000i64;
+        for step in 0..400_000u64 {
+            let id = if step % 7 < 2 {
+                // Heavy id k gets weight 21 - k: counts well apart.
+                let r = (rng(&mut state) % 210) as i64;
+                let mut acc = 0;
+                (0..20)
+                    .find(|k| {
+                        acc += 20 - k;
+                        r < acc
+                    })
+                    .unwrap_or(19)
+            } else {
+                next_rare += 1;
+                next_rare
+            };
+            *truth.entry(id).or_default() += 1;
+            t.add(id, 1);
+        }
+        assert!(t.held() <= 1024);
+        let bound = t.total() / 1024;
+        let top = t.top(20);
+        let mut expected: Vec<(i64, u64)> = truth.iter().map(|(&k, &v)| (k, v)).collect();
+        expected.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        expected.truncate(20);
+        assert_eq!(
+            top.iter().map(|c| c.id).collect::<Vec<_>>(),
+            expected.iter().map(|e| e.0).collect::<Vec<_>>(),
+            "the top 20 are the 20 heavy ids, in order"
+        );
+        for c in &top {
+            let real = truth[&c.id];
+            assert!(
+                c.count >= real && c.count - real <= bound,
+                "{c:?} vs {real}"
+            );
+            assert!(c.count - c.err <= real, "{c:?} vs {real}");
+        }
     }
 }

@@ -3,63 +3,254 @@
 //! ring, deletes old rows in small steps, and keeps going when the disk
 //! fills up or the file turns out to be damaged.
 //!
+//! Its RAM is fixed whatever the traffic: names and clients are looked up
+//! through small caches in front of the tables' unique indexes, an open
+//! hour's top domains are a space-saving summary (`sketch::TopCounter`),
+//! and rows go into the open transaction as they arrive instead of waiting
+//! in a queue of events.
+//!
 //! Not for: answering questions (`stats.rs`).
 
 use super::schema::{self, OpenError};
-use super::sketch::Sketch;
+use super::sketch::{IdMap, Sketch, TopCounter};
 use super::{Command, LogRow, RetentionReport, RuleRef, Shared, lock, stats};
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent, Source, now_ms};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
-/// A batch is written once it holds this many rows (or the flush interval
-/// has passed).
-pub const BATCH_ROWS: usize = 4096;
-/// Rows deleted per retention step: one step is one short transaction, so
-/// a pending batch waits at most this long.
+/// A transaction is committed once it holds this many rows (or the flush
+/// interval has passed): the per-commit work (roll-ups, WAL frames of the
+/// pages every batch touches) is shared by more rows.
+pub const BATCH_ROWS: usize = 16_384;
+/// Events stored together: received events wait in RAM for at most this
+/// many (or until the channel is empty).
+const GROUP: usize = 128;
+/// Rows deleted per retention step at first; the step size then adapts so
+/// a step takes about `RETENTION_STEP_TARGET` (an insert waits at most one
+/// step).
 pub const RETENTION_STEP_ROWS: i64 = 1000;
+const RETENTION_STEP_TARGET: Duration = Duration::from_millis(10);
+const RETENTION_STEP_MIN: i64 = 50;
+const RETENTION_STEP_MAX: i64 = 4000;
 /// Pages returned to the file system per incremental-vacuum step.
-const VACUUM_STEP_PAGES: i64 = 128;
+const VACUUM_STEP_PAGES: i64 = 32;
 /// Unused names forgotten per retention step.
-const NAMES_STEP: i64 = 1000;
+const NAMES_STEP: i64 = 500;
 /// How often retention checks age and size on its own.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
-/// Interned names kept in RAM; beyond that the cache starts over.
-const INTERN_CACHE: usize = 200_000;
-/// The longest the loop sleeps before looking at commands again.
+/// Clients remembered in RAM; more distinct clients than this start the
+/// map over (a household has tens).
+const CLIENT_CACHE: usize = 1024;
+/// Distinct domains an hour's top-domain summary holds, all queries and
+/// blocked ones: enough that the top `stats::TOP_PER_HOUR` are exact for
+/// any domain queried more than 1/`TOP_CAP` of the hour's queries.
+const TOP_CAP: [usize; 2] = [1024, 512];
+/// A transaction touching more hours than this is committed early, so
+/// events with scattered times cannot grow the per-hour state.
+const MAX_HOURS: usize = 4;
+/// `domains.last_seen` is written this many days ahead of the day a name
+/// is used, so a name busy every day costs one UPDATE a week, not one a
+/// day. The column stays an upper bound of the last day a row used the
+/// name, which is all retention (of any version) needs to be safe.
+const LAST_SEEN_AHEAD_DAYS: i64 = 7;
+/// How far behind the newest key an event's time may be and still get the
+/// next key (see `Writer::next_key`).
+const KEY_SLACK_MS: i64 = 600_000;
+/// WAL pages (4 KiB) that make the writer checkpoint after a batch.
+const CHECKPOINT_FRAMES: i64 = 4000;
 /// How long the writer sleeps when the event channel is empty.
 const POLL: Duration = Duration::from_millis(10);
+/// The longest the loop sleeps before looking at commands again.
 const TICK: Duration = Duration::from_millis(20);
 
 pub(super) struct Writer {
     cfg: QueryLogConfig,
     shared: Arc<Shared>,
     conn: Option<Connection>,
-    pending: Vec<QueryEvent>,
-    /// name -> (id, last day recorded in `domains.last_seen`)
-    domains: HashMap<Box<str>, (i64, i64)>,
-    clients: HashMap<IpAddr, i64>,
+    /// Rows in the open transaction (0: none open).
+    tx_rows: usize,
+    /// Events received, stored together (one statement lookup, one ring
+    /// lock per group).
+    inbox: Vec<QueryEvent>,
+    roll: Rollup,
+    names: NameCache,
+    clients: IdMap<IpAddr, i64>,
     last_key: i64,
     newest_hour: i64,
-    /// Hours whose domain roll-up still holds every domain.
-    open_hours: BTreeSet<i64>,
-    sketches: HashMap<i64, Sketch>,
+    /// The hours the open transaction counts into, with their summaries.
+    hours: BTreeMap<i64, HourState>,
+    /// Hours a previous run left holding more than their top domains.
+    untrimmed: Vec<i64>,
     last_flush: Instant,
     /// Set while the disk is full: retry at this instant.
     paused_until: Option<Instant>,
     page_limit: Option<u64>,
     retention: Option<Pass>,
     last_retention: Instant,
+    /// Rows the next retention step deletes (adapts to the step's time).
+    step_rows: i64,
+    /// Frames in the WAL after the last commit (set by SQLite's WAL hook).
+    wal_frames: Arc<AtomicI64>,
     /// The newest day whose day roll-ups are written.
     closed_day: Option<i64>,
+}
+
+/// A row as inserted, its names already ids.
+#[derive(Clone, Copy)]
+struct Row {
+    key: i64,
+    domain: i64,
+    client: i64,
+    qtype: u16,
+    rcode: u8,
+    status: u8,
+    upstream: Option<u8>,
+    latency_us: u32,
+    reason: Option<i64>,
+}
+
+/// What the writer keeps for an hour it is counting into: the distinct
+/// domains sketch and the top domains (all, blocked), with what of them
+/// the database already holds.
+struct HourState {
+    sketch: Sketch,
+    sketch_dirty: bool,
+    top: [TopCounter; 2],
+    written: [IdMap<i64, u64>; 2],
+}
+
+/// Bytes per name-cache slot; names longer than fit are not cached.
+const NAME_SLOT: usize = 80;
+const NAME_MAX: usize = NAME_SLOT - 22;
+/// Slots in the name cache (4-way sets): 8192 x 80 bytes = 640 KiB.
+const NAME_SETS: usize = 2048;
+const NAME_WAYS: usize = 4;
+
+#[derive(Clone, Copy)]
+struct NameSlot {
+    /// The name's hash, never 0 in a used slot.
+    tag: u64,
+    id: i64,
+    /// The `last_seen` the database holds for the name.
+    seen: i32,
+    len: u8,
+    /// Recently used (second-chance replacement within the set).
+    used: bool,
+    name: [u8; NAME_MAX],
+}
+
+const EMPTY_SLOT: NameSlot = NameSlot {
+    tag: 0,
+    id: 0,
+    seen: 0,
+    len: 0,
+    used: false,
+    name: [0; NAME_MAX],
+};
+
+/// Domain name -> (id, last_seen), a fixed-size set-associative cache in
+/// front of the `domains` table's unique index: the hot names of a
+/// household stay in it, a flood of distinct names only churns it.
+pub(super) struct NameCache {
+    slots: Box<[NameSlot]>,
+}
+
+fn name_hash(name: &[u8]) -> u64 {
+    let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+    for chunk in name.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^= h >> 29;
+    }
+    h | 1
+}
+
+impl NameCache {
+    pub(super) fn new() -> NameCache {
+        NameCache {
+            slots: vec![EMPTY_SLOT; NAME_SETS * NAME_WAYS].into_boxed_slice(),
+        }
+    }
+
+    /// RAM the cache holds: fixed.
+    pub(super) fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots)
+    }
+
+    fn set(&mut self, tag: u64) -> &mut [NameSlot] {
+        let i = ((tag >> 32) as usize % NAME_SETS) * NAME_WAYS;
+        &mut self.slots[i..i + NAME_WAYS]
+    }
+
+    fn get(&mut self, name: &str) -> Option<(i64, i64)> {
+        let b = name.as_bytes();
+        let tag = name_hash(b);
+        self.set(tag)
+            .iter_mut()
+            .find(|s| s.tag == tag && &s.name[..usize::from(s.len)] == b)
+            .map(|s| {
+                s.used = true;
+                (s.id, i64::from(s.seen))
+            })
+    }
+
+    fn insert(&mut self, name: &str, id: i64, seen: i64) {
+        let b = name.as_bytes();
+        if b.len() > NAME_MAX {
+            return;
+        }
+        let tag = name_hash(b);
+        let set = self.set(tag);
+        let way = match set
+            .iter()
+            .position(|s| s.tag == tag && &s.name[..usize::from(s.len)] == b)
+            .or_else(|| set.iter().position(|s| s.tag == 0))
+        {
+            Some(w) => w,
+            None => {
+                // Second chance: the first slot not used since the last sweep.
+                let mut w = None;
+                for (i, s) in set.iter_mut().enumerate() {
+                    if !s.used {
+                        w = Some(i);
+                        break;
+                    }
+                    s.used = false;
+                }
+                w.unwrap_or(0)
+            }
+        };
+        let slot = &mut set[way];
+        slot.tag = tag;
+        slot.id = id;
+        slot.seen = seen.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        slot.len = b.len() as u8;
+        slot.used = false;
+        slot.name[..b.len()].copy_from_slice(b);
+    }
+
+    fn remove(&mut self, name: &str) {
+        let b = name.as_bytes();
+        let tag = name_hash(b);
+        for s in self.set(tag) {
+            if s.tag == tag && &s.name[..usize::from(s.len)] == b {
+                s.tag = 0;
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(EMPTY_SLOT);
+    }
 }
 
 enum Step {
@@ -128,15 +319,23 @@ pub(super) fn row_of_event(e: &QueryEvent) -> LogRow {
     }
 }
 
-/// Per-batch roll-up deltas.
+/// Roll-up deltas of the open transaction.
 #[derive(Default)]
 struct Rollup {
     /// By minute / hour: one count per `Source`, then the latency sum.
-    minutes: HashMap<i64, [i64; 8]>,
-    hours: HashMap<i64, [i64; 8]>,
-    domains: HashMap<(bool, i64, i64), i64>,
-    clients: HashMap<(i64, i64), (i64, i64)>,
-    qtypes: HashMap<(i64, u16), i64>,
+    minutes: IdMap<i64, [i64; 8]>,
+    hours: IdMap<i64, [i64; 8]>,
+    clients: IdMap<(i64, i64), (i64, i64)>,
+    qtypes: IdMap<(i64, u16), i64>,
+}
+
+impl Rollup {
+    fn clear(&mut self) {
+        self.minutes.clear();
+        self.hours.clear();
+        self.clients.clear();
+        self.qtypes.clear();
+    }
 }
 
 impl Writer {
@@ -145,18 +344,22 @@ impl Writer {
             cfg,
             shared,
             conn: None,
-            pending: Vec::with_capacity(BATCH_ROWS),
-            domains: HashMap::new(),
-            clients: HashMap::new(),
+            tx_rows: 0,
+            inbox: Vec::with_capacity(GROUP),
+            roll: Rollup::default(),
+            names: NameCache::new(),
+            clients: IdMap::default(),
             last_key: i64::MIN,
             newest_hour: i64::MIN,
-            open_hours: BTreeSet::new(),
-            sketches: HashMap::new(),
+            hours: BTreeMap::new(),
+            untrimmed: Vec::new(),
             last_flush: Instant::now(),
             paused_until: None,
             page_limit: None,
             retention: None,
             last_retention: Instant::now(),
+            step_rows: RETENTION_STEP_ROWS,
+            wal_frames: Arc::default(),
             closed_day: None,
         };
         if w.cfg.enabled {
@@ -201,10 +404,8 @@ impl Writer {
             st.rows = rows.max(0) as u64;
             st.schema_version = schema::current_version(&conn)?;
         }
-        self.domains.clear();
-        self.clients.clear();
-        self.sketches.clear();
-        self.open_hours.clear();
+        self.forget_cached();
+        self.untrimmed.clear();
         // Hours and days the previous run left open close as new events come.
         self.newest_hour = conn
             .query_row("SELECT max(hour) FROM hour_counts", [], |r| {
@@ -215,10 +416,18 @@ impl Writer {
             let mut st = conn.prepare("SELECT hour FROM hour_counts WHERE hour >= ?1")?;
             let hours = st.query_map([self.newest_hour - 2], |r| r.get::<_, i64>(0))?;
             for h in hours {
-                self.open_hours.insert(h?);
+                self.untrimmed.push(h?);
             }
         }
         self.closed_day = conn.query_row("SELECT max(day) FROM day_sketches", [], |r| r.get(0))?;
+        let mut conn = conn;
+        // Checkpoints run where the writer chooses (after a batch commit),
+        // never inside a retention step: SQLite only reports the WAL size.
+        let frames = self.wal_frames.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            frames.store(i64::from(pages), Ordering::Relaxed);
+            Ok(())
+        }))?;
         self.conn = Some(conn);
         if let Some(pages) = self.page_limit {
             self.apply_page_limit(Some(pages));
@@ -265,7 +474,7 @@ impl Writer {
                         // (bounded, should the channel never run dry).
                         for _ in 0..64 {
                             let mut took = 0;
-                            while self.pending.len() < BATCH_ROWS {
+                            while self.tx_rows + self.inbox.len() < BATCH_ROWS {
                                 match events.try_recv() {
                                     Ok(e) => {
                                         self.accept(e);
@@ -312,7 +521,7 @@ impl Writer {
                 match first {
                     Ok(e) => {
                         self.accept(e);
-                        while self.pending.len() < BATCH_ROWS {
+                        while self.tx_rows + self.inbox.len() < BATCH_ROWS {
                             match events.try_recv() {
                                 Ok(e) => self.accept(e),
                                 Err(_) => break,
@@ -322,11 +531,12 @@ impl Writer {
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => events_open = false,
                 }
+                self.store_inbox();
             } else if !busy {
                 std::thread::sleep(wait);
             }
-            if self.pending.len() >= BATCH_ROWS
-                || (!self.pending.is_empty() && self.last_flush.elapsed() >= self.flush_interval())
+            if self.tx_rows >= BATCH_ROWS
+                || (self.tx_rows > 0 && self.last_flush.elapsed() >= self.flush_interval())
             {
                 self.flush();
             }
@@ -334,6 +544,13 @@ impl Writer {
                 self.start_retention(None);
             }
             if self.retention.is_some() {
+                // A step is its own short transaction: rows received so far
+                // are committed first.
+                if self.tx_rows > 0 {
+                    self.flush();
+                }
+                // A long pass with no batches in between still checkpoints.
+                self.checkpoint_if(2 * CHECKPOINT_FRAMES);
                 self.retention_step();
             }
         }
@@ -383,36 +600,138 @@ impl Writer {
         if self.cfg.hide_domains {
             e.qname = heapless::String::try_from(super::HIDDEN_DOMAIN).unwrap_or_default();
         }
+        self.inbox.push(e);
+        if self.inbox.len() >= GROUP {
+            self.store_inbox();
+        }
+    }
+
+    /// Shows the received events in the RAM ring and adds them to the open
+    /// transaction (opening one if needed).
+    fn store_inbox(&mut self) {
+        if self.inbox.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.inbox);
         {
             let mut ring = lock(&self.shared.ring);
             if ring.cap > 0 {
-                while ring.events.len() >= ring.cap {
-                    ring.events.pop_front();
+                for e in events.iter().skip(events.len().saturating_sub(ring.cap)) {
+                    while ring.events.len() >= ring.cap {
+                        ring.events.pop_front();
+                    }
+                    ring.events.push_back(e.clone());
                 }
-                ring.events.push_back(e.clone());
             }
         }
+        self.store_group(&events);
+        self.inbox = events;
+        self.inbox.clear();
+    }
+
+    fn store_group(&mut self, events: &[QueryEvent]) {
         if self.conn.is_none() {
             return;
         }
         if let Some(until) = self.paused_until {
             if Instant::now() < until {
-                lock(&self.shared.status).dropped_rows += 1;
+                lock(&self.shared.status).dropped_rows += events.len() as u64;
                 return;
             }
             self.paused_until = None;
         }
-        self.pending.push(e);
+        let before = self.tx_rows;
+        let conn = self.conn.take().expect("checked above");
+        let result = self.store_on(&conn, events);
+        self.conn = Some(conn);
+        if let Err(err) = result {
+            self.write_failed(err, before + events.len());
+        } else if self.hours.len() > MAX_HOURS {
+            self.flush();
+        }
     }
 
+    fn store_on(&mut self, conn: &Connection, events: &[QueryEvent]) -> rusqlite::Result<()> {
+        if self.tx_rows == 0 {
+            conn.execute_batch("BEGIN")?;
+        }
+        // One row per statement: with the key given, a multi-row INSERT
+        // would make SQLite keep a statement journal, which costs more.
+        let mut insert = conn.prepare_cached(INSERT_SQL)?;
+        for e in events {
+            let row = self.stage(conn, e)?;
+            let key = insert_one(conn, &mut insert, row)?;
+            self.last_key = self.last_key.max(key);
+            self.tx_rows += 1;
+        }
+        Ok(())
+    }
+
+    /// Resolves an event's names to ids and counts it in the roll-ups.
+    fn stage(&mut self, conn: &Connection, e: &QueryEvent) -> rusqlite::Result<Row> {
+        let key = self.next_key(e.time_ms);
+        let ms = super::ms_of(key);
+        let (minute, hour) = (ms.div_euclid(60_000), ms.div_euclid(3_600_000));
+        let domain = self.domain_id(conn, e.qname.as_str(), hour.div_euclid(24))?;
+        let client = self.client_id(conn, e.client)?;
+        let row = Row {
+            key,
+            domain,
+            client,
+            qtype: e.qtype,
+            rcode: e.rcode,
+            status: e.source as u8,
+            upstream: (e.upstream != u8::MAX).then_some(e.upstream),
+            latency_us: e.latency_us,
+            reason: (e.reason.kind != 0).then(|| {
+                RuleRef {
+                    kind: e.reason.kind,
+                    id: e.reason.id,
+                    cname_depth: e.reason.cname_depth,
+                }
+                .pack()
+            }),
+        };
+
+        let blocked = e.source == Source::Blocked;
+        let s = e.source as usize;
+        for slot in [
+            self.roll.minutes.entry(minute).or_default(),
+            self.roll.hours.entry(hour).or_default(),
+        ] {
+            slot[s] += 1;
+            slot[7] += i64::from(e.latency_us);
+        }
+        let c = self.roll.clients.entry((hour, client)).or_default();
+        c.0 += 1;
+        c.1 += i64::from(blocked);
+        *self.roll.qtypes.entry((hour, e.qtype)).or_default() += 1;
+        self.newest_hour = self.newest_hour.max(hour);
+        let h = match self.hours.entry(hour) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(load_hour(conn, hour)?),
+        };
+        h.sketch.insert(domain);
+        h.sketch_dirty = true;
+        h.top[0].add(domain, 1);
+        if blocked {
+            h.top[1].add(domain, 1);
+        }
+        Ok(row)
+    }
+
+    /// Commits the open transaction.
     fn flush(&mut self) {
         self.last_flush = Instant::now();
-        if self.pending.is_empty() || self.conn.is_none() {
+        self.store_inbox();
+        if self.tx_rows == 0 || self.conn.is_none() {
             return;
         }
-        let batch = std::mem::take(&mut self.pending);
+        let rows = self.tx_rows;
         let t = Instant::now();
-        let result = self.write_batch(&batch);
+        let conn = self.conn.take().expect("checked above");
+        let result = self.commit_on(&conn);
+        self.conn = Some(conn);
         if let Some(pass) = self.retention.as_mut() {
             pass.report.max_batch_ms = pass
                 .report
@@ -422,28 +741,117 @@ impl Writer {
         match result {
             Ok(()) => {
                 let mut st = lock(&self.shared.status);
-                st.rows += batch.len() as u64;
+                st.rows += rows as u64;
                 st.last_flush_ms = Some(now_ms());
+                st.writer_ram_bytes = st.writer_ram_bytes.max(self.ram_bytes() as u64);
                 if st.paused {
                     st.paused = false;
                     st.warning = None;
                 }
             }
-            Err(e) => self.write_failed(e, batch.len()),
+            Err(e) => self.write_failed(e, rows),
         }
-        self.pending = batch;
-        self.pending.clear();
+        self.checkpoint_if(CHECKPOINT_FRAMES);
     }
 
-    /// A failed batch is dropped and counted; what happens next depends on
-    /// why it failed.
+    /// Copies the WAL back into the database file once it holds `frames`
+    /// pages: fewer, larger checkpoints write a page changed by many
+    /// batches once instead of once per checkpoint.
+    fn checkpoint_if(&mut self, frames: i64) {
+        if self.wal_frames.load(Ordering::Relaxed) < frames {
+            return;
+        }
+        if let Some(conn) = &self.conn {
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                Ok(()) => self.wal_frames.store(0, Ordering::Relaxed),
+                Err(e) => tracing::warn!("query log checkpoint: {e}"),
+            }
+        }
+    }
+
+    /// RAM held by the writer's caches and summaries (the SQLite page
+    /// cache is bounded separately by `cache_size`).
+    pub(super) fn ram_bytes(&self) -> usize {
+        let hours: usize = self
+            .hours
+            .values()
+            .map(|h| {
+                super::sketch::REGISTERS
+                    + h.top.iter().map(TopCounter::bytes).sum::<usize>()
+                    + h.written.iter().map(|w| w.capacity() * 24).sum::<usize>()
+            })
+            .sum();
+        self.names.bytes()
+            + self.clients.capacity() * 40
+            + hours
+            + (self.roll.minutes.capacity() + self.roll.hours.capacity()) * 80
+            + self.roll.clients.capacity() * 40
+            + self.roll.qtypes.capacity() * 32
+            + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
+    }
+
+    fn commit_on(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.tx_rows == 0 {
+            return Ok(());
+        }
+        write_rollup(conn, &self.roll)?;
+        for (&hour, h) in self.hours.iter_mut() {
+            if h.sketch_dirty {
+                conn.prepare_cached(
+                    "INSERT INTO hour_sketches (hour, domains) VALUES (?1, ?2)
+                     ON CONFLICT (hour) DO UPDATE SET domains = excluded.domains",
+                )?
+                .execute(params![hour, h.sketch.as_bytes()])?;
+                h.sketch_dirty = false;
+            }
+            for kind in 0..2 {
+                write_top(conn, hour, kind, &h.top[kind], &mut h.written[kind])?;
+            }
+        }
+        // Hours a previous run left open keep only their top entries once
+        // a newer hour has begun.
+        let newest = self.newest_hour;
+        for h in self.untrimmed.iter().filter(|&&h| h < newest - 1) {
+            for blocked in [false, true] {
+                conn.prepare_cached(
+                    "DELETE FROM hour_domains WHERE blocked = ?1 AND hour = ?2 AND domain NOT IN
+                     (SELECT domain FROM hour_domains WHERE blocked = ?1 AND hour = ?2 ORDER BY n DESC LIMIT ?3)",
+                )?
+                .execute(params![blocked, h, stats::TOP_PER_HOUR])?;
+            }
+        }
+        self.close_days(conn)?;
+        conn.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'rows'")?
+            .execute([self.tx_rows as i64])?;
+        conn.execute_batch("COMMIT")?;
+        self.tx_rows = 0;
+        self.roll.clear();
+        self.untrimmed.retain(|&h| h >= newest - 1);
+        // Older hours are complete: their top entries are stored.
+        self.hours.retain(|&h, _| h >= newest - 1);
+        Ok(())
+    }
+
+    /// Forgets what the rolled-back transaction had handed out or counted.
+    fn forget_cached(&mut self) {
+        self.names.clear();
+        self.clients.clear();
+        self.hours.clear();
+        self.roll.clear();
+        self.tx_rows = 0;
+    }
+
+    /// A failed transaction is dropped and counted; what happens next
+    /// depends on why it failed.
     fn write_failed(&mut self, e: rusqlite::Error, rows: usize) {
+        if let Some(conn) = &self.conn {
+            // SQLite may have rolled back already (a full disk): then this fails.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         // Ids handed out inside the rolled-back transaction are gone, and
         // days it closed are open again (closing is idempotent).
         self.closed_day = None;
-        self.domains.clear();
-        self.clients.clear();
-        self.sketches.clear();
+        self.forget_cached();
         let mut st = lock(&self.shared.status);
         st.dropped_rows += rows as u64;
         if is_code(&e, ErrorCode::DiskFull) {
@@ -488,137 +896,16 @@ impl Writer {
     }
 
     /// The key for a row at `ms`: in time order, unique. Small clock steps
-    /// backwards (events from different workers) keep the order of arrival;
-    /// a big one (the clock was set) lands at its true time.
+    /// backwards (events from different workers) and keys run ahead of the
+    /// clock (more than 256 rows in a millisecond, sustained) keep the order
+    /// of arrival; a big step (the clock was set back) lands at its true time.
     fn next_key(&self, ms: i64) -> i64 {
         let k = super::key_of(ms);
-        if k <= self.last_key && self.last_key - k < super::key_of(super::EPOCH_MS + 1000) {
+        if k <= self.last_key && self.last_key - k < super::key_of(super::EPOCH_MS + KEY_SLACK_MS) {
             self.last_key + 1
         } else {
             k
         }
-    }
-
-    fn write_batch(&mut self, batch: &[QueryEvent]) -> rusqlite::Result<()> {
-        let conn = self.conn.take().expect("flush checks the connection");
-        let result = self.write_batch_on(&conn, batch);
-        self.conn = Some(conn);
-        result
-    }
-
-    fn write_batch_on(&mut self, conn: &Connection, batch: &[QueryEvent]) -> rusqlite::Result<()> {
-        let tx = conn.unchecked_transaction()?;
-        let mut roll = Rollup::default();
-        let mut touched_sketches = BTreeSet::new();
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO queries (id, domain, client, qtype, rcode, status, upstream, latency_us, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for e in batch {
-                let mut key = self.next_key(e.time_ms);
-                let hour = super::ms_of(key).div_euclid(3_600_000);
-                let domain = self.domain_id(&tx, e.qname.as_str(), hour.div_euclid(24))?;
-                let client = self.client_id(&tx, e.client)?;
-                let upstream = (e.upstream != u8::MAX).then_some(e.upstream);
-                let reason = (e.reason.kind != 0).then(|| {
-                    RuleRef {
-                        kind: e.reason.kind,
-                        id: e.reason.id,
-                        cname_depth: e.reason.cname_depth,
-                    }
-                    .pack()
-                });
-                loop {
-                    match insert.execute(params![
-                        key,
-                        domain,
-                        client,
-                        e.qtype,
-                        e.rcode,
-                        e.source as u8,
-                        upstream,
-                        e.latency_us,
-                        reason
-                    ]) {
-                        Ok(_) => break,
-                        Err(err) if is_code(&err, ErrorCode::ConstraintViolation) => key += 1,
-                        Err(err) => return Err(err),
-                    }
-                }
-                self.last_key = self.last_key.max(key);
-
-                let ms = super::ms_of(key);
-                let (minute, hour) = (ms.div_euclid(60_000), ms.div_euclid(3_600_000));
-                let blocked = e.source == Source::Blocked;
-                let s = e.source as usize;
-                for slot in [
-                    roll.minutes.entry(minute).or_default(),
-                    roll.hours.entry(hour).or_default(),
-                ] {
-                    slot[s] += 1;
-                    slot[7] += i64::from(e.latency_us);
-                }
-                *roll.domains.entry((false, hour, domain)).or_default() += 1;
-                if blocked {
-                    *roll.domains.entry((true, hour, domain)).or_default() += 1;
-                }
-                let c = roll.clients.entry((hour, client)).or_default();
-                c.0 += 1;
-                c.1 += i64::from(blocked);
-                *roll.qtypes.entry((hour, e.qtype)).or_default() += 1;
-                let sketch = match self.sketches.entry(hour) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
-                        let stored: Option<Vec<u8>> = tx
-                            .prepare_cached("SELECT domains FROM hour_sketches WHERE hour = ?1")?
-                            .query_row([hour], |r| r.get(0))
-                            .optional()?;
-                        v.insert(stored.map(|b| Sketch::from_bytes(&b)).unwrap_or_default())
-                    }
-                };
-                sketch.insert(domain);
-                touched_sketches.insert(hour);
-                self.newest_hour = self.newest_hour.max(hour);
-            }
-        }
-        write_rollup(&tx, &roll)?;
-        for hour in &touched_sketches {
-            if let Some(sk) = self.sketches.get(hour) {
-                tx.prepare_cached(
-                    "INSERT INTO hour_sketches (hour, domains) VALUES (?1, ?2)
-                     ON CONFLICT (hour) DO UPDATE SET domains = excluded.domains",
-                )?
-                .execute(params![hour, sk.as_bytes()])?;
-            }
-        }
-        self.open_hours.extend(roll.hours.keys().copied());
-        // An hour is closed once a newer one has begun: trim it.
-        let closed: Vec<i64> = self
-            .open_hours
-            .iter()
-            .copied()
-            .filter(|&h| h < self.newest_hour)
-            .collect();
-        for h in &closed {
-            for blocked in [false, true] {
-                tx.prepare_cached(
-                    "DELETE FROM hour_domains WHERE blocked = ?1 AND hour = ?2 AND domain NOT IN
-                     (SELECT domain FROM hour_domains WHERE blocked = ?1 AND hour = ?2 ORDER BY n DESC LIMIT ?3)",
-                )?
-                .execute(params![blocked, h, stats::TOP_PER_HOUR])?;
-            }
-        }
-        self.close_days(&tx)?;
-        tx.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'rows'")?
-            .execute([batch.len() as i64])?;
-        tx.commit()?;
-        for h in closed {
-            self.open_hours.remove(&h);
-        }
-        let newest = self.newest_hour;
-        self.sketches.retain(|&h, _| h >= newest - 1);
-        Ok(())
     }
 
     /// Writes the day roll-ups of days whose hours are all closed, a few
@@ -677,64 +964,61 @@ impl Writer {
         Ok(())
     }
 
-    fn domain_id(&mut self, tx: &Connection, name: &str, day: i64) -> rusqlite::Result<i64> {
-        if let Some(&(id, seen)) = self.domains.get(name) {
+    fn domain_id(&mut self, conn: &Connection, name: &str, day: i64) -> rusqlite::Result<i64> {
+        let ahead = day + LAST_SEEN_AHEAD_DAYS;
+        if let Some((id, seen)) = self.names.get(name) {
             if seen >= day {
                 return Ok(id);
             }
-            let updated = tx
+            let updated = conn
                 .prepare_cached("UPDATE domains SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
-                .execute(params![id, day])?;
+                .execute(params![id, ahead])?;
             if updated == 1 {
-                self.domains.insert(name.into(), (id, day));
+                self.names.insert(name, id, ahead);
                 return Ok(id);
             }
             // Retention forgot the name since it was cached.
-            self.domains.remove(name);
+            self.names.remove(name);
         }
-        let found: Option<(i64, i64)> = tx
+        let found: Option<(i64, i64)> = conn
             .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
             .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let id = match found {
-            Some((id, seen)) => {
-                if seen < day {
-                    tx.prepare_cached("UPDATE domains SET last_seen = ?2 WHERE id = ?1")?
-                        .execute(params![id, day])?;
-                }
-                id
+        let (id, seen) = match found {
+            Some((id, seen)) if seen >= day => (id, seen),
+            Some((id, _)) => {
+                conn.prepare_cached("UPDATE domains SET last_seen = ?2 WHERE id = ?1")?
+                    .execute(params![id, ahead])?;
+                (id, ahead)
             }
             None => {
-                tx.prepare_cached("INSERT INTO domains (name, last_seen) VALUES (?1, ?2)")?
-                    .execute(params![name, day])?;
-                tx.last_insert_rowid()
+                conn.prepare_cached("INSERT INTO domains (name, last_seen) VALUES (?1, ?2)")?
+                    .execute(params![name, ahead])?;
+                (conn.last_insert_rowid(), ahead)
             }
         };
-        if self.domains.len() >= INTERN_CACHE {
-            self.domains.clear();
-        }
-        self.domains.insert(name.into(), (id, day));
+        self.names.insert(name, id, seen);
         Ok(id)
     }
 
-    fn client_id(&mut self, tx: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
+    fn client_id(&mut self, conn: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
         if let Some(&id) = self.clients.get(&ip) {
             return Ok(id);
         }
         let addr = ip.to_string();
-        let found: Option<i64> = tx
+        let found: Option<i64> = conn
             .prepare_cached("SELECT id FROM clients WHERE addr = ?1")?
             .query_row([&addr], |r| r.get(0))
             .optional()?;
         let id = match found {
             Some(id) => id,
             None => {
-                tx.prepare_cached("INSERT INTO clients (addr) VALUES (?1)")?
+                conn.prepare_cached("INSERT INTO clients (addr) VALUES (?1)")?
                     .execute([&addr])?;
-                tx.last_insert_rowid()
+                conn.last_insert_rowid()
             }
         };
-        if self.clients.len() >= INTERN_CACHE {
+        if self.clients.len() >= CLIENT_CACHE {
             self.clients.clear();
         }
         self.clients.insert(ip, id);
@@ -780,6 +1064,17 @@ impl Writer {
             Ok(Some(Step::Delete)) => {
                 pass.report.steps += 1;
                 pass.report.max_delete_step_ms = pass.report.max_delete_step_ms.max(ms);
+                // Keep steps near the target whatever the machine's speed or
+                // load: an insert waits for at most one step.
+                let target = RETENTION_STEP_TARGET.as_secs_f64() * 1000.0;
+                self.step_rows = if ms > target * 2.0 {
+                    self.step_rows / 2
+                } else if ms < target / 2.0 {
+                    self.step_rows + self.step_rows / 2
+                } else {
+                    self.step_rows
+                }
+                .clamp(RETENTION_STEP_MIN, RETENTION_STEP_MAX);
             }
             Ok(Some(Step::Vacuum)) => {
                 pass.report.steps += 1;
@@ -799,6 +1094,7 @@ impl Writer {
     }
 
     fn finish_retention(&mut self) {
+        self.checkpoint_if(1);
         if let Some(mut pass) = self.retention.take() {
             pass.report.total_ms = pass.started.elapsed().as_secs_f64() * 1000.0;
             for w in pass.waiting {
@@ -828,7 +1124,7 @@ impl Writer {
             let step_end: Option<i64> = tx
                 .query_row(
                     "SELECT id FROM queries ORDER BY id LIMIT 1 OFFSET ?1",
-                    [RETENTION_STEP_ROWS],
+                    [self.step_rows],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -905,6 +1201,109 @@ impl Writer {
     }
 }
 
+const INSERT_SQL: &str = "INSERT INTO queries
+    (id, domain, client, qtype, rcode, status, upstream, latency_us, reason)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// One row; a key already taken moves on to the next free one. Returns
+/// the key used.
+fn insert_one(
+    conn: &Connection,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    mut r: Row,
+) -> rusqlite::Result<i64> {
+    loop {
+        bind_row(insert, &r)?;
+        match insert.raw_execute() {
+            Ok(_) => return Ok(r.key),
+            Err(err) if is_code(&err, ErrorCode::ConstraintViolation) => {
+                // The first free key after the taken one, found by walking
+                // the rowid (a failed INSERT per key would cost far more).
+                r.key = conn
+                    .prepare_cached(
+                        "SELECT q.id + 1 FROM queries AS q WHERE q.id >= ?1
+                         AND NOT EXISTS (SELECT 1 FROM queries WHERE id = q.id + 1)
+                         ORDER BY q.id LIMIT 1",
+                    )?
+                    .query_row([r.key], |row| row.get(0))?;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Binds `r` to the nine parameters of `INSERT_SQL`.
+fn bind_row(st: &mut rusqlite::CachedStatement<'_>, r: &Row) -> rusqlite::Result<()> {
+    st.raw_bind_parameter(1, r.key)?;
+    st.raw_bind_parameter(2, r.domain)?;
+    st.raw_bind_parameter(3, r.client)?;
+    st.raw_bind_parameter(4, r.qtype)?;
+    st.raw_bind_parameter(5, r.rcode)?;
+    st.raw_bind_parameter(6, r.status)?;
+    st.raw_bind_parameter(7, r.upstream)?;
+    st.raw_bind_parameter(8, r.latency_us)?;
+    st.raw_bind_parameter(9, r.reason)?;
+    Ok(())
+}
+
+/// An hour's state as the database holds it (a previous run, an earlier
+/// transaction), so counting goes on where it stopped.
+fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<HourState> {
+    let stored: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT domains FROM hour_sketches WHERE hour = ?1")?
+        .query_row([hour], |r| r.get(0))
+        .optional()?;
+    let mut h = HourState {
+        sketch: stored.map(|b| Sketch::from_bytes(&b)).unwrap_or_default(),
+        sketch_dirty: false,
+        top: [TopCounter::new(TOP_CAP[0]), TopCounter::new(TOP_CAP[1])],
+        written: [IdMap::default(), IdMap::default()],
+    };
+    for kind in 0..2 {
+        let mut st = conn.prepare_cached(
+            "SELECT domain, n FROM hour_domains WHERE blocked = ?1 AND hour = ?2",
+        )?;
+        let mut rows = st.query(params![kind as i64, hour])?;
+        while let Some(r) = rows.next()? {
+            let (domain, n): (i64, i64) = (r.get(0)?, r.get(1)?);
+            h.top[kind].add(domain, n.max(0) as u64);
+            h.written[kind].insert(domain, n.max(0) as u64);
+        }
+    }
+    Ok(h)
+}
+
+/// Makes the hour's rows in `hour_domains` its current top entries,
+/// writing only what changed.
+fn write_top(
+    conn: &Connection,
+    hour: i64,
+    kind: usize,
+    top: &TopCounter,
+    written: &mut IdMap<i64, u64>,
+) -> rusqlite::Result<()> {
+    let best = top.top(stats::TOP_PER_HOUR as usize);
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO hour_domains (blocked, hour, domain, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (blocked, hour, domain) DO UPDATE SET n = excluded.n",
+    )?;
+    let mut keep = IdMap::<i64, u64>::default();
+    for c in &best {
+        if written.get(&c.id) != Some(&c.count) {
+            upsert.execute(params![kind as i64, hour, c.id, c.count as i64])?;
+        }
+        keep.insert(c.id, c.count);
+    }
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM hour_domains WHERE blocked = ?1 AND hour = ?2 AND domain = ?3",
+    )?;
+    for id in written.keys().filter(|id| !keep.contains_key(id)) {
+        delete.execute(params![kind as i64, hour, id])?;
+    }
+    *written = keep;
+    Ok(())
+}
+
 fn write_rollup(tx: &Connection, roll: &Rollup) -> rusqlite::Result<()> {
     for (table, key, map) in [
         ("minute_counts", "minute", &roll.minutes),
@@ -924,13 +1323,6 @@ fn write_rollup(tx: &Connection, roll: &Rollup) -> rusqlite::Result<()> {
         }
     }
     let mut st = tx.prepare_cached(
-        "INSERT INTO hour_domains (blocked, hour, domain, n) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (blocked, hour, domain) DO UPDATE SET n = n + excluded.n",
-    )?;
-    for ((blocked, hour, domain), n) in &roll.domains {
-        st.execute(params![blocked, hour, domain, n])?;
-    }
-    let mut st = tx.prepare_cached(
         "INSERT INTO hour_clients (hour, client, n, blocked) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (hour, client) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked",
     )?;
@@ -945,4 +1337,31 @@ fn write_rollup(tx: &Connection, roll: &Rollup) -> rusqlite::Result<()> {
         st.execute(params![hour, qtype, n])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_cache_stays_its_size_and_keeps_hot_names() {
+        let mut cache = NameCache::new();
+        let bytes = cache.bytes();
+        cache.insert("hot.example", 1, 10);
+        for i in 0..100_000i64 {
+            cache.insert(&format!("flood{i}.example"), i + 2, 10);
+            // The hot name is asked for all along, as a household's are.
+            if i % 8 == 0 {
+                assert_eq!(cache.get("hot.example"), Some((1, 10)), "after {i}");
+            }
+        }
+        assert_eq!(cache.bytes(), bytes, "fixed size, whatever came through");
+        assert_eq!(cache.get("flood99999.example"), Some((100_001, 10)));
+        // Names too long for a slot are looked up in the table instead.
+        let long = "x".repeat(NAME_MAX + 1);
+        cache.insert(&long, 7, 10);
+        assert_eq!(cache.get(&long), None);
+        cache.remove("hot.example");
+        assert_eq!(cache.get("hot.example"), None);
+    }
 }
