@@ -101,6 +101,7 @@ impl App {
         // Build before saving so a config the engine rejects is not saved.
         let runtime_ok = crate::dns::pipeline::Runtime::new(new.clone())?;
         drop(runtime_ok);
+        crate::filter::rules::Policy::new(&new, 0).map_err(|e| format!("filter: {e:#}"))?;
         save_atomic(&self.save_to, new.to_toml().as_bytes())
             .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
         let old = self.config.load_full();

@@ -2129,3 +2129,46 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
         "an older page stays put"
     );
 }
+
+/// `App::apply` (every caller, not only the web handlers) refuses a config
+/// whose filter rules do not compile, and leaves the saved file and the
+/// running config as they were.
+#[tokio::test]
+async fn apply_refuses_bad_filter_rules_and_keeps_the_saved_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(
+        &format!(
+            "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\n[web]\nenabled = false\n",
+            dir.path().display().to_string()
+        ),
+        "test config",
+    )
+    .unwrap();
+    let path = dir.path().join("config.toml");
+    let app = glory_hole::app::App::start(config, path.clone())
+        .await
+        .unwrap();
+    let mut good = (*app.config()).clone();
+    good.filter.deny = vec!["bad.example".into()];
+    app.apply(good).unwrap();
+    let saved_before = std::fs::read(&path).unwrap();
+
+    let mut bad = (*app.config()).clone();
+    bad.filter.deny.push("/unclosed(/".into());
+    let err = app.apply(bad).unwrap_err();
+    assert!(err.contains("filter"), "{err}");
+    assert!(
+        err.contains("unclosed"),
+        "the message names the entry: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        saved_before,
+        "file unchanged"
+    );
+    assert_eq!(
+        app.config().filter.deny,
+        ["bad.example"],
+        "running config unchanged"
+    );
+}
