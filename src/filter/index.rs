@@ -13,6 +13,12 @@
 //! `Vec<u64>` in place; the placed table is only ever made by
 //! [`Index::from_sorted`], the path the snapshot loader uses too.
 //!
+//! Beside the table, [`Branches`]: a small Bloom filter of every proper
+//! suffix of every listed name ("com" and "example.com" for
+//! "ads.example.com"). A walk stops at the first suffix with nothing listed
+//! below it, so "a.b.c.d.ads.example.com" costs the probes of
+//! "ads.example.com", not one per label.
+//!
 //! With a 48-bit key the chance that an unlisted name collides with one of n
 //! listed ones is n / 2^48 per probe (3e-9 at 730k); the seed is drawn per
 //! build, so a collision never survives a rebuild. Not for: keeping text.
@@ -138,25 +144,63 @@ fn mix_label(h: u64, p: &[u8]) -> u64 {
     mum(P1 ^ len as u64, mum(a ^ P1, b ^ h ^ P0) ^ P3)
 }
 
-/// Calls `f(hash, start)` for every suffix of `name` from the last label to
-/// the whole name; `start` is the byte offset where the suffix begins (0 for
-/// the whole name). No allocation.
-#[inline]
-pub fn for_each_suffix(seed: u64, name: &str, mut f: impl FnMut(u64, usize)) {
-    let b = name.as_bytes();
-    let mut h = seed;
-    let mut end = b.len();
-    let mut i = b.len();
-    while i > 0 {
-        i -= 1;
-        if b[i] == b'.' {
-            h = mix_label(h, &b[i + 1..end]);
-            f(h, i + 1);
-            end = i;
+/// The suffixes of a name from the last label to the whole name, as
+/// (hash, start): `start` is the byte offset where the suffix begins (0 for
+/// the whole name). Lazy, so a walk that stops early hashes no further.
+/// No allocation.
+pub struct Suffixes<'a> {
+    b: &'a [u8],
+    h: u64,
+    /// End of the label not yet folded in.
+    end: usize,
+    /// Scan position (moves left).
+    i: usize,
+    done: bool,
+}
+
+impl<'a> Suffixes<'a> {
+    #[inline]
+    pub fn new(seed: u64, name: &'a str) -> Suffixes<'a> {
+        let b = name.as_bytes();
+        Suffixes {
+            b,
+            h: seed,
+            end: b.len(),
+            i: b.len(),
+            done: false,
         }
     }
-    h = mix_label(h, &b[..end]);
-    f(h, 0);
+}
+
+impl Iterator for Suffixes<'_> {
+    type Item = (u64, usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u64, usize)> {
+        if self.done {
+            return None;
+        }
+        let b = self.b;
+        while self.i > 0 {
+            self.i -= 1;
+            if b[self.i] == b'.' {
+                self.h = mix_label(self.h, &b[self.i + 1..self.end]);
+                self.end = self.i;
+                return Some((self.h, self.i + 1));
+            }
+        }
+        self.done = true;
+        self.h = mix_label(self.h, &b[..self.end]);
+        Some((self.h, 0))
+    }
+}
+
+/// Calls `f(hash, start)` for every suffix, as [`Suffixes`] yields them.
+#[inline]
+pub fn for_each_suffix(seed: u64, name: &str, mut f: impl FnMut(u64, usize)) {
+    for (h, start) in Suffixes::new(seed, name) {
+        f(h, start);
+    }
 }
 
 /// The hash of a whole name, as the last step of [`for_each_suffix`].
@@ -164,6 +208,78 @@ pub fn hash_name(seed: u64, name: &str) -> u64 {
     let mut out = 0;
     for_each_suffix(seed, name, |h, _| out = h);
     out
+}
+
+// ---- the branch filter ----
+
+/// Branch filter bits per list line the builder is sized for. The lines
+/// over-count names, and about 0.45 proper suffixes per name need a place
+/// (real lists), so this is ~13 bits per entry: ~1-2% false positives.
+const BRANCH_BITS_PER_LINE: usize = 4;
+
+/// A blocked Bloom filter (one 64-bit word per key, 4 bits set) over the
+/// hashes of every proper suffix of every listed name. "No" is certain:
+/// nothing listed lies below that suffix, so a walk can stop. "Yes" may be
+/// wrong and then costs one more probe, never a wrong answer.
+pub struct Branches {
+    words: PageBuf,
+}
+
+impl Branches {
+    /// A filter for about `lines` list lines.
+    pub fn for_lines(lines: usize) -> Branches {
+        Branches {
+            words: PageBuf::zeroed((lines * BRANCH_BITS_PER_LINE / 64).max(1)),
+        }
+    }
+
+    /// Words saved by [`Branches::words`]; fails on none.
+    pub fn from_words(words: PageBuf) -> anyhow::Result<Branches> {
+        if words.is_empty() {
+            anyhow::bail!("branch filter has no words");
+        }
+        Ok(Branches { words })
+    }
+
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Word and bits of a hash. The word comes from the hash's low half, the
+    /// bits from its high half, which the table's key and home use: the two
+    /// structures stay independent where it matters, inside the filter.
+    #[inline(always)]
+    fn locate(&self, hash: u64) -> (usize, u64) {
+        let i = ((hash.rotate_left(32) as u128 * self.words.len() as u128) >> 64) as usize;
+        let b = hash >> 32;
+        let bits =
+            1 << (b & 63) | 1 << ((b >> 6) & 63) | 1 << ((b >> 12) & 63) | 1 << ((b >> 18) & 63);
+        (i, bits)
+    }
+
+    pub fn insert(&mut self, hash: u64) {
+        let (i, bits) = self.locate(hash);
+        self.words[i] |= bits;
+    }
+
+    /// Whether some listed name may lie below the suffix with this hash.
+    #[inline(always)]
+    pub fn may_have_below(&self, hash: u64) -> bool {
+        let (i, bits) = self.locate(hash);
+        self.words.get(i).is_some_and(|w| w & bits == bits)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, hash: u64) {
+        let (i, _) = self.locate(hash);
+        if let Some(w) = self.words.get(i) {
+            prefetch(w);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
 }
 
 // ---- building ----
@@ -180,13 +296,16 @@ pub struct IndexBuilder {
     /// Index 0 is unused so that no word is ever 0 (0 marks an empty slot).
     combos: Vec<Combo>,
     ids: HashMap<Combo, u16>,
+    branches: Branches,
 }
 
-/// Sorted, merged words (key | combo id) and the combos they point to.
+/// Sorted, merged words (key | combo id), the combos they point to and the
+/// branch filter.
 pub struct Compiled {
     pub seed: u64,
     pub words: PageBuf,
     pub combos: Vec<Combo>,
+    pub branches: Branches,
 }
 
 impl IndexBuilder {
@@ -199,6 +318,7 @@ impl IndexBuilder {
             compacted: 0,
             combos: vec![Combo::default()],
             ids: HashMap::new(),
+            branches: Branches::for_lines(capacity),
         }
     }
 
@@ -234,8 +354,15 @@ impl IndexBuilder {
             (Action::Allow, true) => c.allow_sub = bit,
         }
         let id = self.intern(c)?;
-        let key = hash_name(self.seed, domain) & KEY_MASK;
-        self.words.push(key | id as u64);
+        let mut hash = 0;
+        for (h, start) in Suffixes::new(self.seed, domain) {
+            if start == 0 {
+                hash = h;
+            } else {
+                self.branches.insert(h);
+            }
+        }
+        self.words.push((hash & KEY_MASK) | id as u64);
         Ok(())
     }
 
@@ -296,6 +423,7 @@ impl IndexBuilder {
             seed: self.seed,
             words: self.words,
             combos: self.combos,
+            branches: self.branches,
         })
     }
 }
@@ -310,6 +438,7 @@ pub struct Index {
     slots: u64,
     len: usize,
     combos: Box<[Combo]>,
+    branches: Branches,
 }
 
 impl Index {
@@ -320,6 +449,7 @@ impl Index {
             slots: 1,
             len: 0,
             combos: vec![Combo::default()].into_boxed_slice(),
+            branches: Branches::for_lines(0),
         }
     }
 
@@ -330,6 +460,7 @@ impl Index {
         combos: Vec<Combo>,
         count: usize,
         words: impl IntoIterator<Item = u64>,
+        branches: Branches,
     ) -> anyhow::Result<Index> {
         let slots = (count as u64 * 100 / LOAD_PERCENT).max(1);
         let mut table = PageBuf::zeroed(slots as usize);
@@ -368,6 +499,7 @@ impl Index {
             slots,
             len: count,
             combos: combos.into_boxed_slice(),
+            branches,
         })
     }
 
@@ -377,8 +509,9 @@ impl Index {
             seed,
             words,
             combos,
+            branches,
         } = c;
-        Index::from_sorted(seed, combos, n, words.iter().copied())
+        Index::from_sorted(seed, combos, n, words.iter().copied(), branches)
     }
 
     pub fn seed(&self) -> u64 {
@@ -394,19 +527,32 @@ impl Index {
         self.len == 0
     }
 
-    /// Bytes the table and combos occupy.
+    /// Bytes the table, combos and branch filter occupy.
     pub fn heap_bytes(&self) -> usize {
-        self.table.len() * 8 + self.combos.len() * std::mem::size_of::<Combo>()
+        self.table.len() * 8
+            + self.combos.len() * std::mem::size_of::<Combo>()
+            + self.branches.heap_bytes()
     }
 
-    /// Starts loading the slot `probe(hash)` will read first, so that the
-    /// probes for all of a name's suffixes wait for memory together.
+    /// Starts loading what `probe(hash)` and `may_have_below(hash)` will
+    /// read, so that they overlap with work on the previous suffix.
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         let i = home(hash & KEY_MASK, self.slots);
         if let Some(w) = self.table.get(i) {
             prefetch(w);
         }
+        self.branches.prefetch(hash);
+    }
+
+    /// Whether a listed name may lie below this suffix (see [`Branches`]).
+    #[inline(always)]
+    pub fn may_have_below(&self, hash: u64) -> bool {
+        self.branches.may_have_below(hash)
+    }
+
+    pub fn branches(&self) -> &Branches {
+        &self.branches
     }
 
     /// The combo for a full 64-bit hash, if the name is listed.
@@ -541,11 +687,59 @@ mod tests {
 
     #[test]
     fn damaged_word_streams_are_refused() {
-        assert!(
-            Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1, 3 << 16 | 1])
-                .is_err()
-        );
-        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 1, [5 << 16 | 9]).is_err());
-        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1]).is_err());
+        let c = || vec![Combo::default(); 2];
+        let b = || Branches::for_lines(1);
+        assert!(Index::from_sorted(1, c(), 2, [5 << 16 | 1, 3 << 16 | 1], b()).is_err());
+        assert!(Index::from_sorted(1, c(), 1, [5 << 16 | 9], b()).is_err());
+        assert!(Index::from_sorted(1, c(), 2, [5 << 16 | 1], b()).is_err());
+        assert!(Branches::from_words(PageBuf::new()).is_err());
+    }
+
+    #[test]
+    fn suffixes_stop_early_and_match_the_full_walk() {
+        let name = "a.bb.example.com";
+        let mut lazy = Suffixes::new(9, name);
+        assert_eq!(lazy.next(), Some((hash_name(9, "com"), 13)));
+        assert_eq!(lazy.next(), Some((hash_name(9, "example.com"), 5)));
+        let all: Vec<_> = Suffixes::new(9, name).collect();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[3], (hash_name(9, name), 0));
+        assert_eq!(Suffixes::new(9, "").count(), 1);
+        assert_eq!(Suffixes::new(9, "x.").count(), 2);
+    }
+
+    #[test]
+    fn branches_know_every_parent_of_a_listed_name() {
+        let mut b = IndexBuilder::new(5, 50_000);
+        for i in 0..50_000 {
+            b.add(
+                &format!("h{i}.s{}.example.org", i % 100),
+                0,
+                Action::Block,
+                false,
+            )
+            .unwrap();
+        }
+        b.add("deep.a.b.c.d.example.net", 1, Action::Allow, true)
+            .unwrap();
+        let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
+        let below = |n: &str| idx.may_have_below(hash_name(5, n));
+        // No false negatives: every proper suffix of a listed name says yes.
+        for n in ["org", "example.org", "s0.example.org", "s99.example.org"] {
+            assert!(below(n), "{n}");
+        }
+        for n in ["net", "example.net", "d.example.net", "a.b.c.d.example.net"] {
+            assert!(below(n), "{n}");
+        }
+        // Listed leaves and unlisted names mostly say no (a Bloom filter:
+        // a few false positives are expected, not many).
+        let leaves = (0..50_000)
+            .filter(|i| below(&format!("h{i}.s{}.example.org", i % 100)))
+            .count();
+        let strangers = (0..50_000)
+            .filter(|i| below(&format!("x{i}.example.com")))
+            .count();
+        assert!(leaves < 2_500, "{leaves} false positives of 50000");
+        assert!(strangers < 2_500, "{strangers} false positives of 50000");
     }
 }

@@ -28,16 +28,15 @@ use crate::config::BlockedResponse;
 use crate::dns::wire::{self, WireName};
 use crate::events::Reason;
 use groups::ClientMap;
-use index::{Index, ListMask, for_each_suffix, mask_and, mask_any, mask_first, mask_iter};
+use index::{
+    Index, ListMask, Suffixes, for_each_suffix, mask_and, mask_any, mask_first, mask_iter,
+};
 use rules::{Policy, RuleKind};
 use serde::Serialize;
 use snapshot::ListMeta;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-
-/// Names with more labels than this are probed without prefetching.
-const MAX_PREFETCH: usize = 24;
 
 /// Reason kinds (see `events::Reason`).
 pub const KIND_LIST: u8 = 1;
@@ -199,19 +198,37 @@ impl Filter {
 
     fn decide(&self, name: &str, groups: u64, lists: &ListMask) -> Verdict {
         let mut hits = Hits::default();
-        let probe_index = !self.index.is_empty() && mask_any(lists);
-        let probe_rules = self.policy.has_name_rules();
-        if probe_index || probe_rules {
-            let mut visit = |h: u64, full: bool| {
-                if probe_index && let Some(c) = self.index.probe(h) {
-                    if mask_any(&mask_and(&c.allows(full), lists)) {
-                        hits.allowed = true;
-                    }
-                    if let Some(l) = mask_first(&mask_and(&c.blocks(full), lists)) {
-                        hits.list = Some(l);
-                    }
+        let index = &*self.index;
+        let mut in_index = !index.is_empty() && mask_any(lists);
+        let rule_depth = self.policy.name_depth();
+        if in_index || rule_depth > 0 {
+            // Right to left, one probe per suffix, stopping where nothing
+            // listed lies below (the branch filter) and no rule is that deep:
+            // a deep name costs the probes of its listed part only.
+            let mut suffixes = Suffixes::new(index.seed(), name);
+            let mut next = suffixes.next();
+            let mut depth = 0;
+            while let Some((h, start)) = next {
+                // Hash the next suffix and start loading its slot now, so
+                // the two wait for memory together.
+                next = suffixes.next();
+                if in_index && let Some((n, _)) = next {
+                    index.prefetch(n);
                 }
-                if probe_rules {
+                depth += 1;
+                let full = start == 0;
+                if in_index {
+                    if let Some(c) = index.probe(h) {
+                        if mask_any(&mask_and(&c.allows(full), lists)) {
+                            hits.allowed = true;
+                        }
+                        if let Some(l) = mask_first(&mask_and(&c.blocks(full), lists)) {
+                            hits.list = Some(l);
+                        }
+                    }
+                    in_index = index.may_have_below(h);
+                }
+                if depth <= rule_depth {
                     for (_, r) in self.policy.rules_at(h) {
                         if r.groups & groups == 0 || !(full || r.subdomains) {
                             continue;
@@ -223,25 +240,9 @@ impl Filter {
                         }
                     }
                 }
-            };
-            // Hash every suffix and start loading its slot first: the
-            // independent loads overlap, so a name waits for memory about
-            // once, not once per label.
-            let mut suffixes = [0u64; MAX_PREFETCH];
-            let mut n = 0;
-            for_each_suffix(self.index.seed(), name, |h, _| {
-                if n < MAX_PREFETCH {
-                    suffixes[n] = h;
-                    self.index.prefetch(h);
+                if !in_index && depth >= rule_depth {
+                    break;
                 }
-                n += 1;
-            });
-            if n <= MAX_PREFETCH {
-                for (i, h) in suffixes[..n].iter().enumerate() {
-                    visit(*h, i + 1 == n);
-                }
-            } else {
-                for_each_suffix(self.index.seed(), name, |h, start| visit(h, start == 0));
             }
         }
         if hits.allowed {

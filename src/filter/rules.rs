@@ -89,6 +89,8 @@ pub struct Policy {
     /// One bit per top-6-bit hash value present in `names`: most suffixes
     /// skip the search.
     name_bits: u64,
+    /// Labels of the longest rule name: a walk probes no deeper suffix.
+    name_depth: usize,
     pub allow_regex: Option<RegexRules>,
     pub deny_regex: Option<RegexRules>,
     /// Hashes of suffixes whose answers may hold private addresses.
@@ -168,6 +170,7 @@ impl Policy {
                 match parsed {
                     Parsed::Name(n, sub) => names.push((
                         hash_name(seed, &n),
+                        labels(&n),
                         NameRule {
                             kind,
                             subdomains: sub,
@@ -192,6 +195,7 @@ impl Policy {
         for (n, id) in special_names {
             names.push((
                 hash_name(seed, n),
+                labels(n),
                 NameRule {
                     kind: RuleKind::Special,
                     subdomains: false,
@@ -200,6 +204,8 @@ impl Policy {
                 },
             ));
         }
+        let name_depth = names.iter().map(|(_, d, _)| *d).max().unwrap_or(0);
+        let mut names: Vec<(u64, NameRule)> = names.into_iter().map(|(h, _, r)| (h, r)).collect();
         names.sort_by_key(|(h, _)| *h);
         let name_bits = names.iter().fold(0u64, |m, (h, _)| m | 1 << (h >> 58));
 
@@ -224,6 +230,7 @@ impl Policy {
             deny_text,
             names,
             name_bits,
+            name_depth,
             allow_regex: RegexRules::new(allow_re).context("filter.allow regexes")?,
             deny_regex: RegexRules::new(deny_re).context("filter.deny regexes")?,
             local_suffixes,
@@ -237,6 +244,12 @@ impl Policy {
 
     pub fn has_name_rules(&self) -> bool {
         !self.names.is_empty()
+    }
+
+    /// Labels of the longest rule name (0: no name rules).
+    #[inline]
+    pub fn name_depth(&self) -> usize {
+        self.name_depth
     }
 
     /// Rules keyed by exactly this suffix hash.
@@ -257,6 +270,10 @@ impl Policy {
     pub fn is_local_suffix(&self, hash: u64) -> bool {
         self.local_suffixes.binary_search(&hash).is_ok()
     }
+}
+
+fn labels(name: &str) -> usize {
+    name.split('.').count()
 }
 
 const DOH: &[&str] = special::DOH_CANARY_NAMES;

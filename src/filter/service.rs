@@ -422,6 +422,7 @@ impl Shared {
             compiled.seed,
             &compiled.words,
             &compiled.combos,
+            &compiled.branches,
             &metas,
         ) {
             Ok(()) => {
