@@ -14,6 +14,7 @@
 
 pub mod groups;
 pub mod index;
+pub mod neighbours;
 mod pages;
 pub mod parse;
 pub mod rules;
