@@ -114,46 +114,72 @@ fn r4(p: &[u8]) -> u64 {
     u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64
 }
 
-/// Folds one label into the running hash (wyhash-style: overlapping reads
-/// instead of copying the tail, two multiplies for a label up to 16 bytes).
 #[inline(always)]
-fn mix_label(h: u64, p: &[u8]) -> u64 {
-    let len = p.len();
-    let mut h = h;
-    let (a, b) = if len <= 16 {
-        if len >= 8 {
-            (r8(p), r8(&p[len - 8..]))
-        } else if len >= 4 {
-            (r4(p), r4(&p[len - 4..]))
-        } else if len > 0 {
-            (
-                (p[0] as u64) << 16 | (p[len >> 1] as u64) << 8 | p[len - 1] as u64,
-                0,
-            )
-        } else {
-            (0, 0)
-        }
-    } else {
-        let mut i = 0;
-        while len - i > 16 {
-            h = mum(r8(&p[i..]) ^ P1, r8(&p[i + 8..]) ^ h);
-            i += 16;
-        }
-        (r8(&p[len - 16..]), r8(&p[len - 8..]))
-    };
+fn mix16(h: u64, a: u64, b: u64, len: usize) -> u64 {
     mum(P1 ^ len as u64, mum(a ^ P1, b ^ h ^ P0) ^ P3)
 }
+
+/// Folds one label into the running hash (wyhash-style, two multiplies for
+/// a label up to 16 bytes). A short label is read as two little-endian
+/// words, zero-extended: the same value [`Suffixes`] reads without
+/// branching from its padded copy of the name.
+#[inline]
+fn mix_label(h: u64, p: &[u8]) -> u64 {
+    let len = p.len();
+    if len <= 16 {
+        let mut b = [0u8; 16];
+        b[..len].copy_from_slice(p);
+        return mix16(h, r8(&b), r8(&b[8..]), len);
+    }
+    let mut h = h;
+    let mut i = 0;
+    while len - i > 16 {
+        h = mum(r8(&p[i..]) ^ P1, r8(&p[i + 8..]) ^ h);
+        i += 16;
+    }
+    mix16(h, r8(&p[len - 16..]), r8(&p[len - 8..]), len)
+}
+
+/// The low `n` bytes of a word (n <= 8).
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    ((1u128 << (8 * n)) - 1) as u64
+}
+
+/// Bit i set where byte i of `w` (little-endian) is a dot. Exact for every
+/// byte value (no false hits next to a match), no branches.
+#[inline(always)]
+fn dots_in(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let v = w ^ 0x2e2e_2e2e_2e2e_2e2e;
+    // 0x80 in each byte of v that is zero.
+    let zero = !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
+    // Gather the eight 0x80 bits into the top byte, byte i to bit i.
+    (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Longest name the branch-free path takes (one bit per byte in a u64);
+/// longer names are scanned a byte at a time and hash the same.
+const FAST_NAME: usize = 64;
 
 /// The suffixes of a name from the last label to the whole name, as
 /// (hash, start): `start` is the byte offset where the suffix begins (0 for
 /// the whole name). Lazy, so a walk that stops early hashes no further.
-/// No allocation.
+/// No allocation. Names up to 64 bytes are copied into a zero-padded
+/// buffer once: their dots are found eight bytes at a time and each label
+/// is read as two words, so the walk has no per-byte or per-length
+/// branches to mispredict.
 pub struct Suffixes<'a> {
-    b: &'a [u8],
+    name: &'a [u8],
+    /// The name and 16 zero bytes (fast path).
+    buf: [u8; FAST_NAME + 16],
+    /// Bit i: byte i is a dot not yet passed (fast path).
+    dots: u64,
+    fast: bool,
     h: u64,
     /// End of the label not yet folded in.
     end: usize,
-    /// Scan position (moves left).
+    /// Scan position, moving left (slow path).
     i: usize,
     done: bool,
 }
@@ -162,13 +188,38 @@ impl<'a> Suffixes<'a> {
     #[inline]
     pub fn new(seed: u64, name: &'a str) -> Suffixes<'a> {
         let b = name.as_bytes();
+        let fast = b.len() <= FAST_NAME;
+        let mut buf = [0u8; FAST_NAME + 16];
+        let mut dots = 0;
+        if fast {
+            buf[..b.len()].copy_from_slice(b);
+            for k in 0..FAST_NAME / 8 {
+                dots |= dots_in(r8(&buf[k * 8..])) << (k * 8);
+            }
+        }
         Suffixes {
-            b,
+            name: b,
+            buf,
+            dots,
+            fast,
             h: seed,
             end: b.len(),
             i: b.len(),
             done: false,
         }
+    }
+
+    /// Folds in the label at `at..self.end` (fast path).
+    #[inline(always)]
+    fn fold_padded(&mut self, at: usize) {
+        let len = self.end - at;
+        self.h = if len <= 16 {
+            let lo = r8(&self.buf[at..]) & low_bytes(len.min(8));
+            let hi = r8(&self.buf[at + 8..]) & low_bytes(len.saturating_sub(8));
+            mix16(self.h, lo, hi, len)
+        } else {
+            mix_label(self.h, &self.name[at..self.end])
+        };
     }
 }
 
@@ -180,7 +231,19 @@ impl Iterator for Suffixes<'_> {
         if self.done {
             return None;
         }
-        let b = self.b;
+        if self.fast {
+            if self.dots != 0 {
+                let d = 63 - self.dots.leading_zeros() as usize;
+                self.dots &= !(1 << d);
+                self.fold_padded(d + 1);
+                self.end = d;
+                return Some((self.h, d + 1));
+            }
+            self.done = true;
+            self.fold_padded(0);
+            return Some((self.h, 0));
+        }
+        let b = self.name;
         while self.i > 0 {
             self.i -= 1;
             if b[self.i] == b'.' {
@@ -463,7 +526,7 @@ impl Index {
         branches: Branches,
     ) -> anyhow::Result<Index> {
         let slots = (count as u64 * 100 / LOAD_PERCENT).max(1);
-        let mut table = PageBuf::zeroed(slots as usize);
+        let mut table = PageBuf::zeroed_huge(slots as usize);
         let mut next = 0usize;
         let mut prev_key = None;
         let mut placed = 0usize;
@@ -693,6 +756,44 @@ mod tests {
         assert!(Index::from_sorted(1, c(), 1, [5 << 16 | 9], b()).is_err());
         assert!(Index::from_sorted(1, c(), 2, [5 << 16 | 1], b()).is_err());
         assert!(Branches::from_words(PageBuf::new()).is_err());
+    }
+
+    /// The padded, branch-free walk and the byte-at-a-time walk are two
+    /// implementations of one hash: names are hashed by the builder and by
+    /// lookups through either, depending on their length only.
+    #[test]
+    fn fast_and_slow_walks_hash_alike() {
+        let mut x = 99u64;
+        let mut rnd = move |n: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 33) % n
+        };
+        let alphabet = b"abcxyz0189-_.\xc3\xa9";
+        for _ in 0..20_000 {
+            let len = rnd(64) as usize;
+            let mut v: Vec<u8> = (0..len)
+                .map(|_| alphabet[rnd(alphabet.len() as u64) as usize])
+                .collect();
+            // Labels of every length class: 0-3, 4-7, 8-16, over 16.
+            if rnd(4) == 0 {
+                v.extend(std::iter::repeat_n(b'q', rnd(40) as usize));
+            }
+            let name = String::from_utf8_lossy(&v).into_owned();
+            let fast: Vec<_> = Suffixes::new(3, &name).collect();
+            let mut slow = Suffixes::new(3, &name);
+            slow.fast = false;
+            assert_eq!(fast, slow.collect::<Vec<_>>(), "{name:?}");
+        }
+        for k in 0..8 {
+            let w = u64::from_le_bytes(*b"a.b....c") << (k * 8);
+            assert_eq!(dots_in(w), 0b0111_1010 << k & 0xff, "{k}");
+        }
+        assert_eq!(
+            dots_in(u64::from_le_bytes([
+                0xae, 1, 0x2f, 0x2d, 0x2e, 0, 0x2e, 0xff
+            ])),
+            0b101_0000
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Suffixes hashed and prefetched before the walk starts.
+const EAGER: usize = 4;
+
 /// Reason kinds (see `events::Reason`).
 pub const KIND_LIST: u8 = 1;
 pub const KIND_DENY: u8 = 2;
@@ -207,15 +210,31 @@ impl Filter {
             // listed lies below (the branch filter) and no rule is that deep:
             // a deep name costs the probes of its listed part only.
             let mut suffixes = Suffixes::new(index.seed(), name);
-            let mut next = suffixes.next();
-            let mut depth = 0;
-            while let Some((h, start)) = next {
-                // Hash the next suffix and start loading its slot now, so
-                // the two wait for memory together.
-                next = suffixes.next();
-                if in_index && let Some((n, _)) = next {
-                    index.prefetch(n);
+            // Hash the first few suffixes (most listed names have at most
+            // this many labels) and start loading their slots together,
+            // so they wait for memory once; deeper ones are hashed and
+            // prefetched one ahead, only while the walk goes on.
+            let mut ahead = [(0u64, 0usize); EAGER];
+            let mut eager = 0;
+            for s in suffixes.by_ref().take(EAGER) {
+                if in_index {
+                    index.prefetch(s.0);
                 }
+                ahead[eager] = s;
+                eager += 1;
+            }
+            let mut depth = 0;
+            let mut next = (eager > 0).then(|| ahead[0]);
+            while let Some((h, start)) = next {
+                next = if depth + 1 < eager {
+                    Some(ahead[depth + 1])
+                } else {
+                    let n = suffixes.next();
+                    if in_index && let Some((n, _)) = n {
+                        index.prefetch(n);
+                    }
+                    n
+                };
                 depth += 1;
                 let full = start == 0;
                 if in_index {
