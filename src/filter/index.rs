@@ -8,10 +8,11 @@
 //!
 //! Layout: words sorted by hash, then placed at `home = hash * slots / 2^64`
 //! or the next free slot (ordered linear probing). Because homes grow with
-//! the hash, the table stays sorted: a miss stops at the first empty slot or
-//! larger key, usually inside one cache line. Building is a sort of one
-//! `Vec<u64>` in place; the placed table is only ever made by
-//! [`Index::from_sorted`], the path the snapshot loader uses too.
+//! the hash, the table stays sorted: a probe compares the 8 slots from the
+//! home at once, and walks on only past a window ending in a smaller key.
+//! Building is a sort of one `Vec<u64>` in place; the placed table is only
+//! ever made by [`Index::from_sorted`], the path the snapshot loader uses
+//! too.
 //!
 //! Beside the table, [`Branches`]: a small Bloom filter of every proper
 //! suffix of every listed name ("com" and "example.com" for
@@ -34,6 +35,8 @@ pub const MAX_LISTS: usize = 256;
 pub const KEY_MASK: u64 = !0xFFFF;
 /// Table slots per entry is 1 / LOAD.
 const LOAD_PERCENT: u64 = 85;
+/// Slots a probe compares at once (see [`Index::probe`]).
+pub const WINDOW: usize = 8;
 
 pub fn mask_bit(list: usize) -> ListMask {
     let mut m = [0; 4];
@@ -107,11 +110,6 @@ fn mum(a: u64, b: u64) -> u64 {
 #[inline(always)]
 fn r8(p: &[u8]) -> u64 {
     u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]])
-}
-
-#[inline(always)]
-fn r4(p: &[u8]) -> u64 {
-    u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64
 }
 
 #[inline(always)]
@@ -526,7 +524,7 @@ impl Index {
         branches: Branches,
     ) -> anyhow::Result<Index> {
         let slots = (count as u64 * 100 / LOAD_PERCENT).max(1);
-        let mut table = PageBuf::zeroed_huge(slots as usize);
+        let mut table = PageBuf::zeroed_huge(slots as usize + WINDOW);
         let mut next = 0usize;
         let mut prev_key = None;
         let mut placed = 0usize;
@@ -552,9 +550,11 @@ impl Index {
         if placed != count {
             anyhow::bail!("index has {placed} words, header says {count}");
         }
-        // The sentinel that ends every probe.
-        if next >= table.len() {
-            table.push(0);
+        // Every home has a whole window after it, the last one ending in
+        // at least one empty slot (the sentinel that ends a slow probe).
+        let want = (next + 1).max(slots as usize + WINDOW);
+        if table.len() < want {
+            table.resize_zeroed(want);
         }
         Ok(Index {
             seed,
@@ -602,7 +602,11 @@ impl Index {
     #[inline(always)]
     pub fn prefetch(&self, hash: u64) {
         let i = home(hash & KEY_MASK, self.slots);
+        // The window's first and last slot: one cache line or two.
         if let Some(w) = self.table.get(i) {
+            prefetch(w);
+        }
+        if let Some(w) = self.table.get(i + WINDOW - 1) {
             prefetch(w);
         }
         self.branches.prefetch(hash);
@@ -619,10 +623,33 @@ impl Index {
     }
 
     /// The combo for a full 64-bit hash, if the name is listed.
+    ///
+    /// Keys are unique, so a word with this key anywhere after the home is
+    /// the entry: the first [`WINDOW`] slots are compared all at once,
+    /// without a branch per slot. Only if the window ends in a smaller key
+    /// (a long run of spilled words) does the walk go on, one slot at a time.
     #[inline]
     pub fn probe(&self, hash: u64) -> Option<&Combo> {
         let key = hash & KEY_MASK;
-        let mut i = home(key, self.slots);
+        let i = home(key, self.slots);
+        let win: &[u64; WINDOW] = self.table.get(i..i + WINDOW)?.try_into().ok()?;
+        let mut found = 0;
+        for &w in win {
+            // An empty slot (0) matches only the key 0, and then adds nothing.
+            found |= if w & KEY_MASK == key { w } else { 0 };
+        }
+        if found != 0 {
+            return self.combos.get((found & 0xFFFF) as usize);
+        }
+        let last = win[WINDOW - 1];
+        if last != 0 && last & KEY_MASK < key {
+            return self.probe_from(key, i + WINDOW);
+        }
+        None
+    }
+
+    #[cold]
+    fn probe_from(&self, key: u64, mut i: usize) -> Option<&Combo> {
         loop {
             // The sentinel guarantees an empty slot before the end.
             let w = *self.table.get(i)?;
@@ -746,6 +773,27 @@ mod tests {
         assert_eq!(c.block_exact, mask_or(&mask_bit(1), &mask_bit(3)));
         let c = idx.probe(hash_name(3, "n7.example")).unwrap();
         assert_eq!((c.block_sub, c.block_exact), (mask_bit(0), [0; 4]));
+    }
+
+    #[test]
+    fn long_runs_past_the_window_are_found() {
+        // 40 keys that all have home 0: a run five windows long.
+        let keys: Vec<u64> = (1..=40u64).map(|k| k << 20).collect();
+        let words: Vec<u64> = keys.iter().map(|k| k | 1).collect();
+        let mut combos = vec![Combo::default(); 2];
+        combos[1].block_sub = mask_bit(3);
+        let idx = Index::from_sorted(1, combos, 40, words, Branches::for_lines(1)).unwrap();
+        for k in &keys {
+            assert_eq!(
+                idx.probe(*k).map(|c| c.block_sub),
+                Some(mask_bit(3)),
+                "{k:x}"
+            );
+            // Same run, not listed: between two keys, and past the end.
+            assert!(idx.probe(k + (1 << 19)).is_none(), "{k:x}");
+        }
+        assert!(idx.probe(0).is_none());
+        assert!(idx.probe(u64::MAX).is_none());
     }
 
     #[test]
