@@ -378,10 +378,25 @@ fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str)
     let ans = first_answer(dns, blocked, Duration::from_secs(120));
     let first = t.elapsed();
     assert!(ans.is_some(), "the real server never blocked {blocked}");
-    // Steady: the rebuild's work memory is gone once the new index serves;
-    // give the query log and web threads a moment to settle too.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Steady: the rebuild's work memory goes once the new index serves,
+    // and the allocator hands freed pages back a little later. Wait until
+    // VmRSS holds still for a second (at most 10 s).
     let pid = child.id();
+    let mut prev = status_kib(pid, "VmRSS:");
+    let mut still = 0;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = status_kib(pid, "VmRSS:");
+        still = if now.abs_diff(prev) < 64 {
+            still + 1
+        } else {
+            0
+        };
+        prev = now;
+        if still >= 4 {
+            break;
+        }
+    }
     let row = RealRow {
         first_answer_ms: first.as_secs_f64() * 1000.0,
         rss_kib: status_kib(pid, "VmRSS:"),

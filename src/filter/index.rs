@@ -597,10 +597,11 @@ impl Index {
             + self.branches.heap_bytes()
     }
 
-    /// Starts loading what `probe(hash)` and `may_have_below(hash)` will
-    /// read, so that they overlap with work on the previous suffix.
+    /// Starts loading what `probe(hash)` and, for a suffix that is not the
+    /// whole name (`parent`), `may_have_below(hash)` will read, so that
+    /// the loads of several suffixes wait for memory together.
     #[inline(always)]
-    pub fn prefetch(&self, hash: u64) {
+    pub fn prefetch(&self, hash: u64, parent: bool) {
         let i = home(hash & KEY_MASK, self.slots);
         // The window's first and last slot: one cache line or two.
         if let Some(w) = self.table.get(i) {
@@ -609,7 +610,9 @@ impl Index {
         if let Some(w) = self.table.get(i + WINDOW - 1) {
             prefetch(w);
         }
-        self.branches.prefetch(hash);
+        if parent {
+            self.branches.prefetch(hash);
+        }
     }
 
     /// Whether a listed name may lie below this suffix (see [`Branches`]).

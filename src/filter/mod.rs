@@ -218,7 +218,7 @@ impl Filter {
             let mut eager = 0;
             for s in suffixes.by_ref().take(EAGER) {
                 if in_index {
-                    index.prefetch(s.0);
+                    index.prefetch(s.0, s.1 != 0);
                 }
                 ahead[eager] = s;
                 eager += 1;
@@ -230,8 +230,8 @@ impl Filter {
                     Some(ahead[depth + 1])
                 } else {
                     let n = suffixes.next();
-                    if in_index && let Some((n, _)) = n {
-                        index.prefetch(n);
+                    if in_index && let Some((n, at)) = n {
+                        index.prefetch(n, at != 0);
                     }
                     n
                 };
@@ -246,7 +246,8 @@ impl Filter {
                             hits.list = Some(l);
                         }
                     }
-                    in_index = index.may_have_below(h);
+                    // The whole name has nothing further to walk to.
+                    in_index = !full && index.may_have_below(h);
                 }
                 if depth <= rule_depth {
                     for (_, r) in self.policy.rules_at(h) {
