@@ -348,7 +348,8 @@ struct RealRow {
 }
 
 /// Starts the real server on `dir` (a second call finds its snapshot),
-/// waits for a blocked answer, lets it settle, and reads its memory.
+/// waits until its lists are loaded and it blocks a listed name, lets it
+/// settle, and reads its memory.
 fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str) -> RealRow {
     std::fs::create_dir_all(dir).unwrap();
     let (dns, web) = (free_port(), free_tcp_port());
@@ -371,11 +372,40 @@ fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str)
     let mut child = Command::new(bin)
         .arg("--config")
         .arg(&cfg)
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start the glory-hole binary");
-    let ans = first_answer(dns, blocked, Duration::from_secs(120));
+    // Ask nothing before the lists are loaded: a query the server cannot
+    // block yet would be forwarded and cached, and the cache must stay
+    // empty. The log says when: "DNS on" follows a snapshot load, and a
+    // first start logs "N names from M lists" once its rebuild is served.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut rebuilding = false;
+        let mut listening = false;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            rebuilding |= line.contains("rebuilding from the lists");
+            listening |= line.contains("DNS on");
+            if listening && (!rebuilding || line.contains(" names from ")) {
+                let _ = ready_tx.send(rebuilding);
+            }
+        }
+    });
+    let rebuilt = ready_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the real server never said it was ready");
+    if rebuilt {
+        // The line comes just before the new index is swapped in.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ans = first_answer(dns, blocked, Duration::from_secs(10));
     let first = t.elapsed();
     assert!(ans.is_some(), "the real server never blocked {blocked}");
     // Steady: the rebuild's work memory goes once the new index serves,
@@ -645,7 +675,7 @@ fn run(quick: bool) {
                 bin.display()
             );
             println!("|---|---:|---:|---:|");
-            let mut last = None;
+            let mut breakdowns = Vec::new();
             for label in ["first start (compile lists)", "restart (snapshot)"] {
                 let r = measure_real_binary(&bin, &dir, &lists, &blocked);
                 println!(
@@ -654,13 +684,10 @@ fn run(quick: bool) {
                     r.rss_kib as f64 / 1024.0,
                     r.hwm_kib as f64 / 1024.0
                 );
-                last = Some(r);
+                breakdowns.push((label, r.breakdown));
             }
-            if let Some(r) = last {
-                println!(
-                    "\nwhere the restarted server's memory goes:\n{}",
-                    r.breakdown
-                );
+            for (label, b) in breakdowns {
+                println!("\nwhere the server's memory goes, {label}:\n{b}");
             }
         }
         None => println!(
