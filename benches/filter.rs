@@ -484,7 +484,7 @@ fn memory_breakdown(pid: u32) -> String {
             }
         }
     }
-    maps.sort_by(|a, b| b.0.cmp(&a.0));
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
     for (rss, size, perms, name) in maps.iter().take(8) {
         out.push_str(&format!(
             "- {:.1} MiB resident of {:.1} MiB mapped, {perms} {name}\n",
