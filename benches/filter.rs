@@ -373,8 +373,9 @@ fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str)
         .arg("--config")
         .arg(&cfg)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        // tracing writes the log to stdout.
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("start the glory-hole binary");
     // Ask nothing before the lists are loaded: a query the server cannot
@@ -382,12 +383,12 @@ fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str)
     // empty. The log says when: "DNS on" follows a snapshot load, and a
     // first start logs "N names from M lists" once its rebuild is served.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let log = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         use std::io::BufRead;
         let mut rebuilding = false;
         let mut listening = false;
-        for line in std::io::BufReader::new(stderr)
+        for line in std::io::BufReader::new(log)
             .lines()
             .map_while(Result::ok)
         {
