@@ -388,10 +388,7 @@ fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str)
         use std::io::BufRead;
         let mut rebuilding = false;
         let mut listening = false;
-        for line in std::io::BufReader::new(log)
-            .lines()
-            .map_while(Result::ok)
-        {
+        for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
             rebuilding |= line.contains("rebuilding from the lists");
             listening |= line.contains("DNS on");
             if listening && (!rebuilding || line.contains(" names from ")) {
