@@ -94,17 +94,18 @@ measure() { # name port pid
     after=$(cpu_ticks "$3")
     done_q=$(awk '/Queries completed:/ {print $3}' "$WORK/$1.perf")
     lost=$(awk '/Queries lost:/ {print $3}' "$WORK/$1.perf")
+    lat=$(awk '/Average Latency/ {print $4}' "$WORK/$1.perf")
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$3/status")
     awk -v n="$1" -v b="$before" -v a="$after" -v q="${done_q:-0}" -v l="${lost:-?}" \
-        -v t="$TICK" -v r="$rss" 'BEGIN {
+        -v t="$TICK" -v r="$rss" -v lat="${lat:-0}" 'BEGIN {
         us = (q > 0) ? (a - b) * 1e6 / t / q : 0;
-        printf "| %s | %d | %s | %.2f | %.1f |\n", n, q, l, us, r / 1024 }' | tee -a "$WORK/table"
+        printf "| %s | %d | %s | %.2f | %.3f | %.1f |\n", n, q, l, us, lat * 1000, r / 1024 }' | tee -a "$WORK/table"
 }
 
 echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores."
 echo
-echo "| server | answered | lost | CPU µs per answer | RSS MiB |"
-echo "|---|---|---|---|---|"
+echo "| server | answered | lost | CPU µs per answer | mean latency ms | RSS MiB |"
+echo "|---|---|---|---|---|---|"
 measure glory-hole 5401 "$GH_PID"
 measure glory-hole-log-off 5405 "$GN_PID"
 measure unbound 5402 "$UB_PID"

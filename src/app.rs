@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 /// Events the query log may fall behind by before new ones are dropped.
 const EVENT_QUEUE: usize = 4_096;
+/// How often code pages that went unused are unmapped (see `trim`).
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 pub struct App {
     config: ArcSwap<Config>,
@@ -169,6 +171,22 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
             .web
             .appliance
             .then(|| crate::appliance::start(&app.dns_addrs));
+        // Start-up code (config, migrations, lists, router) is not needed
+        // again: unmap it now, and again now and then after list updates
+        // and web sessions have run code of their own.
+        let filter = app.filter.clone();
+        tokio::spawn(async move {
+            // Without a snapshot, the first list build runs parser code.
+            let wait = move || filter.wait_idle(std::time::Duration::from_secs(120));
+            let _ = tokio::task::spawn_blocking(wait).await;
+            loop {
+                match crate::trim::startup_pages() {
+                    Ok(b) => tracing::debug!("unmapped {} KiB of program pages", b / 1024),
+                    Err(e) => tracing::debug!("cannot unmap program pages: {e}"),
+                }
+                tokio::time::sleep(TRIM_EVERY).await;
+            }
+        });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

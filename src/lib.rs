@@ -15,4 +15,5 @@ pub mod events;
 pub mod filter;
 pub mod querylog;
 pub mod testing;
+pub mod trim;
 pub mod web;

@@ -287,3 +287,47 @@ fn garbage() -> Vec<u8> {
     g.extend_from_slice(&[0xFF; 28]);
     g
 }
+
+/// A burst from several clients arrives as batches (one recvmmsg, one
+/// sendmmsg): every query must get its own answer, at its own address,
+/// with its own ID.
+#[tokio::test]
+async fn a_burst_from_many_clients_is_answered_one_by_one() {
+    let s = common::start(LOCAL).await;
+    let clients: Vec<std::net::UdpSocket> = (0..4)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for c in &clients {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    }
+    let per_client = 100u16;
+    for id in 0..per_client {
+        for (k, c) in clients.iter().enumerate() {
+            let qtype = if k % 2 == 0 { 1 } else { 28 };
+            let q = client::query(id * 8 + k as u16, "nas.lan", qtype, None, false);
+            c.send_to(&q, s.dns).unwrap();
+        }
+    }
+    let mut buf = [0u8; 512];
+    for (k, c) in clients.iter().enumerate() {
+        let mut ids = Vec::new();
+        for _ in 0..per_client {
+            let n = c.recv(&mut buf).expect("every query answered");
+            let m = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
+            let want = if k % 2 == 0 {
+                "192.168.1.10"
+            } else {
+                "fd00::10"
+            };
+            assert_eq!(
+                answers(&m),
+                [want],
+                "client {k} got another client's answer"
+            );
+            ids.push(m.metadata.id);
+        }
+        ids.sort_unstable();
+        let expected: Vec<u16> = (0..per_client).map(|id| id * 8 + k as u16).collect();
+        assert_eq!(ids, expected, "client {k}: one answer per query");
+    }
+}

@@ -110,6 +110,25 @@ async fn truncated_udp_answer_is_retried_over_tcp() {
     assert!(ans.bytes.len() >= 3000, "{} bytes", ans.bytes.len());
     assert!(answer_addrs(&ans.bytes).len() > 150);
     assert_eq!(fwd.health()[0].truncated, 2);
+
+    // An upstream that ignores the 1232 bytes asked for and sends more
+    // than our receive buffer over UDP: the cut datagram is not served,
+    // TCP brings the whole answer.
+    up.set(
+        "huge.example",
+        Behaviour::oversize(Behaviour::Large { bytes: 6000 }),
+    );
+    let ans = guard(fwd.query(&query(3, "huge.example", TYPE_A, Some(1232), false)))
+        .await
+        .unwrap();
+    assert!(ans.bytes.len() >= 6000, "{} bytes", ans.bytes.len());
+    assert_eq!(wire::response_flags(&ans.bytes) & wire::flags::TC, 0);
+    assert_eq!(
+        up.queries("huge.example"),
+        2,
+        "once over UDP, once over TCP"
+    );
+    assert_eq!(fwd.health()[0].truncated, 3);
 }
 
 #[tokio::test]

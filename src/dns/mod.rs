@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod forward;
 pub mod local;
+pub mod mmsg;
 pub mod pipeline;
 pub mod server;
 pub mod wire;

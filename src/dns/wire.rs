@@ -362,6 +362,14 @@ pub fn response_flags(buf: &[u8]) -> u16 {
     read_u16(buf, 2).unwrap_or(0)
 }
 
+/// Sets header flag bits (see [`flags`]).
+pub fn set_flag(buf: &mut [u8], flag: u16) {
+    if buf.len() >= 4 {
+        let f = response_flags(buf) | flag;
+        buf[2..4].copy_from_slice(&f.to_be_bytes());
+    }
+}
+
 pub fn set_id(buf: &mut [u8], id: u16) {
     if buf.len() >= 2 {
         buf[..2].copy_from_slice(&id.to_be_bytes());

@@ -26,14 +26,14 @@ pub use schema::{MIGRATIONS, OpenError, latest_version, migrate_to};
 pub use stats::{LOG_SCAN_BUDGET, TOP_PER_HOUR, query_plans};
 
 use crate::config::{Config, QueryLogConfig};
-use crate::events::{EventSink, QueryEvent, Source};
+use crate::events::{EventReceiver, EventSink, QueryEvent, Source};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -245,7 +245,8 @@ impl QueryLog {
     /// (see `status().warning`); a database from a newer, incompatible
     /// build is an error. With `querylog.enabled = false` nothing touches
     /// the disk and only the RAM ring is kept.
-    pub fn open(cfg: &Config, events: Receiver<QueryEvent>) -> anyhow::Result<Arc<QueryLog>> {
+    pub fn open(cfg: &Config, events: impl Into<EventReceiver>) -> anyhow::Result<Arc<QueryLog>> {
+        let events = events.into();
         let qcfg = cfg.querylog.clone();
         let path = cfg.querylog_path();
         let shared = Arc::new(Shared {

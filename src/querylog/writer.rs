@@ -9,7 +9,7 @@ use super::schema::{self, OpenError};
 use super::sketch::Sketch;
 use super::{Command, LogRow, RetentionReport, RuleRef, Shared, lock, stats};
 use crate::config::QueryLogConfig;
-use crate::events::{QueryEvent, Source, now_ms};
+use crate::events::{EventReceiver, QueryEvent, Source, now_ms};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -250,7 +250,7 @@ impl Writer {
         }
     }
 
-    pub(super) fn run(mut self, events: Receiver<QueryEvent>, commands: Receiver<Command>) {
+    pub(super) fn run(mut self, events: EventReceiver, commands: Receiver<Command>) {
         let mut events_open = true;
         loop {
             loop {

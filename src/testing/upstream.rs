@@ -128,6 +128,9 @@ pub enum Behaviour {
     Refused,
     /// Never answers.
     Silent,
+    /// Over UDP: the whole answer whatever size the query allowed (a
+    /// server that ignores EDNS limits). Elsewhere: the inner behaviour.
+    Oversize(Box<Behaviour>),
     /// Before the real answer, sends forgeries carrying [`SPOOF_A`]: one
     /// with the wrong ID, one with the wrong question and (UDP only) one
     /// correct-looking one from another source port. Over HTTPS only the
@@ -161,6 +164,9 @@ impl Behaviour {
     }
     pub fn truncate(inner: Behaviour) -> Behaviour {
         Behaviour::Truncate(Box::new(inner))
+    }
+    pub fn oversize(inner: Behaviour) -> Behaviour {
+        Behaviour::Oversize(Box::new(inner))
     }
     pub fn spoof_first(inner: Behaviour) -> Behaviour {
         Behaviour::SpoofFirst(Box::new(inner))
@@ -594,6 +600,7 @@ async fn handle(shared: &Shared, raw: &[u8], via: Via) -> Vec<Reply> {
 
     // Peel the wrappers; what is left says what to answer.
     let (mut delay, mut truncate, mut spoof) = (Duration::ZERO, false, false);
+    let mut ignore_limit = false;
     let mut base = &behaviour;
     loop {
         match base {
@@ -607,6 +614,10 @@ async fn handle(shared: &Shared, raw: &[u8], via: Via) -> Vec<Reply> {
             }
             Behaviour::SpoofFirst(inner) => {
                 spoof = true;
+                base = inner;
+            }
+            Behaviour::Oversize(inner) => {
+                ignore_limit = true;
                 base = inner;
             }
             _ => break,
@@ -635,7 +646,7 @@ async fn handle(shared: &Shared, raw: &[u8], via: Via) -> Vec<Reply> {
         None => 512,
     };
     let mut bytes = encode(&real);
-    if via == Via::Udp && (truncate || bytes.len() > limit) {
+    if via == Via::Udp && (truncate || (bytes.len() > limit && !ignore_limit)) {
         bytes = encode(&real.truncate());
     }
     replies.push(Reply::Send(bytes));
@@ -770,7 +781,10 @@ fn answer(query: &Message, question: &Query, base: &Behaviour) -> Option<Message
                 i += 1;
             }
         }
-        Behaviour::Delay(..) | Behaviour::Truncate(_) | Behaviour::SpoofFirst(_) => {
+        Behaviour::Delay(..)
+        | Behaviour::Truncate(_)
+        | Behaviour::SpoofFirst(_)
+        | Behaviour::Oversize(_) => {
             unreachable!("wrappers are peeled before answering")
         }
     }

@@ -11,8 +11,11 @@ use super::{Question, check_reply, health::Health};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use tokio::net::UdpSocket;
 
-/// Largest possible DNS message over UDP; anything bigger is not DNS.
-const MAX_REPLY: usize = 65_535;
+/// We ask upstreams for at most 1232-byte (configurable, ≤ 4096) UDP
+/// answers, so this is room enough; a datagram that fills it may have been
+/// cut, and is treated as truncated (the caller retries over TCP). Kept
+/// small because one is held by every query in flight.
+const REPLY_BUF: usize = 4096;
 
 pub(crate) async fn exchange(
     upstream: SocketAddr,
@@ -30,12 +33,18 @@ pub(crate) async fn exchange(
     socket.connect(upstream).await?;
     socket.send(msg).await?;
     // recv_buf fills spare capacity: no 64 KiB memset per query.
-    let mut buf = Vec::with_capacity(MAX_REPLY);
+    let mut buf = Vec::with_capacity(REPLY_BUF);
     loop {
         buf.clear();
         let n = socket.recv_buf(&mut buf).await?;
         match check_reply(&buf[..n], id, q) {
-            Ok(()) => return Ok(buf[..n].to_vec()),
+            Ok(()) => {
+                let mut reply = buf[..n].to_vec();
+                if n >= REPLY_BUF {
+                    crate::dns::wire::set_flag(&mut reply, crate::dns::wire::flags::TC);
+                }
+                return Ok(reply);
+            }
             Err(_) => health.dropped(),
         }
     }
