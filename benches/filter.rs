@@ -8,9 +8,14 @@
 //! always_null`) and dnsmasq (`addn-hosts`) load the same unique names in
 //! the same run, on loopback high ports, as foreground processes.
 //!
-//! The glory-hole process here is this binary in `serve` mode: the
-//! FilterService plus a minimal UDP responder (no cache, no upstreams), so
-//! the numbers are the filter's share of the real server.
+//! The glory-hole process in the first table is this binary in `serve`
+//! mode: the FilterService plus a minimal UDP responder (no cache, no
+//! upstreams), so the numbers are the filter's share of the real server.
+//! The real server binary (`GLORY_HOLE_BIN`, default
+//! target/release/glory-hole; benches/filter-bench.sh builds it) is then
+//! started with every list, the web UI and the query log on as by default,
+//! and an empty cache: its steady VmRSS and where that memory goes
+//! (/proc/PID/smaps) are reported too.
 
 use glory_hole::config::{Config, FilterList};
 use glory_hole::dns::wire::{self, Query, ResponseWriter};
@@ -324,6 +329,172 @@ fn measure_process(label: &str, mut cmd: Command, port: u16, blocked: &str) -> P
     }
 }
 
+/// The server binary to measure: GLORY_HOLE_BIN, or the release build.
+fn real_binary() -> Option<PathBuf> {
+    std::env::var_os("GLORY_HOLE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/glory-hole")
+        })
+        .canonicalize()
+        .ok()
+}
+
+struct RealRow {
+    first_answer_ms: f64,
+    rss_kib: u64,
+    hwm_kib: u64,
+    breakdown: String,
+}
+
+/// Starts the real server on `dir` (a second call finds its snapshot),
+/// waits until its lists are loaded and it blocks a listed name, lets it
+/// settle, and reads its memory.
+fn measure_real_binary(bin: &Path, dir: &Path, lists: &[PathBuf], blocked: &str) -> RealRow {
+    std::fs::create_dir_all(dir).unwrap();
+    let (dns, web) = (free_port(), free_tcp_port());
+    let mut text = format!(
+        "data_dir = \"{}\"\n[dns]\nlisten = [\"127.0.0.1:{dns}\"]\n\
+         # Never reached: only blocked names are asked.\nupstreams = [\"127.0.0.1:9\"]\n\
+         [web]\nlisten = [\"127.0.0.1:{web}\"]\n",
+        dir.join("data").display()
+    );
+    for (i, p) in lists.iter().enumerate() {
+        text.push_str(&format!(
+            "[[filter.lists]]\nname = \"l{i}-{}\"\npath = \"{}\"\n",
+            p.file_stem().unwrap().to_string_lossy(),
+            p.display()
+        ));
+    }
+    let cfg = dir.join("glory-hole.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let t = Instant::now();
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        // tracing writes the log to stdout.
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the glory-hole binary");
+    // Ask nothing before the lists are loaded: a query the server cannot
+    // block yet would be forwarded and cached, and the cache must stay
+    // empty. The log says when: "DNS on" follows a snapshot load, and a
+    // first start logs "N names from M lists" once its rebuild is served.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let log = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut rebuilding = false;
+        let mut listening = false;
+        for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
+            rebuilding |= line.contains("rebuilding from the lists");
+            listening |= line.contains("DNS on");
+            if listening && (!rebuilding || line.contains(" names from ")) {
+                let _ = ready_tx.send(rebuilding);
+            }
+        }
+    });
+    let rebuilt = ready_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the real server never said it was ready");
+    if rebuilt {
+        // The line comes just before the new index is swapped in.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ans = first_answer(dns, blocked, Duration::from_secs(10));
+    let first = t.elapsed();
+    assert!(ans.is_some(), "the real server never blocked {blocked}");
+    // Steady: the rebuild's work memory goes once the new index serves,
+    // and the allocator hands freed pages back a little later. Wait until
+    // VmRSS holds still for a second (at most 10 s).
+    let pid = child.id();
+    let mut prev = status_kib(pid, "VmRSS:");
+    let mut still = 0;
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = status_kib(pid, "VmRSS:");
+        still = if now.abs_diff(prev) < 64 {
+            still + 1
+        } else {
+            0
+        };
+        prev = now;
+        if still >= 4 {
+            break;
+        }
+    }
+    let row = RealRow {
+        first_answer_ms: first.as_secs_f64() * 1000.0,
+        rss_kib: status_kib(pid, "VmRSS:"),
+        hwm_kib: status_kib(pid, "VmHWM:"),
+        breakdown: memory_breakdown(pid),
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    row
+}
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Resident memory by kind (smaps_rollup) and the largest mappings (smaps).
+fn memory_breakdown(pid: u32) -> String {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |text: &str, key: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let rss = field(&rollup, "Rss:");
+    let anon = field(&rollup, "Anonymous:");
+    let huge = field(&rollup, "AnonHugePages:");
+    let mut out = format!(
+        "- Rss {:.1} MiB = anonymous {:.1} MiB (of which huge pages {:.1} MiB) + file-backed {:.1} MiB\n",
+        rss as f64 / 1024.0,
+        anon as f64 / 1024.0,
+        huge as f64 / 1024.0,
+        rss.saturating_sub(anon) as f64 / 1024.0
+    );
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    // (rss KiB, size KiB, perms, name)
+    let mut maps: Vec<(u64, u64, String, String)> = Vec::new();
+    for line in smaps.lines() {
+        let mut cols = line.split_whitespace();
+        let first = cols.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            let perms = cols.next().unwrap_or("").to_string();
+            let name = cols.nth(3).unwrap_or("[anonymous]").to_string();
+            maps.push((0, 0, perms, name));
+        } else if let Some(m) = maps.last_mut() {
+            match first {
+                "Rss:" => m.0 = field(line, "Rss:"),
+                "Size:" => m.1 = field(line, "Size:"),
+                _ => {}
+            }
+        }
+    }
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
+    for (rss, size, perms, name) in maps.iter().take(8) {
+        out.push_str(&format!(
+            "- {:.1} MiB resident of {:.1} MiB mapped, {perms} {name}\n",
+            *rss as f64 / 1024.0,
+            *size as f64 / 1024.0
+        ));
+    }
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    out.push_str(&format!("- threads: {threads}"));
+    out
+}
+
 fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -491,6 +662,35 @@ fn run(quick: bool) {
             r.rss_mib,
             if r.answer_ok { "yes" } else { "NO" }
         );
+    }
+
+    // The real server binary, as shipped: web UI and query log on.
+    match real_binary() {
+        Some(bin) => {
+            let dir = w.join("real");
+            println!(
+                "\n| real server ({}, all lists, web + query log on, empty cache) | start to first blocked answer (ms) | steady VmRSS (MiB) | VmHWM (MiB) |",
+                bin.display()
+            );
+            println!("|---|---:|---:|---:|");
+            let mut breakdowns = Vec::new();
+            for label in ["first start (compile lists)", "restart (snapshot)"] {
+                let r = measure_real_binary(&bin, &dir, &lists, &blocked);
+                println!(
+                    "| {label} | {:.0} | {:.1} | {:.1} |",
+                    r.first_answer_ms,
+                    r.rss_kib as f64 / 1024.0,
+                    r.hwm_kib as f64 / 1024.0
+                );
+                breakdowns.push((label, r.breakdown));
+            }
+            for (label, b) in breakdowns {
+                println!("\nwhere the server's memory goes, {label}:\n{b}");
+            }
+        }
+        None => println!(
+            "\n(real server binary not built: run `cargo build --release` or benches/filter-bench.sh)"
+        ),
     }
 
     // Peak during a rebuild, measured inside a serving process.

@@ -654,7 +654,12 @@ impl Config {
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().to_string();
             match line {
-                Some(l) => ConfigError(format!("{origin}: line {l}: {msg}")),
+                // The line's text names the key even when the message only
+                // names the value (a bad enum variant).
+                Some(l) => {
+                    let src = text.lines().nth(l - 1).unwrap_or("").trim();
+                    ConfigError(format!("{origin}: line {l}: {msg} (at `{src}`)"))
+                }
                 None => ConfigError(format!("{origin}: {msg}")),
             }
         })?;
@@ -708,6 +713,7 @@ impl Config {
                 return Err(format!("filter.lists[{i}]: duplicate name '{}'", l.name));
             }
         }
+        crate::filter::rules::check_config(self)?;
         Ok(())
     }
 

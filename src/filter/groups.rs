@@ -3,7 +3,8 @@
 //! group is in `default`.
 //!
 //! MAC addresses are resolved to IPs from the kernel's neighbour table
-//! (`/proc/net/arp`), read off the data path by the service; the result is
+//! (IPv4 and IPv6, see `neighbours`), read off the data path by the
+//! service; the result is
 //! an immutable [`ClientMap`] inside the filter snapshot.
 //! Not for: deciding what is blocked (see `Filter::check`).
 

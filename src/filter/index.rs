@@ -8,10 +8,17 @@
 //!
 //! Layout: words sorted by hash, then placed at `home = hash * slots / 2^64`
 //! or the next free slot (ordered linear probing). Because homes grow with
-//! the hash, the table stays sorted: a miss stops at the first empty slot or
-//! larger key, usually inside one cache line. Building is a sort of one
-//! `Vec<u64>` in place; the placed table is only ever made by
-//! [`Index::from_sorted`], the path the snapshot loader uses too.
+//! the hash, the table stays sorted: a probe compares the 8 slots from the
+//! home at once, and walks on only past a window ending in a smaller key.
+//! Building is a sort of one `Vec<u64>` in place; the placed table is only
+//! ever made by [`Index::from_sorted`], the path the snapshot loader uses
+//! too.
+//!
+//! Beside the table, [`Branches`]: a small Bloom filter of every proper
+//! suffix of every listed name ("com" and "example.com" for
+//! "ads.example.com"). A walk stops at the first suffix with nothing listed
+//! below it, so "a.b.c.d.ads.example.com" costs the probes of
+//! "ads.example.com", not one per label.
 //!
 //! With a 48-bit key the chance that an unlisted name collides with one of n
 //! listed ones is n / 2^48 per probe (3e-9 at 730k); the seed is drawn per
@@ -28,6 +35,8 @@ pub const MAX_LISTS: usize = 256;
 pub const KEY_MASK: u64 = !0xFFFF;
 /// Table slots per entry is 1 / LOAD.
 const LOAD_PERCENT: u64 = 85;
+/// Slots a probe compares at once (see [`Index::probe`]).
+pub const WINDOW: usize = 8;
 
 pub fn mask_bit(list: usize) -> ListMask {
     let mut m = [0; 4];
@@ -104,59 +113,155 @@ fn r8(p: &[u8]) -> u64 {
 }
 
 #[inline(always)]
-fn r4(p: &[u8]) -> u64 {
-    u32::from_le_bytes([p[0], p[1], p[2], p[3]]) as u64
-}
-
-/// Folds one label into the running hash (wyhash-style: overlapping reads
-/// instead of copying the tail, two multiplies for a label up to 16 bytes).
-#[inline(always)]
-fn mix_label(h: u64, p: &[u8]) -> u64 {
-    let len = p.len();
-    let mut h = h;
-    let (a, b) = if len <= 16 {
-        if len >= 8 {
-            (r8(p), r8(&p[len - 8..]))
-        } else if len >= 4 {
-            (r4(p), r4(&p[len - 4..]))
-        } else if len > 0 {
-            (
-                (p[0] as u64) << 16 | (p[len >> 1] as u64) << 8 | p[len - 1] as u64,
-                0,
-            )
-        } else {
-            (0, 0)
-        }
-    } else {
-        let mut i = 0;
-        while len - i > 16 {
-            h = mum(r8(&p[i..]) ^ P1, r8(&p[i + 8..]) ^ h);
-            i += 16;
-        }
-        (r8(&p[len - 16..]), r8(&p[len - 8..]))
-    };
+fn mix16(h: u64, a: u64, b: u64, len: usize) -> u64 {
     mum(P1 ^ len as u64, mum(a ^ P1, b ^ h ^ P0) ^ P3)
 }
 
-/// Calls `f(hash, start)` for every suffix of `name` from the last label to
-/// the whole name; `start` is the byte offset where the suffix begins (0 for
-/// the whole name). No allocation.
+/// Folds one label into the running hash (wyhash-style, two multiplies for
+/// a label up to 16 bytes). A short label is read as two little-endian
+/// words, zero-extended: the same value [`Suffixes`] reads without
+/// branching from its padded copy of the name.
 #[inline]
-pub fn for_each_suffix(seed: u64, name: &str, mut f: impl FnMut(u64, usize)) {
-    let b = name.as_bytes();
-    let mut h = seed;
-    let mut end = b.len();
-    let mut i = b.len();
-    while i > 0 {
-        i -= 1;
-        if b[i] == b'.' {
-            h = mix_label(h, &b[i + 1..end]);
-            f(h, i + 1);
-            end = i;
+fn mix_label(h: u64, p: &[u8]) -> u64 {
+    let len = p.len();
+    if len <= 16 {
+        let mut b = [0u8; 16];
+        b[..len].copy_from_slice(p);
+        return mix16(h, r8(&b), r8(&b[8..]), len);
+    }
+    let mut h = h;
+    let mut i = 0;
+    while len - i > 16 {
+        h = mum(r8(&p[i..]) ^ P1, r8(&p[i + 8..]) ^ h);
+        i += 16;
+    }
+    mix16(h, r8(&p[len - 16..]), r8(&p[len - 8..]), len)
+}
+
+/// The low `n` bytes of a word (n <= 8).
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    ((1u128 << (8 * n)) - 1) as u64
+}
+
+/// Bit i set where byte i of `w` (little-endian) is a dot. Exact for every
+/// byte value (no false hits next to a match), no branches.
+#[inline(always)]
+fn dots_in(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let v = w ^ 0x2e2e_2e2e_2e2e_2e2e;
+    // 0x80 in each byte of v that is zero.
+    let zero = !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
+    // Gather the eight 0x80 bits into the top byte, byte i to bit i.
+    (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Longest name the branch-free path takes (one bit per byte in a u64);
+/// longer names are scanned a byte at a time and hash the same.
+const FAST_NAME: usize = 64;
+
+/// The suffixes of a name from the last label to the whole name, as
+/// (hash, start): `start` is the byte offset where the suffix begins (0 for
+/// the whole name). Lazy, so a walk that stops early hashes no further.
+/// No allocation. Names up to 64 bytes are copied into a zero-padded
+/// buffer once: their dots are found eight bytes at a time and each label
+/// is read as two words, so the walk has no per-byte or per-length
+/// branches to mispredict.
+pub struct Suffixes<'a> {
+    name: &'a [u8],
+    /// The name and 16 zero bytes (fast path).
+    buf: [u8; FAST_NAME + 16],
+    /// Bit i: byte i is a dot not yet passed (fast path).
+    dots: u64,
+    fast: bool,
+    h: u64,
+    /// End of the label not yet folded in.
+    end: usize,
+    /// Scan position, moving left (slow path).
+    i: usize,
+    done: bool,
+}
+
+impl<'a> Suffixes<'a> {
+    #[inline]
+    pub fn new(seed: u64, name: &'a str) -> Suffixes<'a> {
+        let b = name.as_bytes();
+        let fast = b.len() <= FAST_NAME;
+        let mut buf = [0u8; FAST_NAME + 16];
+        let mut dots = 0;
+        if fast {
+            buf[..b.len()].copy_from_slice(b);
+            for k in 0..FAST_NAME / 8 {
+                dots |= dots_in(r8(&buf[k * 8..])) << (k * 8);
+            }
+        }
+        Suffixes {
+            name: b,
+            buf,
+            dots,
+            fast,
+            h: seed,
+            end: b.len(),
+            i: b.len(),
+            done: false,
         }
     }
-    h = mix_label(h, &b[..end]);
-    f(h, 0);
+
+    /// Folds in the label at `at..self.end` (fast path).
+    #[inline(always)]
+    fn fold_padded(&mut self, at: usize) {
+        let len = self.end - at;
+        self.h = if len <= 16 {
+            let lo = r8(&self.buf[at..]) & low_bytes(len.min(8));
+            let hi = r8(&self.buf[at + 8..]) & low_bytes(len.saturating_sub(8));
+            mix16(self.h, lo, hi, len)
+        } else {
+            mix_label(self.h, &self.name[at..self.end])
+        };
+    }
+}
+
+impl Iterator for Suffixes<'_> {
+    type Item = (u64, usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u64, usize)> {
+        if self.done {
+            return None;
+        }
+        if self.fast {
+            if self.dots != 0 {
+                let d = 63 - self.dots.leading_zeros() as usize;
+                self.dots &= !(1 << d);
+                self.fold_padded(d + 1);
+                self.end = d;
+                return Some((self.h, d + 1));
+            }
+            self.done = true;
+            self.fold_padded(0);
+            return Some((self.h, 0));
+        }
+        let b = self.name;
+        while self.i > 0 {
+            self.i -= 1;
+            if b[self.i] == b'.' {
+                self.h = mix_label(self.h, &b[self.i + 1..self.end]);
+                self.end = self.i;
+                return Some((self.h, self.i + 1));
+            }
+        }
+        self.done = true;
+        self.h = mix_label(self.h, &b[..self.end]);
+        Some((self.h, 0))
+    }
+}
+
+/// Calls `f(hash, start)` for every suffix, as [`Suffixes`] yields them.
+#[inline]
+pub fn for_each_suffix(seed: u64, name: &str, mut f: impl FnMut(u64, usize)) {
+    for (h, start) in Suffixes::new(seed, name) {
+        f(h, start);
+    }
 }
 
 /// The hash of a whole name, as the last step of [`for_each_suffix`].
@@ -164,6 +269,78 @@ pub fn hash_name(seed: u64, name: &str) -> u64 {
     let mut out = 0;
     for_each_suffix(seed, name, |h, _| out = h);
     out
+}
+
+// ---- the branch filter ----
+
+/// Branch filter bits per list line the builder is sized for. The lines
+/// over-count names, and about 0.45 proper suffixes per name need a place
+/// (real lists), so this is ~13 bits per entry: ~1-2% false positives.
+const BRANCH_BITS_PER_LINE: usize = 4;
+
+/// A blocked Bloom filter (one 64-bit word per key, 4 bits set) over the
+/// hashes of every proper suffix of every listed name. "No" is certain:
+/// nothing listed lies below that suffix, so a walk can stop. "Yes" may be
+/// wrong and then costs one more probe, never a wrong answer.
+pub struct Branches {
+    words: PageBuf,
+}
+
+impl Branches {
+    /// A filter for about `lines` list lines.
+    pub fn for_lines(lines: usize) -> Branches {
+        Branches {
+            words: PageBuf::zeroed((lines * BRANCH_BITS_PER_LINE / 64).max(1)),
+        }
+    }
+
+    /// Words saved by [`Branches::words`]; fails on none.
+    pub fn from_words(words: PageBuf) -> anyhow::Result<Branches> {
+        if words.is_empty() {
+            anyhow::bail!("branch filter has no words");
+        }
+        Ok(Branches { words })
+    }
+
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Word and bits of a hash. The word comes from the hash's low half, the
+    /// bits from its high half, which the table's key and home use: the two
+    /// structures stay independent where it matters, inside the filter.
+    #[inline(always)]
+    fn locate(&self, hash: u64) -> (usize, u64) {
+        let i = ((hash.rotate_left(32) as u128 * self.words.len() as u128) >> 64) as usize;
+        let b = hash >> 32;
+        let bits =
+            1 << (b & 63) | 1 << ((b >> 6) & 63) | 1 << ((b >> 12) & 63) | 1 << ((b >> 18) & 63);
+        (i, bits)
+    }
+
+    pub fn insert(&mut self, hash: u64) {
+        let (i, bits) = self.locate(hash);
+        self.words[i] |= bits;
+    }
+
+    /// Whether some listed name may lie below the suffix with this hash.
+    #[inline(always)]
+    pub fn may_have_below(&self, hash: u64) -> bool {
+        let (i, bits) = self.locate(hash);
+        self.words.get(i).is_some_and(|w| w & bits == bits)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, hash: u64) {
+        let (i, _) = self.locate(hash);
+        if let Some(w) = self.words.get(i) {
+            prefetch(w);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
 }
 
 // ---- building ----
@@ -180,13 +357,16 @@ pub struct IndexBuilder {
     /// Index 0 is unused so that no word is ever 0 (0 marks an empty slot).
     combos: Vec<Combo>,
     ids: HashMap<Combo, u16>,
+    branches: Branches,
 }
 
-/// Sorted, merged words (key | combo id) and the combos they point to.
+/// Sorted, merged words (key | combo id), the combos they point to and the
+/// branch filter.
 pub struct Compiled {
     pub seed: u64,
     pub words: PageBuf,
     pub combos: Vec<Combo>,
+    pub branches: Branches,
 }
 
 impl IndexBuilder {
@@ -199,6 +379,7 @@ impl IndexBuilder {
             compacted: 0,
             combos: vec![Combo::default()],
             ids: HashMap::new(),
+            branches: Branches::for_lines(capacity),
         }
     }
 
@@ -234,8 +415,15 @@ impl IndexBuilder {
             (Action::Allow, true) => c.allow_sub = bit,
         }
         let id = self.intern(c)?;
-        let key = hash_name(self.seed, domain) & KEY_MASK;
-        self.words.push(key | id as u64);
+        let mut hash = 0;
+        for (h, start) in Suffixes::new(self.seed, domain) {
+            if start == 0 {
+                hash = h;
+            } else {
+                self.branches.insert(h);
+            }
+        }
+        self.words.push((hash & KEY_MASK) | id as u64);
         Ok(())
     }
 
@@ -296,6 +484,7 @@ impl IndexBuilder {
             seed: self.seed,
             words: self.words,
             combos: self.combos,
+            branches: self.branches,
         })
     }
 }
@@ -310,6 +499,7 @@ pub struct Index {
     slots: u64,
     len: usize,
     combos: Box<[Combo]>,
+    branches: Branches,
 }
 
 impl Index {
@@ -320,6 +510,7 @@ impl Index {
             slots: 1,
             len: 0,
             combos: vec![Combo::default()].into_boxed_slice(),
+            branches: Branches::for_lines(0),
         }
     }
 
@@ -330,9 +521,10 @@ impl Index {
         combos: Vec<Combo>,
         count: usize,
         words: impl IntoIterator<Item = u64>,
+        branches: Branches,
     ) -> anyhow::Result<Index> {
         let slots = (count as u64 * 100 / LOAD_PERCENT).max(1);
-        let mut table = PageBuf::zeroed(slots as usize);
+        let mut table = PageBuf::zeroed_huge(slots as usize + WINDOW);
         let mut next = 0usize;
         let mut prev_key = None;
         let mut placed = 0usize;
@@ -358,9 +550,11 @@ impl Index {
         if placed != count {
             anyhow::bail!("index has {placed} words, header says {count}");
         }
-        // The sentinel that ends every probe.
-        if next >= table.len() {
-            table.push(0);
+        // Every home has a whole window after it, the last one ending in
+        // at least one empty slot (the sentinel that ends a slow probe).
+        let want = (next + 1).max(slots as usize + WINDOW);
+        if table.len() < want {
+            table.resize_zeroed(want);
         }
         Ok(Index {
             seed,
@@ -368,6 +562,7 @@ impl Index {
             slots,
             len: count,
             combos: combos.into_boxed_slice(),
+            branches,
         })
     }
 
@@ -377,8 +572,9 @@ impl Index {
             seed,
             words,
             combos,
+            branches,
         } = c;
-        Index::from_sorted(seed, combos, n, words.iter().copied())
+        Index::from_sorted(seed, combos, n, words.iter().copied(), branches)
     }
 
     pub fn seed(&self) -> u64 {
@@ -394,26 +590,69 @@ impl Index {
         self.len == 0
     }
 
-    /// Bytes the table and combos occupy.
+    /// Bytes the table, combos and branch filter occupy.
     pub fn heap_bytes(&self) -> usize {
-        self.table.len() * 8 + self.combos.len() * std::mem::size_of::<Combo>()
+        self.table.len() * 8
+            + self.combos.len() * std::mem::size_of::<Combo>()
+            + self.branches.heap_bytes()
     }
 
-    /// Starts loading the slot `probe(hash)` will read first, so that the
-    /// probes for all of a name's suffixes wait for memory together.
+    /// Starts loading what `probe(hash)` and, for a suffix that is not the
+    /// whole name (`parent`), `may_have_below(hash)` will read, so that
+    /// the loads of several suffixes wait for memory together.
     #[inline(always)]
-    pub fn prefetch(&self, hash: u64) {
+    pub fn prefetch(&self, hash: u64, parent: bool) {
         let i = home(hash & KEY_MASK, self.slots);
+        // The window's first and last slot: one cache line or two.
         if let Some(w) = self.table.get(i) {
             prefetch(w);
         }
+        if let Some(w) = self.table.get(i + WINDOW - 1) {
+            prefetch(w);
+        }
+        if parent {
+            self.branches.prefetch(hash);
+        }
+    }
+
+    /// Whether a listed name may lie below this suffix (see [`Branches`]).
+    #[inline(always)]
+    pub fn may_have_below(&self, hash: u64) -> bool {
+        self.branches.may_have_below(hash)
+    }
+
+    pub fn branches(&self) -> &Branches {
+        &self.branches
     }
 
     /// The combo for a full 64-bit hash, if the name is listed.
+    ///
+    /// Keys are unique, so a word with this key anywhere after the home is
+    /// the entry: the first [`WINDOW`] slots are compared all at once,
+    /// without a branch per slot. Only if the window ends in a smaller key
+    /// (a long run of spilled words) does the walk go on, one slot at a time.
     #[inline]
     pub fn probe(&self, hash: u64) -> Option<&Combo> {
         let key = hash & KEY_MASK;
-        let mut i = home(key, self.slots);
+        let i = home(key, self.slots);
+        let win: &[u64; WINDOW] = self.table.get(i..i + WINDOW)?.try_into().ok()?;
+        let mut found = 0;
+        for &w in win {
+            // An empty slot (0) matches only the key 0, and then adds nothing.
+            found |= if w & KEY_MASK == key { w } else { 0 };
+        }
+        if found != 0 {
+            return self.combos.get((found & 0xFFFF) as usize);
+        }
+        let last = win[WINDOW - 1];
+        if last != 0 && last & KEY_MASK < key {
+            return self.probe_from(key, i + WINDOW);
+        }
+        None
+    }
+
+    #[cold]
+    fn probe_from(&self, key: u64, mut i: usize) -> Option<&Combo> {
         loop {
             // The sentinel guarantees an empty slot before the end.
             let w = *self.table.get(i)?;
@@ -540,12 +779,119 @@ mod tests {
     }
 
     #[test]
+    fn long_runs_past_the_window_are_found() {
+        // 40 keys that all have home 0: a run five windows long.
+        let keys: Vec<u64> = (1..=40u64).map(|k| k << 20).collect();
+        let words: Vec<u64> = keys.iter().map(|k| k | 1).collect();
+        let mut combos = vec![Combo::default(); 2];
+        combos[1].block_sub = mask_bit(3);
+        let idx = Index::from_sorted(1, combos, 40, words, Branches::for_lines(1)).unwrap();
+        for k in &keys {
+            assert_eq!(
+                idx.probe(*k).map(|c| c.block_sub),
+                Some(mask_bit(3)),
+                "{k:x}"
+            );
+            // Same run, not listed: between two keys, and past the end.
+            assert!(idx.probe(k + (1 << 19)).is_none(), "{k:x}");
+        }
+        assert!(idx.probe(0).is_none());
+        assert!(idx.probe(u64::MAX).is_none());
+    }
+
+    #[test]
     fn damaged_word_streams_are_refused() {
-        assert!(
-            Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1, 3 << 16 | 1])
-                .is_err()
+        let c = || vec![Combo::default(); 2];
+        let b = || Branches::for_lines(1);
+        assert!(Index::from_sorted(1, c(), 2, [5 << 16 | 1, 3 << 16 | 1], b()).is_err());
+        assert!(Index::from_sorted(1, c(), 1, [5 << 16 | 9], b()).is_err());
+        assert!(Index::from_sorted(1, c(), 2, [5 << 16 | 1], b()).is_err());
+        assert!(Branches::from_words(PageBuf::new()).is_err());
+    }
+
+    /// The padded, branch-free walk and the byte-at-a-time walk are two
+    /// implementations of one hash: names are hashed by the builder and by
+    /// lookups through either, depending on their length only.
+    #[test]
+    fn fast_and_slow_walks_hash_alike() {
+        let mut x = 99u64;
+        let mut rnd = move |n: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (x >> 33) % n
+        };
+        let alphabet = b"abcxyz0189-_.\xc3\xa9";
+        for _ in 0..20_000 {
+            let len = rnd(64) as usize;
+            let mut v: Vec<u8> = (0..len)
+                .map(|_| alphabet[rnd(alphabet.len() as u64) as usize])
+                .collect();
+            // Labels of every length class: 0-3, 4-7, 8-16, over 16.
+            if rnd(4) == 0 {
+                v.extend(std::iter::repeat_n(b'q', rnd(40) as usize));
+            }
+            let name = String::from_utf8_lossy(&v).into_owned();
+            let fast: Vec<_> = Suffixes::new(3, &name).collect();
+            let mut slow = Suffixes::new(3, &name);
+            slow.fast = false;
+            assert_eq!(fast, slow.collect::<Vec<_>>(), "{name:?}");
+        }
+        for k in 0..8 {
+            let w = u64::from_le_bytes(*b"a.b....c") << (k * 8);
+            assert_eq!(dots_in(w), 0b0111_1010 << k & 0xff, "{k}");
+        }
+        assert_eq!(
+            dots_in(u64::from_le_bytes([
+                0xae, 1, 0x2f, 0x2d, 0x2e, 0, 0x2e, 0xff
+            ])),
+            0b101_0000
         );
-        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 1, [5 << 16 | 9]).is_err());
-        assert!(Index::from_sorted(1, vec![Combo::default(); 2], 2, [5 << 16 | 1]).is_err());
+    }
+
+    #[test]
+    fn suffixes_stop_early_and_match_the_full_walk() {
+        let name = "a.bb.example.com";
+        let mut lazy = Suffixes::new(9, name);
+        assert_eq!(lazy.next(), Some((hash_name(9, "com"), 13)));
+        assert_eq!(lazy.next(), Some((hash_name(9, "example.com"), 5)));
+        let all: Vec<_> = Suffixes::new(9, name).collect();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[3], (hash_name(9, name), 0));
+        assert_eq!(Suffixes::new(9, "").count(), 1);
+        assert_eq!(Suffixes::new(9, "x.").count(), 2);
+    }
+
+    #[test]
+    fn branches_know_every_parent_of_a_listed_name() {
+        let mut b = IndexBuilder::new(5, 50_000);
+        for i in 0..50_000 {
+            b.add(
+                &format!("h{i}.s{}.example.org", i % 100),
+                0,
+                Action::Block,
+                false,
+            )
+            .unwrap();
+        }
+        b.add("deep.a.b.c.d.example.net", 1, Action::Allow, true)
+            .unwrap();
+        let idx = Index::from_compiled(b.finish().unwrap()).unwrap();
+        let below = |n: &str| idx.may_have_below(hash_name(5, n));
+        // No false negatives: every proper suffix of a listed name says yes.
+        for n in ["org", "example.org", "s0.example.org", "s99.example.org"] {
+            assert!(below(n), "{n}");
+        }
+        for n in ["net", "example.net", "d.example.net", "a.b.c.d.example.net"] {
+            assert!(below(n), "{n}");
+        }
+        // Listed leaves and unlisted names mostly say no (a Bloom filter:
+        // a few false positives are expected, not many).
+        let leaves = (0..50_000)
+            .filter(|i| below(&format!("h{i}.s{}.example.org", i % 100)))
+            .count();
+        let strangers = (0..50_000)
+            .filter(|i| below(&format!("x{i}.example.com")))
+            .count();
+        assert!(leaves < 2_500, "{leaves} false positives of 50000");
+        assert!(strangers < 2_500, "{strangers} false positives of 50000");
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod groups;
 pub mod index;
+pub mod neighbours;
 mod pages;
 pub mod parse;
 pub mod rules;
@@ -28,7 +29,9 @@ use crate::config::BlockedResponse;
 use crate::dns::wire::{self, WireName};
 use crate::events::Reason;
 use groups::ClientMap;
-use index::{Index, ListMask, for_each_suffix, mask_and, mask_any, mask_first, mask_iter};
+use index::{
+    Index, ListMask, Suffixes, for_each_suffix, mask_and, mask_any, mask_first, mask_iter,
+};
 use rules::{Policy, RuleKind};
 use serde::Serialize;
 use snapshot::ListMeta;
@@ -36,8 +39,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// Names with more labels than this are probed without prefetching.
-const MAX_PREFETCH: usize = 24;
+/// Suffixes hashed and prefetched before the walk starts.
+const EAGER: usize = 4;
 
 /// Reason kinds (see `events::Reason`).
 pub const KIND_LIST: u8 = 1;
@@ -199,19 +202,54 @@ impl Filter {
 
     fn decide(&self, name: &str, groups: u64, lists: &ListMask) -> Verdict {
         let mut hits = Hits::default();
-        let probe_index = !self.index.is_empty() && mask_any(lists);
-        let probe_rules = self.policy.has_name_rules();
-        if probe_index || probe_rules {
-            let mut visit = |h: u64, full: bool| {
-                if probe_index && let Some(c) = self.index.probe(h) {
-                    if mask_any(&mask_and(&c.allows(full), lists)) {
-                        hits.allowed = true;
-                    }
-                    if let Some(l) = mask_first(&mask_and(&c.blocks(full), lists)) {
-                        hits.list = Some(l);
-                    }
+        let index = &*self.index;
+        let mut in_index = !index.is_empty() && mask_any(lists);
+        let rule_depth = self.policy.name_depth();
+        if in_index || rule_depth > 0 {
+            // Right to left, one probe per suffix, stopping where nothing
+            // listed lies below (the branch filter) and no rule is that deep:
+            // a deep name costs the probes of its listed part only.
+            let mut suffixes = Suffixes::new(index.seed(), name);
+            // Hash the first few suffixes (most listed names have at most
+            // this many labels) and start loading their slots together,
+            // so they wait for memory once; deeper ones are hashed and
+            // prefetched one ahead, only while the walk goes on.
+            let mut ahead = [(0u64, 0usize); EAGER];
+            let mut eager = 0;
+            for s in suffixes.by_ref().take(EAGER) {
+                if in_index {
+                    index.prefetch(s.0, s.1 != 0);
                 }
-                if probe_rules {
+                ahead[eager] = s;
+                eager += 1;
+            }
+            let mut depth = 0;
+            let mut next = (eager > 0).then(|| ahead[0]);
+            while let Some((h, start)) = next {
+                next = if depth + 1 < eager {
+                    Some(ahead[depth + 1])
+                } else {
+                    let n = suffixes.next();
+                    if in_index && let Some((n, at)) = n {
+                        index.prefetch(n, at != 0);
+                    }
+                    n
+                };
+                depth += 1;
+                let full = start == 0;
+                if in_index {
+                    if let Some(c) = index.probe(h) {
+                        if mask_any(&mask_and(&c.allows(full), lists)) {
+                            hits.allowed = true;
+                        }
+                        if let Some(l) = mask_first(&mask_and(&c.blocks(full), lists)) {
+                            hits.list = Some(l);
+                        }
+                    }
+                    // The whole name has nothing further to walk to.
+                    in_index = !full && index.may_have_below(h);
+                }
+                if depth <= rule_depth {
                     for (_, r) in self.policy.rules_at(h) {
                         if r.groups & groups == 0 || !(full || r.subdomains) {
                             continue;
@@ -223,25 +261,9 @@ impl Filter {
                         }
                     }
                 }
-            };
-            // Hash every suffix and start loading its slot first: the
-            // independent loads overlap, so a name waits for memory about
-            // once, not once per label.
-            let mut suffixes = [0u64; MAX_PREFETCH];
-            let mut n = 0;
-            for_each_suffix(self.index.seed(), name, |h, _| {
-                if n < MAX_PREFETCH {
-                    suffixes[n] = h;
-                    self.index.prefetch(h);
+                if !in_index && depth >= rule_depth {
+                    break;
                 }
-                n += 1;
-            });
-            if n <= MAX_PREFETCH {
-                for (i, h) in suffixes[..n].iter().enumerate() {
-                    visit(*h, i + 1 == n);
-                }
-            } else {
-                for_each_suffix(self.index.seed(), name, |h, start| visit(h, start == 0));
             }
         }
         if hits.allowed {

@@ -89,6 +89,8 @@ pub struct Policy {
     /// One bit per top-6-bit hash value present in `names`: most suffixes
     /// skip the search.
     name_bits: u64,
+    /// Labels of the longest rule name: a walk probes no deeper suffix.
+    name_depth: usize,
     pub allow_regex: Option<RegexRules>,
     pub deny_regex: Option<RegexRules>,
     /// Hashes of suffixes whose answers may hold private addresses.
@@ -113,16 +115,51 @@ fn parse_rule(text: &str) -> Result<Parsed, String> {
         return Ok(Parsed::Regex(re.to_string()));
     }
     let (name, sub) = if let Some(n) = t.strip_prefix("*.") {
+        if n.contains('*') {
+            return Err(format!(
+                "'{t}': a wildcard may only be a leading '*.' (as in *.example.com)"
+            ));
+        }
         (n, true)
     } else if let Some(n) = t.strip_prefix("||").and_then(|n| n.strip_suffix('^')) {
         (n, true)
     } else {
         (t, false)
     };
+    if name.contains('*') {
+        return Err(format!(
+            "'{t}': a wildcard may only be a leading '*.' (as in *.example.com)"
+        ));
+    }
     let name = normalize_domain(name).map_err(|e| {
         format!("'{t}': {e} (use a name, *.name for a name and its subdomains, or /regex/)")
     })?;
     Ok(Parsed::Name(name.into_owned(), sub))
+}
+
+/// The checks a config load runs on the filter section (and so
+/// `check-config`): every list entry is usable and every rule compiles as the
+/// server would compile it. The error names the key and the entry.
+pub fn check_config(cfg: &Config) -> Result<(), String> {
+    for (i, l) in cfg.filter.lists.iter().enumerate() {
+        let at = format!("filter.lists[{i}] ('{}')", l.name);
+        if l.name.trim().is_empty() {
+            return Err(format!("filter.lists[{i}]: name is empty"));
+        }
+        if l.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(format!("{at}: path is empty"));
+        }
+        if let Some(u) = &l.url {
+            match reqwest::Url::parse(u) {
+                Ok(url) if matches!(url.scheme(), "https" | "http") && url.has_host() => {}
+                Ok(_) => return Err(format!("{at}: url '{u}': use an https:// (or http://) URL")),
+                Err(e) => return Err(format!("{at}: url '{u}': {e}")),
+            }
+        }
+    }
+    Policy::new(cfg, 0)
+        .map(|_| ())
+        .map_err(|e| format!("{e:#}"))
 }
 
 impl Policy {
@@ -168,6 +205,7 @@ impl Policy {
                 match parsed {
                     Parsed::Name(n, sub) => names.push((
                         hash_name(seed, &n),
+                        labels(&n),
                         NameRule {
                             kind,
                             subdomains: sub,
@@ -192,6 +230,7 @@ impl Policy {
         for (n, id) in special_names {
             names.push((
                 hash_name(seed, n),
+                labels(n),
                 NameRule {
                     kind: RuleKind::Special,
                     subdomains: false,
@@ -200,6 +239,8 @@ impl Policy {
                 },
             ));
         }
+        let name_depth = names.iter().map(|(_, d, _)| *d).max().unwrap_or(0);
+        let mut names: Vec<(u64, NameRule)> = names.into_iter().map(|(h, _, r)| (h, r)).collect();
         names.sort_by_key(|(h, _)| *h);
         let name_bits = names.iter().fold(0u64, |m, (h, _)| m | 1 << (h >> 58));
 
@@ -224,6 +265,7 @@ impl Policy {
             deny_text,
             names,
             name_bits,
+            name_depth,
             allow_regex: RegexRules::new(allow_re).context("filter.allow regexes")?,
             deny_regex: RegexRules::new(deny_re).context("filter.deny regexes")?,
             local_suffixes,
@@ -237,6 +279,12 @@ impl Policy {
 
     pub fn has_name_rules(&self) -> bool {
         !self.names.is_empty()
+    }
+
+    /// Labels of the longest rule name (0: no name rules).
+    #[inline]
+    pub fn name_depth(&self) -> usize {
+        self.name_depth
     }
 
     /// Rules keyed by exactly this suffix hash.
@@ -257,6 +305,10 @@ impl Policy {
     pub fn is_local_suffix(&self, hash: u64) -> bool {
         self.local_suffixes.binary_search(&hash).is_ok()
     }
+}
+
+fn labels(name: &str) -> usize {
+    name.split('.').count()
 }
 
 const DOH: &[&str] = special::DOH_CANARY_NAMES;
@@ -282,6 +334,37 @@ mod tests {
         );
         assert!(parse_rule("/(unclosed/").unwrap_err().contains("bad regex"));
         assert!(parse_rule("two words").unwrap_err().contains("'two words'"));
+    }
+
+    #[test]
+    fn wildcards_are_leading_only() {
+        for bad in ["*ads.example", "ads.*.example", "*.ads.*", "*"] {
+            let e = parse_rule(bad).unwrap_err();
+            assert!(e.contains("wildcard") && e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn check_config_names_the_bad_list_entry() {
+        let mut cfg = Config::default();
+        check_config(&cfg).unwrap();
+        cfg.filter.lists.push(crate::config::FilterList {
+            name: "remote".into(),
+            path: None,
+            url: Some("ftp://lists.example/x.txt".into()),
+            enabled: true,
+            match_mode: None,
+            groups: vec![],
+        });
+        let e = check_config(&cfg).unwrap_err();
+        assert!(
+            e.contains("filter.lists[0] ('remote')") && e.contains("ftp://"),
+            "{e}"
+        );
+        cfg.filter.lists[0].url = Some("https://lists.example/x.txt".into());
+        cfg.filter.lists[0].groups = vec!["nobody".into()];
+        let e = check_config(&cfg).unwrap_err();
+        assert!(e.contains("remote") && e.contains("nobody"), "{e}");
     }
 
     #[test]

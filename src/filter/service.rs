@@ -4,8 +4,8 @@
 //! the pause state on flash and refreshes the neighbour table for MAC-based
 //! groups. The data path only ever sees `ArcSwap::load`.
 
-use super::groups::read_neighbours;
 use super::index::Index;
+use super::neighbours;
 use super::rules::Policy;
 use super::snapshot::{self, ListMeta, ListSource};
 use super::update::{self, DownloadState, Outcome};
@@ -22,7 +22,8 @@ use std::time::Duration;
 /// Knobs that are not user configuration (tests point them elsewhere).
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
-    /// The kernel neighbour table, `/proc/net/arp` format.
+    /// The kernel's IPv4 neighbour table, `/proc/net/arp` format; IPv6
+    /// (and IPv4) neighbours also come from rtnetlink (see `neighbours`).
     pub neighbour_table: PathBuf,
     pub neighbour_refresh: Duration,
 }
@@ -149,7 +150,7 @@ impl FilterService {
         };
         let policy = Policy::new(cfg, index.seed())?;
         let neighbours = if policy.groups.has_macs() {
-            read_neighbours(&opts.neighbour_table).unwrap_or_default()
+            neighbours::read(&opts.neighbour_table).unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -228,7 +229,7 @@ impl FilterService {
         let same_lists = st.lists.len() == sources.len()
             && st.lists.iter().zip(&sources).all(|(m, s)| m.source == *s);
         if policy.groups.has_macs() && st.neighbours.is_empty() {
-            st.neighbours = read_neighbours(&s.opts.neighbour_table).unwrap_or_default();
+            st.neighbours = neighbours::read(&s.opts.neighbour_table).unwrap_or_default();
         }
         let clients = policy.groups.client_map(&st.neighbours);
         s.current.store(Arc::new(Filter::new(
@@ -391,7 +392,7 @@ impl Shared {
         if !cur.policy().groups.has_macs() {
             return;
         }
-        let n = match read_neighbours(&self.opts.neighbour_table) {
+        let n = match neighbours::read(&self.opts.neighbour_table) {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(
@@ -422,6 +423,7 @@ impl Shared {
             compiled.seed,
             &compiled.words,
             &compiled.combos,
+            &compiled.branches,
             &metas,
         ) {
             Ok(()) => {

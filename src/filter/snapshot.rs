@@ -2,14 +2,15 @@
 //!
 //! File layout: 8-byte magic, u32 header length, postcard [`Header`] (format
 //! version, hash seed, list sources with their file sizes and times, parse
-//! counts, combos, word count and CRC), u32 CRC of the header, then the
-//! sorted words as little-endian u64. Loading streams the words straight into
+//! counts, combos, word counts and CRC), u32 CRC of the header, then the
+//! branch filter's words and the sorted words, as little-endian u64. Loading streams the words straight into
 //! the placed table (no second copy) while checking the CRC; any mismatch,
 //! a short or long file, another version, or list sources that differ from
 //! the config's (a list edited, added, re-downloaded) is an error and the
 //! caller rebuilds. Not for: downloading lists (see `update`).
 
-use super::index::{Combo, Compiled, Index, IndexBuilder, mask_and, mask_any, mask_bit};
+use super::index::{Branches, Combo, Compiled, Index, IndexBuilder, mask_and, mask_any, mask_bit};
+use super::pages::PageBuf;
 use super::parse::{Action, ListStats, parse_list};
 use crate::config::{Config, MatchMode};
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 pub const MAGIC: [u8; 8] = *b"GHFILTR\x01";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAX_HEADER: u32 = 64 << 20;
 
 /// Where a list's text is read from and what it looked like then.
@@ -115,6 +116,8 @@ struct Header {
     lists: Vec<ListMeta>,
     combos: Vec<Combo>,
     words: u64,
+    branch_words: u64,
+    /// Over the branch words, then the words.
     words_crc: u32,
 }
 
@@ -220,10 +223,11 @@ pub fn write(
     seed: u64,
     words: &[u64],
     combos: &[Combo],
+    branches: &Branches,
     lists: &[ListMeta],
 ) -> anyhow::Result<()> {
     let mut crc = crc32fast::Hasher::new();
-    for w in words {
+    for w in branches.words().iter().chain(words) {
         crc.update(&w.to_le_bytes());
     }
     let header = Header {
@@ -233,6 +237,7 @@ pub fn write(
         lists: lists.to_vec(),
         combos: combos.to_vec(),
         words: words.len() as u64,
+        branch_words: branches.words().len() as u64,
         words_crc: crc.finalize(),
     };
     let head = postcard::to_allocvec(&header)?;
@@ -245,7 +250,7 @@ pub fn write(
         out.write_all(&(head.len() as u32).to_le_bytes())?;
         out.write_all(&head)?;
         out.write_all(&crc32fast::hash(&head).to_le_bytes())?;
-        for w in words {
+        for w in branches.words().iter().chain(words) {
             out.write_all(&w.to_le_bytes())?;
         }
         let f = out.into_inner().map_err(|e| e.into_error())?;
@@ -327,10 +332,14 @@ pub fn load(path: &Path, expected: Option<&[ListSource]>) -> Result<Loaded, Snap
         }
     }
     let body = 8 + 4 + len as u64 + 4;
-    if file_len != body + header.words * 8 {
+    let promised = header
+        .words
+        .checked_add(header.branch_words)
+        .and_then(|n| n.checked_mul(8))
+        .and_then(|n| n.checked_add(body));
+    if promised != Some(file_len) {
         return Err(corrupt(format!(
-            "file is {file_len} bytes, header promises {}",
-            body + header.words * 8
+            "file is {file_len} bytes, header promises {promised:?}"
         )));
     }
     let mut words = WordReader {
@@ -341,11 +350,17 @@ pub fn load(path: &Path, expected: Option<&[ListSource]>) -> Result<Loaded, Snap
         end: 0,
         error: None,
     };
+    let mut branches = PageBuf::with_capacity(header.branch_words as usize);
+    for w in (&mut words).take(header.branch_words as usize) {
+        branches.push(w);
+    }
+    let branches = Branches::from_words(branches).map_err(corrupt)?;
     let index = Index::from_sorted(
         header.seed,
         header.combos,
         header.words as usize,
-        &mut words,
+        (&mut words).take(header.words as usize),
+        branches,
     )
     .map_err(corrupt)?;
     if let Some(e) = words.error {

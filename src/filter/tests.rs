@@ -509,3 +509,88 @@ fn odd_names_do_not_panic() {
         assert_eq!(f.check(name, ip(C)), Verdict::Pass, "{name:?}");
     }
 }
+
+/// The walk stops early (branch filter, rule depth); a model that checks
+/// every suffix as text must agree on every name: listed ones, their
+/// parents, children and deep children, and strangers, over lists that mix
+/// exact, subdomain and exception entries on shared parents.
+#[test]
+fn early_stopping_walk_agrees_with_checking_every_suffix() {
+    let mut x = 0x5eed_u64;
+    let mut rnd = move |n: u64| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) % n
+    };
+    let labels = ["a", "b", "ads", "cdn", "t", "x1", "www", "m", "api"];
+    let tlds = ["com", "net", "example", "co.uk"];
+    let mut random_name = |max_labels: u64| {
+        let mut n = tlds[rnd(tlds.len() as u64) as usize].to_string();
+        for _ in 0..1 + rnd(max_labels) {
+            n = format!("{}.{n}", labels[rnd(labels.len() as u64) as usize]);
+        }
+        n
+    };
+    // (name, list, subdomains, allow)
+    let mut entries: Vec<(String, usize, bool, bool)> = Vec::new();
+    let (mut hosts, mut domains, mut adblock) = (String::new(), String::new(), String::new());
+    for i in 0..600 {
+        let n = random_name(4);
+        match i % 4 {
+            0 => {
+                hosts.push_str(&format!("0.0.0.0 {n}\n"));
+                entries.push((n, 0, false, false));
+            }
+            1 => {
+                domains.push_str(&format!("{n}\n"));
+                entries.push((n, 1, true, false));
+            }
+            2 => {
+                adblock.push_str(&format!("||{n}^\n"));
+                entries.push((n, 2, true, false));
+            }
+            _ => {
+                adblock.push_str(&format!("@@||{n}^\n"));
+                entries.push((n, 2, true, true));
+            }
+        }
+    }
+    let s = setup(&[
+        ("hosts", &hosts),
+        ("domains", &domains),
+        ("adblock", &adblock),
+    ]);
+    let f = Filter::from_config(&s.cfg).unwrap();
+    let model = |q: &str| {
+        let covers = |n: &str, sub: bool| q == n || (sub && q.ends_with(&format!(".{n}")));
+        if entries
+            .iter()
+            .any(|(n, _, sub, allow)| *allow && covers(n, *sub))
+        {
+            return Verdict::Allowed;
+        }
+        // The deepest matching suffix decides; among its lists, the first.
+        entries
+            .iter()
+            .filter(|(n, _, sub, allow)| !*allow && covers(n, *sub))
+            .max_by_key(|(n, l, _, _)| (n.len(), std::cmp::Reverse(*l)))
+            .map_or(Verdict::Pass, |(_, l, _, _)| blocked(KIND_LIST, *l as u32))
+    };
+    let mut queries: Vec<String> = Vec::new();
+    for (n, ..) in &entries {
+        queries.push(n.clone());
+        queries.push(format!("q.{n}"));
+        queries.push(format!("z.y.x.w.v.{n}"));
+        if let Some((_, parent)) = n.split_once('.') {
+            queries.push(parent.to_string());
+        }
+    }
+    for _ in 0..3000 {
+        queries.push(random_name(8));
+    }
+    let c = ip(C);
+    for q in &queries {
+        assert_eq!(f.check(q, c), model(q), "{q}");
+    }
+}
