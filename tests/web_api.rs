@@ -10,6 +10,17 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use web_support::*;
 
+/// A config for an `App` started in the test itself: DNS on a free
+/// loopback port, state under `dir`, no web listener of its own.
+fn app_config(dir: &std::path::Path, upstream: Option<&str>) -> Config {
+    let upstreams = upstream.map_or(String::new(), |u| format!("upstreams = [\"{u}\"]\n"));
+    let toml = format!(
+        "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\n{upstreams}[web]\nenabled = false\n",
+        dir.display().to_string()
+    );
+    Config::from_toml(&toml, "test config").unwrap()
+}
+
 fn saved(b: &TestBox) -> Config {
     Config::load(&b.config_path()).unwrap()
 }
@@ -1867,14 +1878,7 @@ async fn login_and_setup_pages_work_without_javascript() {
 async fn a_local_record_added_over_the_api_answers_over_dns_at_once() {
     use glory_hole::testing::client;
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(
-        &format!(
-            "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\n[web]\nenabled = false\n",
-            dir.path().display().to_string()
-        ),
-        "test config",
-    )
-    .unwrap();
+    let config = app_config(dir.path(), None);
     let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
         .await
         .unwrap();
@@ -1935,15 +1939,7 @@ async fn a_group_scoped_deny_blocks_only_that_groups_clients() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(
-        &format!(
-            "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"{}\"]\n[web]\nenabled = false\n",
-            dir.path().display().to_string(),
-            up.addr()
-        ),
-        "test config",
-    )
-    .unwrap();
+    let config = app_config(dir.path(), Some(&up.addr().to_string()));
     let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
         .await
         .unwrap();
@@ -2026,14 +2022,7 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
     use glory_hole::events::{QueryEvent, Reason, Source, now_ms};
     use std::collections::HashSet;
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(
-        &format!(
-            "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\n[web]\nenabled = false\n",
-            dir.path().display().to_string()
-        ),
-        "test config",
-    )
-    .unwrap();
+    let config = app_config(dir.path(), Some("127.0.0.1:9"));
     // 60 rows on flash, five to a millisecond.
     {
         let (tx, rx) = std::sync::mpsc::sync_channel::<QueryEvent>(1024);
@@ -2136,14 +2125,7 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
 #[tokio::test]
 async fn apply_refuses_bad_filter_rules_and_keeps_the_saved_config() {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(
-        &format!(
-            "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\n[web]\nenabled = false\n",
-            dir.path().display().to_string()
-        ),
-        "test config",
-    )
-    .unwrap();
+    let config = app_config(dir.path(), Some("127.0.0.1:9"));
     let path = dir.path().join("config.toml");
     let app = glory_hole::app::App::start(config, path.clone())
         .await
