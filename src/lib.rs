@@ -13,6 +13,7 @@ pub mod config;
 pub mod dns;
 pub mod events;
 pub mod filter;
+pub mod priority;
 pub mod querylog;
 pub mod testing;
 pub mod trim;

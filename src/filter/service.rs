@@ -188,7 +188,10 @@ impl FilterService {
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("filter-build".into())
-            .spawn(move || build_loop(weak, rx))?;
+            .spawn(move || {
+                crate::priority::background_thread();
+                build_loop(weak, rx)
+            })?;
         let svc = Arc::new(FilterService { shared });
         if !ready {
             svc.shared.request_build();

@@ -270,7 +270,10 @@ impl QueryLog {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("querylog-writer".into())
-            .spawn(move || writer.run(events, rx))?;
+            .spawn(move || {
+                crate::priority::background_thread();
+                writer.run(events, rx)
+            })?;
         Ok(Arc::new(QueryLog {
             shared,
             commands: tx,
