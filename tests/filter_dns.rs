@@ -7,7 +7,7 @@ use glory_hole::config::Config;
 use glory_hole::dns::{Engine, server};
 use glory_hole::events::EventSink;
 use glory_hole::filter::FilterService;
-use glory_hole::testing::client::{answers, ask, query, ttls};
+use glory_hole::testing::client::{answers, ask, ask_from, ttls};
 use glory_hole::testing::upstream::{Behaviour, StandIn};
 use hickory_proto::op::{Message, ResponseCode};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -64,22 +64,6 @@ async fn start(filter_toml: &str, lists: &[(&str, &str)]) -> Dns {
 }
 
 /// A UDP query sent from `from` (any 127.x address works on Linux).
-async fn ask_from(from: &str, server: SocketAddr, name: &str, qtype: u16) -> Message {
-    let sock = tokio::net::UdpSocket::bind((from, 0)).await.unwrap();
-    let id = rand::random::<u16>();
-    sock.send_to(&query(id, name, qtype, None, false), server)
-        .await
-        .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let m = Message::from_vec(&buf[..n]).unwrap();
-    assert_eq!(m.metadata.id, id);
-    m
-}
-
 fn rcode(m: &Message) -> ResponseCode {
     m.metadata.response_code
 }
@@ -299,13 +283,13 @@ async fn groups_choose_lists_by_client_address() {
             .await
             .unwrap()
     );
-    let adult = ask_from("127.0.0.1", d.addr, "games.example", A).await;
+    let adult = ask_from([127, 0, 0, 1].into(), d.addr, "games.example", A).await;
     assert_eq!(answers(&adult), [UPSTREAM_A]);
-    let kid = ask_from("127.0.0.2", d.addr, "games.example", A).await;
+    let kid = ask_from([127, 0, 0, 2].into(), d.addr, "games.example", A).await;
     assert_eq!(answers(&kid), ["0.0.0.0"]);
-    let kid = ask_from("127.0.0.2", d.addr, "video.example", A).await;
+    let kid = ask_from([127, 0, 0, 2].into(), d.addr, "video.example", A).await;
     assert_eq!(answers(&kid), ["0.0.0.0"]);
-    let adult = ask_from("127.0.0.1", d.addr, "video.example", A).await;
+    let adult = ask_from([127, 0, 0, 1].into(), d.addr, "video.example", A).await;
     assert_eq!(answers(&adult), [UPSTREAM_A]);
 }
 

@@ -5,6 +5,7 @@
 mod web_support;
 
 use glory_hole::config::Config;
+use glory_hole::testing::client::ask_from;
 use glory_hole::web::Backend;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -1961,7 +1962,7 @@ async fn a_group_scoped_deny_blocks_only_that_groups_clients() {
     let upstream = DEFAULT_A.to_string();
     let upstream = upstream.as_str();
     assert_eq!(
-        answers(&ask_from("127.0.0.2", dns, "video.example").await),
+        answers(&ask_from([127, 0, 0, 2].into(), dns, "video.example", 1).await),
         [upstream]
     );
     let r = c
@@ -1981,12 +1982,12 @@ async fn a_group_scoped_deny_blocks_only_that_groups_clients() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        answers(&ask_from("127.0.0.2", dns, "video.example").await),
+        answers(&ask_from([127, 0, 0, 2].into(), dns, "video.example", 1).await),
         ["0.0.0.0"],
         "the kids' client is blocked"
     );
     assert_eq!(
-        answers(&ask_from("127.0.0.1", dns, "video.example").await),
+        answers(&ask_from([127, 0, 0, 1].into(), dns, "video.example", 1).await),
         [upstream],
         "everyone else is not"
     );
@@ -2004,11 +2005,11 @@ async fn a_group_scoped_deny_blocks_only_that_groups_clients() {
     )
     .await;
     assert_eq!(
-        answers(&ask_from("127.0.0.2", dns, "video.example").await),
+        answers(&ask_from([127, 0, 0, 2].into(), dns, "video.example", 1).await),
         [upstream]
     );
     assert_eq!(
-        answers(&ask_from("127.0.0.1", dns, "video.example").await),
+        answers(&ask_from([127, 0, 0, 1].into(), dns, "video.example", 1).await),
         ["0.0.0.0"]
     );
 }

@@ -15,6 +15,7 @@ mod web_support;
 use glory_hole::app::App;
 use glory_hole::config::Config;
 use glory_hole::testing::client;
+use glory_hole::testing::client::ask_from;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -536,14 +537,14 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
     let m = client::ask(dns, "news.walk.example", 1).await;
     assert_ne!(client::answers(&m), vec!["0.0.0.0".to_string()]);
     // The group's own block holds for its device only.
-    let kid = web_support::ask_from("127.0.0.2", dns, "video.walk.example").await;
+    let kid = ask_from([127, 0, 0, 2].into(), dns, "video.walk.example", 1).await;
     assert_eq!(client::answers(&kid), ["0.0.0.0"]);
-    let adult = web_support::ask_from("127.0.0.1", dns, "video.walk.example").await;
+    let adult = ask_from([127, 0, 0, 1].into(), dns, "video.walk.example", 1).await;
     assert_ne!(client::answers(&adult), ["0.0.0.0"]);
     // And the list now blocks for the kids only.
-    let kid = web_support::ask_from("127.0.0.2", dns, "tracker.walk.example").await;
+    let kid = ask_from([127, 0, 0, 2].into(), dns, "tracker.walk.example", 1).await;
     assert_eq!(client::answers(&kid), ["0.0.0.0"]);
-    let adult = web_support::ask_from("127.0.0.1", dns, "tracker.walk.example").await;
+    let adult = ask_from([127, 0, 0, 1].into(), dns, "tracker.walk.example", 1).await;
     assert_ne!(client::answers(&adult), ["0.0.0.0"]);
 }
 

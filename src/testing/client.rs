@@ -4,7 +4,7 @@
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{RData, RecordType};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -35,14 +35,18 @@ pub fn query(id: u16, name: &str, qtype: u16, edns: Option<u16>, do_bit: bool) -
 
 /// Sends `msg` over UDP; `None` when nothing comes back within `wait`.
 pub async fn udp_raw(server: SocketAddr, msg: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let bind: SocketAddr = if server.is_ipv4() {
-        "127.0.0.1:0"
-    } else {
-        "[::1]:0"
-    }
-    .parse()
-    .ok()?;
-    let sock = tokio::net::UdpSocket::bind(bind).await.ok()?;
+    udp_raw_from(loopback_for(server), server, msg, wait).await
+}
+
+/// As [`udp_raw`], sent from the local address `from` (say 127.0.0.2, to
+/// play another client).
+pub async fn udp_raw_from(
+    from: IpAddr,
+    server: SocketAddr,
+    msg: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let sock = tokio::net::UdpSocket::bind((from, 0)).await.ok()?;
     sock.send_to(msg, server).await.ok()?;
     let mut buf = vec![0u8; 65535];
     let (n, _) = tokio::time::timeout(wait, sock.recv_from(&mut buf))
@@ -51,6 +55,14 @@ pub async fn udp_raw(server: SocketAddr, msg: &[u8], wait: Duration) -> Option<V
         .ok()?;
     buf.truncate(n);
     Some(buf)
+}
+
+fn loopback_for(server: SocketAddr) -> IpAddr {
+    if server.is_ipv4() {
+        Ipv4Addr::LOCALHOST.into()
+    } else {
+        Ipv6Addr::LOCALHOST.into()
+    }
 }
 
 /// Sends `msg` over a new TCP connection and reads one answer.
@@ -71,14 +83,21 @@ pub async fn tcp_raw(server: SocketAddr, msg: &[u8], wait: Duration) -> Option<V
 /// A UDP A/AAAA/... query for `name`, answer parsed; panics with a clear
 /// message when there is no answer (for tests).
 pub async fn ask(server: SocketAddr, name: &str, qtype: u16) -> Message {
+    ask_from(loopback_for(server), server, name, qtype).await
+}
+
+/// As [`ask`], from the local address `from` (another client to the
+/// server's groups and access list).
+pub async fn ask_from(from: IpAddr, server: SocketAddr, name: &str, qtype: u16) -> Message {
     let id = rand::random::<u16>();
-    let raw = udp_raw(
+    let raw = udp_raw_from(
+        from,
         server,
         &query(id, name, qtype, Some(1232), false),
         Duration::from_secs(5),
     )
     .await
-    .unwrap_or_else(|| panic!("no answer from {server} for {name} type {qtype}"));
+    .unwrap_or_else(|| panic!("no answer from {server} to {from} for {name} type {qtype}"));
     let m = Message::from_vec(&raw).expect("answer parses");
     assert_eq!(m.metadata.id, id, "answer ID matches the query");
     m

@@ -415,26 +415,3 @@ pub async fn ready(edit: impl FnOnce(&mut Config)) -> (TestBox, Client) {
     assert_eq!(r.status, 200, "{}", r.body);
     (b, c)
 }
-
-/// A UDP query sent from `from` (any 127.x address works on Linux), so a
-/// test can play a second client.
-pub async fn ask_from(
-    from: &str,
-    server: std::net::SocketAddr,
-    name: &str,
-) -> hickory_proto::op::Message {
-    use glory_hole::testing::client::query;
-    let sock = tokio::net::UdpSocket::bind((from, 0)).await.unwrap();
-    let id = rand::random::<u16>();
-    sock.send_to(&query(id, name, 1, None, false), server)
-        .await
-        .unwrap();
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(std::time::Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let m = hickory_proto::op::Message::from_vec(&buf[..n]).unwrap();
-    assert_eq!(m.metadata.id, id);
-    m
-}
