@@ -113,6 +113,18 @@ impl Driver {
     }
 
     async fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_cmd(method, path, body)
+            .await
+            .unwrap_or_else(|(err, msg)| panic!("WebDriver {method} {path}: {err}: {msg}"))
+    }
+
+    /// A command, or WebDriver's (error, message).
+    async fn try_cmd(
+        &self,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, (Value, Value)> {
         let url = format!("{}/session/{}{}", self.base, self.session, path);
         let rb = match method {
             "GET" => self.http.get(url),
@@ -120,13 +132,10 @@ impl Driver {
             _ => self.http.post(url).body(body.to_string()),
         };
         let v = rb.send().await.unwrap().json_value().await.unwrap();
-        if let Some(err) = v["value"].get("error") {
-            panic!(
-                "WebDriver {method} {path}: {err}: {}",
-                v["value"]["message"]
-            );
+        match v["value"].get("error") {
+            Some(err) => Err((err.clone(), v["value"]["message"].clone())),
+            None => Ok(v["value"].clone()),
         }
-        v["value"].clone()
     }
 
     async fn goto(&self, url: &str) {
@@ -180,13 +189,20 @@ impl Driver {
         .await;
     }
 
+    /// The text of the element `css` matches. Pages that refresh live
+    /// (the query log's tail) may replace the element between finding and
+    /// reading it: then it is found again.
     async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.cmd("GET", &format!("/element/{id}/text"), json!({}))
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        for _ in 0..20 {
+            let id = self.find(css).await;
+            let path = format!("/element/{id}/text");
+            match self.try_cmd("GET", &path, json!({})).await {
+                Ok(v) => return v.as_str().unwrap_or("").to_string(),
+                Err((err, _)) if err == "stale element reference" => continue,
+                Err((err, msg)) => panic!("WebDriver GET {path}: {err}: {msg}"),
+            }
+        }
+        panic!("{css} kept being replaced while its text was read");
     }
 
     async fn js(&self, script: &str) -> Value {
