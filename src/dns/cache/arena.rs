@@ -97,6 +97,7 @@ impl Arena {
         }
     }
 
+    #[cfg(test)]
     pub fn segment_size(&self) -> usize {
         self.segment_size
     }

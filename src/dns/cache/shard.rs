@@ -646,9 +646,7 @@ mod tests {
         assert_eq!(shard.arena.held(), held_bytes);
         assert_eq!(
             shard.bytes(),
-            held_bytes
-                + shard.arena.bytes()
-                - shard.arena.held()
+            held_bytes + shard.arena.bytes() - shard.arena.held()
                 + shard.slab.bytes()
                 + shard.index.bytes()
                 + shard.ghost.len() * 4
@@ -763,7 +761,11 @@ mod tests {
         }
         check_accounts(&shard);
         assert_eq!(shard.len(), 2000);
-        assert!(shard.arena.held() <= full + full / 4, "{}", shard.arena.held());
+        assert!(
+            shard.arena.held() <= full + full / 4,
+            "{}",
+            shard.arena.held()
+        );
         for n in (0..2000).step_by(7) {
             let i = get(&shard, n).unwrap();
             assert_eq!(shard.data(i), &stored_sized(n, 70).1[..]);
