@@ -223,7 +223,7 @@ impl Cache {
             Some((lookup, ttl)) => {
                 let response_len = usize::from(e.response_len);
                 let question_len = key.name.len() + 4;
-                let data = shard.data(i);
+                let data = shard.data_of(e);
                 answer::write_answer(data, response_len, question_len, id, question, ttl, out);
                 if lookup == Lookup::Hit {
                     shard.touch(i);

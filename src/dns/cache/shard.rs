@@ -249,9 +249,14 @@ impl CacheShard {
     }
 
     /// Entry `i`'s stored response followed by its TTL offsets.
-    #[inline]
+    #[cfg(test)]
     pub fn data(&self, i: u32) -> &[u8] {
-        let e = &self.slab[i as usize];
+        self.data_of(&self.slab[i as usize])
+    }
+
+    /// Entry `e`'s stored response followed by its TTL offsets.
+    #[inline]
+    pub fn data_of(&self, e: &Entry) -> &[u8] {
         self.arena.get(e.loc(), e.data_len())
     }
 
