@@ -5,6 +5,7 @@
 #   benches/memory.sh [NAMES]      (default 1000000)
 #   SMOKE=1 benches/memory.sh      (CI: 50000 names)
 #   QUERYLOG=off benches/memory.sh (query log in RAM only: the DNS side alone)
+#   MIB=31 benches/memory.sh       (another cache.memory_mib; default 16)
 #
 # Prints Markdown. Targets (docs/performance.md): idle <= 8 MiB; peak during
 # the flood <= memory_mib + 12 MiB.
@@ -12,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/.."
 NAMES=${1:-1000000}
 if [ "${SMOKE:-0}" = 1 ]; then NAMES=50000; fi
-MIB=16
+MIB=${MIB:-16}
 WORK=$(mktemp -d /tmp/gh-mem.XXXXXX)
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
