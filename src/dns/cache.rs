@@ -208,7 +208,7 @@ impl Cache {
             bump(&slot.misses, 1);
             return Lookup::Miss;
         };
-        let e = shard.entry(i);
+        let (e, data) = shard.entry_and_data(i);
         let rewrite = if now < e.expires {
             Some((
                 Lookup::Hit,
@@ -223,7 +223,6 @@ impl Cache {
             Some((lookup, ttl)) => {
                 let response_len = usize::from(e.response_len);
                 let question_len = key.name.len() + 4;
-                let data = shard.data_of(e);
                 answer::write_answer(data, response_len, question_len, id, question, ttl, out);
                 if lookup == Lookup::Hit {
                     shard.touch(i);

@@ -16,10 +16,14 @@
 //! segment gets a segment of its own size.
 //!
 //! Not for: deciding what to evict; [`super::shard`] does that, and refers to
-//! bytes here by `(segment, offset)`, which stay valid until released.
+//! bytes here by [`Loc`]: a segment id and a pointer into it, valid until
+//! released. Segments never move while they live, so a hit reads an
+//! answer through the entry's pointer with no table in between.
 
 use super::shard::alloc_size;
+use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::mem::size_of;
+use std::ptr::NonNull;
 
 const NIL: u32 = u32::MAX;
 
@@ -30,16 +34,19 @@ pub(crate) enum Stream {
     Main = 1,
 }
 
-/// Where an entry's bytes are: segment id and offset in it.
+/// Where an entry's bytes are: their segment's id, and their first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Loc {
     pub seg: u32,
-    pub off: u32,
+    pub at: NonNull<u8>,
 }
 
 struct Segment {
-    /// Empty while the id is free.
-    buf: Box<[u8]>,
+    /// The segment's `size` bytes, allocated zeroed; dangling while the id
+    /// is free.
+    ptr: NonNull<u8>,
+    /// 0 while the id is free.
+    size: usize,
     /// Bytes handed out from the start.
     used: u32,
     /// Entries whose bytes are here.
@@ -110,17 +117,30 @@ impl Arena {
     }
 
     /// The `len` bytes stored at `at`.
+    ///
+    /// # Safety
+    /// `at` and `len` are what [`Arena::push`] or [`Arena::move_to`] on this
+    /// arena returned and were given, and `at` has not been released since.
     #[inline]
-    pub fn get(&self, at: Loc, len: usize) -> &[u8] {
-        let off = at.off as usize;
-        &self.segments[at.seg as usize].buf[off..off + len]
+    pub unsafe fn get(&self, at: Loc, len: usize) -> &[u8] {
+        // SAFETY: per the contract, `len` bytes at `at` lie inside a segment
+        // that is still allocated (its live count includes this entry), were
+        // initialised (allocated zeroed, then written), and are only written
+        // through `&mut self`, which this borrow of `self` excludes.
+        unsafe { std::slice::from_raw_parts(at.at.as_ptr(), len) }
     }
 
     /// Appends `data` to `stream`.
     pub fn push(&mut self, stream: Stream, data: &[u8]) -> Loc {
         let at = self.reserve(stream, data.len());
-        let off = at.off as usize;
-        self.segments[at.seg as usize].buf[off..off + data.len()].copy_from_slice(data);
+        // SAFETY: `reserve` handed out `data.len()` bytes at `at`, inside a
+        // live segment and apart from any other entry's; `data` is a
+        // caller's buffer, never the arena's own memory.
+        unsafe {
+            at.at
+                .as_ptr()
+                .copy_from_nonoverlapping(data.as_ptr(), data.len());
+        }
         at
     }
 
@@ -134,18 +154,10 @@ impl Arena {
         // The source keeps a live count of at least 1 here, so reserving
         // cannot free it.
         let to = self.reserve(stream, len);
-        let (src, dst) = (from.off as usize, to.off as usize);
-        if to.seg == from.seg {
-            self.segments[to.seg as usize]
-                .buf
-                .copy_within(src..src + len, dst);
-        } else {
-            let [a, b] = self
-                .segments
-                .get_disjoint_mut([from.seg as usize, to.seg as usize])
-                .expect("two live segments");
-            b.buf[dst..dst + len].copy_from_slice(&a.buf[src..src + len]);
-        }
+        // SAFETY: `from` is a live entry's `len` bytes (the caller's
+        // contract, as for `get`) and `to` the `len` bytes just reserved,
+        // both inside live segments; `copy` allows any overlap.
+        unsafe { std::ptr::copy(from.at.as_ptr(), to.at.as_ptr(), len) };
         self.release(from);
         to
     }
@@ -175,12 +187,13 @@ impl Arena {
         if cur != NIL {
             let s = &mut self.segments[cur as usize];
             let used = s.used as usize;
-            if s.buf.len() - used >= len {
+            if s.size - used >= len {
                 s.used += len as u32;
                 s.live += 1;
                 return Loc {
                     seg: cur,
-                    off: used as u32,
+                    // SAFETY: `used + len <= size`: in bounds of the segment.
+                    at: unsafe { s.ptr.add(used) },
                 };
             }
             self.current[stream as usize] = NIL;
@@ -199,8 +212,14 @@ impl Arena {
         {
             self.opened += 1;
         }
+        let layout = segment_layout(size);
+        // SAFETY: the layout's size is at least 1 KiB or an answer's
+        // length, never zero.
+        let ptr = NonNull::new(unsafe { alloc_zeroed(layout) })
+            .unwrap_or_else(|| handle_alloc_error(layout));
         let seg = Segment {
-            buf: vec![0; size].into_boxed_slice(),
+            ptr,
+            size,
             used: len as u32,
             live: 1,
             #[cfg(test)]
@@ -220,13 +239,17 @@ impl Arena {
                 (self.segments.len() - 1) as u32
             }
         };
-        Loc { seg: id, off: 0 }
+        Loc { seg: id, at: ptr }
     }
 
     fn free_segment(&mut self, id: u32) {
         let s = &mut self.segments[id as usize];
-        self.held -= alloc_size(s.buf.len());
-        s.buf = Box::default();
+        self.held -= alloc_size(s.size);
+        // SAFETY: allocated in `open` with this layout, and freed once: the
+        // id is marked free (size 0) right after.
+        unsafe { dealloc(s.ptr.as_ptr(), segment_layout(s.size)) };
+        s.ptr = NonNull::dangling();
+        s.size = 0;
         s.used = 0;
         s.live = 0;
         self.free.push(id);
@@ -237,10 +260,10 @@ impl Arena {
         self.segments
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.buf.is_empty())
+            .filter(|(_, s)| s.size > 0)
             .map(|(id, s)| Held {
                 id: id as u32,
-                size: s.buf.len(),
+                size: s.size,
                 live: s.live,
                 born: s.born,
             })
@@ -253,9 +276,38 @@ impl Arena {
     }
 }
 
+fn segment_layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 1).expect("a segment is far below isize::MAX")
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        for s in &self.segments {
+            if s.size > 0 {
+                // SAFETY: a held segment, allocated in `open` with this
+                // layout and not yet freed.
+                unsafe { dealloc(s.ptr.as_ptr(), segment_layout(s.size)) };
+            }
+        }
+    }
+}
+
+// SAFETY: an `Arena` owns its segments outright (nothing else points into
+// them but the entries of the shard that owns the arena, which move with
+// it), so it may move to or be shared with another thread like a
+// `Vec<Box<[u8]>>`.
+unsafe impl Send for Arena {}
+unsafe impl Sync for Arena {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Tests read only what they just pushed or moved and still hold.
+    fn get(a: &Arena, at: Loc, len: usize) -> &[u8] {
+        // SAFETY: see above.
+        unsafe { a.get(at, len) }
+    }
 
     #[test]
     fn segment_size_follows_the_budget() {
@@ -274,7 +326,7 @@ mod tests {
         let blobs: Vec<Vec<u8>> = (0..40u8).map(|n| vec![n; 90 + n as usize]).collect();
         let locs: Vec<Loc> = blobs.iter().map(|b| a.push(Stream::Small, b)).collect();
         for (b, &at) in blobs.iter().zip(&locs) {
-            assert_eq!(a.get(at, b.len()), &b[..]);
+            assert_eq!(get(&a, at, b.len()), &b[..]);
         }
         let segs = a.held_segments().len();
         assert!(segs > 2, "spans several segments");
@@ -287,7 +339,8 @@ mod tests {
         assert_eq!(a.held(), size);
         // Which is rewound and reused, not grown.
         let at = a.push(Stream::Small, &blobs[0]);
-        assert_eq!(at.off, 0);
+        let start = locs.iter().find(|l| l.seg == at.seg).unwrap().at;
+        assert_eq!(at.at, start, "rewound to the start of its segment");
         assert_eq!(a.held_segments().len(), 1);
     }
 
@@ -297,13 +350,14 @@ mod tests {
         let x = a.push(Stream::Small, b"first");
         let y = a.push(Stream::Small, b"second");
         let x2 = a.move_to(Stream::Main, x, 5);
-        assert_eq!(a.get(x2, 5), b"first");
+        assert_eq!(get(&a, x2, 5), b"first");
         assert_ne!(x2.seg, x.seg);
         // Round main again, within main's own segment.
         let x3 = a.move_to(Stream::Main, x2, 5);
-        assert_eq!((x3.seg, x3.off), (x2.seg, 5));
-        assert_eq!(a.get(x3, 5), b"first");
-        assert_eq!(a.get(y, 6), b"second");
+        // SAFETY: 5 bytes into a live segment.
+        assert_eq!((x3.seg, x3.at), (x2.seg, unsafe { x2.at.add(5) }));
+        assert_eq!(get(&a, x3, 5), b"first");
+        assert_eq!(get(&a, y, 6), b"second");
     }
 
     #[test]
@@ -314,13 +368,14 @@ mod tests {
         assert!(big.len() > size);
         let small = a.push(Stream::Small, b"small");
         let at = a.push(Stream::Small, &big);
-        assert_eq!(a.get(at, big.len()), &big[..]);
+        assert_eq!(get(&a, at, big.len()), &big[..]);
         assert_eq!(a.held(), size + alloc_size(big.len()));
         // Not copied when it moves to main, and the stream goes on filling
         // its own segment.
         assert_eq!(a.move_to(Stream::Main, at, big.len()), at);
         let next = a.push(Stream::Small, b"next");
-        assert_eq!((next.seg, next.off), (small.seg, 5));
+        // SAFETY: 5 bytes into a live segment.
+        assert_eq!((next.seg, next.at), (small.seg, unsafe { small.at.add(5) }));
         a.release(at);
         assert_eq!(a.held(), size);
     }

@@ -1,7 +1,7 @@
 //! One cache shard: a compact entry table bounded by bytes, with S3-FIFO
 //! eviction.
 //!
-//! Entries live in a slab of fixed 64-entry chunks (40 bytes an entry),
+//! Entries live in a slab of fixed 64-entry chunks (48 bytes an entry),
 //! which grows without ever reallocating, so growth leaves no freed blocks
 //! of odd sizes behind in the allocator. It is found through an [`Index`]
 //! (8 bytes a bucket). Each entry's stored response and TTL offsets are
@@ -26,6 +26,7 @@ use super::answer::Kind;
 use super::arena::{Arena, Loc, Stream};
 use super::index::Index;
 use std::mem::size_of;
+use std::ptr::NonNull;
 
 const NIL: u32 = u32::MAX;
 
@@ -40,14 +41,14 @@ enum Queue {
 /// Hits remembered per entry, as in S3-FIFO (two bits).
 const MAX_FREQ: u8 = 3;
 
-/// One cached answer; kept at 40 bytes.
+/// One cached answer; kept at 48 bytes.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub hash: u64,
-    /// Where its bytes are in the arena: the response (`response_len`
-    /// bytes), then `ttl_count` u16 LE TTL offsets.
+    /// Its bytes in the arena: the response (`response_len` bytes), then
+    /// `ttl_count` u16 LE TTL offsets; `seg` is their segment.
+    at: NonNull<u8>,
     seg: u32,
-    off: u32,
     prev: u32,
     /// Next in the entry's queue; for a free slot, the next free slot.
     next: u32,
@@ -70,8 +71,8 @@ impl Entry {
     fn vacant() -> Entry {
         Entry {
             hash: 0,
+            at: NonNull::dangling(),
             seg: NIL,
-            off: 0,
             prev: NIL,
             next: NIL,
             stored_at: 0,
@@ -91,7 +92,7 @@ impl Entry {
     fn loc(&self) -> Loc {
         Loc {
             seg: self.seg,
-            off: self.off,
+            at: self.at,
         }
     }
 
@@ -104,7 +105,8 @@ impl Entry {
             return false;
         }
         let (name, qtype, qclass) = (key.name, key.qtype, key.qclass);
-        let data = arena.get(self.loc(), usize::from(self.response_len));
+        // SAFETY: a live entry's bytes (see `CacheShard::entry_and_data`).
+        let data = unsafe { arena.get(self.loc(), usize::from(self.response_len)) };
         let q = 12 + name.len();
         match (data.get(12..q), data.get(q..q + 4)) {
             // Both sides are lower-case: the key by contract, the stored
@@ -244,6 +246,7 @@ impl CacheShard {
             .find(key.hash, |i| slab[i as usize].matches(arena, key, bits))
     }
 
+    #[cfg(test)]
     pub fn entry(&self, i: u32) -> &Entry {
         &self.slab[i as usize]
     }
@@ -251,13 +254,22 @@ impl CacheShard {
     /// Entry `i`'s stored response followed by its TTL offsets.
     #[cfg(test)]
     pub fn data(&self, i: u32) -> &[u8] {
-        self.data_of(&self.slab[i as usize])
+        self.entry_and_data(i).1
     }
 
-    /// Entry `e`'s stored response followed by its TTL offsets.
+    /// Entry `i` and its stored response followed by its TTL offsets (empty
+    /// for a free slot).
     #[inline]
-    pub fn data_of(&self, e: &Entry) -> &[u8] {
-        self.arena.get(e.loc(), e.data_len())
+    pub fn entry_and_data(&self, i: u32) -> (&Entry, &[u8]) {
+        let e = &self.slab[i as usize];
+        if e.queue == Queue::Free {
+            return (e, &[]);
+        }
+        // SAFETY: a live entry's `(seg, at)` and length are exactly what the
+        // arena returned and was given when its bytes were stored or last
+        // moved; they are released only when it is removed or moved again,
+        // both of which need `&mut self`.
+        (e, unsafe { self.arena.get(e.loc(), e.data_len()) })
     }
 
     /// Records a hit for the eviction policy.
@@ -300,7 +312,7 @@ impl CacheShard {
             self.arena.release(old);
             let at = self.arena.push(stream(queue), new.data);
             let e = &mut self.slab[i as usize];
-            (e.seg, e.off) = (at.seg, at.off);
+            (e.seg, e.at) = (at.seg, at.at);
             e.ttl_count = ttl_count;
             e.response_len = new.response_len;
             e.stored_at = new.stored_at;
@@ -321,8 +333,8 @@ impl CacheShard {
             let at = self.arena.push(stream(queue), new.data);
             let entry = Entry {
                 hash: key.hash,
+                at: at.at,
                 seg: at.seg,
-                off: at.off,
                 prev: NIL,
                 next: NIL,
                 stored_at: new.stored_at,
@@ -444,7 +456,7 @@ impl CacheShard {
         let e = &self.slab[i as usize];
         let at = self.arena.move_to(to, e.loc(), e.data_len());
         let e = &mut self.slab[i as usize];
-        (e.seg, e.off) = (at.seg, at.off);
+        (e.seg, e.at) = (at.seg, at.at);
     }
 
     fn list_mut(&mut self, q: Queue) -> &mut List {
@@ -499,6 +511,11 @@ impl CacheShard {
         e.next = NIL;
     }
 }
+
+// SAFETY: the only pointers a shard holds (its entries', into its arena)
+// point into memory the shard itself owns, which moves with it; no other
+// shard or thread can reach them but through the shard's lock.
+unsafe impl Send for CacheShard {}
 
 /// Entry slots in fixed-size chunks: stable, and no reallocation on growth.
 #[derive(Default)]
@@ -874,7 +891,7 @@ mod tests {
 
     #[test]
     fn entry_stays_compact() {
-        assert_eq!(size_of::<Entry>(), 40);
+        assert_eq!(size_of::<Entry>(), 48);
     }
 
     #[test]
