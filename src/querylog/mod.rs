@@ -17,6 +17,7 @@
 //!
 //! Not for: deciding anything about a query, or metrics counters.
 
+mod block;
 mod schema;
 mod sketch;
 mod stats;
