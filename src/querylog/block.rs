@@ -330,7 +330,12 @@ mod tests {
         }
         assert_eq!(decode(&[9, 0, 0]), Err(BlockError::Format(9)));
         assert!(decode(&[FORMAT, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0]).is_err());
-        assert!(decode(&[FORMAT, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]).is_err());
+        assert!(
+            decode(&[
+                FORMAT, 1, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01
+            ])
+            .is_err()
+        );
         let zero_delta = [FORMAT, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(decode(&zero_delta), Err(BlockError::Order(1)));
     }

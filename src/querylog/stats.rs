@@ -257,7 +257,6 @@ const QUERY_TYPES_SQL: &str = "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE 
 
 const CLIENT_HOURS_SQL: &str = "SELECT hour, n, blocked FROM hour_clients WHERE hour BETWEEN ?1 AND ?2 AND client = ?3 ORDER BY hour";
 
-
 fn pairs<T: rusqlite::types::FromSql>(
     c: &Connection,
     sql: &str,
@@ -394,7 +393,10 @@ pub fn client_activity(
     top.truncate(10);
     let mut name = c.prepare_cached(DOMAIN_NAME_SQL)?;
     for (domain, n) in top {
-        if let Some(s) = name.query_row([domain], |r| r.get::<_, String>(0)).optional()? {
+        if let Some(s) = name
+            .query_row([domain], |r| r.get::<_, String>(0))
+            .optional()?
+        {
             out.top_domains.push((s, n));
             out.top_domains_rows = sampled;
         }
@@ -715,5 +717,6 @@ pub fn query_plans() -> Vec<(String, String)> {
     ] {
         out.push((name.into(), sql.into()));
     }
+    out.extend(super::writer::block_statements());
     out
 }

@@ -582,7 +582,8 @@ impl Writer {
                 |r| r.get::<_, Option<i64>>(0),
             )?
             .unwrap_or(i64::MIN);
-        self.legacy_left = conn.query_row("SELECT EXISTS (SELECT 1 FROM queries)", [], |r| r.get(0))?;
+        self.legacy_left =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM queries)", [], |r| r.get(0))?;
         let rows: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| {
             r.get(0)
         })?;
@@ -1381,8 +1382,9 @@ impl Writer {
             // missing from the log page (the roll-ups still count them).
             self.legacy_left = false;
             tracing::warn!("query log: moving rows of an older version into blocks: {e}");
-            lock(&self.shared.status).warning =
-                Some(format!("query log: rows of an older version not moved into blocks: {e}"));
+            lock(&self.shared.status).warning = Some(format!(
+                "query log: rows of an older version not moved into blocks: {e}"
+            ));
         }
         self.checkpoint_if(CHECKPOINT_FRAMES);
     }
@@ -1431,37 +1433,36 @@ impl Writer {
             let mut upto = None;
             let mut clients: Vec<i64> = Vec::new();
             {
-                let mut st = tx.prepare_cached(
-                    "SELECT id, last, rows, data FROM query_blocks ORDER BY id",
-                )?;
+                let mut st =
+                    tx.prepare_cached("SELECT id, last, rows, data FROM query_blocks ORDER BY id")?;
                 let mut rows = st.query([])?;
                 while let Some(r) = rows.next()? {
                     let (id, last, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                    if (!too_big && last >= cutoff_key) || (upto.is_some() && deleted >= self.step_rows) {
+                    if (!too_big && last >= cutoff_key)
+                        || (upto.is_some() && deleted >= self.step_rows)
+                    {
                         break;
                     }
                     match block::decode(r.get_ref(3)?.as_blob()?) {
                         Ok(v) => clients.extend(v.iter().map(|r| r.client)),
-                        Err(e) => tracing::warn!("query log: block {id} is damaged ({e}); deleted by retention"),
+                        Err(e) => tracing::warn!(
+                            "query log: block {id} is damaged ({e}); deleted by retention"
+                        ),
                     }
                     deleted += n;
                     upto = Some(id + 1);
                 }
             }
             if let Some(upto) = upto {
-                tx.prepare_cached("DELETE FROM query_blocks WHERE id < ?1")?
+                tx.prepare_cached(DELETE_BLOCKS_BEFORE_SQL)?
                     .execute([upto])?;
                 clients.sort_unstable();
                 clients.dedup();
-                let mut st = tx.prepare_cached(
-                    "DELETE FROM block_clients WHERE client = ?1 AND block < ?2",
-                )?;
+                let mut st = tx.prepare_cached(DELETE_CLIENT_BLOCKS_BEFORE_SQL)?;
                 for c in clients {
                     st.execute([c, upto])?;
                 }
-                let mut st = tx.prepare_cached(
-                    "DELETE FROM block_statuses WHERE status = ?1 AND block < ?2",
-                )?;
+                let mut st = tx.prepare_cached(DELETE_STATUS_BLOCKS_BEFORE_SQL)?;
                 for s in 2..8 {
                     st.execute([s, upto])?;
                 }
@@ -1535,6 +1536,46 @@ impl Writer {
     }
 }
 
+// Statements on blocks, listed for the plan test (`block_statements`).
+const BLOCK_AT_SQL: &str =
+    "SELECT id, last FROM query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1";
+const BLOCKS_BETWEEN_SQL: &str =
+    "SELECT id, data FROM query_blocks WHERE id BETWEEN ?1 AND ?2 ORDER BY id";
+const BLOCK_AFTER_SQL: &str = "SELECT id FROM query_blocks WHERE id > ?1 ORDER BY id LIMIT 1";
+const DELETE_BLOCK_SQL: &str = "DELETE FROM query_blocks WHERE id = ?1";
+const DELETE_BLOCK_CLIENT_SQL: &str = "DELETE FROM block_clients WHERE client = ?1 AND block = ?2";
+const DELETE_BLOCK_STATUS_SQL: &str = "DELETE FROM block_statuses WHERE status = ?1 AND block = ?2";
+const DELETE_BLOCKS_BEFORE_SQL: &str = "DELETE FROM query_blocks WHERE id < ?1";
+const DELETE_CLIENT_BLOCKS_BEFORE_SQL: &str =
+    "DELETE FROM block_clients WHERE client = ?1 AND block < ?2";
+const DELETE_STATUS_BLOCKS_BEFORE_SQL: &str =
+    "DELETE FROM block_statuses WHERE status = ?1 AND block < ?2";
+
+/// The writer's statements on blocks and their side tables, for the
+/// `EXPLAIN QUERY PLAN` test: each finds its rows through a key.
+pub(super) fn block_statements() -> Vec<(String, String)> {
+    [
+        ("block at", BLOCK_AT_SQL),
+        ("blocks between", BLOCKS_BETWEEN_SQL),
+        ("block after", BLOCK_AFTER_SQL),
+        ("delete block", DELETE_BLOCK_SQL),
+        ("delete block client", DELETE_BLOCK_CLIENT_SQL),
+        ("delete block status", DELETE_BLOCK_STATUS_SQL),
+        ("delete blocks before", DELETE_BLOCKS_BEFORE_SQL),
+        (
+            "delete client blocks before",
+            DELETE_CLIENT_BLOCKS_BEFORE_SQL,
+        ),
+        (
+            "delete status blocks before",
+            DELETE_STATUS_BLOCKS_BEFORE_SQL,
+        ),
+    ]
+    .into_iter()
+    .map(|(n, s)| (format!("writer: {n}"), s.to_string()))
+    .collect()
+}
+
 /// Writes rows in key order (above every stored key, or with the
 /// blocks they overlap already deleted) as blocks of at most `BLOCK_ROWS`
 /// rows, each within one hour.
@@ -1574,8 +1615,8 @@ fn write_block(conn: &Connection, rows: &[Row], blob: &mut Vec<u8>) -> rusqlite:
         .iter()
         .filter(|r| r.status >= 2)
         .fold(0u8, |m, r| m | 1 << (r.status & 7));
-    let mut st =
-        conn.prepare_cached("INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)")?;
+    let mut st = conn
+        .prepare_cached("INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)")?;
     for s in (2..8).filter(|s| statuses & (1 << s) != 0) {
         st.execute([s, first.key])?;
     }
@@ -1584,16 +1625,15 @@ fn write_block(conn: &Connection, rows: &[Row], blob: &mut Vec<u8>) -> rusqlite:
 
 /// Deletes one block and its side rows, given its rows.
 fn delete_block(conn: &Connection, id: i64, rows: &[Row]) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM query_blocks WHERE id = ?1")?
-        .execute([id])?;
+    conn.prepare_cached(DELETE_BLOCK_SQL)?.execute([id])?;
     let mut clients: Vec<i64> = rows.iter().map(|r| r.client).collect();
     clients.sort_unstable();
     clients.dedup();
-    let mut st = conn.prepare_cached("DELETE FROM block_clients WHERE client = ?1 AND block = ?2")?;
+    let mut st = conn.prepare_cached(DELETE_BLOCK_CLIENT_SQL)?;
     for c in clients {
         st.execute([c, id])?;
     }
-    let mut st = conn.prepare_cached("DELETE FROM block_statuses WHERE status = ?1 AND block = ?2")?;
+    let mut st = conn.prepare_cached(DELETE_BLOCK_STATUS_SQL)?;
     for s in 2..8 {
         st.execute([s, id])?;
     }
@@ -1619,7 +1659,7 @@ fn merge_rows(
     let wanted: Vec<i64> = past.iter().map(|r| r.key).collect();
     // The block that may hold `lo`, and every block up to `hi`.
     let start = conn
-        .prepare_cached("SELECT id, last FROM query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1")?
+        .prepare_cached(BLOCK_AT_SQL)?
         .query_row([lo], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()?
         .filter(|&(_, last)| last >= lo)
@@ -1629,16 +1669,16 @@ fn merge_rows(
     loop {
         loaded = Vec::new();
         {
-            let mut st = conn.prepare_cached(
-                "SELECT id, data FROM query_blocks WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
-            )?;
+            let mut st = conn.prepare_cached(BLOCKS_BETWEEN_SQL)?;
             let mut rows = st.query([start, hi])?;
             while let Some(r) = rows.next()? {
                 let id: i64 = r.get(0)?;
                 match block::decode(r.get_ref(1)?.as_blob()?) {
                     Ok(v) => loaded.push((id, v)),
                     // Left in place: its rows cannot be merged.
-                    Err(e) => tracing::warn!("query log: block {id} is damaged ({e}); left as it is"),
+                    Err(e) => {
+                        tracing::warn!("query log: block {id} is damaged ({e}); left as it is")
+                    }
                 }
             }
         }
@@ -1667,7 +1707,7 @@ fn merge_rows(
         // A key moved past `hi` may reach into the next stored block: then
         // that block is merged too.
         let next: Option<i64> = conn
-            .prepare_cached("SELECT id FROM query_blocks WHERE id > ?1 ORDER BY id LIMIT 1")?
+            .prepare_cached(BLOCK_AFTER_SQL)?
             .query_row([hi], |r| r.get(0))
             .optional()?;
         match next {
