@@ -242,8 +242,8 @@ fn live_ingest(rows: usize) -> anyhow::Result<f64> {
     let us = cpu * 1e6 / rows as f64;
     println!(
         "live ingest (like benches/dns-peers.sh: now, 1 000 names, 50 clients): {rows} rows in {wall:.1} s; \
-         writer thread {cpu:.2} CPU-s = {us:.2} µs per row ({:.0} rows per writer CPU-s); \
-         written to storage {:.0} bytes per row",
+         writer thread {cpu:.2} CPU-s = {us:.2} µs per row = {us:.2} writer CPU-s per million rows \
+         ({:.0} rows per writer CPU-s); written to storage {:.0} bytes per row",
         rows as f64 / cpu,
         written as f64 / rows as f64
     );
@@ -389,9 +389,11 @@ fn main() -> anyhow::Result<()> {
     let writer_cpu = writer_cpu_s() - wcpu0;
     println!(
         "ingest: {rows} rows in {ingest_s:.1} s = {:.0} rows/s wall (all indexes and roll-ups); \
-         writer thread {writer_cpu:.1} CPU-s = {:.0} rows per writer CPU-s; whole process {ingest_cpu:.1} CPU-s",
+         writer thread {writer_cpu:.1} CPU-s = {:.0} rows per writer CPU-s = {:.2} writer CPU-s per million rows; \
+         whole process {ingest_cpu:.1} CPU-s",
         rows as f64 / ingest_s,
         rows as f64 / writer_cpu,
+        writer_cpu * 1e6 / rows as f64,
     );
     let written = written_bytes() - written0;
     println!(

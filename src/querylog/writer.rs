@@ -801,27 +801,29 @@ impl Writer {
         }
     }
 
-    /// Shows the received events in the RAM ring and adds them to the open
-    /// transaction (opening one if needed).
+    /// Adds the received events to the open transaction (opening one if
+    /// needed), then moves them into the RAM ring.
     fn store_inbox(&mut self) {
         if self.inbox.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.inbox);
+        let mut events = std::mem::take(&mut self.inbox);
+        self.store_group(&events);
         {
+            // Moved, not cloned: an event is ~300 bytes.
             let mut ring = lock(&self.shared.ring);
             if ring.cap > 0 {
-                for e in events.iter().skip(events.len().saturating_sub(ring.cap)) {
+                let skip = events.len().saturating_sub(ring.cap);
+                for e in events.drain(..).skip(skip) {
                     while ring.events.len() >= ring.cap {
                         ring.events.pop_front();
                     }
-                    ring.events.push_back(e.clone());
+                    ring.events.push_back(e);
                 }
             }
         }
-        self.store_group(&events);
+        events.clear();
         self.inbox = events;
-        self.inbox.clear();
     }
 
     fn store_group(&mut self, events: &[QueryEvent]) {
