@@ -335,6 +335,18 @@ fn retention_by_age_removes_old_rows_and_their_rollups() {
         .unwrap();
     assert_eq!(page.rows.len(), 1000);
     assert!(page.rows.iter().all(|r| r.time_ms > now - 2 * HOUR));
+    // An older build (after a rollback) takes the oldest row of `queries`
+    // for the oldest stored row: the day marker moved on with retention.
+    let c = rusqlite::Connection::open(dir.path().join("querylog.db")).unwrap();
+    let (marker, block): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT min(id) FROM queries), (SELECT min(id) FROM query_blocks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(marker <= block, "marker {marker}, oldest block {block}");
+    assert!(glory_hole::querylog::ms_of(marker) > now - 2 * DAY);
 }
 
 #[test]

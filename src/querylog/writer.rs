@@ -115,8 +115,7 @@ pub(super) struct Writer {
     closed_day: Option<i64>,
     /// Rows of the open transaction not yet written as a block.
     open: OpenBlock,
-    /// The encoding buffer for blocks.
-    blob: Vec<u8>,
+    blocks: BlockWriter,
     /// The table `queries` still holds rows (an older build's).
     legacy_left: bool,
     /// Counts of the current minute and hour, added to `roll` when the
@@ -541,7 +540,7 @@ impl Writer {
             wal_frames: Arc::default(),
             closed_day: None,
             open: OpenBlock::default(),
-            blob: Vec::new(),
+            blocks: BlockWriter::default(),
             legacy_left: false,
             acc: Acc::default(),
         };
@@ -582,8 +581,11 @@ impl Writer {
                 |r| r.get::<_, Option<i64>>(0),
             )?
             .unwrap_or(i64::MIN);
-        self.legacy_left =
-            conn.query_row("SELECT EXISTS (SELECT 1 FROM queries)", [], |r| r.get(0))?;
+        self.legacy_left = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM queries WHERE NOT (client = 0 AND domain = 0))",
+            [],
+            |r| r.get(0),
+        )?;
         let rows: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| {
             r.get(0)
         })?;
@@ -938,11 +940,11 @@ impl Writer {
     /// or merged into place when some rows land among stored ones.
     fn write_open(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         let newest = if self.open.past.is_empty() {
-            write_sorted(conn, &self.open.rows, &mut self.blob)?;
+            write_sorted(conn, &self.open.rows, &mut self.blocks)?;
             self.open.rows.last().map(|r| r.key)
         } else {
             let mut past = std::mem::take(&mut self.open.past);
-            let newest = merge_rows(conn, &mut past, &self.open.rows, &mut self.blob)?;
+            let newest = merge_rows(conn, &mut past, &self.open.rows, &mut self.blocks)?;
             past.clear();
             self.open.past = past;
             newest
@@ -1024,7 +1026,7 @@ impl Writer {
             + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
-            + self.blob.capacity()
+            + self.blocks.blob.capacity()
     }
 
     fn commit_on(&mut self, conn: &Connection) -> rusqlite::Result<()> {
@@ -1079,6 +1081,7 @@ impl Writer {
         self.roll.clear();
         self.acc.reset();
         self.open.clear();
+        self.blocks.marked = None;
         self.tx_rows = 0;
     }
 
@@ -1346,7 +1349,7 @@ impl Writer {
         {
             let mut st = tx.prepare_cached(
                 "SELECT id, domain, client, qtype, rcode, status, upstream, latency_us, reason
-                 FROM queries ORDER BY id DESC LIMIT ?1",
+                 FROM queries WHERE NOT (client = 0 AND domain = 0) ORDER BY id DESC LIMIT ?1",
             )?;
             let mut q = st.query([MIGRATE_ROWS])?;
             while let Some(r) = q.next()? {
@@ -1357,9 +1360,12 @@ impl Writer {
             self.legacy_left = false;
             return tx.commit();
         };
-        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blob)?;
-        tx.prepare_cached("DELETE FROM queries WHERE id >= ?1")?
-            .execute([oldest])?;
+        // Deleted first: a day marker may take a moved row's key.
+        tx.prepare_cached(
+            "DELETE FROM queries WHERE id >= ?1 AND NOT (client = 0 AND domain = 0)",
+        )?
+        .execute([oldest])?;
+        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks)?;
         tx.commit()?;
         if let Some(k) = newest {
             self.last_key = self.last_key.max(k);
@@ -1472,6 +1478,16 @@ impl Writer {
                     "UPDATE meta SET value = value - ?1 WHERE key = 'rows'",
                     [deleted],
                 )?;
+                // The day markers go with their blocks; the oldest day left
+                // keeps one.
+                tx.prepare_cached(DELETE_MARKERS_BEFORE_SQL)?
+                    .execute([upto])?;
+                self.blocks.marked = None;
+                let first: Option<i64> =
+                    tx.query_row("SELECT min(id) FROM query_blocks", [], |r| r.get(0))?;
+                if let Some(first) = first {
+                    self.blocks.mark_day(&tx, first)?;
+                }
             }
         }
         // Roll-ups and names go with the rows they describe.
@@ -1572,16 +1588,74 @@ pub(super) fn block_statements() -> Vec<(String, String)> {
             "delete status blocks before",
             DELETE_STATUS_BLOCKS_BEFORE_SQL,
         ),
+        ("day markers", MARKERS_SQL),
+        ("delete day markers before", DELETE_MARKERS_BEFORE_SQL),
     ]
     .into_iter()
     .map(|(n, s)| (format!("writer: {n}"), s.to_string()))
     .collect()
 }
 
+/// Marks a day that has blocks with a row in `queries` (domain and
+/// client 0, ids no name has, so an older build's pages never show it)
+/// at the key of the day's first block. Version 4 keeps its rows out of
+/// that table, but an older build running after a firmware rollback reads
+/// `min(id) FROM queries` as the oldest stored row and trims roll-ups and
+/// names older than it: the markers keep that the oldest day with blocks.
+const MARK_DAY_SQL: &str = "INSERT OR IGNORE INTO queries
+    (id, domain, client, qtype, rcode, status, latency_us) VALUES (?1, 0, 0, 0, 0, 0, 0)";
+const MOVE_MARKER_SQL: &str = "UPDATE OR IGNORE queries SET id = ?1 WHERE id = ?2";
+const MARKERS_SQL: &str = "SELECT id FROM queries WHERE client = 0 AND domain = 0";
+const DELETE_MARKERS_BEFORE_SQL: &str =
+    "DELETE FROM queries WHERE client = 0 AND domain = 0 AND id < ?1";
+
+/// What writing blocks needs besides the connection.
+#[derive(Default)]
+struct BlockWriter {
+    /// The encoding buffer.
+    blob: Vec<u8>,
+    /// Unix day -> the key of its marker; `None`: read them again.
+    marked: Option<BTreeMap<i64, i64>>,
+}
+
+impl BlockWriter {
+    /// Keeps the day of `key` marked at or before `key`.
+    fn mark_day(&mut self, conn: &Connection, key: i64) -> rusqlite::Result<()> {
+        let day = |k: i64| super::ms_of(k).div_euclid(86_400_000);
+        let marked = match &mut self.marked {
+            Some(m) => m,
+            None => {
+                let mut st = conn.prepare_cached(MARKERS_SQL)?;
+                let keys = st.query_map([], |r| r.get::<_, i64>(0))?;
+                let mut map = BTreeMap::new();
+                for k in keys {
+                    let k = k?;
+                    let at = map.entry(day(k)).or_insert(k);
+                    *at = (*at).min(k);
+                }
+                self.marked.insert(map)
+            }
+        };
+        match marked.entry(day(key)) {
+            Entry::Vacant(v) => {
+                conn.prepare_cached(MARK_DAY_SQL)?.execute([key])?;
+                v.insert(key);
+            }
+            Entry::Occupied(mut o) if *o.get() > key => {
+                conn.prepare_cached(MOVE_MARKER_SQL)?
+                    .execute([key, *o.get()])?;
+                o.insert(key);
+            }
+            Entry::Occupied(_) => {}
+        }
+        Ok(())
+    }
+}
+
 /// Writes rows in key order (above every stored key, or with the
 /// blocks they overlap already deleted) as blocks of at most `BLOCK_ROWS`
 /// rows, each within one hour.
-fn write_sorted(conn: &Connection, rows: &[Row], blob: &mut Vec<u8>) -> rusqlite::Result<()> {
+fn write_sorted(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlite::Result<()> {
     let mut rest = rows;
     while let Some(first) = rest.first() {
         let hour = super::ms_of(first.key).div_euclid(3_600_000);
@@ -1590,17 +1664,18 @@ fn write_sorted(conn: &Connection, rows: &[Row], blob: &mut Vec<u8>) -> rusqlite
             .take(BLOCK_ROWS)
             .position(|r| super::ms_of(r.key).div_euclid(3_600_000) != hour)
             .unwrap_or(rest.len().min(BLOCK_ROWS));
-        write_block(conn, &rest[..n], blob)?;
+        write_block(conn, &rest[..n], bw)?;
         rest = &rest[n..];
     }
     Ok(())
 }
 
 /// One block and its side rows (one per client, one per uncommon status).
-fn write_block(conn: &Connection, rows: &[Row], blob: &mut Vec<u8>) -> rusqlite::Result<()> {
+fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlite::Result<()> {
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(());
     };
+    let blob = &mut bw.blob;
     blob.clear();
     block::encode(rows, blob);
     conn.prepare_cached("INSERT INTO query_blocks (id, last, rows, data) VALUES (?1, ?2, ?3, ?4)")?
@@ -1622,7 +1697,7 @@ fn write_block(conn: &Connection, rows: &[Row], blob: &mut Vec<u8>) -> rusqlite:
     for s in (2..8).filter(|s| statuses & (1 << s) != 0) {
         st.execute([s, first.key])?;
     }
-    Ok(())
+    bw.mark_day(conn, first.key)
 }
 
 /// Deletes one block and its side rows, given its rows.
@@ -1651,11 +1726,11 @@ fn merge_rows(
     conn: &Connection,
     past: &mut [Row],
     open: &[Row],
-    blob: &mut Vec<u8>,
+    bw: &mut BlockWriter,
 ) -> rusqlite::Result<Option<i64>> {
     past.sort_by_key(|r| r.key);
     let Some(lo) = past.first().map(|r| r.key) else {
-        write_sorted(conn, open, blob)?;
+        write_sorted(conn, open, bw)?;
         return Ok(open.last().map(|r| r.key));
     };
     let wanted: Vec<i64> = past.iter().map(|r| r.key).collect();
@@ -1727,7 +1802,7 @@ fn merge_rows(
     merged.extend_from_slice(past);
     merged.extend_from_slice(open);
     merged.sort_unstable_by_key(|r| r.key);
-    write_sorted(conn, &merged, blob)?;
+    write_sorted(conn, &merged, bw)?;
     Ok(merged.last().map(|r| r.key))
 }
 
