@@ -5,6 +5,7 @@
 //!     benches/querylog.sh            # the same, 10 M rows
 //!     benches/querylog.sh --smoke    # 200 k rows, for CI
 //!     ... --live-only                # only the DNS-like ingest (for perf)
+//!     ... --live-only --sink-only    # only its run through EventSink
 //!
 //! Traffic: domains Zipf-distributed (s = 1) over names from
 //! ../shared/data/blocklists/domains (those are blocked) mixed with
@@ -290,7 +291,9 @@ fn main() -> anyhow::Result<()> {
     let data_dir = dir.unwrap_or_else(|| tmp.path().to_owned());
     let _ = std::fs::remove_file(data_dir.join("querylog.db"));
 
-    live_ingest(rows.min(1_000_000), false)?;
+    if !args.iter().any(|a| a == "--sink-only") {
+        live_ingest(rows.min(1_000_000), false)?;
+    }
     live_ingest(rows.min(1_000_000), true)?;
     if args.iter().any(|a| a == "--live-only") {
         return Ok(());

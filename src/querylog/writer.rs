@@ -715,12 +715,7 @@ impl Writer {
                 match first {
                     Ok(e) => {
                         self.accept(e);
-                        while self.tx_rows + self.inbox.len() < BATCH_ROWS {
-                            match events.try_recv() {
-                                Ok(e) => self.accept(e),
-                                Err(_) => break,
-                            }
-                        }
+                        while self.receive(&events) > 0 {}
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => events_open = false,
@@ -791,13 +786,35 @@ impl Writer {
         }
     }
 
+    /// Takes the queued events, a group at most, up to the batch size;
+    /// returns how many.
+    fn receive(&mut self, events: &EventReceiver) -> usize {
+        let room = BATCH_ROWS
+            .saturating_sub(self.tx_rows + self.inbox.len())
+            .min(GROUP.saturating_sub(self.inbox.len()));
+        let start = self.inbox.len();
+        let n = events.try_recv_into(&mut self.inbox, room);
+        for i in start..self.inbox.len() {
+            self.private(i);
+        }
+        if self.inbox.len() >= GROUP {
+            self.store_inbox();
+        }
+        n
+    }
+
     /// Privacy settings apply before anything is kept, the RAM ring included.
-    fn accept(&mut self, mut e: QueryEvent) {
+    fn private(&mut self, i: usize) {
+        let e = &mut self.inbox[i];
         e.client = super::stored_client(e.client, self.cfg.anonymize_clients);
         if self.cfg.hide_domains {
             e.qname = heapless::String::try_from(super::HIDDEN_DOMAIN).unwrap_or_default();
         }
+    }
+
+    fn accept(&mut self, e: QueryEvent) {
         self.inbox.push(e);
+        self.private(self.inbox.len() - 1);
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
@@ -1609,11 +1626,42 @@ const MARKERS_SQL: &str = "SELECT id FROM queries WHERE client = 0 AND domain = 
 const DELETE_MARKERS_BEFORE_SQL: &str =
     "DELETE FROM queries WHERE client = 0 AND domain = 0 AND id < ?1";
 
+/// The distinct clients of `rows` into `out`. Small ids (a household's)
+/// are marked in `seen` (left clear afterwards) instead of sorting; the
+/// rest, if any, are sorted.
+fn distinct_clients(rows: &[Row], seen: &mut Vec<bool>, out: &mut Vec<i64>) {
+    out.clear();
+    let mut large = Vec::new();
+    for r in rows {
+        match usize::try_from(r.client).ok().filter(|&c| c < ACC_CLIENTS) {
+            Some(c) => {
+                if seen.len() <= c {
+                    seen.resize(c + 1, false);
+                }
+                if !seen[c] {
+                    seen[c] = true;
+                    out.push(r.client);
+                }
+            }
+            None => large.push(r.client),
+        }
+    }
+    for &c in out.iter() {
+        seen[c as usize] = false;
+    }
+    large.sort_unstable();
+    large.dedup();
+    out.extend(large);
+}
+
 /// What writing blocks needs besides the connection.
 #[derive(Default)]
 struct BlockWriter {
     /// The encoding buffer.
     blob: Vec<u8>,
+    /// Scratch for `distinct_clients`.
+    seen: Vec<bool>,
+    clients: Vec<i64>,
     /// Unix day -> the key of its marker; `None`: read them again.
     marked: Option<BTreeMap<i64, i64>>,
 }
@@ -1680,12 +1728,10 @@ fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlit
     block::encode(rows, blob);
     conn.prepare_cached("INSERT INTO query_blocks (id, last, rows, data) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![first.key, last.key, rows.len() as i64, &blob[..]])?;
-    let mut clients: Vec<i64> = rows.iter().map(|r| r.client).collect();
-    clients.sort_unstable();
-    clients.dedup();
+    distinct_clients(rows, &mut bw.seen, &mut bw.clients);
     let mut st =
         conn.prepare_cached("INSERT OR IGNORE INTO block_clients (client, block) VALUES (?1, ?2)")?;
-    for c in clients {
+    for &c in &bw.clients {
         st.execute([c, first.key])?;
     }
     let statuses = rows
@@ -1940,5 +1986,31 @@ mod tests {
         assert_eq!(cache.get(&long), None);
         cache.remove("hot.example");
         assert_eq!(cache.get("hot.example"), None);
+    }
+
+    #[test]
+    fn a_block_lists_each_client_once() {
+        let row = |client| Row {
+            key: 0,
+            domain: 1,
+            client,
+            qtype: 1,
+            rcode: 0,
+            status: 0,
+            upstream: None,
+            latency_us: 0,
+            reason: None,
+        };
+        let rows: Vec<Row> = [3, 1, 3, i64::MAX, 0, -4, 1, i64::MAX, 5000, 3]
+            .into_iter()
+            .map(row)
+            .collect();
+        let (mut seen, mut out) = (Vec::new(), Vec::new());
+        distinct_clients(&rows, &mut seen, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, [-4, 0, 1, 3, 5000, i64::MAX]);
+        assert!(seen.iter().all(|&s| !s), "left clear for the next block");
+        distinct_clients(&rows[..2], &mut seen, &mut out);
+        assert_eq!(out, [3, 1]);
     }
 }
