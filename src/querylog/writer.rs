@@ -6,8 +6,13 @@
 //! Its RAM is fixed whatever the traffic: names and clients are looked up
 //! through small caches in front of the tables' unique indexes, an open
 //! hour's top domains are a space-saving summary (`sketch::TopCounter`),
-//! and rows go into the open transaction as they arrive instead of waiting
-//! in a queue of events.
+//! and rows wait in an open block of at most `BLOCK_ROWS`, written into the
+//! open transaction when full, instead of in a queue of events.
+//!
+//! Rows are stored in blocks (`block.rs`) that never overlap: a row whose
+//! key lands among stored ones is merged into place (`merge_rows`). Rows an
+//! older build left in the version-1 `queries` table are moved into blocks
+//! at start (`migrate_step`).
 //!
 //! Not for: answering questions (`stats.rs`).
 
