@@ -338,3 +338,82 @@ fn rows_of_a_version_3_database_move_into_blocks_unchanged() {
     drop(c);
     assert_eq!(integrity(&path), "ok");
 }
+
+#[test]
+fn rows_an_older_build_wrote_after_a_rollback_join_the_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("querylog.db");
+    let t0 = now_ms() - 3_600_000;
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+        let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+        for i in 0..2_000i64 {
+            tx.send(event(t0 + i, "10.0.0.1", "new.example", Source::Cache))
+                .unwrap();
+        }
+        log.flush();
+    }
+    // An older build writes rows the way version 3 did: one on a key a
+    // block already holds, some among the blocks' times, some later.
+    let c = Connection::open(&path).unwrap();
+    let key = |ms: i64| glory_hole::querylog::key_of(ms);
+    // (The first block's own key holds the day marker; the second row's
+    // key is a block row's.)
+    let taken = key(t0 + 1);
+    c.execute_batch(&format!(
+        "INSERT INTO domains (name, last_seen) VALUES ('old.example', 0);
+         INSERT INTO clients (addr) VALUES ('10.0.0.9');
+         INSERT INTO queries (id, domain, client, qtype, rcode, status, latency_us)
+         SELECT v.id, d.id, c.id, 1, 0, 5, 7 FROM
+             (SELECT {taken} AS id UNION ALL SELECT {mid} UNION ALL SELECT {later}) AS v,
+             domains AS d, clients AS c
+         WHERE d.name = 'old.example' AND c.addr = '10.0.0.9';
+         UPDATE meta SET value = value + 3 WHERE key = 'rows';",
+        mid = key(t0 + 500) + 200,
+        later = key(t0 + 600_000),
+    ))
+    .unwrap();
+    drop(c);
+
+    let (_tx, rx) = std::sync::mpsc::sync_channel(10);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    log.flush();
+    assert_eq!(log.status().rows, 2_003);
+    let mut all = Vec::new();
+    let mut q = LogQuery {
+        limit: 1000,
+        ..LogQuery::default()
+    };
+    loop {
+        let page = log.search(&q).unwrap();
+        all.extend(page.rows);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 2_003, "every row once");
+    assert!(all.windows(2).all(|w| w[0].time_ms >= w[1].time_ms));
+    assert_eq!(all[0].domain, "old.example", "the later row is the newest");
+    let refused = log
+        .search(&LogQuery {
+            status: Some(Source::Refused),
+            ..LogQuery::default()
+        })
+        .unwrap()
+        .rows;
+    assert_eq!(refused.len(), 3);
+    assert!(refused.iter().all(|r| r.client == "10.0.0.9"));
+    drop(log);
+    let c = Connection::open(&path).unwrap();
+    let left: i64 = c
+        .query_row(
+            "SELECT count(*) FROM queries WHERE NOT (client = 0 AND domain = 0)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+    drop(c);
+    assert_eq!(integrity(&path), "ok");
+}
