@@ -180,6 +180,28 @@ impl EventReceiver {
         Ok(e)
     }
 
+    /// Moves up to `max` queued events to `out` without waiting; returns
+    /// how many. The shared count is updated once per call, not once per
+    /// event (the DNS workers update it on every send).
+    pub fn try_recv_into(&self, out: &mut Vec<QueryEvent>, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            match self.rx.try_recv() {
+                Ok(e) => {
+                    out.push(e);
+                    n += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        if n > 0
+            && let Some(q) = &self.queued
+        {
+            q.fetch_sub(n, Ordering::Relaxed);
+        }
+        n
+    }
+
     /// Every event queued now.
     pub fn try_iter(&self) -> impl Iterator<Item = QueryEvent> + '_ {
         std::iter::from_fn(|| self.try_recv().ok())

@@ -6,6 +6,7 @@
 //! The control plane (`web`, `filter` updates, `app` reloads) builds
 //! immutable snapshots and swaps them in; DNS workers never wait on it.
 
+pub mod allocator;
 pub mod app;
 pub mod appliance;
 pub mod clock;

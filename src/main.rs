@@ -14,24 +14,8 @@ usage: glory-hole [--config FILE]      run the server (embedded default without 
        glory-hole --version
 ";
 
-/// mimalloc's `mi_option_purge_delay` (see mimalloc.h, v2 and v3 alike).
-const MI_OPTION_PURGE_DELAY: i32 = 15;
-
-unsafe extern "C" {
-    fn mi_option_set(option: i32, value: std::ffi::c_long);
-}
-
-/// Freed pages go back to the kernel at once rather than after 10 ms:
-/// under a flood of new names the cache evicts and inserts without pause,
-/// and pages kept "for a moment" add up to megabytes of RSS (measured with
-/// benches/memory.sh, docs/performance.md).
-fn tune_allocator() {
-    // SAFETY: sets a documented option before anything else runs.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
-}
-
 fn main() -> ExitCode {
-    tune_allocator();
+    glory_hole::allocator::tune();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
         .iter()

@@ -73,9 +73,7 @@ fn kill_9_loses_nothing_stored_and_leaves_a_sound_file() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    let rows: i64 = c
-        .query_row("SELECT count(*) FROM queries", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = querylog_support::stored_rows(&c);
     assert!(
         rows as u64 >= stored,
         "reported {stored} stored, found {rows}"

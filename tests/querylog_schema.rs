@@ -203,3 +203,217 @@ fn a_damaged_file_is_moved_aside_and_a_new_one_started() {
     drop(log);
     assert_eq!(integrity(&path), "ok");
 }
+
+#[test]
+fn rows_of_a_version_3_database_move_into_blocks_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("querylog.db");
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")
+        .unwrap();
+    migrate_to(&c, &path, 3).unwrap();
+    // More rows than one move step takes, as a version-3 build wrote them:
+    // every field, NULLs included, two keys in one millisecond.
+    let base = now_ms() - 3_600_000;
+    let n = 5_000i64;
+    let tx = c.unchecked_transaction().unwrap();
+    tx.execute_batch(
+        "INSERT INTO domains (id, name) VALUES (1, 'a.example'), (2, 'ads.example');
+         INSERT INTO clients (id, addr) VALUES (1, '10.0.0.1'), (2, 'fd00::7');",
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let ms = base + i / 2;
+        let key = glory_hole::querylog::key_of(ms) + i % 2;
+        let blocked = i % 7 == 0;
+        let status = if blocked {
+            Source::Blocked
+        } else {
+            [Source::Cache, Source::Upstream, Source::Failed][(i % 3) as usize]
+        };
+        let upstream = (status == Source::Upstream).then_some((i % 2) as u8);
+        let reason = blocked.then_some(glory_hole::querylog::RuleRef {
+            kind: 1,
+            id: (i % 40_000) as u32,
+            cname_depth: (i % 3) as u8,
+        });
+        let (domain, client) = (1 + i64::from(blocked), 1 + i % 2);
+        tx.execute(
+            "INSERT INTO queries (id, domain, client, qtype, rcode, status, upstream, latency_us, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![
+                key,
+                domain,
+                client,
+                [1, 28, 16, 65535][(i % 4) as usize],
+                if blocked { 3 } else { 0 },
+                status as u8,
+                upstream,
+                i * 1000,
+                reason.map(|r| (i64::from(r.id) << 16) | (i64::from(r.kind) << 8) | i64::from(r.cname_depth)),
+            ],
+        )
+        .unwrap();
+        expected.push(glory_hole::querylog::LogRow {
+            time_ms: ms,
+            client: ["10.0.0.1", "fd00::7"][(client - 1) as usize].to_string(),
+            domain: ["a.example", "ads.example"][(domain - 1) as usize].to_string(),
+            qtype: [1, 28, 16, 65535][(i % 4) as usize],
+            rcode: if blocked { 3 } else { 0 },
+            status,
+            upstream,
+            latency_us: (i * 1000) as u32,
+            reason,
+        });
+    }
+    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'rows'", [n])
+        .unwrap();
+    tx.commit().unwrap();
+    drop(c);
+
+    let (_tx, rx) = std::sync::mpsc::sync_channel(10);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    log.flush();
+    expected.reverse();
+    let mut got = Vec::new();
+    let mut q = LogQuery {
+        limit: 1000,
+        ..LogQuery::default()
+    };
+    loop {
+        let page = log.search(&q).unwrap();
+        got.extend(page.rows);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "every row as it was, newest first");
+    assert_eq!(log.status().rows, n as u64);
+    // The side tables came along: filtered pages find the moved rows.
+    let blocked = log
+        .search(&LogQuery {
+            status: Some(Source::Blocked),
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap()
+        .rows;
+    assert_eq!(blocked.len(), (n as usize).div_ceil(7).min(1000));
+    let v6 = log
+        .search(&LogQuery {
+            client: Some("fd00::7".into()),
+            limit: 1000,
+            ..LogQuery::default()
+        })
+        .unwrap()
+        .rows;
+    assert_eq!(v6.len(), 1000);
+    assert!(v6.iter().all(|r| r.client == "fd00::7"));
+    drop(log);
+    let c = Connection::open(&path).unwrap();
+    let left: i64 = c
+        .query_row(
+            "SELECT count(*) FROM queries WHERE NOT (client = 0 AND domain = 0)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the old table holds no rows, and is still there");
+    // What an older build takes for its oldest row (after a rollback) is
+    // a day marker on the oldest day with blocks, so its retention keeps
+    // the roll-ups and names those blocks need.
+    let (oldest_marker, oldest_block): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT min(id) FROM queries), (SELECT min(id) FROM query_blocks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let day = |k: i64| glory_hole::querylog::ms_of(k).div_euclid(86_400_000);
+    assert_eq!(day(oldest_marker), day(oldest_block));
+    assert!(oldest_marker <= oldest_block);
+    drop(c);
+    assert_eq!(integrity(&path), "ok");
+}
+
+#[test]
+fn rows_an_older_build_wrote_after_a_rollback_join_the_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("querylog.db");
+    let t0 = now_ms() - 3_600_000;
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+        let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+        for i in 0..2_000i64 {
+            tx.send(event(t0 + i, "10.0.0.1", "new.example", Source::Cache))
+                .unwrap();
+        }
+        log.flush();
+    }
+    // An older build writes rows the way version 3 did: one on a key a
+    // block already holds, some among the blocks' times, some later.
+    let c = Connection::open(&path).unwrap();
+    let key = |ms: i64| glory_hole::querylog::key_of(ms);
+    // (The first block's own key holds the day marker; the second row's
+    // key is a block row's.)
+    let taken = key(t0 + 1);
+    c.execute_batch(&format!(
+        "INSERT INTO domains (name, last_seen) VALUES ('old.example', 0);
+         INSERT INTO clients (addr) VALUES ('10.0.0.9');
+         INSERT INTO queries (id, domain, client, qtype, rcode, status, latency_us)
+         SELECT v.id, d.id, c.id, 1, 0, 5, 7 FROM
+             (SELECT {taken} AS id UNION ALL SELECT {mid} UNION ALL SELECT {later}) AS v,
+             domains AS d, clients AS c
+         WHERE d.name = 'old.example' AND c.addr = '10.0.0.9';
+         UPDATE meta SET value = value + 3 WHERE key = 'rows';",
+        mid = key(t0 + 500) + 200,
+        later = key(t0 + 600_000),
+    ))
+    .unwrap();
+    drop(c);
+
+    let (_tx, rx) = std::sync::mpsc::sync_channel(10);
+    let log = QueryLog::open(&config(dir.path()), rx).unwrap();
+    log.flush();
+    assert_eq!(log.status().rows, 2_003);
+    let mut all = Vec::new();
+    let mut q = LogQuery {
+        limit: 1000,
+        ..LogQuery::default()
+    };
+    loop {
+        let page = log.search(&q).unwrap();
+        all.extend(page.rows);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(all.len(), 2_003, "every row once");
+    assert!(all.windows(2).all(|w| w[0].time_ms >= w[1].time_ms));
+    assert_eq!(all[0].domain, "old.example", "the later row is the newest");
+    let refused = log
+        .search(&LogQuery {
+            status: Some(Source::Refused),
+            ..LogQuery::default()
+        })
+        .unwrap()
+        .rows;
+    assert_eq!(refused.len(), 3);
+    assert!(refused.iter().all(|r| r.client == "10.0.0.9"));
+    drop(log);
+    let c = Connection::open(&path).unwrap();
+    let left: i64 = c
+        .query_row(
+            "SELECT count(*) FROM queries WHERE NOT (client = 0 AND domain = 0)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
+    drop(c);
+    assert_eq!(integrity(&path), "ok");
+}

@@ -4,10 +4,12 @@
 //!
 //! The DNS path never waits on it: it emits [`QueryEvent`]s into a bounded
 //! channel (`events::EventSink`); one writer thread (`writer.rs`) batches
-//! them into transactions, maintains the roll-ups, applies retention in
-//! small chunks and survives a full disk or a damaged file. Readers use
-//! their own read-only connections (WAL), so a slow page never blocks the
-//! writer. `stats.rs` holds the queries, `schema.rs` the migrations.
+//! them into transactions, stores the rows in blocks of up to a thousand
+//! (`block.rs`: one SQLite row per block, not per query), maintains the
+//! roll-ups, applies retention in small chunks and survives a full disk or
+//! a damaged file. Readers use their own read-only connections (WAL), so a
+//! slow page never blocks the writer. `stats.rs` holds the queries,
+//! `schema.rs` the migrations.
 //!
 //! Stored rows keep the upstream as its index in the configured list and
 //! the deciding rule as the packed `events::Reason` (kind, id, CNAME depth);
@@ -17,6 +19,7 @@
 //!
 //! Not for: deciding anything about a query, or metrics counters.
 
+mod block;
 mod schema;
 mod sketch;
 mod stats;

@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_day_rollups",
         include_str!("../../migrations/0003_day_rollups.sql"),
     ),
+    (
+        "0004_query_blocks",
+        include_str!("../../migrations/0004_query_blocks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -103,14 +103,21 @@ pub struct Counted {
 /// one and inherits its count as error. Any id seen more than
 /// `total / cap` times is held, and every count is at most `total / cap`
 /// too high, whatever the number of distinct ids. A min-heap on the counts
-/// makes each step O(log cap).
+/// finds the least counted id; it is put in order only when one is
+/// replaced (a count that grows just marks its slot), so counting an id
+/// already held, the common case, is one hash lookup.
 pub struct TopCounter {
     cap: usize,
-    /// A binary min-heap on `count`.
+    /// A binary min-heap on `count` once `ordered`, but for the slots
+    /// listed in `dirty`, whose counts grew since.
     heap: Vec<Counted>,
     /// id -> position in `heap`.
     pos: IdMap<i64, usize>,
     total: u64,
+    ordered: bool,
+    /// Per slot of `heap`: listed in `dirty`.
+    is_dirty: Vec<bool>,
+    dirty: Vec<usize>,
 }
 
 impl TopCounter {
@@ -120,6 +127,9 @@ impl TopCounter {
             heap: Vec::with_capacity(cap.max(1)),
             pos: IdMap::default(),
             total: 0,
+            ordered: true,
+            is_dirty: Vec::new(),
+            dirty: Vec::new(),
         }
     }
 
@@ -137,7 +147,10 @@ impl TopCounter {
 
     /// RAM held, about: fixed by `cap`, not by the ids counted.
     pub fn bytes(&self) -> usize {
-        self.heap.capacity() * std::mem::size_of::<Counted>() + self.pos.capacity() * 17
+        self.heap.capacity() * std::mem::size_of::<Counted>()
+            + self.pos.capacity() * 17
+            + self.is_dirty.capacity()
+            + self.dirty.capacity() * std::mem::size_of::<usize>()
     }
 
     /// Counts `n` more occurrences of `id`.
@@ -145,17 +158,22 @@ impl TopCounter {
         self.total += n;
         if let Some(&i) = self.pos.get(&id) {
             self.heap[i].count += n;
-            self.sift_down(i);
+            if self.ordered && !self.is_dirty[i] {
+                self.is_dirty[i] = true;
+                self.dirty.push(i);
+            }
         } else if self.heap.len() < self.cap {
+            // Not full: nothing is replaced yet, so no order is needed.
             self.heap.push(Counted {
                 id,
                 count: n,
                 err: 0,
             });
-            let i = self.heap.len() - 1;
-            self.pos.insert(id, i);
-            self.sift_up(i);
+            self.is_dirty.push(false);
+            self.pos.insert(id, self.heap.len() - 1);
+            self.ordered = false;
         } else {
+            self.restore_order();
             let min = self.heap[0];
             self.pos.remove(&min.id);
             self.heap[0] = Counted {
@@ -176,21 +194,31 @@ impl TopCounter {
         v
     }
 
+    /// Makes `heap` a min-heap again. Grown slots are sifted down deepest
+    /// first (a slot's descendants have larger positions), so each sift
+    /// starts on subtrees that are already in order.
+    fn restore_order(&mut self) {
+        if !self.ordered {
+            for i in (0..self.heap.len() / 2).rev() {
+                self.sift_down(i);
+            }
+            self.ordered = true;
+        } else {
+            self.dirty.sort_unstable_by(|a, b| b.cmp(a));
+            for k in 0..self.dirty.len() {
+                self.sift_down(self.dirty[k]);
+            }
+        }
+        for &i in &self.dirty {
+            self.is_dirty[i] = false;
+        }
+        self.dirty.clear();
+    }
+
     fn swap(&mut self, a: usize, b: usize) {
         self.heap.swap(a, b);
         self.pos.insert(self.heap[a].id, a);
         self.pos.insert(self.heap[b].id, b);
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.heap[parent].count <= self.heap[i].count {
-                break;
-            }
-            self.swap(i, parent);
-            i = parent;
-        }
     }
 
     fn sift_down(&mut self, mut i: usize) {
@@ -263,6 +291,33 @@ mod top_counter_tests {
         let top: Vec<(i64, u64, u64)> = t.top(10).iter().map(|c| (c.id, c.count, c.err)).collect();
         assert_eq!(top, vec![(3, 9, 0), (7, 7, 0), (11, 1, 0)]);
         assert_eq!(t.total(), 17);
+    }
+
+    #[test]
+    fn counts_match_a_plain_space_saving_whatever_the_order_of_updates() {
+        // The reference evicts a least counted id by scanning all of them.
+        // Ties may evict a different id, but the counts held are the same.
+        let mut t = TopCounter::new(8);
+        let mut reference: Vec<(i64, u64)> = Vec::new();
+        let mut state = 42u64;
+        for step in 0..20_000 {
+            let id = (rng(&mut state) % if step % 3 == 0 { 40 } else { 6 }) as i64;
+            let n = 1 + rng(&mut state) % 3;
+            t.add(id, n);
+            if let Some(e) = reference.iter_mut().find(|e| e.0 == id) {
+                e.1 += n;
+            } else if reference.len() < 8 {
+                reference.push((id, n));
+            } else {
+                let min = reference.iter_mut().min_by_key(|e| e.1).expect("full");
+                *min = (id, min.1 + n);
+            }
+            let mut got: Vec<u64> = t.top(8).iter().map(|c| c.count).collect();
+            let mut want: Vec<u64> = reference.iter().map(|e| e.1).collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "step {step}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The questions the dashboard and the log page ask. Dashboard numbers come
 //! from the roll-ups (cost per bucket, not per row); the log page walks the
-//! row table newest first along the rowid (time) or an index.
+//! stored blocks of rows newest first, along the primary key (time) or a
+//! side table (the blocks a client, or an uncommon status, appears in),
+//! decodes them and filters the rows in Rust.
 //!
 //! Every statement here is listed by [`query_plans`] and checked with
 //! `EXPLAIN QUERY PLAN` in `tests/querylog_plans.rs`: none scans a table.
@@ -12,11 +14,11 @@
 //! at most 1/1024 of the hour's queries too high), so a domain that is
 //! never in an hour's top list is undercounted, as in AdGuard Home.
 
+use super::block::{self, Row};
 use super::sketch::Sketch;
 use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
 use crate::events::Source;
-use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 
 /// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
@@ -255,13 +257,6 @@ const QUERY_TYPES_SQL: &str = "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE 
 
 const CLIENT_HOURS_SQL: &str = "SELECT hour, n, blocked FROM hour_clients WHERE hour BETWEEN ?1 AND ?2 AND client = ?3 ORDER BY hour";
 
-const CLIENT_TOP_SQL: &str = "SELECT d.name, t.n, t.rows FROM
-    (SELECT domain, count(*) AS n, sum(count(*)) OVER () AS rows FROM
-        (SELECT domain FROM queries INDEXED BY queries_client
-         WHERE client = ?1 AND id >= ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4)
-     GROUP BY domain ORDER BY n DESC LIMIT ?5) AS t
-    JOIN domains AS d ON d.id = t.domain ORDER BY t.n DESC";
-
 fn pairs<T: rusqlite::types::FromSql>(
     c: &Connection,
     sql: &str,
@@ -385,18 +380,26 @@ pub fn client_activity(
             cached: 0,
         });
     }
-    let mut st = c.prepare_cached(CLIENT_TOP_SQL)?;
-    let mut rows = st.query(params![
-        id,
-        key_of(from),
-        key_of(to),
-        CLIENT_SAMPLE_ROWS,
-        10
-    ])?;
-    while let Some(r) = rows.next()? {
-        out.top_domains
-            .push((r.get(0)?, r.get::<_, i64>(1)? as u64));
-        out.top_domains_rows = r.get::<_, i64>(2)? as u64;
+    // Its latest rows in the range, counted by domain.
+    let mut counts: HashMap<i64, u64> = HashMap::new();
+    let mut sampled = 0u64;
+    walk(c, Driver::Client(id), key_of(from), key_of(to), |r| {
+        *counts.entry(r.domain).or_default() += 1;
+        sampled += 1;
+        sampled < CLIENT_SAMPLE_ROWS as u64
+    })?;
+    let mut top: Vec<(i64, u64)> = counts.into_iter().collect();
+    top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    top.truncate(10);
+    let mut name = c.prepare_cached(DOMAIN_NAME_SQL)?;
+    for (domain, n) in top {
+        if let Some(s) = name
+            .query_row([domain], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            out.top_domains.push((s, n));
+            out.top_domains_rows = sampled;
+        }
     }
     Ok(out)
 }
@@ -411,88 +414,120 @@ enum Driver {
     Status(u8),
 }
 
-/// The statements of a log page: `rows` returns the page itself when
-/// every filter is in SQL; with a domain filter `candidates` returns
-/// (id, domain) of the examined rows, matched in Rust against the names,
-/// and `fetch` reads the chosen rows. `probe` tells where a budget ran out.
-struct SearchSql {
-    rows: String,
-    candidates: String,
-    probe: String,
+// The blocks a log page walks, newest first: along the primary key, or
+// through a side table. Each has rows below ?1 (a block holding rows at
+// and above ?1 as well is filtered in Rust).
+const BLOCKS_BY_TIME_SQL: &str =
+    "SELECT id, last, data FROM query_blocks WHERE id < ?1 ORDER BY id DESC";
+const BLOCKS_BY_CLIENT_SQL: &str = "SELECT b.id, b.last, b.data FROM block_clients AS s
+    JOIN query_blocks AS b ON b.id = s.block
+    WHERE s.client = ?2 AND s.block < ?1 ORDER BY s.block DESC";
+const BLOCKS_BY_STATUS_SQL: &str = "SELECT b.id, b.last, b.data FROM block_statuses AS s
+    JOIN query_blocks AS b ON b.id = s.block
+    WHERE s.status = ?2 AND s.block < ?1 ORDER BY s.block DESC";
+
+/// Calls `f` on every row with `lo <= key < hi` that `driver` selects,
+/// newest first, until it returns false. A block that does not decode is
+/// skipped with a warning.
+fn walk(
+    c: &Connection,
+    driver: Driver,
+    lo: i64,
+    hi: i64,
+    mut f: impl FnMut(&Row) -> bool,
+) -> rusqlite::Result<()> {
+    let (sql, arg) = match driver {
+        Driver::Time => (BLOCKS_BY_TIME_SQL, None),
+        Driver::Client(id) => (BLOCKS_BY_CLIENT_SQL, Some(id)),
+        Driver::Status(s) => (BLOCKS_BY_STATUS_SQL, Some(i64::from(s))),
+    };
+    let mut st = c.prepare_cached(sql)?;
+    let mut blocks = match arg {
+        Some(a) => st.query(params![hi, a])?,
+        None => st.query([hi])?,
+    };
+    let mut rows = Vec::new();
+    while let Some(b) = blocks.next()? {
+        let (id, last): (i64, i64) = (b.get(0)?, b.get(1)?);
+        if last < lo {
+            break;
+        }
+        rows.clear();
+        if let Err(e) = block::decode_into(b.get_ref(2)?.as_blob()?, &mut rows) {
+            tracing::warn!("query log: block {id} is damaged ({e}); its rows are skipped");
+            continue;
+        }
+        for r in rows.iter().rev() {
+            if r.key >= hi {
+                continue;
+            }
+            if r.key < lo {
+                return Ok(());
+            }
+            let selected = match driver {
+                Driver::Time => true,
+                Driver::Client(id) => r.client == id,
+                Driver::Status(s) => r.status == s,
+            };
+            if selected && !f(r) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
-fn search_sql(driver: Driver, status: bool, qtype: bool) -> SearchSql {
-    let (indexed, driver_sql) = match driver {
-        Driver::Time => ("", ""),
-        Driver::Client(_) => ("INDEXED BY queries_client", "client = ?3 AND "),
-        Driver::Status(_) => (
-            "INDEXED BY queries_uncommon_status",
-            "status >= 2 AND status = ?3 AND ",
-        ),
-    };
-    let mut filters = Vec::new();
-    if status {
-        filters.push("page.status = ?5");
-    }
-    if qtype {
-        filters.push("page.qtype = ?6");
-    }
-    let where_sql = if filters.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", filters.join(" AND "))
-    };
-    // The inner LIMIT bounds the rows examined; outer filters pick from them.
-    let inner = format!(
-        "SELECT id, domain, client, qtype, rcode, status, upstream, latency_us, reason
-         FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4"
-    );
-    SearchSql {
-        rows: format!(
-            "SELECT page.id, d.name, c.addr, page.qtype, page.rcode, page.status, page.upstream,
-                    page.latency_us, page.reason
-             FROM ({inner}) AS page
-             JOIN domains AS d ON d.id = page.domain
-             JOIN clients AS c ON c.id = page.client
-             {where_sql} LIMIT ?7"
-        ),
-        candidates: if filters.is_empty() {
-            format!(
-                "SELECT id, domain FROM queries {indexed} WHERE {driver_sql}id >= ?1 AND id < ?2
-                 ORDER BY id DESC LIMIT ?4"
-            )
-        } else {
-            format!("SELECT page.id, page.domain FROM ({inner}) AS page {where_sql}")
-        },
-        probe: format!(
-            "SELECT min(id), count(*) FROM (SELECT id FROM queries {indexed}
-             WHERE {driver_sql}id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?4)"
-        ),
-    }
+/// Domain and client names of the rows of one page.
+struct Namer<'c> {
+    domain: rusqlite::CachedStatement<'c>,
+    client: rusqlite::CachedStatement<'c>,
+    clients: HashMap<i64, Option<String>>,
 }
 
-const FETCH_SQL: &str =
-    "SELECT q.id, d.name, c.addr, q.qtype, q.rcode, q.status, q.upstream, q.latency_us, q.reason
-     FROM queries AS q JOIN domains AS d ON d.id = q.domain JOIN clients AS c ON c.id = q.client
-     WHERE q.id = ?1";
+impl Namer<'_> {
+    fn new(c: &Connection) -> rusqlite::Result<Namer<'_>> {
+        Ok(Namer {
+            domain: c.prepare_cached(DOMAIN_NAME_SQL)?,
+            client: c.prepare_cached(CLIENT_ADDR_SQL)?,
+            clients: HashMap::new(),
+        })
+    }
 
-fn log_row(r: &rusqlite::Row) -> rusqlite::Result<(i64, LogRow)> {
-    let id: i64 = r.get(0)?;
-    let status: i64 = r.get(5)?;
-    Ok((
-        id,
-        LogRow {
-            time_ms: ms_of(id),
-            domain: r.get(1)?,
-            client: r.get(2)?,
-            qtype: r.get(3)?,
-            rcode: r.get(4)?,
-            status: Source::from_u8(status as u8).unwrap_or(Source::Failed),
-            upstream: r.get::<_, Option<i64>>(6)?.map(|u| u as u8),
-            latency_us: r.get(7)?,
-            reason: r.get::<_, Option<i64>>(8)?.map(RuleRef::unpack),
-        },
-    ))
+    /// The row as the log page shows it; `None` if a name is missing.
+    fn log_row(&mut self, r: &Row) -> rusqlite::Result<Option<LogRow>> {
+        let client = match self.clients.get(&r.client) {
+            Some(c) => c.clone(),
+            None => {
+                let addr: Option<String> = self
+                    .client
+                    .query_row([r.client], |row| row.get(0))
+                    .optional()?;
+                self.clients.insert(r.client, addr.clone());
+                addr
+            }
+        };
+        let Some(client) = client else {
+            return Ok(None);
+        };
+        let Some(domain) = self
+            .domain
+            .query_row([r.domain], |row| row.get::<_, String>(0))
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(LogRow {
+            time_ms: ms_of(r.key),
+            client,
+            domain,
+            qtype: r.qtype,
+            rcode: r.rcode,
+            status: Source::from_u8(r.status).unwrap_or(Source::Failed),
+            upstream: r.upstream,
+            latency_us: r.latency_us,
+            reason: r.reason.map(RuleRef::unpack),
+        }))
+    }
 }
 
 const NAMES_SQL: &str = "SELECT id, name FROM domains WHERE id > ?1 ORDER BY id";
@@ -601,92 +636,39 @@ pub fn search(
         Driver::Status(_) => None,
         _ => status,
     };
-    let sql = search_sql(driver, outer_status.is_some(), q.qtype.is_some());
     let filtered = outer_status.is_some() || q.qtype.is_some() || domains.is_some();
-    // Without extra filters every examined row is a result.
+    // Rows the driver selects are examined, at most `budget` of them;
+    // without further filters every examined row is a result.
     let budget = if filtered {
         LOG_SCAN_BUDGET.max(limit)
     } else {
         limit
     };
-    let args = [
-        Value::Integer(lo),
-        Value::Integer(hi),
-        match driver {
-            Driver::Time => Value::Null,
-            Driver::Client(id) => Value::Integer(id),
-            Driver::Status(s) => Value::Integer(i64::from(s)),
-        },
-        Value::Integer(budget),
-        outer_status.map_or(Value::Null, |s| Value::Integer(i64::from(s))),
-        q.qtype
-            .map_or(Value::Null, |t| Value::Integer(i64::from(t))),
-        Value::Integer(limit),
-    ];
+    let mut chosen: Vec<Row> = Vec::new();
+    let (mut examined, mut oldest) = (0i64, None);
+    walk(c, driver, lo, hi, |r| {
+        examined += 1;
+        oldest = Some(r.key);
+        let matches = outer_status.is_none_or(|s| r.status == s)
+            && q.qtype.is_none_or(|t| r.qtype == t)
+            && domains
+                .as_ref()
+                .is_none_or(|set| set.binary_search(&r.domain).is_ok());
+        if matches {
+            chosen.push(*r);
+        }
+        (chosen.len() as i64) < limit && examined < budget
+    })?;
     let mut page = LogPage::default();
-    let mut last_id = None;
-    // (rows examined, the oldest of them) when the walk saw them all.
-    let mut walked: Option<(i64, Option<i64>)> = None;
-    match &domains {
-        None => {
-            let mut st = c.prepare_cached(&sql.rows)?;
-            let n = st.parameter_count();
-            let mut rows = st.query(params_from_iter(&args[..n]))?;
-            while let Some(r) = rows.next()? {
-                let (id, row) = log_row(r)?;
-                page.rows.push(row);
-                last_id = Some(id);
-            }
-        }
-        Some(set) => {
-            let mut chosen = Vec::new();
-            let (mut seen, mut oldest) = (0i64, None);
-            {
-                let mut st = c.prepare_cached(&sql.candidates)?;
-                let n = st.parameter_count();
-                let mut rows = st.query(params_from_iter(&args[..n]))?;
-                while let Some(r) = rows.next()? {
-                    let id: i64 = r.get(0)?;
-                    seen += 1;
-                    oldest = Some(id);
-                    if set.binary_search(&r.get::<_, i64>(1)?).is_ok() {
-                        chosen.push(id);
-                        if chosen.len() as i64 >= limit {
-                            break;
-                        }
-                    }
-                }
-            }
-            if outer_status.is_none() && q.qtype.is_none() {
-                // Every examined row came back: the walk itself tells where
-                // the budget ran out, no second walk needed.
-                walked = Some((seen, oldest));
-            }
-            let mut st = c.prepare_cached(FETCH_SQL)?;
-            for id in chosen {
-                if let Some((id, row)) = st.query_row([id], log_row).optional()? {
-                    page.rows.push(row);
-                    last_id = Some(id);
-                }
-            }
-        }
+    if chosen.len() as i64 >= limit {
+        page.next_cursor = chosen.last().map(|r| r.key);
+    } else if filtered && examined >= budget {
+        // The budget ran out, not the rows: go on from the oldest examined.
+        page.next_cursor = oldest;
     }
-    if page.rows.len() as i64 >= limit {
-        page.next_cursor = last_id;
-    } else if let Some((seen, oldest)) = walked {
-        if seen >= budget {
-            page.next_cursor = oldest;
-        }
-    } else if filtered {
-        // Did the page stop because the budget ran out, or because nothing
-        // older is left?
-        let mut st = c.prepare_cached(&sql.probe)?;
-        let n = st.parameter_count();
-        let (oldest, seen): (Option<i64>, i64) =
-            st.query_row(params_from_iter(&args[..n]), |r| Ok((r.get(0)?, r.get(1)?)))?;
-        if seen >= budget {
-            page.next_cursor = oldest;
-        }
+    let mut namer = Namer::new(c)?;
+    for r in &chosen {
+        page.rows.extend(namer.log_row(r)?);
     }
     Ok(page)
 }
@@ -702,7 +684,6 @@ pub fn query_plans() -> Vec<(String, String)> {
         ("domain name".into(), DOMAIN_NAME_SQL.into()),
         ("client address".into(), CLIENT_ADDR_SQL.into()),
         ("client hours".into(), CLIENT_HOURS_SQL.into()),
-        ("client top domains".into(), CLIENT_TOP_SQL.into()),
         ("names".into(), NAMES_SQL.into()),
         ("day domains".into(), DAY_DOMAINS_SQL.into()),
         ("day clients".into(), DAY_CLIENTS_SQL.into()),
@@ -729,23 +710,13 @@ pub fn query_plans() -> Vec<(String, String)> {
             ),
         ));
     }
-    for (name, driver) in [
-        ("time", Driver::Time),
-        ("client", Driver::Client(1)),
-        ("status", Driver::Status(3)),
+    for (name, sql) in [
+        ("log blocks by time", BLOCKS_BY_TIME_SQL),
+        ("log blocks by client", BLOCKS_BY_CLIENT_SQL),
+        ("log blocks by status", BLOCKS_BY_STATUS_SQL),
     ] {
-        for (fname, status, qtype) in [
-            ("no filter", false, false),
-            ("status", true, false),
-            ("qtype", false, true),
-            ("status and qtype", true, true),
-        ] {
-            let sql = search_sql(driver, status, qtype);
-            out.push((format!("log page by {name}, {fname}"), sql.rows));
-            out.push((format!("log candidates by {name}, {fname}"), sql.candidates));
-            out.push((format!("log probe by {name}, {fname}"), sql.probe));
-        }
+        out.push((name.into(), sql.into()));
     }
-    out.push(("log fetch".into(), FETCH_SQL.into()));
+    out.extend(super::writer::block_statements());
     out
 }

@@ -6,11 +6,17 @@
 //! Its RAM is fixed whatever the traffic: names and clients are looked up
 //! through small caches in front of the tables' unique indexes, an open
 //! hour's top domains are a space-saving summary (`sketch::TopCounter`),
-//! and rows go into the open transaction as they arrive instead of waiting
-//! in a queue of events.
+//! and rows wait in an open block of at most `BLOCK_ROWS`, written into the
+//! open transaction when full, instead of in a queue of events.
+//!
+//! Rows are stored in blocks (`block.rs`) that never overlap: a row whose
+//! key lands among stored ones is merged into place (`merge_rows`). Rows an
+//! older build left in the version-1 `queries` table are moved into blocks
+//! at start (`migrate_step`).
 //!
 //! Not for: answering questions (`stats.rs`).
 
+use super::block::{self, Row};
 use super::schema::{self, OpenError};
 use super::sketch::{IdMap, Sketch, TopCounter};
 use super::{Command, LogRow, RetentionReport, RuleRef, Shared, lock, stats};
@@ -33,6 +39,17 @@ pub const BATCH_ROWS: usize = 16_384;
 /// Events stored together: received events wait in RAM for at most this
 /// many (or until the channel is empty).
 const GROUP: usize = 128;
+/// Rows per stored block, at most; a block also ends at an hour boundary
+/// and at each commit, so at a household's rate a block holds one flush
+/// interval's queries. 1 024 rows (8 to 12 KiB) makes SQLite's work per
+/// query (one blob insert, one side row per client of the block) about a
+/// thousandth of a row insert, while a reader that wants one row decodes
+/// at most 1 024 (a few microseconds) and retention, which deletes whole
+/// blocks, keeps its steps small.
+pub const BLOCK_ROWS: usize = 1024;
+/// Rows an older build left in `queries` moved into blocks per
+/// transaction (one short step, like a retention step).
+const MIGRATE_ROWS: i64 = 4096;
 /// Rows deleted per retention step at first; the step size then adapts so
 /// a step takes about `RETENTION_STEP_TARGET` (an insert waits at most one
 /// step).
@@ -101,20 +118,221 @@ pub(super) struct Writer {
     wal_frames: Arc<AtomicI64>,
     /// The newest day whose day roll-ups are written.
     closed_day: Option<i64>,
+    /// Rows of the open transaction not yet written as a block.
+    open: OpenBlock,
+    blocks: BlockWriter,
+    /// The table `queries` still holds rows (an older build's).
+    legacy_left: bool,
+    /// Counts of the current minute and hour, added to `roll` when the
+    /// time moves on: most rows fall in the same minute as the one before.
+    acc: Acc,
+    /// The keys of the current minute, so a row's minute, hour and day
+    /// take two comparisons instead of three divisions.
+    minute: MinuteKeys,
 }
 
-/// A row as inserted, its names already ids.
 #[derive(Clone, Copy)]
-struct Row {
-    key: i64,
-    domain: i64,
-    client: i64,
-    qtype: u16,
-    rcode: u8,
-    status: u8,
-    upstream: Option<u8>,
-    latency_us: u32,
-    reason: Option<i64>,
+struct MinuteKeys {
+    /// Keys `lo..hi` are in this minute.
+    lo: i64,
+    hi: i64,
+    /// Unix minute, hour and day.
+    minute: i64,
+    hour: i64,
+    day: i64,
+}
+
+impl MinuteKeys {
+    const NONE: MinuteKeys = MinuteKeys {
+        lo: 0,
+        hi: 0,
+        minute: 0,
+        hour: 0,
+        day: 0,
+    };
+
+    fn of(key: i64) -> MinuteKeys {
+        let minute = super::ms_of(key).div_euclid(60_000);
+        MinuteKeys {
+            lo: super::key_of(minute * 60_000),
+            hi: super::key_of((minute + 1) * 60_000),
+            minute,
+            hour: minute.div_euclid(60),
+            day: minute.div_euclid(1440),
+        }
+    }
+}
+
+/// Rows staged but not yet in a block.
+#[derive(Default)]
+struct OpenBlock {
+    /// Keys above every stored key, increasing, all of one hour.
+    rows: Vec<Row>,
+    hour: i64,
+    /// Rows whose key lands among stored ones (the clock was set back):
+    /// merged into place when the block is written.
+    past: Vec<Row>,
+}
+
+impl OpenBlock {
+    fn len(&self) -> usize {
+        self.rows.len() + self.past.len()
+    }
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.past.clear();
+    }
+}
+
+/// Per-row counters for one minute and its hour, in arrays instead of
+/// hash maps.
+struct Acc {
+    minute: i64,
+    hour: i64,
+    by_minute: [i64; 8],
+    by_hour: [i64; 8],
+    /// (queries, blocked) by client id, for clients with small ids.
+    clients: Vec<(i64, i64)>,
+    /// By query type, for types below 256.
+    qtypes: [i64; 256],
+    /// The slots in use, so folding visits only those.
+    touched_clients: Vec<i64>,
+    touched_qtypes: Vec<u16>,
+}
+
+/// Client ids below this are counted in `Acc::clients`, others in the map.
+const ACC_CLIENTS: usize = 4096;
+
+impl Acc {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        roll: &mut Rollup,
+        minute: i64,
+        hour: i64,
+        status: usize,
+        latency_us: u32,
+        client: i64,
+        qtype: u16,
+        blocked: bool,
+    ) {
+        if minute != self.minute {
+            self.fold_minute(roll);
+            self.minute = minute;
+        }
+        if hour != self.hour {
+            self.fold_hour(roll);
+            self.hour = hour;
+        }
+        for c in [&mut self.by_minute, &mut self.by_hour] {
+            c[status] += 1;
+            c[7] += i64::from(latency_us);
+        }
+        match usize::try_from(client).ok().filter(|&c| c < ACC_CLIENTS) {
+            Some(i) => {
+                if self.clients.len() <= i {
+                    self.clients.resize(i + 1, (0, 0));
+                }
+                let slot = &mut self.clients[i];
+                if slot.0 == 0 {
+                    self.touched_clients.push(client);
+                }
+                slot.0 += 1;
+                slot.1 += i64::from(blocked);
+            }
+            None => {
+                let c = roll.clients.entry((hour, client)).or_default();
+                c.0 += 1;
+                c.1 += i64::from(blocked);
+            }
+        }
+        match self.qtypes.get_mut(usize::from(qtype)) {
+            Some(n) => {
+                if *n == 0 {
+                    self.touched_qtypes.push(qtype);
+                }
+                *n += 1;
+            }
+            None => *roll.qtypes.entry((hour, qtype)).or_default() += 1,
+        }
+    }
+
+    fn fold_minute(&mut self, roll: &mut Rollup) {
+        if self.by_minute[..7].iter().any(|&n| n != 0) {
+            let m = roll.minutes.entry(self.minute).or_default();
+            for (a, b) in m.iter_mut().zip(&self.by_minute) {
+                *a += b;
+            }
+        }
+        self.by_minute = [0; 8];
+    }
+
+    fn fold_hour(&mut self, roll: &mut Rollup) {
+        let hour = self.hour;
+        if self.by_hour[..7].iter().any(|&n| n != 0) {
+            let h = roll.hours.entry(hour).or_default();
+            for (a, b) in h.iter_mut().zip(&self.by_hour) {
+                *a += b;
+            }
+        }
+        self.by_hour = [0; 8];
+        for client in self.touched_clients.drain(..) {
+            let slot = &mut self.clients[client as usize];
+            let c = roll.clients.entry((hour, client)).or_default();
+            c.0 += slot.0;
+            c.1 += slot.1;
+            *slot = (0, 0);
+        }
+        for qtype in self.touched_qtypes.drain(..) {
+            let n = &mut self.qtypes[usize::from(qtype)];
+            *roll.qtypes.entry((hour, qtype)).or_default() += *n;
+            *n = 0;
+        }
+    }
+
+    /// Everything counted so far into `roll` (before a commit).
+    fn fold(&mut self, roll: &mut Rollup) {
+        self.fold_minute(roll);
+        self.fold_hour(roll);
+        self.minute = i64::MIN;
+        self.hour = i64::MIN;
+    }
+
+    /// Forgets the counts (the transaction was rolled back).
+    fn reset(&mut self) {
+        self.by_minute = [0; 8];
+        self.by_hour = [0; 8];
+        for client in self.touched_clients.drain(..) {
+            self.clients[client as usize] = (0, 0);
+        }
+        for qtype in self.touched_qtypes.drain(..) {
+            self.qtypes[usize::from(qtype)] = 0;
+        }
+        self.minute = i64::MIN;
+        self.hour = i64::MIN;
+    }
+
+    fn bytes(&self) -> usize {
+        self.clients.capacity() * 16
+            + std::mem::size_of_val(&self.qtypes)
+            + self.touched_clients.capacity() * 8
+            + self.touched_qtypes.capacity() * 2
+    }
+}
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc {
+            minute: i64::MIN,
+            hour: i64::MIN,
+            by_minute: [0; 8],
+            by_hour: [0; 8],
+            clients: Vec::new(),
+            qtypes: [0; 256],
+            touched_clients: Vec::new(),
+            touched_qtypes: Vec::new(),
+        }
+    }
 }
 
 /// What the writer keeps for an hour it is counting into: the distinct
@@ -361,6 +579,11 @@ impl Writer {
             step_rows: RETENTION_STEP_ROWS,
             wal_frames: Arc::default(),
             closed_day: None,
+            open: OpenBlock::default(),
+            blocks: BlockWriter::default(),
+            legacy_left: false,
+            acc: Acc::default(),
+            minute: MinuteKeys::NONE,
         };
         if w.cfg.enabled {
             w.open_db()?;
@@ -392,10 +615,18 @@ impl Writer {
             Err(e) => return Err(e.into()),
         };
         self.last_key = conn
-            .query_row("SELECT max(id) FROM queries", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })?
+            .query_row(
+                "SELECT max(coalesce((SELECT max(id) FROM queries), -9223372036854775808),
+                            coalesce((SELECT max(last) FROM query_blocks), -9223372036854775808))",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
             .unwrap_or(i64::MIN);
+        self.legacy_left = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM queries WHERE NOT (client = 0 AND domain = 0))",
+            [],
+            |r| r.get(0),
+        )?;
         let rows: i64 = conn.query_row("SELECT value FROM meta WHERE key = 'rows'", [], |r| {
             r.get(0)
         })?;
@@ -440,6 +671,7 @@ impl Writer {
     fn sanity(&self, conn: Connection) -> Result<Connection, OpenError> {
         let check = conn
             .query_row("SELECT max(id) FROM queries", [], |_| Ok(()))
+            .and_then(|_| conn.query_row("SELECT max(id) FROM query_blocks", [], |_| Ok(())))
             .and_then(|_| conn.query_row("SELECT count(*) FROM meta", [], |_| Ok(())));
         match check {
             Ok(()) => Ok(conn),
@@ -488,6 +720,9 @@ impl Writer {
                                 break;
                             }
                         }
+                        while self.legacy_left {
+                            self.migrate_now();
+                        }
                         let _ = ack.send(());
                     }
                     Ok(c) => self.command(c),
@@ -521,12 +756,7 @@ impl Writer {
                 match first {
                     Ok(e) => {
                         self.accept(e);
-                        while self.tx_rows + self.inbox.len() < BATCH_ROWS {
-                            match events.try_recv() {
-                                Ok(e) => self.accept(e),
-                                Err(_) => break,
-                            }
-                        }
+                        while self.receive(&events) > 0 {}
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => events_open = false,
@@ -539,6 +769,9 @@ impl Writer {
                 || (self.tx_rows > 0 && self.last_flush.elapsed() >= self.flush_interval())
             {
                 self.flush();
+            }
+            if self.legacy_left && self.retention.is_none() {
+                self.migrate_now();
             }
             if self.retention.is_none() && self.last_retention.elapsed() >= RETENTION_EVERY {
                 self.start_retention(None);
@@ -594,39 +827,63 @@ impl Writer {
         }
     }
 
+    /// Takes the queued events, a group at most, up to the batch size;
+    /// returns how many.
+    fn receive(&mut self, events: &EventReceiver) -> usize {
+        let room = BATCH_ROWS
+            .saturating_sub(self.tx_rows + self.inbox.len())
+            .min(GROUP.saturating_sub(self.inbox.len()));
+        let start = self.inbox.len();
+        let n = events.try_recv_into(&mut self.inbox, room);
+        for i in start..self.inbox.len() {
+            self.private(i);
+        }
+        if self.inbox.len() >= GROUP {
+            self.store_inbox();
+        }
+        n
+    }
+
     /// Privacy settings apply before anything is kept, the RAM ring included.
-    fn accept(&mut self, mut e: QueryEvent) {
+    fn private(&mut self, i: usize) {
+        let e = &mut self.inbox[i];
         e.client = super::stored_client(e.client, self.cfg.anonymize_clients);
         if self.cfg.hide_domains {
             e.qname = heapless::String::try_from(super::HIDDEN_DOMAIN).unwrap_or_default();
         }
+    }
+
+    fn accept(&mut self, e: QueryEvent) {
         self.inbox.push(e);
+        self.private(self.inbox.len() - 1);
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
     }
 
-    /// Shows the received events in the RAM ring and adds them to the open
-    /// transaction (opening one if needed).
+    /// Adds the received events to the open transaction (opening one if
+    /// needed), then moves them into the RAM ring.
     fn store_inbox(&mut self) {
         if self.inbox.is_empty() {
             return;
         }
-        let events = std::mem::take(&mut self.inbox);
+        let mut events = std::mem::take(&mut self.inbox);
+        self.store_group(&events);
         {
+            // Moved, not cloned: an event is ~300 bytes.
             let mut ring = lock(&self.shared.ring);
             if ring.cap > 0 {
-                for e in events.iter().skip(events.len().saturating_sub(ring.cap)) {
+                let skip = events.len().saturating_sub(ring.cap);
+                for e in events.drain(..).skip(skip) {
                     while ring.events.len() >= ring.cap {
                         ring.events.pop_front();
                     }
-                    ring.events.push_back(e.clone());
+                    ring.events.push_back(e);
                 }
             }
         }
-        self.store_group(&events);
+        events.clear();
         self.inbox = events;
-        self.inbox.clear();
     }
 
     fn store_group(&mut self, events: &[QueryEvent]) {
@@ -655,24 +912,28 @@ impl Writer {
         if self.tx_rows == 0 {
             conn.execute_batch("BEGIN")?;
         }
-        // One row per statement: with the key given, a multi-row INSERT
-        // would make SQLite keep a statement journal, which costs more.
-        let mut insert = conn.prepare_cached(INSERT_SQL)?;
         for e in events {
-            let row = self.stage(conn, e)?;
-            let key = insert_one(conn, &mut insert, row)?;
-            self.last_key = self.last_key.max(key);
+            let (row, past, hour) = self.stage(conn, e)?;
             self.tx_rows += 1;
+            self.push_row(conn, row, past, hour)?;
         }
         Ok(())
     }
 
     /// Resolves an event's names to ids and counts it in the roll-ups.
-    fn stage(&mut self, conn: &Connection, e: &QueryEvent) -> rusqlite::Result<Row> {
-        let key = self.next_key(e.time_ms);
-        let ms = super::ms_of(key);
-        let (minute, hour) = (ms.div_euclid(60_000), ms.div_euclid(3_600_000));
-        let domain = self.domain_id(conn, e.qname.as_str(), hour.div_euclid(24))?;
+    /// Returns the row and whether its key lands among stored rows.
+    fn stage(&mut self, conn: &Connection, e: &QueryEvent) -> rusqlite::Result<(Row, bool, i64)> {
+        let (key, past) = self.next_key(e.time_ms);
+        if !past {
+            self.last_key = key;
+        }
+        if !(self.minute.lo..self.minute.hi).contains(&key) {
+            self.minute = MinuteKeys::of(key);
+        }
+        let MinuteKeys {
+            minute, hour, day, ..
+        } = self.minute;
+        let domain = self.domain_id(conn, e.qname.as_str(), day)?;
         let client = self.client_id(conn, e.client)?;
         let row = Row {
             key,
@@ -694,18 +955,16 @@ impl Writer {
         };
 
         let blocked = e.source == Source::Blocked;
-        let s = e.source as usize;
-        for slot in [
-            self.roll.minutes.entry(minute).or_default(),
-            self.roll.hours.entry(hour).or_default(),
-        ] {
-            slot[s] += 1;
-            slot[7] += i64::from(e.latency_us);
-        }
-        let c = self.roll.clients.entry((hour, client)).or_default();
-        c.0 += 1;
-        c.1 += i64::from(blocked);
-        *self.roll.qtypes.entry((hour, e.qtype)).or_default() += 1;
+        self.acc.add(
+            &mut self.roll,
+            minute,
+            hour,
+            e.source as usize,
+            e.latency_us,
+            client,
+            e.qtype,
+            blocked,
+        );
         self.newest_hour = self.newest_hour.max(hour);
         let h = match self.hours.entry(hour) {
             Entry::Occupied(o) => o.into_mut(),
@@ -717,7 +976,51 @@ impl Writer {
         if blocked {
             h.top[1].add(domain, 1);
         }
-        Ok(row)
+        Ok((row, past, hour))
+    }
+
+    /// Adds a staged row to the open block, writing the block (inside the
+    /// open transaction) once it is full or the hour changes.
+    fn push_row(
+        &mut self,
+        conn: &Connection,
+        row: Row,
+        past: bool,
+        hour: i64,
+    ) -> rusqlite::Result<()> {
+        if past {
+            self.open.past.push(row);
+        } else {
+            if !self.open.rows.is_empty() && hour != self.open.hour {
+                self.write_open(conn)?;
+            }
+            self.open.hour = hour;
+            self.open.rows.push(row);
+        }
+        if self.open.len() >= BLOCK_ROWS {
+            self.write_open(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the open block's rows: appended after every stored block,
+    /// or merged into place when some rows land among stored ones.
+    fn write_open(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let newest = if self.open.past.is_empty() {
+            write_sorted(conn, &self.open.rows, &mut self.blocks)?;
+            self.open.rows.last().map(|r| r.key)
+        } else {
+            let mut past = std::mem::take(&mut self.open.past);
+            let newest = merge_rows(conn, &mut past, &self.open.rows, &mut self.blocks)?;
+            past.clear();
+            self.open.past = past;
+            newest
+        };
+        if let Some(k) = newest {
+            self.last_key = self.last_key.max(k);
+        }
+        self.open.clear();
+        Ok(())
     }
 
     /// Commits the open transaction.
@@ -788,12 +1091,17 @@ impl Writer {
             + self.roll.clients.capacity() * 40
             + self.roll.qtypes.capacity() * 32
             + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
+            + self.acc.bytes()
+            + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
+            + self.blocks.blob.capacity()
     }
 
     fn commit_on(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if self.tx_rows == 0 {
             return Ok(());
         }
+        self.write_open(conn)?;
+        self.acc.fold(&mut self.roll);
         write_rollup(conn, &self.roll)?;
         for (&hour, h) in self.hours.iter_mut() {
             if h.sketch_dirty {
@@ -838,6 +1146,9 @@ impl Writer {
         self.clients.clear();
         self.hours.clear();
         self.roll.clear();
+        self.acc.reset();
+        self.open.clear();
+        self.blocks.marked = None;
         self.tx_rows = 0;
     }
 
@@ -895,16 +1206,20 @@ impl Writer {
         }
     }
 
-    /// The key for a row at `ms`: in time order, unique. Small clock steps
-    /// backwards (events from different workers) and keys run ahead of the
-    /// clock (more than 256 rows in a millisecond, sustained) keep the order
-    /// of arrival; a big step (the clock was set back) lands at its true time.
-    fn next_key(&self, ms: i64) -> i64 {
+    /// The key for a row at `ms`, and whether it lands among stored rows.
+    /// Small clock steps backwards (events from different workers) and
+    /// keys run ahead of the clock (more than 256 rows in a millisecond,
+    /// sustained) keep the order of arrival; a big step (the clock was set
+    /// back) lands at its true time, on the first free key from there
+    /// (found when the block is written, see `merge_rows`).
+    fn next_key(&self, ms: i64) -> (i64, bool) {
         let k = super::key_of(ms);
-        if k <= self.last_key && self.last_key - k < super::key_of(super::EPOCH_MS + KEY_SLACK_MS) {
-            self.last_key + 1
+        if k > self.last_key {
+            (k, false)
+        } else if self.last_key - k < super::key_of(super::EPOCH_MS + KEY_SLACK_MS) {
+            (self.last_key + 1, false)
         } else {
-            k
+            (k, true)
         }
     }
 
@@ -1093,6 +1408,62 @@ impl Writer {
         }
     }
 
+    /// Moves the newest `MIGRATE_ROWS` rows an older build left in
+    /// `queries` into blocks and deletes them there, in one transaction.
+    fn migrate_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let tx = conn.unchecked_transaction()?;
+        let mut rows = Vec::new();
+        {
+            let mut st = tx.prepare_cached(
+                "SELECT id, domain, client, qtype, rcode, status, upstream, latency_us, reason
+                 FROM queries WHERE NOT (client = 0 AND domain = 0) ORDER BY id DESC LIMIT ?1",
+            )?;
+            let mut q = st.query([MIGRATE_ROWS])?;
+            while let Some(r) = q.next()? {
+                rows.push(legacy_row(r)?);
+            }
+        }
+        let Some(oldest) = rows.last().map(|r| r.key) else {
+            self.legacy_left = false;
+            return tx.commit();
+        };
+        // Deleted first: a day marker may take a moved row's key.
+        tx.prepare_cached(
+            "DELETE FROM queries WHERE id >= ?1 AND NOT (client = 0 AND domain = 0)",
+        )?
+        .execute([oldest])?;
+        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks)?;
+        tx.commit()?;
+        if let Some(k) = newest {
+            self.last_key = self.last_key.max(k);
+        }
+        Ok(())
+    }
+
+    /// One migration step outside a retention pass; the open transaction
+    /// is committed first.
+    fn migrate_now(&mut self) {
+        if self.tx_rows > 0 {
+            self.flush();
+        }
+        let Some(conn) = self.conn.take() else {
+            self.legacy_left = false;
+            return;
+        };
+        let result = self.migrate_step(&conn);
+        self.conn = Some(conn);
+        if let Err(e) = result {
+            // Tried again at the next start; until then those rows are
+            // missing from the log page (the roll-ups still count them).
+            self.legacy_left = false;
+            tracing::warn!("query log: moving rows of an older version into blocks: {e}");
+            lock(&self.shared.status).warning = Some(format!(
+                "query log: rows of an older version not moved into blocks: {e}"
+            ));
+        }
+        self.checkpoint_if(CHECKPOINT_FRAMES);
+    }
+
     fn finish_retention(&mut self) {
         self.checkpoint_if(1);
         if let Some(mut pass) = self.retention.take() {
@@ -1105,12 +1476,24 @@ impl Writer {
 
     /// Returns what kind of work was done, `None` when nothing was left.
     fn retention_step_on(&mut self, conn: &Connection) -> rusqlite::Result<Option<Step>> {
-        let pass = self.retention.as_mut().expect("a pass is running");
-        let oldest: Option<i64> =
-            conn.query_row("SELECT min(id) FROM queries", [], |r| r.get(0))?;
+        if self.legacy_left {
+            // Rows an older build left are moved first: retention then
+            // sees every row in blocks.
+            self.migrate_step(conn)?;
+            return Ok(Some(Step::Delete));
+        }
+        let oldest: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT id, last FROM query_blocks ORDER BY id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
         let cutoff_ms = (self.cfg.retention_days > 0)
             .then(|| now_ms() - i64::from(self.cfg.retention_days) * 86_400_000);
-        let too_old = matches!((oldest, cutoff_ms), (Some(o), Some(c)) if o < super::key_of(c));
+        let cutoff_key = cutoff_ms.map_or(i64::MIN, super::key_of);
+        // A block goes once its newest row is too old.
+        let too_old = matches!(oldest, Some((_, last)) if last < cutoff_key);
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
         let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
@@ -1119,28 +1502,64 @@ impl Writer {
 
         let tx = conn.unchecked_transaction()?;
         let mut deleted = 0i64;
-        if (too_old || too_big) && oldest.is_some() {
-            // The key RETENTION_STEP_ROWS rows in: a rowid walk, no scan.
-            let step_end: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM queries ORDER BY id LIMIT 1 OFFSET ?1",
-                    [self.step_rows],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let mut upto = step_end.unwrap_or(i64::MAX);
-            if !too_big {
-                upto = upto.min(super::key_of(cutoff_ms.unwrap_or(i64::MAX)));
+        if too_old || too_big {
+            // Whole blocks, oldest first, about `step_rows` rows per step:
+            // a walk along the primary key, no scan.
+            let mut upto = None;
+            let mut clients: Vec<i64> = Vec::new();
+            {
+                let mut st =
+                    tx.prepare_cached("SELECT id, last, rows, data FROM query_blocks ORDER BY id")?;
+                let mut rows = st.query([])?;
+                while let Some(r) = rows.next()? {
+                    let (id, last, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                    if (!too_big && last >= cutoff_key)
+                        || (upto.is_some() && deleted >= self.step_rows)
+                    {
+                        break;
+                    }
+                    match block::decode(r.get_ref(3)?.as_blob()?) {
+                        Ok(v) => clients.extend(v.iter().map(|r| r.client)),
+                        Err(e) => tracing::warn!(
+                            "query log: block {id} is damaged ({e}); deleted by retention"
+                        ),
+                    }
+                    deleted += n;
+                    upto = Some(id + 1);
+                }
             }
-            deleted = tx.execute("DELETE FROM queries WHERE id < ?1", [upto])? as i64;
-            tx.execute(
-                "UPDATE meta SET value = value - ?1 WHERE key = 'rows'",
-                [deleted],
-            )?;
+            if let Some(upto) = upto {
+                tx.prepare_cached(DELETE_BLOCKS_BEFORE_SQL)?
+                    .execute([upto])?;
+                clients.sort_unstable();
+                clients.dedup();
+                let mut st = tx.prepare_cached(DELETE_CLIENT_BLOCKS_BEFORE_SQL)?;
+                for c in clients {
+                    st.execute([c, upto])?;
+                }
+                let mut st = tx.prepare_cached(DELETE_STATUS_BLOCKS_BEFORE_SQL)?;
+                for s in 2..8 {
+                    st.execute([s, upto])?;
+                }
+                tx.execute(
+                    "UPDATE meta SET value = value - ?1 WHERE key = 'rows'",
+                    [deleted],
+                )?;
+                // The day markers go with their blocks; the oldest day left
+                // keeps one.
+                tx.prepare_cached(DELETE_MARKERS_BEFORE_SQL)?
+                    .execute([upto])?;
+                self.blocks.marked = None;
+                let first: Option<i64> =
+                    tx.query_row("SELECT min(id) FROM query_blocks", [], |r| r.get(0))?;
+                if let Some(first) = first {
+                    self.blocks.mark_day(&tx, first)?;
+                }
+            }
         }
         // Roll-ups and names go with the rows they describe.
         let left = tx
-            .query_row("SELECT min(id) FROM queries", [], |r| {
+            .query_row("SELECT min(id) FROM query_blocks", [], |r| {
                 r.get::<_, Option<i64>>(0)
             })?
             .map(super::ms_of)
@@ -1183,6 +1602,7 @@ impl Writer {
             )?
             .execute(params![day, NAMES_STEP])?;
         tx.commit()?;
+        let pass = self.retention.as_mut().expect("a pass is running");
         pass.report.deleted_rows += deleted as u64;
         if deleted > 0 {
             let mut st = lock(&self.shared.status);
@@ -1201,49 +1621,304 @@ impl Writer {
     }
 }
 
-const INSERT_SQL: &str = "INSERT INTO queries
-    (id, domain, client, qtype, rcode, status, upstream, latency_us, reason)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+// Statements on blocks, listed for the plan test (`block_statements`).
+const BLOCK_AT_SQL: &str =
+    "SELECT id, last FROM query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1";
+const BLOCKS_BETWEEN_SQL: &str =
+    "SELECT id, data FROM query_blocks WHERE id BETWEEN ?1 AND ?2 ORDER BY id";
+const BLOCK_AFTER_SQL: &str = "SELECT id FROM query_blocks WHERE id > ?1 ORDER BY id LIMIT 1";
+const DELETE_BLOCK_SQL: &str = "DELETE FROM query_blocks WHERE id = ?1";
+const DELETE_BLOCK_CLIENT_SQL: &str = "DELETE FROM block_clients WHERE client = ?1 AND block = ?2";
+const DELETE_BLOCK_STATUS_SQL: &str = "DELETE FROM block_statuses WHERE status = ?1 AND block = ?2";
+const DELETE_BLOCKS_BEFORE_SQL: &str = "DELETE FROM query_blocks WHERE id < ?1";
+const DELETE_CLIENT_BLOCKS_BEFORE_SQL: &str =
+    "DELETE FROM block_clients WHERE client = ?1 AND block < ?2";
+const DELETE_STATUS_BLOCKS_BEFORE_SQL: &str =
+    "DELETE FROM block_statuses WHERE status = ?1 AND block < ?2";
 
-/// One row; a key already taken moves on to the next free one. Returns
-/// the key used.
-fn insert_one(
-    conn: &Connection,
-    insert: &mut rusqlite::CachedStatement<'_>,
-    mut r: Row,
-) -> rusqlite::Result<i64> {
-    loop {
-        bind_row(insert, &r)?;
-        match insert.raw_execute() {
-            Ok(_) => return Ok(r.key),
-            Err(err) if is_code(&err, ErrorCode::ConstraintViolation) => {
-                // The first free key after the taken one, found by walking
-                // the rowid (a failed INSERT per key would cost far more).
-                r.key = conn
-                    .prepare_cached(
-                        "SELECT q.id + 1 FROM queries AS q WHERE q.id >= ?1
-                         AND NOT EXISTS (SELECT 1 FROM queries WHERE id = q.id + 1)
-                         ORDER BY q.id LIMIT 1",
-                    )?
-                    .query_row([r.key], |row| row.get(0))?;
+/// The writer's statements on blocks and their side tables, for the
+/// `EXPLAIN QUERY PLAN` test: each finds its rows through a key.
+pub(super) fn block_statements() -> Vec<(String, String)> {
+    [
+        ("block at", BLOCK_AT_SQL),
+        ("blocks between", BLOCKS_BETWEEN_SQL),
+        ("block after", BLOCK_AFTER_SQL),
+        ("delete block", DELETE_BLOCK_SQL),
+        ("delete block client", DELETE_BLOCK_CLIENT_SQL),
+        ("delete block status", DELETE_BLOCK_STATUS_SQL),
+        ("delete blocks before", DELETE_BLOCKS_BEFORE_SQL),
+        (
+            "delete client blocks before",
+            DELETE_CLIENT_BLOCKS_BEFORE_SQL,
+        ),
+        (
+            "delete status blocks before",
+            DELETE_STATUS_BLOCKS_BEFORE_SQL,
+        ),
+        ("day markers", MARKERS_SQL),
+        ("delete day markers before", DELETE_MARKERS_BEFORE_SQL),
+    ]
+    .into_iter()
+    .map(|(n, s)| (format!("writer: {n}"), s.to_string()))
+    .collect()
+}
+
+/// Marks a day that has blocks with a row in `queries` (domain and
+/// client 0, ids no name has, so an older build's pages never show it)
+/// at the key of the day's first block. Version 4 keeps its rows out of
+/// that table, but an older build running after a firmware rollback reads
+/// `min(id) FROM queries` as the oldest stored row and trims roll-ups and
+/// names older than it: the markers keep that the oldest day with blocks.
+const MARK_DAY_SQL: &str = "INSERT OR IGNORE INTO queries
+    (id, domain, client, qtype, rcode, status, latency_us) VALUES (?1, 0, 0, 0, 0, 0, 0)";
+const MOVE_MARKER_SQL: &str = "UPDATE OR IGNORE queries SET id = ?1 WHERE id = ?2";
+const MARKERS_SQL: &str = "SELECT id FROM queries WHERE client = 0 AND domain = 0";
+const DELETE_MARKERS_BEFORE_SQL: &str =
+    "DELETE FROM queries WHERE client = 0 AND domain = 0 AND id < ?1";
+
+/// The distinct clients of `rows` into `out`. Small ids (a household's)
+/// are marked in `seen` (left clear afterwards) instead of sorting; the
+/// rest, if any, are sorted.
+fn distinct_clients(rows: &[Row], seen: &mut Vec<bool>, out: &mut Vec<i64>) {
+    out.clear();
+    let mut large = Vec::new();
+    for r in rows {
+        match usize::try_from(r.client).ok().filter(|&c| c < ACC_CLIENTS) {
+            Some(c) => {
+                if seen.len() <= c {
+                    seen.resize(c + 1, false);
+                }
+                if !seen[c] {
+                    seen[c] = true;
+                    out.push(r.client);
+                }
             }
-            Err(err) => return Err(err),
+            None => large.push(r.client),
         }
+    }
+    for &c in out.iter() {
+        seen[c as usize] = false;
+    }
+    large.sort_unstable();
+    large.dedup();
+    out.extend(large);
+}
+
+/// What writing blocks needs besides the connection.
+#[derive(Default)]
+struct BlockWriter {
+    /// The encoding buffer.
+    blob: Vec<u8>,
+    /// Scratch for `distinct_clients`.
+    seen: Vec<bool>,
+    clients: Vec<i64>,
+    /// Unix day -> the key of its marker; `None`: read them again.
+    marked: Option<BTreeMap<i64, i64>>,
+}
+
+impl BlockWriter {
+    /// Keeps the day of `key` marked at or before `key`.
+    fn mark_day(&mut self, conn: &Connection, key: i64) -> rusqlite::Result<()> {
+        let day = |k: i64| super::ms_of(k).div_euclid(86_400_000);
+        let marked = match &mut self.marked {
+            Some(m) => m,
+            None => {
+                let mut st = conn.prepare_cached(MARKERS_SQL)?;
+                let keys = st.query_map([], |r| r.get::<_, i64>(0))?;
+                let mut map = BTreeMap::new();
+                for k in keys {
+                    let k = k?;
+                    let at = map.entry(day(k)).or_insert(k);
+                    *at = (*at).min(k);
+                }
+                self.marked.insert(map)
+            }
+        };
+        match marked.entry(day(key)) {
+            Entry::Vacant(v) => {
+                conn.prepare_cached(MARK_DAY_SQL)?.execute([key])?;
+                v.insert(key);
+            }
+            Entry::Occupied(mut o) if *o.get() > key => {
+                conn.prepare_cached(MOVE_MARKER_SQL)?
+                    .execute([key, *o.get()])?;
+                o.insert(key);
+            }
+            Entry::Occupied(_) => {}
+        }
+        Ok(())
     }
 }
 
-/// Binds `r` to the nine parameters of `INSERT_SQL`.
-fn bind_row(st: &mut rusqlite::CachedStatement<'_>, r: &Row) -> rusqlite::Result<()> {
-    st.raw_bind_parameter(1, r.key)?;
-    st.raw_bind_parameter(2, r.domain)?;
-    st.raw_bind_parameter(3, r.client)?;
-    st.raw_bind_parameter(4, r.qtype)?;
-    st.raw_bind_parameter(5, r.rcode)?;
-    st.raw_bind_parameter(6, r.status)?;
-    st.raw_bind_parameter(7, r.upstream)?;
-    st.raw_bind_parameter(8, r.latency_us)?;
-    st.raw_bind_parameter(9, r.reason)?;
+/// Writes rows in key order (above every stored key, or with the
+/// blocks they overlap already deleted) as blocks of at most `BLOCK_ROWS`
+/// rows, each within one hour.
+fn write_sorted(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlite::Result<()> {
+    let mut rest = rows;
+    while let Some(first) = rest.first() {
+        // Rows are in key order: the hour ends at the first key past it.
+        let hour = super::ms_of(first.key).div_euclid(3_600_000);
+        let end = super::key_of((hour + 1) * 3_600_000);
+        let n = rest
+            .iter()
+            .take(BLOCK_ROWS)
+            .position(|r| r.key >= end)
+            .unwrap_or(rest.len().min(BLOCK_ROWS));
+        write_block(conn, &rest[..n], bw)?;
+        rest = &rest[n..];
+    }
     Ok(())
+}
+
+/// One block and its side rows (one per client, one per uncommon status).
+fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlite::Result<()> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(());
+    };
+    let blob = &mut bw.blob;
+    blob.clear();
+    block::encode(rows, blob);
+    conn.prepare_cached("INSERT INTO query_blocks (id, last, rows, data) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![first.key, last.key, rows.len() as i64, &blob[..]])?;
+    distinct_clients(rows, &mut bw.seen, &mut bw.clients);
+    let mut st =
+        conn.prepare_cached("INSERT OR IGNORE INTO block_clients (client, block) VALUES (?1, ?2)")?;
+    for &c in &bw.clients {
+        st.execute([c, first.key])?;
+    }
+    let statuses = rows
+        .iter()
+        .filter(|r| r.status >= 2)
+        .fold(0u8, |m, r| m | 1 << (r.status & 7));
+    let mut st = conn
+        .prepare_cached("INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)")?;
+    for s in (2..8).filter(|s| statuses & (1 << s) != 0) {
+        st.execute([s, first.key])?;
+    }
+    bw.mark_day(conn, first.key)
+}
+
+/// Deletes one block and its side rows, given its rows.
+fn delete_block(conn: &Connection, id: i64, rows: &[Row]) -> rusqlite::Result<()> {
+    conn.prepare_cached(DELETE_BLOCK_SQL)?.execute([id])?;
+    let mut clients: Vec<i64> = rows.iter().map(|r| r.client).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    let mut st = conn.prepare_cached(DELETE_BLOCK_CLIENT_SQL)?;
+    for c in clients {
+        st.execute([c, id])?;
+    }
+    let mut st = conn.prepare_cached(DELETE_BLOCK_STATUS_SQL)?;
+    for s in 2..8 {
+        st.execute([s, id])?;
+    }
+    Ok(())
+}
+
+/// Stores `past` (rows whose keys may fall among stored ones) together
+/// with `open` (rows above every stored key, in order): the stored blocks
+/// the past rows reach into are read, merged and written again. A past
+/// row whose key is taken moves to the first free key after it, as the
+/// row table did. Returns the newest key written.
+fn merge_rows(
+    conn: &Connection,
+    past: &mut [Row],
+    open: &[Row],
+    bw: &mut BlockWriter,
+) -> rusqlite::Result<Option<i64>> {
+    past.sort_by_key(|r| r.key);
+    let Some(lo) = past.first().map(|r| r.key) else {
+        write_sorted(conn, open, bw)?;
+        return Ok(open.last().map(|r| r.key));
+    };
+    let wanted: Vec<i64> = past.iter().map(|r| r.key).collect();
+    // The block that may hold `lo`, and every block up to `hi`.
+    let start = conn
+        .prepare_cached(BLOCK_AT_SQL)?
+        .query_row([lo], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?
+        .filter(|&(_, last)| last >= lo)
+        .map_or(lo, |(id, _)| id);
+    let mut hi = wanted[wanted.len() - 1];
+    let mut loaded: Vec<(i64, Vec<Row>)>;
+    loop {
+        loaded = Vec::new();
+        {
+            let mut st = conn.prepare_cached(BLOCKS_BETWEEN_SQL)?;
+            let mut rows = st.query([start, hi])?;
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                match block::decode(r.get_ref(1)?.as_blob()?) {
+                    Ok(v) => loaded.push((id, v)),
+                    // Left in place: its rows cannot be merged.
+                    Err(e) => {
+                        tracing::warn!("query log: block {id} is damaged ({e}); left as it is")
+                    }
+                }
+            }
+        }
+        // Keys taken, in order: stored rows, then the open ones above them.
+        let mut taken = loaded
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|r| r.key))
+            .chain(open.iter().map(|r| r.key))
+            .peekable();
+        let mut prev = i64::MIN;
+        for (r, &want) in past.iter_mut().zip(&wanted) {
+            let mut k = want.max(prev.saturating_add(1));
+            while let Some(&t) = taken.peek() {
+                if t < k {
+                    taken.next();
+                } else if t == k {
+                    k += 1;
+                    taken.next();
+                } else {
+                    break;
+                }
+            }
+            r.key = k;
+            prev = k;
+        }
+        // A key moved past `hi` may reach into the next stored block: then
+        // that block is merged too.
+        let next: Option<i64> = conn
+            .prepare_cached(BLOCK_AFTER_SQL)?
+            .query_row([hi], |r| r.get(0))
+            .optional()?;
+        match next {
+            Some(n) if prev >= n => hi = prev,
+            _ => break,
+        }
+    }
+    let mut merged: Vec<Row> = Vec::with_capacity(
+        loaded.iter().map(|(_, v)| v.len()).sum::<usize>() + past.len() + open.len(),
+    );
+    for (id, rows) in &loaded {
+        delete_block(conn, *id, rows)?;
+    }
+    merged.extend(loaded.into_iter().flat_map(|(_, v)| v));
+    merged.extend_from_slice(past);
+    merged.extend_from_slice(open);
+    merged.sort_unstable_by_key(|r| r.key);
+    write_sorted(conn, &merged, bw)?;
+    Ok(merged.last().map(|r| r.key))
+}
+
+/// A row of the version-1 `queries` table, its values clamped into what
+/// a block holds (a damaged or hand-edited row must not stop the move).
+fn legacy_row(r: &rusqlite::Row) -> rusqlite::Result<Row> {
+    let int = |i: usize| -> rusqlite::Result<i64> { Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0)) };
+    Ok(Row {
+        key: r.get(0)?,
+        domain: int(1)?,
+        client: int(2)?,
+        qtype: int(3)?.clamp(0, i64::from(u16::MAX)) as u16,
+        rcode: int(4)?.clamp(0, 255) as u8,
+        status: int(5)?.clamp(0, Source::Failed as i64) as u8,
+        upstream: r.get::<_, Option<i64>>(6)?.map(|u| u.clamp(0, 255) as u8),
+        latency_us: int(7)?.clamp(0, i64::from(u32::MAX)) as u32,
+        reason: r.get(8)?,
+    })
 }
 
 /// An hour's state as the database holds it (a previous run, an earlier
@@ -1363,5 +2038,31 @@ mod tests {
         assert_eq!(cache.get(&long), None);
         cache.remove("hot.example");
         assert_eq!(cache.get("hot.example"), None);
+    }
+
+    #[test]
+    fn a_block_lists_each_client_once() {
+        let row = |client| Row {
+            key: 0,
+            domain: 1,
+            client,
+            qtype: 1,
+            rcode: 0,
+            status: 0,
+            upstream: None,
+            latency_us: 0,
+            reason: None,
+        };
+        let rows: Vec<Row> = [3, 1, 3, i64::MAX, 0, -4, 1, i64::MAX, 5000, 3]
+            .into_iter()
+            .map(row)
+            .collect();
+        let (mut seen, mut out) = (Vec::new(), Vec::new());
+        distinct_clients(&rows, &mut seen, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, [-4, 0, 1, 3, 5000, i64::MAX]);
+        assert!(seen.iter().all(|&s| !s), "left clear for the next block");
+        distinct_clients(&rows[..2], &mut seen, &mut out);
+        assert_eq!(out, [3, 1]);
     }
 }

@@ -52,3 +52,16 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// Rows stored in the database file: in blocks, plus any an older build
+/// left in the version-1 row table (not counting the day markers, rows
+/// with domain and client 0).
+pub fn stored_rows(c: &rusqlite::Connection) -> i64 {
+    c.query_row(
+        "SELECT (SELECT coalesce(sum(rows), 0) FROM query_blocks)
+              + (SELECT count(*) FROM queries WHERE NOT (client = 0 AND domain = 0))",
+        [],
+        |r| r.get(0),
+    )
+    .expect("counting stored rows")
+}
