@@ -294,10 +294,8 @@ impl Drop for Arena {
 
 // SAFETY: an `Arena` owns its segments outright (nothing else points into
 // them but the entries of the shard that owns the arena, which move with
-// it), so it may move to or be shared with another thread like a
-// `Vec<Box<[u8]>>`.
+// it), so it may move to another thread like a `Vec<Box<[u8]>>`.
 unsafe impl Send for Arena {}
-unsafe impl Sync for Arena {}
 
 #[cfg(test)]
 mod tests {
