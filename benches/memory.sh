@@ -6,6 +6,9 @@
 #   SMOKE=1 benches/memory.sh      (CI: 50000 names)
 #   QUERYLOG=off benches/memory.sh (query log in RAM only: the DNS side alone)
 #   MIB=31 benches/memory.sh       (another cache.memory_mib; default 16)
+#   PROFILE=release benches/memory.sh (default: the `firmware` profile, the
+#                                  code the board runs; smaller code maps fewer
+#                                  program pages)
 #
 # Prints Markdown. Targets (docs/performance.md): idle <= 8 MiB; peak during
 # the flood <= memory_mib + 12 MiB.
@@ -20,8 +23,9 @@ cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WOR
 trap cleanup EXIT INT TERM
 
 .ci/setup >/dev/null
-cargo build --release --quiet --bin glory-hole
-GH=target/release/glory-hole
+PROFILE=${PROFILE:-firmware}
+cargo build --profile "$PROFILE" --quiet --bin glory-hole
+GH=target/$PROFILE/glory-hole
 
 "$GH" stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &
 PIDS="$PIDS $!"
@@ -48,7 +52,7 @@ DONE=$(awk '/Queries completed:/ {print $3}' "$WORK/perf")
 AFTER=$(kib VmRSS)
 PEAK=$(kib VmHWM)
 
-echo "query log: ${QUERYLOG:-on}"
+echo "query log: ${QUERYLOG:-on}; build profile: $PROFILE"
 echo
 echo "| measure | MiB |"
 echo "|---|---|"

@@ -94,11 +94,14 @@ pub fn open_writer(path: &Path) -> Result<Connection, OpenError> {
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(|e| classify(e, "setting auto_vacuum"))?;
     }
+    // The writer appends (blocks, and new names at random places in one
+    // index): 256 KiB holds every table's right edge and the upper levels
+    // of the name index; more only added RSS under a flood of new names.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -1024;
+         PRAGMA cache_size = -256;
          PRAGMA wal_autocheckpoint = 0;",
     )
     .map_err(|e| classify(e, "setting journal mode"))?;
