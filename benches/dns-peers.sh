@@ -4,7 +4,14 @@
 # at the same offered rate, in one run. Prints a Markdown table.
 #
 #   benches/dns-peers.sh [RATE] [SECONDS]     (defaults: 40000 qps, 10 s)
-#   SMOKE=1 benches/dns-peers.sh              (CI: 5000 qps, 2 s)
+#   ROUNDS=5 benches/dns-peers.sh             (default 3 rounds)
+#   SMOKE=1 benches/dns-peers.sh              (CI: 5000 qps, 2 s, 1 round)
+#
+# The servers are measured in turn, round after round, and each one's
+# median round is reported: this machine's per-packet kernel cost drifts
+# by tens of percent over minutes (a bare echo loop measured 3.2 µs one
+# hour and 5.7 µs the next), and taking turns exposes every server to the
+# same drift.
 #
 # CPU comes from /proc/PID/stat (utime+stime of every thread), divided by
 # the answers dnsperf counted. Every server forwards to the same stand-in
@@ -13,7 +20,8 @@ set -eu
 cd "$(dirname "$0")/.."
 RATE=${1:-40000}
 SECS=${2:-10}
-if [ "${SMOKE:-0}" = 1 ]; then RATE=5000; SECS=2; fi
+ROUNDS=${ROUNDS:-3}
+if [ "${SMOKE:-0}" = 1 ]; then RATE=5000; SECS=2; ROUNDS=1; fi
 NAMES=1000
 WORK=$(mktemp -d /tmp/gh-peers.XXXXXX)
 PIDS=""
@@ -96,23 +104,34 @@ measure() { # name port pid
     lost=$(awk '/Queries lost:/ {print $3}' "$WORK/$1.perf")
     lat=$(awk '/Average Latency/ {print $4}' "$WORK/$1.perf")
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$3/status")
-    awk -v n="$1" -v b="$before" -v a="$after" -v q="${done_q:-0}" -v l="${lost:-?}" \
+    awk -v n="$1" -v b="$before" -v a="$after" -v q="${done_q:-0}" -v l="${lost:-0}" \
         -v t="$TICK" -v r="$rss" -v lat="${lat:-0}" 'BEGIN {
         us = (q > 0) ? (a - b) * 1e6 / t / q : 0;
-        printf "| %s | %d | %s | %.2f | %.3f | %.1f |\n", n, q, l, us, lat * 1000, r / 1024 }' | tee -a "$WORK/table"
+        printf "%s %d %d %.4f %.6f %.1f\n", n, q, l, us, lat * 1000, r / 1024 }' >>"$WORK/rounds"
 }
 
-echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores."
+echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores, $ROUNDS round(s); median round per server."
 echo
-echo "| server | answered | lost | CPU µs per answer | mean latency ms | RSS MiB |"
+: >"$WORK/rounds"
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+    measure glory-hole 5401 "$GH_PID"
+    measure glory-hole-log-off 5405 "$GN_PID"
+    measure unbound 5402 "$UB_PID"
+    measure dnsmasq 5403 "$DM_PID"
+    measure udp-echo 5404 "$EC_PID"
+    r=$((r + 1))
+done
+echo "| server | answered | lost | CPU µs per answer (median; every round) | mean latency ms | RSS MiB |"
 echo "|---|---|---|---|---|---|"
-measure glory-hole 5401 "$GH_PID"
-measure glory-hole-log-off 5405 "$GN_PID"
-measure unbound 5402 "$UB_PID"
-measure dnsmasq 5403 "$DM_PID"
-measure udp-echo 5404 "$EC_PID"
+for n in glory-hole glory-hole-log-off unbound dnsmasq udp-echo; do
+    awk -v n="$n" '$1 == n' "$WORK/rounds" | sort -k4,4n | awk '
+        { q += $2; l += $3; us[NR] = $4; lat[NR] = $5; rss = $6; name = $1; all = all sep sprintf("%.2f", $4); sep = ", " }
+        END { m = int((NR + 1) / 2);
+              printf "| %s | %d | %d | %.2f (%s) | %.3f | %.1f |\n", name, q, l, us[m], all, lat[m], rss }'
+done | tee "$WORK/table"
 echo
-awk -F'|' '{gsub(/ /,"",$2); us[$2]=$5} END {
+awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
     split("glory-hole glory-hole-log-off", names, " ");
     for (k = 1; k <= 2; k++) {
         n = names[k]; g = us[n];

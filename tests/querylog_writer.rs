@@ -4,9 +4,11 @@
 
 mod querylog_support;
 
+use glory_hole::config::Dur;
 use glory_hole::events::{EventSink, Source, now_ms};
 use glory_hole::querylog::{LogQuery, QueryLog, RuleRef};
 use querylog_support::{config, event, eventually};
+use std::time::Duration;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -826,4 +828,65 @@ fn a_damaged_block_is_skipped_and_the_rest_still_read() {
         .unwrap();
     assert_eq!(one.rows.len(), 1);
     assert!(rows > 0);
+}
+
+/// CPU seconds the writer thread has used, from /proc (the thread is
+/// named querylog-writer).
+fn writer_cpu_s() -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut total = None;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() == "querylog-writer" {
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+            total = Some(ticks / tick);
+        }
+    }
+    total.expect("a thread named querylog-writer")
+}
+
+/// With nothing to write, the writer polls the channel and sleeps; once its
+/// flush interval had passed without a flush (always, with the log kept in
+/// RAM only) it used to poll without sleeping: a whole core, for ever.
+fn idle_writer_sleeps(enabled: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.querylog.enabled = enabled;
+    cfg.querylog.flush_interval = Dur(Duration::from_millis(10));
+    let (sink, rx) = EventSink::bounded(64);
+    let log = QueryLog::open(&cfg, rx).unwrap();
+    log.attach_sink(sink.clone());
+    sink.emit(event(
+        now_ms(),
+        "192.168.1.5",
+        "tv.example.com",
+        Source::Upstream,
+    ));
+    eventually("the event in the live view", || {
+        log.recent(10).iter().any(|r| r.domain == "tv.example.com")
+    });
+    let before = writer_cpu_s();
+    std::thread::sleep(Duration::from_millis(1500));
+    let used = writer_cpu_s() - before;
+    // Polling every 10-20 ms costs a few ms of CPU a second; a spin costs
+    // the whole 1.5 s.
+    assert!(
+        used < 0.5,
+        "enabled = {enabled}: the idle writer used {used:.2} s of CPU in 1.5 s"
+    );
+}
+
+#[test]
+fn an_idle_writer_sleeps_with_the_log_in_ram_only() {
+    idle_writer_sleeps(false);
+}
+
+#[test]
+fn an_idle_writer_sleeps_between_flushes() {
+    idle_writer_sleeps(true);
 }

@@ -729,10 +729,16 @@ impl Writer {
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            let wait = self
-                .flush_interval()
-                .saturating_sub(self.last_flush.elapsed())
-                .min(TICK);
+            // Until the next flush is due, at most a tick; with nothing to
+            // flush (or no database: querylog.enabled = false) a tick. Never
+            // zero: an overdue flush with no rows must not make this a spin.
+            let wait = if self.tx_rows > 0 {
+                self.flush_interval()
+                    .saturating_sub(self.last_flush.elapsed())
+                    .clamp(Duration::from_millis(1), TICK)
+            } else {
+                TICK
+            };
             let busy = self.retention.is_some();
             if events_open {
                 let first = if busy {
