@@ -58,7 +58,7 @@ pub struct DnsConfig {
     pub upstream_timeout: Dur,
     pub tcp_idle_timeout: Dur,
     pub tcp_max_connections: usize,
-    /// UDP sockets (SO_REUSEPORT) per listen address; 0 = one per core.
+    /// UDP sockets (SO_REUSEPORT) per listen address; 0 = one per two cores.
     pub udp_sockets: usize,
     /// Answer RFC 6303 private reverse zones and lan/home.arpa/local/internal
     /// with NXDOMAIN locally unless a [[forward]] claims them.

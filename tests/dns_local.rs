@@ -293,7 +293,27 @@ fn garbage() -> Vec<u8> {
 /// with its own ID.
 #[tokio::test]
 async fn a_burst_from_many_clients_is_answered_one_by_one() {
-    let s = common::start(LOCAL).await;
+    // Four SO_REUSEPORT sockets, each with its reader thread: the kernel
+    // spreads the clients over them, and every answer still goes back
+    // through the socket its query came in on.
+    let s = common::start(&LOCAL.replacen("[dns]\n", "[dns]\nudp_sockets = 4\n", 1)).await;
+    let readers = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
+                comm.is_ok_and(|c| c.starts_with("dns-udp"))
+            })
+            .count()
+    };
+    // A thread names itself once it runs.
+    for _ in 0..100 {
+        if readers() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(readers(), 4, "UDP reader threads");
     let clients: Vec<std::net::UdpSocket> = (0..4)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();

@@ -40,11 +40,22 @@ impl Drop for DnsServer {
     }
 }
 
+/// One UDP reader per two cores (two on the 4-core Pi 3, 4 and Zero 2 W,
+/// one on a 2-core machine): a reader batches (recvmmsg), and one reader with
+/// the whole load fills its batches where two half-loaded ones wake twice
+/// as often. Measured with benches/dns-peers.sh's setup on 2 cores at 40k
+/// queries/s: 4.3-4.5 µs of CPU per answer with one reader, 5.0-5.6 with
+/// two (docs/performance.md). The other cores are left to the kernel's
+/// network work, cache misses and the query log.
+fn default_udp_sockets() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 /// Binds every listener and starts serving. Must run inside a tokio runtime.
 pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer> {
     let stop = Arc::new(AtomicBool::new(false));
     let sockets = match cfg.udp_sockets {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => default_udp_sockets(),
         n => n,
     };
     let tcp_limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
