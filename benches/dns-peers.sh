@@ -6,6 +6,8 @@
 #   benches/dns-peers.sh [RATE] [SECONDS]     (defaults: 40000 qps, 10 s)
 #   ROUNDS=5 benches/dns-peers.sh             (default 3 rounds)
 #   SMOKE=1 benches/dns-peers.sh              (CI: 5000 qps, 2 s, 1 round)
+#   UDP_SOCKETS=2 benches/dns-peers.sh        (glory-hole's dns.udp_sockets;
+#                                              default 0: one per two cores)
 #
 # The servers are measured in turn, round after round, and each one's
 # median round is reported: this machine's per-packet kernel cost drifts
@@ -47,6 +49,7 @@ data_dir = "$WORK/gh-data"
 [dns]
 listen = ["127.0.0.1:5401"]
 upstreams = ["$UP"]
+udp_sockets = ${UDP_SOCKETS:-0}
 [web]
 enabled = false
 TOML
