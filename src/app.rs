@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 const EVENT_QUEUE: usize = 4_096;
 /// How often code pages that went unused are unmapped (see `trim`).
 const TRIM_EVERY: Duration = Duration::from_secs(600);
+/// How often the file-backed RSS is looked at (one read of /proc/self/statm).
+const TRIM_CHECK: Duration = Duration::from_secs(2);
+/// Growth of file-backed RSS since the last unmapping that triggers another.
+const TRIM_GROWTH_KIB: u64 = 512;
 
 pub struct App {
     config: ArcSwap<Config>,
@@ -191,7 +195,19 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
                     Ok(b) => tracing::debug!("unmapped {} KiB of program pages", b / 1024),
                     Err(e) => tracing::debug!("cannot unmap program pages: {e}"),
                 }
-                tokio::time::sleep(TRIM_EVERY).await;
+                let last = tokio::time::Instant::now();
+                let baseline = crate::trim::file_pages_kib().unwrap_or(0);
+                // Again after TRIM_EVERY, or sooner when code pages pile up
+                // (a flood runs the forwarding and logging code, and the
+                // kernel maps 64 KiB around every page it touches).
+                loop {
+                    tokio::time::sleep(TRIM_CHECK).await;
+                    let grown = crate::trim::file_pages_kib()
+                        .is_ok_and(|kib| kib > baseline + TRIM_GROWTH_KIB);
+                    if grown || last.elapsed() >= TRIM_EVERY {
+                        break;
+                    }
+                }
             }
         });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -32,6 +32,21 @@ pub fn startup_pages() -> io::Result<u64> {
     Ok(dropped)
 }
 
+/// KiB of the process's resident pages that are backed by files (code,
+/// constants, shared mappings): /proc/self/statm's third field. Cheap
+/// enough to read every few seconds, to decide when unmapping is worth it.
+pub fn file_pages_kib() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("/proc/self/statm: unexpected {statm:?}")))?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+    Ok(pages * page / 1024)
+}
+
 #[derive(Debug, PartialEq)]
 struct Mapping {
     start: usize,
@@ -119,6 +134,15 @@ Anonymous:             0 kB
 Rss:                   8 kB
 Anonymous:             0 kB
 ";
+
+    #[test]
+    fn file_pages_shrink_when_unmapped() {
+        let before = file_pages_kib().unwrap();
+        assert!(before > 0, "a running program has file pages");
+        startup_pages().unwrap();
+        let after = file_pages_kib().unwrap();
+        assert!(after < before, "file pages {before} KiB -> {after} KiB");
+    }
 
     #[test]
     fn only_clean_read_only_file_mappings_are_chosen() {
