@@ -149,6 +149,10 @@ pub struct Pace {
 
 /// The longest a query waits for company.
 pub const MAX_HOLD: Duration = Duration::from_micros(300);
+/// Datagrams a held read aims to find: three quarters of a batch, so that
+/// arrivals during the answering rarely overflow it (a full batch is read
+/// again at once, without a hold).
+const AIM: usize = BATCH * 3 / 4;
 /// Below this many datagrams a second per loop, nothing is held.
 const HOLD_FROM_RATE: f64 = 4000.0;
 
@@ -169,11 +173,11 @@ impl Pace {
         let secs = now.duration_since(self.last).as_secs_f64().max(1e-6);
         self.last = now;
         self.rate = 0.75 * self.rate + 0.25 * (n as f64 / secs);
-        if self.rate < HOLD_FROM_RATE {
+        // A full batch may have left more queued: read again at once.
+        if self.rate < HOLD_FROM_RATE || n >= BATCH {
             return None;
         }
-        // Aim at half a batch per read, never longer than MAX_HOLD.
-        let fill = Duration::from_secs_f64((BATCH / 2) as f64 / self.rate);
+        let fill = Duration::from_secs_f64(AIM as f64 / self.rate);
         Some(fill.min(MAX_HOLD))
     }
 }
@@ -280,9 +284,12 @@ mod tests {
         assert_eq!(pace.after_batch(1), None, "one query in 20 ms");
         let mut held = None;
         for _ in 0..20 {
-            held = pace.after_batch(BATCH);
+            held = pace.after_batch(BATCH / 2);
         }
         let held = held.expect("a flood is batched");
         assert!(held <= MAX_HOLD);
+        // A full batch may have left more queued: no wait before reading.
+        assert_eq!(pace.after_batch(BATCH), None, "a full batch is not held");
+        assert!(pace.after_batch(BATCH / 2).is_some(), "the flood goes on");
     }
 }
