@@ -276,19 +276,7 @@ fn rows_of_a_version_3_database_move_into_blocks_unchanged() {
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     log.flush();
     expected.reverse();
-    let mut got = Vec::new();
-    let mut q = LogQuery {
-        limit: 1000,
-        ..LogQuery::default()
-    };
-    loop {
-        let page = log.search(&q).unwrap();
-        got.extend(page.rows);
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
+    let got = querylog_support::every_row(&log);
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "every row as it was, newest first");
     assert_eq!(log.status().rows, n as u64);
@@ -379,19 +367,7 @@ fn rows_an_older_build_wrote_after_a_rollback_join_the_blocks() {
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     log.flush();
     assert_eq!(log.status().rows, 2_003);
-    let mut all = Vec::new();
-    let mut q = LogQuery {
-        limit: 1000,
-        ..LogQuery::default()
-    };
-    loop {
-        let page = log.search(&q).unwrap();
-        all.extend(page.rows);
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
+    let all = querylog_support::every_row(&log);
     assert_eq!(all.len(), 2_003, "every row once");
     assert!(all.windows(2).all(|w| w[0].time_ms >= w[1].time_ms));
     assert_eq!(all[0].domain, "old.example", "the later row is the newest");

@@ -635,19 +635,11 @@ fn a_flood_of_distinct_names_keeps_the_writer_ram_fixed_and_the_top_domains_righ
     );
     // Every row is stored and searchable, flood names included: the
     // pages walk back until the one row is found.
-    let mut q = LogQuery {
+    let q = LogQuery {
         domain: Some("flood39999.".into()),
         ..LogQuery::default()
     };
-    let mut found = Vec::new();
-    for _ in 0..100 {
-        let page = log.search(&q).unwrap();
-        found.extend(page.rows);
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
+    let found = querylog_support::pages(&log, q, 100);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].domain, "flood39999.example");
 }
@@ -738,19 +730,7 @@ fn rows_stepped_back_among_stored_blocks_are_merged_in_place() {
     }
     log.flush();
     assert_eq!(log.status().rows, 5_001);
-    let mut all = Vec::new();
-    let mut q = LogQuery {
-        limit: 1000,
-        ..LogQuery::default()
-    };
-    loop {
-        let page = log.search(&q).unwrap();
-        all.extend(page.rows);
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
+    let all = querylog_support::every_row(&log);
     assert_eq!(all.len(), 5_001, "every row once");
     assert_eq!(all[0].domain, "later.example");
     assert!(

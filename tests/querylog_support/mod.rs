@@ -4,6 +4,7 @@
 
 use glory_hole::config::{Config, Dur};
 use glory_hole::events::{QueryEvent, Reason, Source};
+use glory_hole::querylog::{LogQuery, LogRow, QueryLog};
 use std::path::Path;
 use std::time::Duration;
 
@@ -64,4 +65,28 @@ pub fn stored_rows(c: &rusqlite::Connection) -> i64 {
         |r| r.get(0),
     )
     .expect("counting stored rows")
+}
+
+/// The rows of `q`'s pages, newest first, following each page's cursor
+/// until there is none or `max_pages` were read.
+pub fn pages(log: &QueryLog, mut q: LogQuery, max_pages: usize) -> Vec<LogRow> {
+    let mut rows = Vec::new();
+    for _ in 0..max_pages {
+        let page = log.search(&q).unwrap();
+        rows.extend(page.rows);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    rows
+}
+
+/// Every stored row, newest first, read in pages of 1000.
+pub fn every_row(log: &QueryLog) -> Vec<LogRow> {
+    let q = LogQuery {
+        limit: 1000,
+        ..LogQuery::default()
+    };
+    pages(log, q, usize::MAX)
 }
