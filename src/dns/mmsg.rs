@@ -1,14 +1,14 @@
 //! Many datagrams per system call: [`Inbox::recv`] fills up to [`BATCH`]
 //! buffers with one `recvmmsg`, [`Outbox::flush`] sends every answer of the
-//! batch with one `sendmmsg`. With [`Pace`], a busy UDP loop pays one
-//! wake-up and two system calls per batch instead of per packet.
+//! batch with one `sendmmsg`. A busy UDP loop pays one wake-up and two
+//! system calls per batch instead of per packet: whatever queued while the
+//! last batch was being answered is read together.
 //! Not for: deciding what to answer (pipeline), binding sockets (server).
 
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
 
 /// Datagrams per system call.
 pub const BATCH: usize = 16;
@@ -16,20 +16,52 @@ pub const BATCH: usize = 16;
 /// rarely over 512 bytes, and nothing legitimate needs more than this).
 const BUF: usize = 4096;
 
+/// The kernel's view of a batch: one header, address and buffer pointer
+/// per datagram. Boxed, so the pointers between its parts stay valid when
+/// the owner moves; set up once, only lengths change per call.
+struct Headers {
+    hdrs: [libc::mmsghdr; BATCH],
+    iov: [libc::iovec; BATCH],
+    names: [libc::sockaddr_storage; BATCH],
+}
+
+impl Headers {
+    fn new() -> Box<Headers> {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let mut h: Box<Headers> = Box::new(unsafe { zeroed() });
+        for i in 0..BATCH {
+            h.hdrs[i].msg_hdr.msg_name = (&raw mut h.names[i]).cast();
+            h.hdrs[i].msg_hdr.msg_iov = &raw mut h.iov[i];
+            h.hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        h
+    }
+}
+
+// SAFETY: the raw pointers only point into the same box, never shared.
+unsafe impl Send for Headers {}
+
 /// Received datagrams, valid until the next [`Inbox::recv`].
 pub struct Inbox {
     bufs: Box<[[u8; BUF]; BATCH]>,
+    kernel: Box<Headers>,
     lens: [usize; BATCH],
     peers: [Option<SocketAddr>; BATCH],
 }
 
 impl Default for Inbox {
     fn default() -> Self {
-        Inbox {
+        let mut inbox = Inbox {
             bufs: Box::new([[0; BUF]; BATCH]),
+            kernel: Headers::new(),
             lens: [0; BATCH],
             peers: [None; BATCH],
+        };
+        for i in 0..BATCH {
+            inbox.kernel.iov[i].iov_base = inbox.bufs[i].as_mut_ptr().cast();
+            inbox.kernel.iov[i].iov_len = BUF;
         }
+        inbox
     }
 }
 
@@ -37,24 +69,16 @@ impl Inbox {
     /// Waits for at least one datagram (or the socket's read timeout), then
     /// takes whatever else is already queued, up to [`BATCH`].
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        // SAFETY: all-zero is a valid value for these plain C structs.
-        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
-        let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        for i in 0..BATCH {
-            iov[i].iov_base = self.bufs[i].as_mut_ptr().cast();
-            iov[i].iov_len = BUF;
-            hdrs[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
-            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
-            hdrs[i].msg_hdr.msg_iov = &raw mut iov[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
+        let k = &mut *self.kernel;
+        for h in &mut k.hdrs {
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
         }
         // SAFETY: every header points at live buffers of the stated sizes,
-        // all owned by this frame or by `self`, for the duration of the call.
+        // owned by `self` (boxed, so they do not move), for the whole call.
         let n = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
-                hdrs.as_mut_ptr(),
+                k.hdrs.as_mut_ptr(),
                 BATCH as _,
                 libc::MSG_WAITFORONE as _,
                 std::ptr::null_mut(),
@@ -65,8 +89,8 @@ impl Inbox {
         }
         let n = n as usize;
         for i in 0..n {
-            self.lens[i] = (hdrs[i].msg_len as usize).min(BUF);
-            self.peers[i] = from_sockaddr(&names[i]);
+            self.lens[i] = (k.hdrs[i].msg_len as usize).min(BUF);
+            self.peers[i] = from_sockaddr(&k.names[i]);
         }
         Ok(n)
     }
@@ -81,7 +105,7 @@ impl Inbox {
 /// Answers gathered during a batch, sent together by [`Outbox::flush`].
 pub struct Outbox {
     bufs: Vec<Vec<u8>>,
-    peers: [SocketAddr; BATCH],
+    kernel: Box<Headers>,
     len: usize,
 }
 
@@ -89,7 +113,7 @@ impl Default for Outbox {
     fn default() -> Self {
         Outbox {
             bufs: (0..BATCH).map(|_| Vec::with_capacity(512)).collect(),
-            peers: [SocketAddr::from(([0, 0, 0, 0], 0)); BATCH],
+            kernel: Headers::new(),
             len: 0,
         }
     }
@@ -105,80 +129,34 @@ impl Outbox {
 
     /// Keeps the answer just written into [`Outbox::slot`] for `to`.
     pub fn push(&mut self, to: SocketAddr) {
-        self.peers[self.len] = to;
+        let i = self.len;
+        let k = &mut *self.kernel;
+        k.hdrs[i].msg_hdr.msg_namelen = to_sockaddr(&to, &mut k.names[i]);
         self.len += 1;
     }
 
     /// Sends every kept answer; a datagram the kernel refuses (a peer that
     /// went away) is skipped, not retried.
     pub fn flush(&mut self, sock: &UdpSocket) {
+        let k = &mut *self.kernel;
+        for (iov, buf) in k.iov.iter_mut().zip(&self.bufs).take(self.len) {
+            // The answer buffers may have grown (moved) since the last batch.
+            iov.iov_base = buf.as_ptr() as *mut _;
+            iov.iov_len = buf.len();
+        }
         let mut sent = 0;
         while sent < self.len {
-            // SAFETY: as in `Inbox::recv`; the buffers outlive the call.
-            let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
-            let mut iov: [libc::iovec; BATCH] = unsafe { zeroed() };
-            let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
             let todo = self.len - sent;
-            for i in 0..todo {
-                let buf = &self.bufs[sent + i];
-                iov[i].iov_base = buf.as_ptr() as *mut _;
-                iov[i].iov_len = buf.len();
-                hdrs[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
-                hdrs[i].msg_hdr.msg_namelen = to_sockaddr(&self.peers[sent + i], &mut names[i]);
-                hdrs[i].msg_hdr.msg_iov = &raw mut iov[i];
-                hdrs[i].msg_hdr.msg_iovlen = 1;
-            }
-            // SAFETY: see above; sendmmsg only reads the buffers.
-            let n = unsafe { libc::sendmmsg(sock.as_raw_fd(), hdrs.as_mut_ptr(), todo as _, 0) };
+            // SAFETY: headers `sent..len` point at this outbox's answers and
+            // addresses, alive and unchanged for the call; sendmmsg only
+            // reads them.
+            let n = unsafe {
+                libc::sendmmsg(sock.as_raw_fd(), k.hdrs[sent..].as_mut_ptr(), todo as _, 0)
+            };
             // n < 0: the first one failed (e.g. EPERM, ECONNREFUSED): skip it.
             sent += if n <= 0 { 1 } else { n as usize };
         }
         self.len = 0;
-    }
-}
-
-/// Interrupt moderation for a UDP loop: under heavy load, wait a little
-/// before the next read so that it finds several datagrams queued. Light
-/// traffic (a household's tens of queries a second) is never held; a
-/// flood is answered in batches, each query waiting at most [`MAX_HOLD`].
-pub struct Pace {
-    last: Instant,
-    /// Datagrams per second seen by this loop, smoothed.
-    rate: f64,
-}
-
-/// The longest a query waits for company.
-pub const MAX_HOLD: Duration = Duration::from_micros(300);
-/// Datagrams a held read aims to find: three quarters of a batch, so that
-/// arrivals during the answering rarely overflow it (a full batch is read
-/// again at once, without a hold).
-const AIM: usize = BATCH * 3 / 4;
-/// Below this many datagrams a second per loop, nothing is held.
-const HOLD_FROM_RATE: f64 = 4000.0;
-
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            last: Instant::now(),
-            rate: 0.0,
-        }
-    }
-}
-
-impl Pace {
-    /// Records a batch of `n` datagrams; returns how long to wait before the
-    /// next read.
-    pub fn after_batch(&mut self, n: usize) -> Option<Duration> {
-        let now = Instant::now();
-        let secs = now.duration_since(self.last).as_secs_f64().max(1e-6);
-        self.last = now;
-        self.rate = 0.75 * self.rate + 0.25 * (n as f64 / secs);
-        // A full batch may have left more queued: read again at once.
-        if self.rate < HOLD_FROM_RATE || n >= BATCH {
-            return None;
-        }
-        let fill = Duration::from_secs_f64(AIM as f64 / self.rate);
-        Some(fill.min(MAX_HOLD))
     }
 }
 
@@ -275,21 +253,5 @@ mod tests {
             let (n, _) = client.recv_from(&mut buf).unwrap();
             assert_eq!(&buf[..n], &[i + 100]);
         }
-    }
-
-    #[test]
-    fn light_traffic_is_never_held_and_a_flood_is() {
-        let mut pace = Pace::default();
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(pace.after_batch(1), None, "one query in 20 ms");
-        let mut held = None;
-        for _ in 0..20 {
-            held = pace.after_batch(BATCH / 2);
-        }
-        let held = held.expect("a flood is batched");
-        assert!(held <= MAX_HOLD);
-        // A full batch may have left more queued: no wait before reading.
-        assert_eq!(pace.after_batch(BATCH), None, "a full batch is not held");
-        assert!(pace.after_batch(BATCH / 2).is_some(), "the flood goes on");
     }
 }

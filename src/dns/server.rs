@@ -2,16 +2,15 @@
 //!
 //! UDP: several SO_REUSEPORT sockets per address, each served by its own OS
 //! thread: one `recvmmsg` takes every queued datagram, the answers found
-//! without I/O go back in one `sendmmsg`; under a flood the loop waits a
-//! few hundred microseconds between reads so each wake-up serves a batch
-//! (see `mmsg::Pace`). Cache misses are handed to the tokio runtime and
+//! without I/O go back in one `sendmmsg`, so a flood is served a batch per
+//! wake-up. Cache misses are handed to the tokio runtime and
 //! answered from there. TCP: tokio, with pipelined
 //! queries (answers may come back out of order, as RFC 7766 allows), an
 //! idle timeout and a cap on concurrent connections.
 //! Not for: deciding answers (pipeline).
 
 use crate::config::DnsConfig;
-use crate::dns::mmsg::{Inbox, Outbox, Pace};
+use crate::dns::mmsg::{Inbox, Outbox};
 use crate::dns::pipeline::{Engine, Step, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -148,12 +147,7 @@ fn udp_loop(
     let sock = Arc::new(sock);
     let mut inbox = Inbox::default();
     let mut outbox = Outbox::default();
-    let mut pace = Pace::default();
-    let mut hold = None;
     while !stop.load(Ordering::Relaxed) {
-        if let Some(wait) = hold {
-            std::thread::sleep(wait);
-        }
         // Errors: the read timeout (to notice `stop`) or a signal.
         let n = inbox.recv(&sock).unwrap_or(0);
         for i in 0..n {
@@ -175,7 +169,6 @@ fn udp_loop(
             }
         }
         outbox.flush(&sock);
-        hold = pace.after_batch(n);
     }
 }
 
