@@ -8,6 +8,9 @@
 #   SMOKE=1 benches/dns-peers.sh              (CI: 5000 qps, 2 s, 1 round)
 #   UDP_SOCKETS=2 benches/dns-peers.sh        (glory-hole's dns.udp_sockets;
 #                                              default 0: one per two cores)
+#   BASELINE_BIN=PATH benches/dns-peers.sh    (also measures another build of
+#                                              glory-hole, log on, in the same
+#                                              rounds: an A/B of two commits)
 #
 # The servers are measured in turn, round after round, and each one's
 # median round is reported: this machine's per-packet kernel cost drifts
@@ -62,6 +65,13 @@ sed -e 's/5401/5405/' -e "s#gh-data#gh-data-nolog#" "$WORK/gh.toml" >"$WORK/gh-n
 printf '[querylog]\nenabled = false\n' >>"$WORK/gh-nolog.toml"
 "$GH" --config "$WORK/gh-nolog.toml" >"$WORK/gh-nolog.log" 2>&1 &
 GN_PID=$!; PIDS="$PIDS $GN_PID"
+
+# Another build to compare with, same configuration as the first.
+if [ -n "${BASELINE_BIN:-}" ]; then
+    sed -e 's/5401/5406/' -e "s#gh-data#gh-data-baseline#" "$WORK/gh.toml" >"$WORK/gh-baseline.toml"
+    "$BASELINE_BIN" --config "$WORK/gh-baseline.toml" >"$WORK/gh-baseline.log" 2>&1 &
+    GB_PID=$!; PIDS="$PIDS $GB_PID"
+fi
 
 cat >"$WORK/unbound.conf" <<CONF
 server:
@@ -120,6 +130,7 @@ r=0
 while [ $r -lt "$ROUNDS" ]; do
     measure glory-hole 5401 "$GH_PID"
     measure glory-hole-log-off 5405 "$GN_PID"
+    if [ -n "${BASELINE_BIN:-}" ]; then measure baseline 5406 "$GB_PID"; fi
     measure unbound 5402 "$UB_PID"
     measure dnsmasq 5403 "$DM_PID"
     measure udp-echo 5404 "$EC_PID"
@@ -127,17 +138,18 @@ while [ $r -lt "$ROUNDS" ]; do
 done
 echo "| server | answered | lost | CPU µs per answer (median; every round) | mean latency ms | RSS MiB |"
 echo "|---|---|---|---|---|---|"
-for n in glory-hole glory-hole-log-off unbound dnsmasq udp-echo; do
+for n in glory-hole glory-hole-log-off baseline unbound dnsmasq udp-echo; do
     awk -v n="$n" '$1 == n' "$WORK/rounds" | sort -k4,4n | awk '
         { q += $2; l += $3; us[NR] = $4; lat[NR] = $5; rss = $6; name = $1; all = all sep sprintf("%.2f", $4); sep = ", " }
-        END { m = int((NR + 1) / 2);
+        END { if (NR == 0) exit; m = int((NR + 1) / 2);
               printf "| %s | %d | %d | %.2f (%s) | %.3f | %.1f |\n", name, q, l, us[m], all, lat[m], rss }'
 done | tee "$WORK/table"
 echo
 awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
-    split("glory-hole glory-hole-log-off", names, " ");
-    for (k = 1; k <= 2; k++) {
+    split("glory-hole glory-hole-log-off baseline", names, " ");
+    for (k = 1; k <= 3; k++) {
         n = names[k]; g = us[n];
+        if (g == "") continue;
         if (us["unbound"] > 0) printf "%s / unbound  = %.2f\n", n, g / us["unbound"];
         if (us["dnsmasq"] > 0) printf "%s / dnsmasq  = %.2f\n", n, g / us["dnsmasq"];
         if (us["udp-echo"] > 0) printf "%s / udp-echo = %.2f\n", n, g / us["udp-echo"];
