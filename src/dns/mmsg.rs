@@ -38,9 +38,6 @@ impl Headers {
     }
 }
 
-// SAFETY: the raw pointers only point into the same box, never shared.
-unsafe impl Send for Headers {}
-
 /// Received datagrams, valid until the next [`Inbox::recv`].
 pub struct Inbox {
     bufs: Box<[[u8; BUF]; BATCH]>,
