@@ -1,0 +1,101 @@
+#!/bin/sh
+# Where the CPU per answer goes, glory-hole beside dnsmasq: each server is
+# sampled with `perf record -g` while dnsperf offers the same cached names
+# at the same rate as benches/dns-peers.sh, and its samples are split into
+# what the kernel does for it (sending, and within that waking the client;
+# receiving; sleeping and being woken) and its own code. Prints a Markdown
+# table in µs per answer (CPU from /proc/PID/stat in a pass without perf,
+# shares from a second pass under perf).
+#
+#   benches/dns-profile.sh [RATE] [SECONDS]     (defaults: 40000 qps, 8 s)
+#
+# Not part of CI (it needs perf, and root for kernel call chains).
+set -eu
+cd "$(dirname "$0")/.."
+RATE=${1:-40000}
+SECS=${2:-8}
+NAMES=1000
+WORK=$(mktemp -d /tmp/gh-profile.XXXXXX)
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+.ci/setup >/dev/null
+command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
+# Symbols for our own frames; a separate target dir keeps the release build.
+CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
+    cargo build --release --quiet --bin glory-hole --target-dir target/profile
+GH=target/profile/release/glory-hole
+TICK=$(getconf CLK_TCK)
+
+UP=127.0.0.1:5300
+"$GH" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
+PIDS="$PIDS $!"
+i=0; : >"$WORK/queries"
+while [ $i -lt $NAMES ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
+
+cat >"$WORK/gh.toml" <<TOML
+data_dir = "$WORK/gh-data"
+[dns]
+listen = ["127.0.0.1:5401"]
+upstreams = ["$UP"]
+[web]
+enabled = false
+TOML
+"$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
+GH_PID=$!; PIDS="$PIDS $GH_PID"
+dnsmasq -k -p 5403 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+    --no-hosts --server=127.0.0.1#5300 --cache-size=10000 -u root \
+    --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
+DM_PID=$!; PIDS="$PIDS $DM_PID"
+sleep 1
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+offer() { # port
+    dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 2>&1 || true
+}
+
+profile() { # name port pid
+    dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 2 -t 2 >/dev/null 2>&1 || true
+    # CPU per answer from a pass without perf (sampling adds its own cost).
+    before=$(cpu_ticks "$3")
+    offer "$2" >"$WORK/$1.perf"
+    after=$(cpu_ticks "$3")
+    q=$(awk '/Queries completed:/ {print $3}' "$WORK/$1.perf")
+    us=$(awk -v a="$after" -v b="$before" -v q="${q:-0}" -v t="$TICK" \
+        'BEGIN { printf "%.2f", (q > 0) ? (a - b) * 1e6 / t / q : 0 }')
+    # Shares from a second pass under perf.
+    perf record -q -F 2999 -g -p "$3" -o "$WORK/$1.data" -- sleep "$((SECS + 1))" >/dev/null 2>&1 &
+    rec=$!
+    sleep 0.5
+    offer "$2" >/dev/null
+    wait "$rec" || true
+    # Each sample counted once, under the system call it happened in.
+    perf report -i "$WORK/$1.data" --no-children --sort parent \
+        --parent '^__(x64_)?sys_[a-z_]+$' --stdio -g none 2>/dev/null >"$WORK/$1.calls"
+    perf report -i "$WORK/$1.data" --children --sort sym --stdio -g none 2>/dev/null >"$WORK/$1.syms"
+    perf report -i "$WORK/$1.data" --no-children --sort dso --stdio -g none 2>/dev/null >"$WORK/$1.dso"
+    awk -v n="$1" -v us="$us" '
+        FILENAME ~ /calls$/ && /%/ { p = $1; sub(/%/, "", p); name = $2;
+            if (name ~ /send/) send += p; else if (name ~ /recv/) recv += p;
+            else if (name ~ /poll|sleep|select/) wait += p }
+        FILENAME ~ /syms$/ && $3 == "[k]" && $NF == "sock_def_readable" { w = $1; sub(/%/, "", w); wake = w }
+        FILENAME ~ /syms$/ && $3 == "[k]" && $NF == "schedule" { c = $1; sub(/%/, "", c); sched = c }
+        FILENAME ~ /dso$/ && /%/ && $2 !~ /kernel/ { o = $1; sub(/%/, "", o); own += o }
+        END { u = us / 100;
+            printf "| %s | %.2f | %.2f (%.2f) | %.2f | %.2f | %.2f | %.2f | %.2f |\n", n, us,
+                send * u, wake * u, recv * u, wait * u, sched * u, own * u,
+                (100 - send - recv - wait - own) * u }' \
+        "$WORK/$1.calls" "$WORK/$1.syms" "$WORK/$1.dso"
+}
+
+echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores; µs of CPU per answer."
+echo "Each sample is counted once: under the system call it happened in, else as own code or other kernel"
+echo "work (e.g. being switched out on return from a system call). The two columns in parentheses are parts"
+echo "of the others: waking the client (inside send), sleeping and being woken (schedule, anywhere)."
+echo
+echo "| server | CPU µs per answer | send (waking the client) | receive | poll / sleep | (schedule) | own code | other kernel |"
+echo "|---|---|---|---|---|---|---|---|"
+profile glory-hole 5401 "$GH_PID"
+profile dnsmasq 5403 "$DM_PID"
