@@ -97,6 +97,9 @@ pub(super) struct Writer {
     /// Events received, stored together (one statement lookup, one ring
     /// lock per group).
     inbox: Vec<QueryEvent>,
+    /// Per event of the group being stored: its name's hash and what the
+    /// name cache held for it.
+    looked: Vec<(u64, Option<(i64, i64)>)>,
     roll: Rollup,
     names: NameCache,
     clients: IdMap<IpAddr, i64>,
@@ -381,13 +384,32 @@ pub(super) struct NameCache {
     slots: Box<[NameSlot]>,
 }
 
+/// The name's bytes as little-endian words, the last one zero-padded.
+/// Words are read whole (the tail as the last eight bytes, shifted),
+/// never copied byte by byte: this runs once per logged query.
 fn name_hash(name: &[u8]) -> u64 {
+    let round = |h: u64, w: u64| {
+        let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    };
     let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
-    for chunk in name.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h ^= h >> 29;
+    let mut words = name.chunks_exact(8);
+    for w in &mut words {
+        h = round(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let tail = words.remainder().len();
+    if tail > 0 {
+        let w = match name.len().checked_sub(8) {
+            Some(at) => {
+                let last: [u8; 8] = name[at..].try_into().expect("8 bytes");
+                u64::from_le_bytes(last) >> (8 * (8 - tail))
+            }
+            None => name
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+        };
+        h = round(h, w);
     }
     h | 1
 }
@@ -409,9 +431,14 @@ impl NameCache {
         &mut self.slots[i..i + NAME_WAYS]
     }
 
+    #[cfg(test)]
     fn get(&mut self, name: &str) -> Option<(i64, i64)> {
         let b = name.as_bytes();
-        let tag = name_hash(b);
+        self.find(b, name_hash(b))
+    }
+
+    /// `get` with the name's hash already computed.
+    fn find(&mut self, b: &[u8], tag: u64) -> Option<(i64, i64)> {
         self.set(tag)
             .iter_mut()
             .find(|s| s.tag == tag && &s.name[..usize::from(s.len)] == b)
@@ -421,12 +448,16 @@ impl NameCache {
             })
     }
 
+    #[cfg(test)]
     fn insert(&mut self, name: &str, id: i64, seen: i64) {
         let b = name.as_bytes();
+        self.insert_hashed(b, name_hash(b), id, seen);
+    }
+
+    fn insert_hashed(&mut self, b: &[u8], tag: u64, id: i64, seen: i64) {
         if b.len() > NAME_MAX {
             return;
         }
-        let tag = name_hash(b);
         let set = self.set(tag);
         let way = match set
             .iter()
@@ -456,9 +487,13 @@ impl NameCache {
         slot.name[..b.len()].copy_from_slice(b);
     }
 
+    #[cfg(test)]
     fn remove(&mut self, name: &str) {
         let b = name.as_bytes();
-        let tag = name_hash(b);
+        self.remove_hashed(b, name_hash(b));
+    }
+
+    fn remove_hashed(&mut self, b: &[u8], tag: u64) {
         for s in self.set(tag) {
             if s.tag == tag && &s.name[..usize::from(s.len)] == b {
                 s.tag = 0;
@@ -564,6 +599,7 @@ impl Writer {
             conn: None,
             tx_rows: 0,
             inbox: Vec::with_capacity(GROUP),
+            looked: Vec::with_capacity(GROUP),
             roll: Rollup::default(),
             names: NameCache::new(),
             clients: IdMap::default(),
@@ -918,17 +954,33 @@ impl Writer {
         if self.tx_rows == 0 {
             conn.execute_batch("BEGIN")?;
         }
-        for e in events {
-            let (row, past, hour) = self.stage(conn, e)?;
+        // The group's names are looked up in the name cache first: those
+        // look-ups do not depend on each other, so their cache misses
+        // overlap instead of each stalling its own row.
+        let mut looked = std::mem::take(&mut self.looked);
+        looked.clear();
+        looked.extend(events.iter().map(|e| {
+            let b = e.qname.as_bytes();
+            let tag = name_hash(b);
+            (tag, self.names.find(b, tag))
+        }));
+        let result = events.iter().zip(&looked).try_for_each(|(e, &found)| {
+            let (row, past, hour) = self.stage(conn, e, found)?;
             self.tx_rows += 1;
-            self.push_row(conn, row, past, hour)?;
-        }
-        Ok(())
+            self.push_row(conn, row, past, hour)
+        });
+        self.looked = looked;
+        result
     }
 
     /// Resolves an event's names to ids and counts it in the roll-ups.
     /// Returns the row and whether its key lands among stored rows.
-    fn stage(&mut self, conn: &Connection, e: &QueryEvent) -> rusqlite::Result<(Row, bool, i64)> {
+    fn stage(
+        &mut self,
+        conn: &Connection,
+        e: &QueryEvent,
+        found: (u64, Option<(i64, i64)>),
+    ) -> rusqlite::Result<(Row, bool, i64)> {
         let (key, past) = self.next_key(e.time_ms);
         if !past {
             self.last_key = key;
@@ -939,7 +991,7 @@ impl Writer {
         let MinuteKeys {
             minute, hour, day, ..
         } = self.minute;
-        let domain = self.domain_id(conn, e.qname.as_str(), day)?;
+        let domain = self.domain_id(conn, e.qname.as_str(), day, found)?;
         let client = self.client_id(conn, e.client)?;
         let row = Row {
             key,
@@ -1285,9 +1337,26 @@ impl Writer {
         Ok(())
     }
 
-    fn domain_id(&mut self, conn: &Connection, name: &str, day: i64) -> rusqlite::Result<i64> {
+    /// The name's id, `day` noted as a day it was used. `found` is the
+    /// name's hash and what the name cache held for it when its group was
+    /// looked up (`store_on`).
+    fn domain_id(
+        &mut self,
+        conn: &Connection,
+        name: &str,
+        day: i64,
+        (tag, found): (u64, Option<(i64, i64)>),
+    ) -> rusqlite::Result<i64> {
+        // Ids do not change within a transaction and `last_seen` only
+        // grows, so an earlier look-up that was recent enough still holds.
+        if let Some((id, seen)) = found
+            && seen >= day
+        {
+            return Ok(id);
+        }
+        let b = name.as_bytes();
         let ahead = day + LAST_SEEN_AHEAD_DAYS;
-        if let Some((id, seen)) = self.names.get(name) {
+        if let Some((id, seen)) = self.names.find(b, tag) {
             if seen >= day {
                 return Ok(id);
             }
@@ -1295,11 +1364,11 @@ impl Writer {
                 .prepare_cached("UPDATE domains SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
                 .execute(params![id, ahead])?;
             if updated == 1 {
-                self.names.insert(name, id, ahead);
+                self.names.insert_hashed(b, tag, id, ahead);
                 return Ok(id);
             }
             // Retention forgot the name since it was cached.
-            self.names.remove(name);
+            self.names.remove_hashed(b, tag);
         }
         let found: Option<(i64, i64)> = conn
             .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
@@ -1318,7 +1387,7 @@ impl Writer {
                 (conn.last_insert_rowid(), ahead)
             }
         };
-        self.names.insert(name, id, seen);
+        self.names.insert_hashed(b, tag, id, seen);
         Ok(id)
     }
 
@@ -2044,6 +2113,26 @@ mod tests {
         assert_eq!(cache.get(&long), None);
         cache.remove("hot.example");
         assert_eq!(cache.get("hot.example"), None);
+    }
+
+    #[test]
+    fn the_name_hash_reads_the_tail_as_a_zero_padded_word() {
+        // Each 8-byte chunk copied into a zeroed word, byte by byte.
+        fn reference(name: &[u8]) -> u64 {
+            let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+            for chunk in name.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                h ^= h >> 29;
+            }
+            h | 1
+        }
+        let text: Vec<u8> = (0..64).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+        for len in 0..=text.len() {
+            let name = &text[..len];
+            assert_eq!(name_hash(name), reference(name), "{len} bytes");
+        }
     }
 
     #[test]
