@@ -102,7 +102,7 @@ pub(super) struct Writer {
     looked: Vec<(u64, Option<(i64, i64)>)>,
     roll: Rollup,
     names: NameCache,
-    clients: IdMap<IpAddr, i64>,
+    clients: IdMap<ClientKey, i64>,
     last_key: i64,
     newest_hour: i64,
     /// The hours the open transaction counts into, with their summaries.
@@ -346,6 +346,29 @@ struct HourState {
     sketch_dirty: bool,
     top: [TopCounter; 2],
     written: [IdMap<i64, u64>; 2],
+}
+
+/// A client address as the client cache's key: plain numbers, hashed
+/// without first copying the address enum about (a stall on every row).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey {
+    bits: u128,
+    v4: bool,
+}
+
+impl ClientKey {
+    fn of(ip: IpAddr) -> ClientKey {
+        match ip {
+            IpAddr::V4(a) => ClientKey {
+                bits: a.to_bits().into(),
+                v4: true,
+            },
+            IpAddr::V6(a) => ClientKey {
+                bits: a.to_bits(),
+                v4: false,
+            },
+        }
+    }
 }
 
 /// Bytes per name-cache slot; names longer than fit are not cached.
@@ -1392,7 +1415,8 @@ impl Writer {
     }
 
     fn client_id(&mut self, conn: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
-        if let Some(&id) = self.clients.get(&ip) {
+        let key = ClientKey::of(ip);
+        if let Some(&id) = self.clients.get(&key) {
             return Ok(id);
         }
         let addr = ip.to_string();
@@ -1411,7 +1435,7 @@ impl Writer {
         if self.clients.len() >= CLIENT_CACHE {
             self.clients.clear();
         }
-        self.clients.insert(ip, id);
+        self.clients.insert(key, id);
         Ok(id)
     }
 
