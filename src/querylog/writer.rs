@@ -1174,6 +1174,7 @@ impl Writer {
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
             + self.blocks.blob.capacity()
+            + self.blocks.side_clients.capacity() * 16
     }
 
     fn commit_on(&mut self, conn: &Connection) -> rusqlite::Result<()> {
@@ -1181,6 +1182,7 @@ impl Writer {
             return Ok(());
         }
         self.write_open(conn)?;
+        self.blocks.write_side_clients(conn)?;
         self.acc.fold(&mut self.roll);
         write_rollup(conn, &self.roll)?;
         for (&hour, h) in self.hours.iter_mut() {
@@ -1229,6 +1231,7 @@ impl Writer {
         self.acc.reset();
         self.open.clear();
         self.blocks.marked = None;
+        self.blocks.side_clients.clear();
         self.tx_rows = 0;
     }
 
@@ -1530,7 +1533,10 @@ impl Writer {
             "DELETE FROM queries WHERE id >= ?1 AND NOT (client = 0 AND domain = 0)",
         )?
         .execute([oldest])?;
-        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks)?;
+        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks).inspect_err(|_| {
+            // Rolled back with the transaction.
+            self.blocks.side_clients.clear();
+        })?;
         tx.commit()?;
         if let Some(k) = newest {
             self.last_key = self.last_key.max(k);
@@ -1812,9 +1818,35 @@ struct BlockWriter {
     clients: Vec<i64>,
     /// Unix day -> the key of its marker; `None`: read them again.
     marked: Option<BTreeMap<i64, i64>>,
+    /// `(client, block)` rows of blocks written in the open transaction,
+    /// not yet in `block_clients`: written together, in index order, so a
+    /// client's rows of a whole batch share one visit to its index page
+    /// (one per block thrashed the writer's small page cache with many
+    /// clients).
+    side_clients: Vec<(i64, i64)>,
 }
 
+/// Side rows held back at most (16 bytes each).
+const SIDE_CLIENTS_MAX: usize = 4096;
+
 impl BlockWriter {
+    /// Writes the held-back `block_clients` rows. Before a commit, and
+    /// before blocks of the transaction may be deleted (`merge_rows`).
+    fn write_side_clients(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.side_clients.is_empty() {
+            return Ok(());
+        }
+        self.side_clients.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT OR IGNORE INTO block_clients (client, block) VALUES (?1, ?2)",
+        )?;
+        for &(c, block) in &self.side_clients {
+            st.execute([c, block])?;
+        }
+        self.side_clients.clear();
+        Ok(())
+    }
+
     /// Keeps the day of `key` marked at or before `key`.
     fn mark_day(&mut self, conn: &Connection, key: i64) -> rusqlite::Result<()> {
         let day = |k: i64| super::ms_of(k).div_euclid(86_400_000);
@@ -1879,10 +1911,10 @@ fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlit
     conn.prepare_cached("INSERT INTO query_blocks (id, last, rows, data) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![first.key, last.key, rows.len() as i64, &blob[..]])?;
     distinct_clients(rows, &mut bw.seen, &mut bw.clients);
-    let mut st =
-        conn.prepare_cached("INSERT OR IGNORE INTO block_clients (client, block) VALUES (?1, ?2)")?;
-    for &c in &bw.clients {
-        st.execute([c, first.key])?;
+    bw.side_clients
+        .extend(bw.clients.iter().map(|&c| (c, first.key)));
+    if bw.side_clients.len() >= SIDE_CLIENTS_MAX {
+        bw.write_side_clients(conn)?;
     }
     let statuses = rows
         .iter()
@@ -1924,9 +1956,13 @@ fn merge_rows(
     open: &[Row],
     bw: &mut BlockWriter,
 ) -> rusqlite::Result<Option<i64>> {
+    // Blocks of the open transaction may be deleted below: their side
+    // rows must be in the table first.
+    bw.write_side_clients(conn)?;
     past.sort_by_key(|r| r.key);
     let Some(lo) = past.first().map(|r| r.key) else {
         write_sorted(conn, open, bw)?;
+        bw.write_side_clients(conn)?;
         return Ok(open.last().map(|r| r.key));
     };
     let wanted: Vec<i64> = past.iter().map(|r| r.key).collect();
@@ -1999,6 +2035,7 @@ fn merge_rows(
     merged.extend_from_slice(open);
     merged.sort_unstable_by_key(|r| r.key);
     write_sorted(conn, &merged, bw)?;
+    bw.write_side_clients(conn)?;
     Ok(merged.last().map(|r| r.key))
 }
 
