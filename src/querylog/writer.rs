@@ -1171,6 +1171,7 @@ impl Writer {
             + self.roll.clients.capacity() * 40
             + self.roll.qtypes.capacity() * 32
             + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
+            + self.looked.capacity() * std::mem::size_of::<(u64, Option<(i64, i64)>)>()
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
             + self.blocks.blob.capacity()
