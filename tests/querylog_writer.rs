@@ -764,6 +764,68 @@ fn rows_stepped_back_among_stored_blocks_are_merged_in_place() {
 }
 
 #[test]
+fn a_client_filter_finds_every_row_after_a_merge_within_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    // One transaction for all of it: the merge deletes and rewrites blocks
+    // written earlier in the same batch, whose side rows (which blocks
+    // hold a client) the writer may not have stored yet.
+    cfg.querylog.flush_interval = Dur(Duration::from_secs(600));
+    let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+    let log = QueryLog::open(&cfg, rx).unwrap();
+    let t0 = now_ms() - 2 * HOUR;
+    let clients = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+    for i in 0..3_000i64 {
+        let client = clients[i as usize % clients.len()];
+        tx.send(event(
+            t0 + i / 4,
+            client,
+            &format!("a{i}.example"),
+            Source::Cache,
+        ))
+        .unwrap();
+    }
+    tx.send(event(t0 + HOUR, "10.0.0.1", "later.example", Source::Cache))
+        .unwrap();
+    // The clock set back onto the rows above, across several blocks.
+    for i in 0..2_000i64 {
+        tx.send(event(
+            t0 + i * 3 / 8,
+            "10.0.0.4",
+            &format!("b{i}.example"),
+            Source::Cache,
+        ))
+        .unwrap();
+    }
+    log.flush();
+    for (client, n) in [
+        ("10.0.0.1", 1_001),
+        ("10.0.0.2", 1_000),
+        ("10.0.0.3", 1_000),
+        ("10.0.0.4", 2_000),
+    ] {
+        let q = LogQuery {
+            client: Some(client.into()),
+            limit: 1000,
+            ..LogQuery::default()
+        };
+        let rows = querylog_support::pages(&log, q, usize::MAX);
+        assert_eq!(rows.len(), n, "rows of {client}");
+        assert!(rows.iter().all(|r| r.client == client), "only {client}");
+    }
+    let c = rusqlite::Connection::open(dir.path().join("querylog.db")).unwrap();
+    let orphans: i64 = c
+        .query_row(
+            "SELECT count(*) FROM block_clients WHERE block NOT IN (SELECT id FROM query_blocks)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0, "no side row of a deleted block");
+    assert_eq!(querylog_support::stored_rows(&c), 5_001);
+}
+
+#[test]
 fn a_damaged_block_is_skipped_and_the_rest_still_read() {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = std::sync::mpsc::sync_channel(10_000);

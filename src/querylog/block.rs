@@ -73,6 +73,33 @@ fn unzigzag(v: u64) -> i64 {
     (v >> 1) as i64 ^ -((v & 1) as i64)
 }
 
+/// One row's bytes, at most: flags, the key delta, domain, client,
+/// latency and reason as varints of up to ten bytes, the qtype varint,
+/// rcode and upstream.
+const ROW_MAX: usize = 1 + 5 * 10 + 3 + 2;
+
+/// A row's bytes, put together on the stack and appended to the block
+/// at once (pushing each byte onto the block was most of encoding).
+struct RowBytes {
+    b: [u8; ROW_MAX],
+    n: usize,
+}
+
+impl RowBytes {
+    fn byte(&mut self, v: u8) {
+        self.b[self.n] = v;
+        self.n += 1;
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+}
+
 /// Appends the block of `rows` (keys strictly increasing) to `out`.
 pub(super) fn encode(rows: &[Row], out: &mut Vec<u8>) {
     out.reserve(8 + rows.len() * 12);
@@ -91,24 +118,29 @@ pub(super) fn encode(rows: &[Row], out: &mut Vec<u8>) {
             | if r.reason.is_some() { REASON } else { 0 }
             | if r.rcode != 0 { RCODE } else { 0 }
             | q << QTYPE_SHIFT;
-        out.push(flags);
-        put_varint(out, r.key.wrapping_sub(prev) as u64);
+        let mut row = RowBytes {
+            b: [0; ROW_MAX],
+            n: 0,
+        };
+        row.byte(flags);
+        row.varint(r.key.wrapping_sub(prev) as u64);
         prev = r.key;
-        put_varint(out, zigzag(r.domain));
-        put_varint(out, zigzag(r.client));
-        put_varint(out, u64::from(r.latency_us));
+        row.varint(zigzag(r.domain));
+        row.varint(zigzag(r.client));
+        row.varint(u64::from(r.latency_us));
         if q == 3 {
-            put_varint(out, u64::from(r.qtype));
+            row.varint(u64::from(r.qtype));
         }
         if r.rcode != 0 {
-            out.push(r.rcode);
+            row.byte(r.rcode);
         }
         if let Some(u) = r.upstream {
-            out.push(u);
+            row.byte(u);
         }
         if let Some(reason) = r.reason {
-            put_varint(out, zigzag(reason));
+            row.varint(zigzag(reason));
         }
+        out.extend_from_slice(&row.b[..row.n]);
     }
 }
 
@@ -268,6 +300,43 @@ mod tests {
             });
         }
         rows
+    }
+
+    #[test]
+    fn the_stored_bytes_of_two_rows() {
+        let plain = Row {
+            key: 1000,
+            domain: 5,
+            client: 2,
+            qtype: 1,
+            rcode: 0,
+            status: 0,
+            upstream: None,
+            latency_us: 15,
+            reason: None,
+        };
+        let everything = Row {
+            key: 1300,
+            domain: -1,
+            client: 300,
+            qtype: 16,
+            rcode: 3,
+            status: 3,
+            upstream: Some(1),
+            latency_us: 200,
+            reason: Some(7),
+        };
+        let mut blob = Vec::new();
+        encode(&[plain, everything], &mut blob);
+        #[rustfmt::skip]
+        let want = [
+            FORMAT, 2, 0xD0, 0x0F, // two rows from key 1000 (zigzag 2000)
+            0x00, 0x00, 0x0A, 0x04, 0x0F, // flags, +0, domain 5, client 2, 15 µs
+            0xFB, 0xAC, 0x02, 0x01, 0xD8, 0x04, 0xC8, 0x01, // flags, +300, -1, 300, 200 µs
+            0x10, 0x03, 0x01, 0x0E, // qtype 16, rcode 3, upstream 1, reason 7
+        ];
+        assert_eq!(blob, want);
+        assert_eq!(decode(&blob), Ok(vec![plain, everything]));
     }
 
     #[test]

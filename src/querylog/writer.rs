@@ -97,9 +97,12 @@ pub(super) struct Writer {
     /// Events received, stored together (one statement lookup, one ring
     /// lock per group).
     inbox: Vec<QueryEvent>,
+    /// Per event of the group being stored: its name's hash and what the
+    /// name cache held for it.
+    looked: Vec<(u64, Option<(i64, i64)>)>,
     roll: Rollup,
     names: NameCache,
-    clients: IdMap<IpAddr, i64>,
+    clients: IdMap<ClientKey, i64>,
     last_key: i64,
     newest_hour: i64,
     /// The hours the open transaction counts into, with their summaries.
@@ -345,6 +348,29 @@ struct HourState {
     written: [IdMap<i64, u64>; 2],
 }
 
+/// A client address as the client cache's key: plain numbers, hashed
+/// without first copying the address enum about (a stall on every row).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey {
+    bits: u128,
+    v4: bool,
+}
+
+impl ClientKey {
+    fn of(ip: IpAddr) -> ClientKey {
+        match ip {
+            IpAddr::V4(a) => ClientKey {
+                bits: a.to_bits().into(),
+                v4: true,
+            },
+            IpAddr::V6(a) => ClientKey {
+                bits: a.to_bits(),
+                v4: false,
+            },
+        }
+    }
+}
+
 /// Bytes per name-cache slot; names longer than fit are not cached.
 const NAME_SLOT: usize = 80;
 const NAME_MAX: usize = NAME_SLOT - 22;
@@ -381,13 +407,32 @@ pub(super) struct NameCache {
     slots: Box<[NameSlot]>,
 }
 
+/// The name's bytes as little-endian words, the last one zero-padded.
+/// Words are read whole (the tail as the last eight bytes, shifted),
+/// never copied byte by byte: this runs once per logged query.
 fn name_hash(name: &[u8]) -> u64 {
+    let round = |h: u64, w: u64| {
+        let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    };
     let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
-    for chunk in name.chunks(8) {
-        let mut w = [0u8; 8];
-        w[..chunk.len()].copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h ^= h >> 29;
+    let mut words = name.chunks_exact(8);
+    for w in &mut words {
+        h = round(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let tail = words.remainder().len();
+    if tail > 0 {
+        let w = match name.len().checked_sub(8) {
+            Some(at) => {
+                let last: [u8; 8] = name[at..].try_into().expect("8 bytes");
+                u64::from_le_bytes(last) >> (8 * (8 - tail))
+            }
+            None => name
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+        };
+        h = round(h, w);
     }
     h | 1
 }
@@ -409,9 +454,14 @@ impl NameCache {
         &mut self.slots[i..i + NAME_WAYS]
     }
 
+    #[cfg(test)]
     fn get(&mut self, name: &str) -> Option<(i64, i64)> {
         let b = name.as_bytes();
-        let tag = name_hash(b);
+        self.find(b, name_hash(b))
+    }
+
+    /// `get` with the name's hash already computed.
+    fn find(&mut self, b: &[u8], tag: u64) -> Option<(i64, i64)> {
         self.set(tag)
             .iter_mut()
             .find(|s| s.tag == tag && &s.name[..usize::from(s.len)] == b)
@@ -421,12 +471,16 @@ impl NameCache {
             })
     }
 
+    #[cfg(test)]
     fn insert(&mut self, name: &str, id: i64, seen: i64) {
         let b = name.as_bytes();
+        self.insert_hashed(b, name_hash(b), id, seen);
+    }
+
+    fn insert_hashed(&mut self, b: &[u8], tag: u64, id: i64, seen: i64) {
         if b.len() > NAME_MAX {
             return;
         }
-        let tag = name_hash(b);
         let set = self.set(tag);
         let way = match set
             .iter()
@@ -456,9 +510,13 @@ impl NameCache {
         slot.name[..b.len()].copy_from_slice(b);
     }
 
+    #[cfg(test)]
     fn remove(&mut self, name: &str) {
         let b = name.as_bytes();
-        let tag = name_hash(b);
+        self.remove_hashed(b, name_hash(b));
+    }
+
+    fn remove_hashed(&mut self, b: &[u8], tag: u64) {
         for s in self.set(tag) {
             if s.tag == tag && &s.name[..usize::from(s.len)] == b {
                 s.tag = 0;
@@ -564,6 +622,7 @@ impl Writer {
             conn: None,
             tx_rows: 0,
             inbox: Vec::with_capacity(GROUP),
+            looked: Vec::with_capacity(GROUP),
             roll: Rollup::default(),
             names: NameCache::new(),
             clients: IdMap::default(),
@@ -876,16 +935,15 @@ impl Writer {
         let mut events = std::mem::take(&mut self.inbox);
         self.store_group(&events);
         {
-            // Moved, not cloned: an event is ~300 bytes.
+            // Moved, not cloned: an event is ~300 bytes. Room is made once
+            // per group (dropping the oldest in place moves nothing), and
+            // events the group itself would push out are not moved at all.
             let mut ring = lock(&self.shared.ring);
             if ring.cap > 0 {
                 let skip = events.len().saturating_sub(ring.cap);
-                for e in events.drain(..).skip(skip) {
-                    while ring.events.len() >= ring.cap {
-                        ring.events.pop_front();
-                    }
-                    ring.events.push_back(e);
-                }
+                let over = (ring.events.len() + events.len() - skip).saturating_sub(ring.cap);
+                ring.events.drain(..over);
+                ring.events.extend(events.drain(skip..));
             }
         }
         events.clear();
@@ -918,17 +976,33 @@ impl Writer {
         if self.tx_rows == 0 {
             conn.execute_batch("BEGIN")?;
         }
-        for e in events {
-            let (row, past, hour) = self.stage(conn, e)?;
+        // The group's names are looked up in the name cache first: those
+        // look-ups do not depend on each other, so their cache misses
+        // overlap instead of each stalling its own row.
+        let mut looked = std::mem::take(&mut self.looked);
+        looked.clear();
+        looked.extend(events.iter().map(|e| {
+            let b = e.qname.as_bytes();
+            let tag = name_hash(b);
+            (tag, self.names.find(b, tag))
+        }));
+        let result = events.iter().zip(&looked).try_for_each(|(e, &found)| {
+            let (row, past, hour) = self.stage(conn, e, found)?;
             self.tx_rows += 1;
-            self.push_row(conn, row, past, hour)?;
-        }
-        Ok(())
+            self.push_row(conn, row, past, hour)
+        });
+        self.looked = looked;
+        result
     }
 
     /// Resolves an event's names to ids and counts it in the roll-ups.
     /// Returns the row and whether its key lands among stored rows.
-    fn stage(&mut self, conn: &Connection, e: &QueryEvent) -> rusqlite::Result<(Row, bool, i64)> {
+    fn stage(
+        &mut self,
+        conn: &Connection,
+        e: &QueryEvent,
+        found: (u64, Option<(i64, i64)>),
+    ) -> rusqlite::Result<(Row, bool, i64)> {
         let (key, past) = self.next_key(e.time_ms);
         if !past {
             self.last_key = key;
@@ -939,7 +1013,7 @@ impl Writer {
         let MinuteKeys {
             minute, hour, day, ..
         } = self.minute;
-        let domain = self.domain_id(conn, e.qname.as_str(), day)?;
+        let domain = self.domain_id(conn, e.qname.as_str(), day, found)?;
         let client = self.client_id(conn, e.client)?;
         let row = Row {
             key,
@@ -1097,9 +1171,11 @@ impl Writer {
             + self.roll.clients.capacity() * 40
             + self.roll.qtypes.capacity() * 32
             + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
+            + self.looked.capacity() * std::mem::size_of::<(u64, Option<(i64, i64)>)>()
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
             + self.blocks.blob.capacity()
+            + self.blocks.side_clients.capacity() * 16
     }
 
     fn commit_on(&mut self, conn: &Connection) -> rusqlite::Result<()> {
@@ -1107,6 +1183,7 @@ impl Writer {
             return Ok(());
         }
         self.write_open(conn)?;
+        self.blocks.write_side_clients(conn)?;
         self.acc.fold(&mut self.roll);
         write_rollup(conn, &self.roll)?;
         for (&hour, h) in self.hours.iter_mut() {
@@ -1155,6 +1232,7 @@ impl Writer {
         self.acc.reset();
         self.open.clear();
         self.blocks.marked = None;
+        self.blocks.side_clients.clear();
         self.tx_rows = 0;
     }
 
@@ -1285,9 +1363,26 @@ impl Writer {
         Ok(())
     }
 
-    fn domain_id(&mut self, conn: &Connection, name: &str, day: i64) -> rusqlite::Result<i64> {
+    /// The name's id, `day` noted as a day it was used. `found` is the
+    /// name's hash and what the name cache held for it when its group was
+    /// looked up (`store_on`).
+    fn domain_id(
+        &mut self,
+        conn: &Connection,
+        name: &str,
+        day: i64,
+        (tag, found): (u64, Option<(i64, i64)>),
+    ) -> rusqlite::Result<i64> {
+        // Ids do not change within a transaction and `last_seen` only
+        // grows, so an earlier look-up that was recent enough still holds.
+        if let Some((id, seen)) = found
+            && seen >= day
+        {
+            return Ok(id);
+        }
+        let b = name.as_bytes();
         let ahead = day + LAST_SEEN_AHEAD_DAYS;
-        if let Some((id, seen)) = self.names.get(name) {
+        if let Some((id, seen)) = self.names.find(b, tag) {
             if seen >= day {
                 return Ok(id);
             }
@@ -1295,11 +1390,11 @@ impl Writer {
                 .prepare_cached("UPDATE domains SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
                 .execute(params![id, ahead])?;
             if updated == 1 {
-                self.names.insert(name, id, ahead);
+                self.names.insert_hashed(b, tag, id, ahead);
                 return Ok(id);
             }
             // Retention forgot the name since it was cached.
-            self.names.remove(name);
+            self.names.remove_hashed(b, tag);
         }
         let found: Option<(i64, i64)> = conn
             .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
@@ -1318,12 +1413,13 @@ impl Writer {
                 (conn.last_insert_rowid(), ahead)
             }
         };
-        self.names.insert(name, id, seen);
+        self.names.insert_hashed(b, tag, id, seen);
         Ok(id)
     }
 
     fn client_id(&mut self, conn: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
-        if let Some(&id) = self.clients.get(&ip) {
+        let key = ClientKey::of(ip);
+        if let Some(&id) = self.clients.get(&key) {
             return Ok(id);
         }
         let addr = ip.to_string();
@@ -1342,7 +1438,7 @@ impl Writer {
         if self.clients.len() >= CLIENT_CACHE {
             self.clients.clear();
         }
-        self.clients.insert(ip, id);
+        self.clients.insert(key, id);
         Ok(id)
     }
 
@@ -1438,7 +1534,10 @@ impl Writer {
             "DELETE FROM queries WHERE id >= ?1 AND NOT (client = 0 AND domain = 0)",
         )?
         .execute([oldest])?;
-        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks)?;
+        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks).inspect_err(|_| {
+            // Rolled back with the transaction.
+            self.blocks.side_clients.clear();
+        })?;
         tx.commit()?;
         if let Some(k) = newest {
             self.last_key = self.last_key.max(k);
@@ -1720,9 +1819,35 @@ struct BlockWriter {
     clients: Vec<i64>,
     /// Unix day -> the key of its marker; `None`: read them again.
     marked: Option<BTreeMap<i64, i64>>,
+    /// `(client, block)` rows of blocks written in the open transaction,
+    /// not yet in `block_clients`: written together, in index order, so a
+    /// client's rows of a whole batch share one visit to its index page
+    /// (one per block thrashed the writer's small page cache with many
+    /// clients).
+    side_clients: Vec<(i64, i64)>,
 }
 
+/// Side rows held back at most (16 bytes each).
+const SIDE_CLIENTS_MAX: usize = 4096;
+
 impl BlockWriter {
+    /// Writes the held-back `block_clients` rows. Before a commit, and
+    /// before blocks of the transaction may be deleted (`merge_rows`).
+    fn write_side_clients(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.side_clients.is_empty() {
+            return Ok(());
+        }
+        self.side_clients.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT OR IGNORE INTO block_clients (client, block) VALUES (?1, ?2)",
+        )?;
+        for &(c, block) in &self.side_clients {
+            st.execute([c, block])?;
+        }
+        self.side_clients.clear();
+        Ok(())
+    }
+
     /// Keeps the day of `key` marked at or before `key`.
     fn mark_day(&mut self, conn: &Connection, key: i64) -> rusqlite::Result<()> {
         let day = |k: i64| super::ms_of(k).div_euclid(86_400_000);
@@ -1787,10 +1912,10 @@ fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlit
     conn.prepare_cached("INSERT INTO query_blocks (id, last, rows, data) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![first.key, last.key, rows.len() as i64, &blob[..]])?;
     distinct_clients(rows, &mut bw.seen, &mut bw.clients);
-    let mut st =
-        conn.prepare_cached("INSERT OR IGNORE INTO block_clients (client, block) VALUES (?1, ?2)")?;
-    for &c in &bw.clients {
-        st.execute([c, first.key])?;
+    bw.side_clients
+        .extend(bw.clients.iter().map(|&c| (c, first.key)));
+    if bw.side_clients.len() >= SIDE_CLIENTS_MAX {
+        bw.write_side_clients(conn)?;
     }
     let statuses = rows
         .iter()
@@ -1832,9 +1957,13 @@ fn merge_rows(
     open: &[Row],
     bw: &mut BlockWriter,
 ) -> rusqlite::Result<Option<i64>> {
+    // Blocks of the open transaction may be deleted below: their side
+    // rows must be in the table first.
+    bw.write_side_clients(conn)?;
     past.sort_by_key(|r| r.key);
     let Some(lo) = past.first().map(|r| r.key) else {
         write_sorted(conn, open, bw)?;
+        bw.write_side_clients(conn)?;
         return Ok(open.last().map(|r| r.key));
     };
     let wanted: Vec<i64> = past.iter().map(|r| r.key).collect();
@@ -1907,6 +2036,7 @@ fn merge_rows(
     merged.extend_from_slice(open);
     merged.sort_unstable_by_key(|r| r.key);
     write_sorted(conn, &merged, bw)?;
+    bw.write_side_clients(conn)?;
     Ok(merged.last().map(|r| r.key))
 }
 
@@ -2044,6 +2174,26 @@ mod tests {
         assert_eq!(cache.get(&long), None);
         cache.remove("hot.example");
         assert_eq!(cache.get("hot.example"), None);
+    }
+
+    #[test]
+    fn the_name_hash_reads_the_tail_as_a_zero_padded_word() {
+        // Each 8-byte chunk copied into a zeroed word, byte by byte.
+        fn reference(name: &[u8]) -> u64 {
+            let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+            for chunk in name.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                h ^= h >> 29;
+            }
+            h | 1
+        }
+        let text: Vec<u8> = (0..64).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+        for len in 0..=text.len() {
+            let name = &text[..len];
+            assert_eq!(name_hash(name), reference(name), "{len} bytes");
+        }
     }
 
     #[test]
