@@ -118,9 +118,9 @@ measure() { # name port pid
     lat=$(awk '/Average Latency/ {print $4}' "$WORK/$1.perf")
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$3/status")
     awk -v n="$1" -v b="$before" -v a="$after" -v q="${done_q:-0}" -v l="${lost:-0}" \
-        -v t="$TICK" -v r="$rss" -v lat="${lat:-0}" 'BEGIN {
+        -v t="$TICK" -v r="$rss" -v lat="${lat:-0}" -v round="$r" 'BEGIN {
         us = (q > 0) ? (a - b) * 1e6 / t / q : 0;
-        printf "%s %d %d %.4f %.6f %.1f\n", n, q, l, us, lat * 1000, r / 1024 }' >>"$WORK/rounds"
+        printf "%s %d %d %.4f %.6f %.1f %d\n", n, q, l, us, lat * 1000, r / 1024, round }' >>"$WORK/rounds"
 }
 
 echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores, $ROUNDS round(s); median round per server."
@@ -145,6 +145,8 @@ for n in glory-hole glory-hole-log-off baseline unbound dnsmasq udp-echo; do
               printf "| %s | %d | %d | %.2f (%s) | %.3f | %.1f |\n", name, q, l, us[m], all, lat[m], rss }'
 done | tee "$WORK/table"
 echo
+echo "Ratios of the medians above, then the median of the ratios taken within each round"
+echo "(both servers measured minutes apart under the same drift; every round's ratio in brackets):"
 awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
     split("glory-hole glory-hole-log-off baseline", names, " ");
     for (k = 1; k <= 3; k++) {
@@ -155,3 +157,14 @@ awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
         if (us["udp-echo"] > 0) printf "%s / udp-echo = %.2f\n", n, g / us["udp-echo"];
     }
 }' "$WORK/table"
+for n in glory-hole glory-hole-log-off baseline; do
+    for peer in unbound dnsmasq udp-echo; do
+        awk -v n="$n" -v p="$peer" '
+            $1 == n { a[$7] = $4 } $1 == p { b[$7] = $4 }
+            END { k = 0; for (r in a) if ((r in b) && b[r] > 0) x[++k] = a[r] / b[r];
+                  if (k == 0) exit;
+                  for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+                  all = ""; for (i = 1; i <= k; i++) all = all (i > 1 ? ", " : "") sprintf("%.2f", x[i]);
+                  printf "%s / %s, per round = %.2f (%s)\n", n, p, x[int((k + 1) / 2)], all }' "$WORK/rounds"
+    done
+done
