@@ -57,14 +57,6 @@ pub enum BlockError {
     Range(usize),
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -75,17 +67,30 @@ fn unzigzag(v: u64) -> i64 {
 
 /// One row's bytes, at most: flags, the key delta, domain, client,
 /// latency and reason as varints of up to ten bytes, the qtype varint,
-/// rcode and upstream.
+/// rcode and upstream. The block's header (format byte and two varints)
+/// fits too.
 const ROW_MAX: usize = 1 + 5 * 10 + 3 + 2;
 
-/// A row's bytes, put together on the stack and appended to the block
-/// at once (pushing each byte onto the block was most of encoding).
+/// A row's bytes (or the block's header), put together on the stack and
+/// appended to the block at once (pushing each byte onto the block was
+/// most of encoding).
 struct RowBytes {
     b: [u8; ROW_MAX],
     n: usize,
 }
 
 impl RowBytes {
+    fn new() -> RowBytes {
+        RowBytes {
+            b: [0; ROW_MAX],
+            n: 0,
+        }
+    }
+
+    fn append_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.b[..self.n]);
+    }
+
     fn byte(&mut self, v: u8) {
         self.b[self.n] = v;
         self.n += 1;
@@ -103,10 +108,12 @@ impl RowBytes {
 /// Appends the block of `rows` (keys strictly increasing) to `out`.
 pub(super) fn encode(rows: &[Row], out: &mut Vec<u8>) {
     out.reserve(8 + rows.len() * 12);
-    out.push(FORMAT);
-    put_varint(out, rows.len() as u64);
     let mut prev = rows.first().map_or(0, |r| r.key);
-    put_varint(out, zigzag(prev));
+    let mut head = RowBytes::new();
+    head.byte(FORMAT);
+    head.varint(rows.len() as u64);
+    head.varint(zigzag(prev));
+    head.append_to(out);
     for r in rows {
         debug_assert!(r.key >= prev, "rows in key order");
         let q = COMMON_QTYPES
@@ -118,10 +125,7 @@ pub(super) fn encode(rows: &[Row], out: &mut Vec<u8>) {
             | if r.reason.is_some() { REASON } else { 0 }
             | if r.rcode != 0 { RCODE } else { 0 }
             | q << QTYPE_SHIFT;
-        let mut row = RowBytes {
-            b: [0; ROW_MAX],
-            n: 0,
-        };
+        let mut row = RowBytes::new();
         row.byte(flags);
         row.varint(r.key.wrapping_sub(prev) as u64);
         prev = r.key;
@@ -140,7 +144,7 @@ pub(super) fn encode(rows: &[Row], out: &mut Vec<u8>) {
         if let Some(reason) = r.reason {
             row.varint(zigzag(reason));
         }
-        out.extend_from_slice(&row.b[..row.n]);
+        row.append_to(out);
     }
 }
 
