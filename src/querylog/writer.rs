@@ -1534,10 +1534,13 @@ impl Writer {
             "DELETE FROM queries WHERE id >= ?1 AND NOT (client = 0 AND domain = 0)",
         )?
         .execute([oldest])?;
-        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks).inspect_err(|_| {
-            // Rolled back with the transaction.
-            self.blocks.side_clients.clear();
-        })?;
+        // The merge's side rows go in before this transaction commits.
+        let newest = merge_rows(&tx, &mut rows, &[], &mut self.blocks)
+            .and_then(|newest| self.blocks.write_side_clients(&tx).map(|()| newest))
+            .inspect_err(|_| {
+                // Rolled back with the transaction.
+                self.blocks.side_clients.clear();
+            })?;
         tx.commit()?;
         if let Some(k) = newest {
             self.last_key = self.last_key.max(k);
@@ -1963,7 +1966,6 @@ fn merge_rows(
     past.sort_by_key(|r| r.key);
     let Some(lo) = past.first().map(|r| r.key) else {
         write_sorted(conn, open, bw)?;
-        bw.write_side_clients(conn)?;
         return Ok(open.last().map(|r| r.key));
     };
     let wanted: Vec<i64> = past.iter().map(|r| r.key).collect();
@@ -2036,7 +2038,6 @@ fn merge_rows(
     merged.extend_from_slice(open);
     merged.sort_unstable_by_key(|r| r.key);
     write_sorted(conn, &merged, bw)?;
-    bw.write_side_clients(conn)?;
     Ok(merged.last().map(|r| r.key))
 }
 
