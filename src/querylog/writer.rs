@@ -1637,18 +1637,7 @@ impl Writer {
                 }
             }
             if let Some(upto) = upto {
-                tx.prepare_cached(DELETE_BLOCKS_BEFORE_SQL)?
-                    .execute([upto])?;
-                clients.sort_unstable();
-                clients.dedup();
-                let mut st = tx.prepare_cached(DELETE_CLIENT_BLOCKS_BEFORE_SQL)?;
-                for c in clients {
-                    st.execute([c, upto])?;
-                }
-                let mut st = tx.prepare_cached(DELETE_STATUS_BLOCKS_BEFORE_SQL)?;
-                for s in 2..8 {
-                    st.execute([s, upto])?;
-                }
+                delete_blocks(&tx, Blocks::Before(upto), clients)?;
                 tx.execute(
                     "UPDATE meta SET value = value - ?1 WHERE key = 'rows'",
                     [deleted],
@@ -1932,19 +1921,42 @@ fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlit
     bw.mark_day(conn, first.key)
 }
 
-/// Deletes one block and its side rows, given its rows.
-fn delete_block(conn: &Connection, id: i64, rows: &[Row]) -> rusqlite::Result<()> {
-    conn.prepare_cached(DELETE_BLOCK_SQL)?.execute([id])?;
-    let mut clients: Vec<i64> = rows.iter().map(|r| r.client).collect();
+/// Which blocks [`delete_blocks`] takes.
+enum Blocks {
+    /// The block with this key.
+    One(i64),
+    /// Every block with a key below this one.
+    Before(i64),
+}
+
+/// Deletes blocks and their side rows: `clients` are the clients of
+/// their rows (any order, repeats allowed); every uncommon status is
+/// tried (`block_statuses` is keyed by status first).
+fn delete_blocks(conn: &Connection, which: Blocks, mut clients: Vec<i64>) -> rusqlite::Result<()> {
+    let (blocks_sql, clients_sql, statuses_sql, key) = match which {
+        Blocks::One(id) => (
+            DELETE_BLOCK_SQL,
+            DELETE_BLOCK_CLIENT_SQL,
+            DELETE_BLOCK_STATUS_SQL,
+            id,
+        ),
+        Blocks::Before(upto) => (
+            DELETE_BLOCKS_BEFORE_SQL,
+            DELETE_CLIENT_BLOCKS_BEFORE_SQL,
+            DELETE_STATUS_BLOCKS_BEFORE_SQL,
+            upto,
+        ),
+    };
+    conn.prepare_cached(blocks_sql)?.execute([key])?;
     clients.sort_unstable();
     clients.dedup();
-    let mut st = conn.prepare_cached(DELETE_BLOCK_CLIENT_SQL)?;
+    let mut st = conn.prepare_cached(clients_sql)?;
     for c in clients {
-        st.execute([c, id])?;
+        st.execute([c, key])?;
     }
-    let mut st = conn.prepare_cached(DELETE_BLOCK_STATUS_SQL)?;
-    for s in 2..8 {
-        st.execute([s, id])?;
+    let mut st = conn.prepare_cached(statuses_sql)?;
+    for status in 2..8 {
+        st.execute([status, key])?;
     }
     Ok(())
 }
@@ -2031,7 +2043,11 @@ fn merge_rows(
         loaded.iter().map(|(_, v)| v.len()).sum::<usize>() + past.len() + open.len(),
     );
     for (id, rows) in &loaded {
-        delete_block(conn, *id, rows)?;
+        delete_blocks(
+            conn,
+            Blocks::One(*id),
+            rows.iter().map(|r| r.client).collect(),
+        )?;
     }
     merged.extend(loaded.into_iter().flat_map(|(_, v)| v));
     merged.extend_from_slice(past);
