@@ -28,36 +28,17 @@ SECS=${2:-10}
 ROUNDS=${ROUNDS:-3}
 if [ "${SMOKE:-0}" = 1 ]; then RATE=5000; SECS=2; ROUNDS=1; fi
 NAMES=1000
-WORK=$(mktemp -d /tmp/gh-peers.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT INT TERM
+. benches/peers-common.sh
+peers_init peers
 
 .ci/setup >/dev/null
 cargo build --release --quiet --bin glory-hole
 cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
 ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
 GH=target/release/glory-hole
-TICK=$(getconf CLK_TCK)
 
-UP=127.0.0.1:5300
-"$GH" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
-PIDS="$PIDS $!"
-
-i=0; : >"$WORK/queries"
-while [ $i -lt $NAMES ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
-
-cat >"$WORK/gh.toml" <<TOML
-data_dir = "$WORK/gh-data"
-[dns]
-listen = ["127.0.0.1:5401"]
-upstreams = ["$UP"]
-udp_sockets = ${UDP_SOCKETS:-0}
-[web]
-enabled = false
-TOML
-"$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
-GH_PID=$!; PIDS="$PIDS $GH_PID"
+start_upstream "$GH"
+start_glory_hole "$GH"
 
 # The same with the query log kept in RAM only (no SQLite writes), to show
 # the DNS path's own cost apart from logging every query to flash.
@@ -96,22 +77,16 @@ CONF
 unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
 UB_PID=$!; PIDS="$PIDS $UB_PID"
 
-dnsmasq -k -p 5403 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
-    --no-hosts --server=127.0.0.1#5300 --cache-size=10000 -u root \
-    --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
-DM_PID=$!; PIDS="$PIDS $DM_PID"
+start_dnsmasq
 
 "$ECHO" 127.0.0.1:5404 2 &
 EC_PID=$!; PIDS="$PIDS $EC_PID"
 sleep 1
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
 measure() { # name port pid
-    dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 2 -t 2 >/dev/null 2>&1 || true
+    warm "$2"
     before=$(cpu_ticks "$3")
-    dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 \
-        >"$WORK/$1.perf" 2>&1 || true
+    offer "$2" >"$WORK/$1.perf"
     after=$(cpu_ticks "$3")
     done_q=$(awk '/Queries completed:/ {print $3}' "$WORK/$1.perf")
     lost=$(awk '/Queries lost:/ {print $3}' "$WORK/$1.perf")

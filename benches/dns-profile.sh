@@ -15,10 +15,8 @@ cd "$(dirname "$0")/.."
 RATE=${1:-40000}
 SECS=${2:-8}
 NAMES=1000
-WORK=$(mktemp -d /tmp/gh-profile.XXXXXX)
-PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT INT TERM
+. benches/peers-common.sh
+peers_init profile
 
 .ci/setup >/dev/null
 command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
@@ -26,38 +24,14 @@ command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
 CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
     cargo build --release --quiet --bin glory-hole --target-dir target/profile
 GH=target/profile/release/glory-hole
-TICK=$(getconf CLK_TCK)
 
-UP=127.0.0.1:5300
-"$GH" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
-PIDS="$PIDS $!"
-i=0; : >"$WORK/queries"
-while [ $i -lt $NAMES ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
-
-cat >"$WORK/gh.toml" <<TOML
-data_dir = "$WORK/gh-data"
-[dns]
-listen = ["127.0.0.1:5401"]
-upstreams = ["$UP"]
-[web]
-enabled = false
-TOML
-"$GH" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
-GH_PID=$!; PIDS="$PIDS $GH_PID"
-dnsmasq -k -p 5403 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
-    --no-hosts --server=127.0.0.1#5300 --cache-size=10000 -u root \
-    --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
-DM_PID=$!; PIDS="$PIDS $DM_PID"
+start_upstream "$GH"
+start_glory_hole "$GH"
+start_dnsmasq
 sleep 1
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-offer() { # port
-    dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 2>&1 || true
-}
-
 profile() { # name port pid
-    dnsperf -s 127.0.0.1 -p "$2" -d "$WORK/queries" -n 2 -t 2 >/dev/null 2>&1 || true
+    warm "$2"
     # CPU per answer from a pass without perf (sampling adds its own cost).
     before=$(cpu_ticks "$3")
     offer "$2" >"$WORK/$1.perf"

@@ -1,0 +1,63 @@
+# Sourced by benches/dns-peers.sh and benches/dns-profile.sh, so the two
+# measure the same thing: one stand-in upstream, the same cached names,
+# glory-hole's configuration, dnsmasq's command line and dnsperf's load.
+# The caller sets NAMES, RATE and SECS, then calls peers_init NAME.
+# shellcheck shell=sh
+
+# A work directory, and every process started here killed on exit.
+peers_init() { # name
+    WORK=$(mktemp -d "/tmp/gh-$1.XXXXXX")
+    PIDS=""
+    trap peers_cleanup EXIT INT TERM
+    # shellcheck disable=SC2034 # read by the scripts that source this
+    TICK=$(getconf CLK_TCK)
+    UP=127.0.0.1:5300
+}
+
+peers_cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+
+# The stand-in upstream every server forwards to, and the names asked.
+start_upstream() { # glory-hole binary
+    "$1" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
+    PIDS="$PIDS $!"
+    i=0; : >"$WORK/queries"
+    while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
+}
+
+# glory-hole on port 5401 with its defaults ($WORK/gh.toml); sets GH_PID.
+start_glory_hole() { # glory-hole binary
+    cat >"$WORK/gh.toml" <<TOML
+data_dir = "$WORK/gh-data"
+[dns]
+listen = ["127.0.0.1:5401"]
+upstreams = ["$UP"]
+udp_sockets = ${UDP_SOCKETS:-0}
+[web]
+enabled = false
+TOML
+    "$1" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
+    GH_PID=$!; PIDS="$PIDS $GH_PID"
+}
+
+# dnsmasq on port 5403, answering from its cache; sets DM_PID.
+start_dnsmasq() {
+    dnsmasq -k -p 5403 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+        --no-hosts --server="${UP%:*}#${UP##*:}" --cache-size=10000 -u root \
+        --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
+    DM_PID=$!; PIDS="$PIDS $DM_PID"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Every name asked once, so the measured queries are cache hits.
+warm() { # port
+    dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" -n 2 -t 2 >/dev/null 2>&1 || true
+}
+
+# The measured load; dnsperf's report on standard output.
+offer() { # port
+    dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 2>&1 || true
+}
