@@ -1,7 +1,10 @@
 #!/bin/sh
 # CPU time per answered query over loopback, side by side: glory-hole,
 # unbound, dnsmasq and a bare UDP echo loop, serving the same cached names
-# at the same offered rate, in one run. Prints a Markdown table.
+# at the same offered rate, in one run. Prints a Markdown table. Also
+# measured: udp-echo-batch, the same echo through glory-hole's own
+# one-thread recvmmsg/sendmmsg loop (the floor of its design: what is left
+# once the DNS path and the query log cost nothing).
 #
 #   benches/dns-peers.sh [RATE] [SECONDS]     (defaults: 40000 qps, 10 s)
 #   ROUNDS=5 benches/dns-peers.sh             (default 3 rounds)
@@ -81,6 +84,10 @@ start_dnsmasq
 
 "$ECHO" 127.0.0.1:5404 2 &
 EC_PID=$!; PIDS="$PIDS $EC_PID"
+# The floor of glory-hole's own design: one thread, its recvmmsg/sendmmsg
+# loop, no DNS work and no query log.
+"$ECHO" 127.0.0.1:5407 batch &
+EB_PID=$!; PIDS="$PIDS $EB_PID"
 sleep 1
 
 measure() { # name port pid
@@ -109,11 +116,12 @@ while [ $r -lt "$ROUNDS" ]; do
     measure unbound 5402 "$UB_PID"
     measure dnsmasq 5403 "$DM_PID"
     measure udp-echo 5404 "$EC_PID"
+    measure udp-echo-batch 5407 "$EB_PID"
     r=$((r + 1))
 done
 echo "| server | answered | lost | CPU µs per answer (median; every round) | mean latency ms | RSS MiB |"
 echo "|---|---|---|---|---|---|"
-for n in glory-hole glory-hole-log-off baseline unbound dnsmasq udp-echo; do
+for n in glory-hole glory-hole-log-off baseline unbound dnsmasq udp-echo udp-echo-batch; do
     awk -v n="$n" '$1 == n' "$WORK/rounds" | sort -k4,4n | awk '
         { q += $2; l += $3; us[NR] = $4; lat[NR] = $5; rss = $6; name = $1; all = all sep sprintf("%.2f", $4); sep = ", " }
         END { if (NR == 0) exit; m = int((NR + 1) / 2);
@@ -123,8 +131,8 @@ echo
 echo "Ratios of the medians above, then the median of the ratios taken within each round"
 echo "(both servers measured minutes apart under the same drift; every round's ratio in brackets):"
 awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
-    split("glory-hole glory-hole-log-off baseline", names, " ");
-    for (k = 1; k <= 3; k++) {
+    split("glory-hole glory-hole-log-off baseline udp-echo-batch", names, " ");
+    for (k = 1; k <= 4; k++) {
         n = names[k]; g = us[n];
         if (g == "") continue;
         if (us["unbound"] > 0) printf "%s / unbound  = %.2f\n", n, g / us["unbound"];
@@ -132,7 +140,7 @@ awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
         if (us["udp-echo"] > 0) printf "%s / udp-echo = %.2f\n", n, g / us["udp-echo"];
     }
 }' "$WORK/table"
-for n in glory-hole glory-hole-log-off baseline; do
+for n in glory-hole glory-hole-log-off baseline udp-echo-batch; do
     for peer in unbound dnsmasq udp-echo; do
         awk -v n="$n" -v p="$peer" '
             $1 == n { a[$7] = $4 } $1 == p { b[$7] = $4 }

@@ -3,6 +3,11 @@
 //! SO_REUSEPORT socket like glory-hole's UDP listener, no DNS work at all.
 //! Run by benches/dns-peers.sh: `udp_echo ADDR [THREADS]`. Not a criterion
 //! bench: without an address it exits at once (so `cargo bench` skips it).
+//!
+//! `udp_echo ADDR batch`: one thread echoing through glory-hole's own
+//! `recvmmsg`/`sendmmsg` loop (`dns::mmsg`), still with no DNS work: the
+//! floor of glory-hole's UDP design, what its DNS path and query log add
+//! to is measured against it.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
@@ -15,6 +20,9 @@ fn main() {
     let Some(addr) = args.first().and_then(|a| a.parse::<SocketAddr>().ok()) else {
         return;
     };
+    if args.get(1).is_some_and(|a| a == "batch") {
+        return batch_echo(addr);
+    }
     let threads: usize = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
     let handles: Vec<_> = (0..threads)
         .map(|_| {
@@ -35,5 +43,22 @@ fn main() {
         .collect();
     for h in handles {
         let _ = h.join();
+    }
+}
+
+fn batch_echo(addr: SocketAddr) {
+    use glory_hole::dns::mmsg::{Inbox, Outbox};
+    let sock = UdpSocket::bind(addr).unwrap();
+    let mut inbox = Inbox::default();
+    let mut outbox = Outbox::default();
+    loop {
+        let n = inbox.recv(&sock).unwrap_or(0);
+        for i in 0..n {
+            if let (raw, Some(from)) = inbox.get(i) {
+                outbox.slot().extend_from_slice(raw);
+                outbox.push(from);
+            }
+        }
+        outbox.flush(&sock);
     }
 }
