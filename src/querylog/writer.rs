@@ -17,9 +17,10 @@
 //! Not for: answering questions (`stats.rs`).
 
 use super::block::{self, Row};
+use super::live::{self, Batch};
 use super::schema::{self, OpenError};
 use super::sketch::{IdMap, Sketch, TopCounter};
-use super::{Command, LogRow, RetentionReport, RuleRef, Shared, lock, stats};
+use super::{Command, RetentionReport, RuleRef, Shared, lock, stats};
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent, Source, now_ms};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -29,7 +30,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 /// A transaction is committed once it holds this many rows (or the flush
@@ -96,7 +97,7 @@ pub(super) struct Writer {
     tx_rows: usize,
     /// Events received, stored together (one statement lookup, one ring
     /// lock per group).
-    inbox: Vec<QueryEvent>,
+    inbox: Batch,
     /// Per event of the group being stored: its name's hash and what the
     /// name cache held for it.
     looked: Vec<(u64, Option<(i64, i64)>)>,
@@ -577,24 +578,6 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(aside)
 }
 
-pub(super) fn row_of_event(e: &QueryEvent) -> LogRow {
-    LogRow {
-        time_ms: e.time_ms,
-        client: e.client.to_string(),
-        domain: e.qname.to_string(),
-        qtype: e.qtype,
-        rcode: e.rcode,
-        status: e.source,
-        upstream: (e.upstream != u8::MAX).then_some(e.upstream),
-        latency_us: e.latency_us,
-        reason: (e.reason.kind != 0).then_some(RuleRef {
-            kind: e.reason.kind,
-            id: e.reason.id,
-            cname_depth: e.reason.cname_depth,
-        }),
-    }
-}
-
 /// Roll-up deltas of the open transaction.
 #[derive(Default)]
 struct Rollup {
@@ -621,7 +604,7 @@ impl Writer {
             shared,
             conn: None,
             tx_rows: 0,
-            inbox: Vec::with_capacity(GROUP),
+            inbox: Batch::with_capacity(GROUP),
             looked: Vec::with_capacity(GROUP),
             roll: Rollup::default(),
             names: NameCache::new(),
@@ -800,31 +783,17 @@ impl Writer {
             };
             let busy = self.retention.is_some();
             if events_open {
-                let first = if busy {
-                    events.try_recv().map_err(|e| match e {
-                        TryRecvError::Empty => RecvTimeoutError::Timeout,
-                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                    })
-                } else {
-                    // Poll, never park on the channel: a parked receiver
-                    // makes every DNS worker's send a futex wake-up and a
-                    // context switch, which costs more than the answer.
-                    match events.try_recv() {
-                        Ok(e) => Ok(e),
-                        Err(TryRecvError::Empty) => {
+                match self.receive(&events) {
+                    Ok(0) => {
+                        // Poll, never park on the channel: a parked receiver
+                        // makes every DNS worker's send a futex wake-up and a
+                        // context switch, which costs more than the answer.
+                        if !busy && self.tx_rows + self.inbox.len() < BATCH_ROWS {
                             std::thread::sleep(wait.min(POLL));
-                            Err(RecvTimeoutError::Timeout)
                         }
-                        Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
                     }
-                };
-                match first {
-                    Ok(e) => {
-                        self.accept(e);
-                        while self.receive(&events) > 0 {}
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => events_open = false,
+                    Ok(_) => while let Ok(1..) = self.receive(&events) {},
+                    Err(_) => events_open = false,
                 }
                 self.store_inbox();
             } else if !busy {
@@ -893,34 +862,24 @@ impl Writer {
     }
 
     /// Takes the queued events, a group at most, up to the batch size;
-    /// returns how many.
-    fn receive(&mut self, events: &EventReceiver) -> usize {
+    /// returns how many (`Err`: every sink is gone).
+    fn receive(&mut self, events: &EventReceiver) -> Result<usize, TryRecvError> {
         let room = BATCH_ROWS
             .saturating_sub(self.tx_rows + self.inbox.len())
             .min(GROUP.saturating_sub(self.inbox.len()));
-        let start = self.inbox.len();
-        let n = events.try_recv_into(&mut self.inbox, room);
-        for i in start..self.inbox.len() {
-            self.private(i);
-        }
+        let (anonymize, hide) = (self.cfg.anonymize_clients, self.cfg.hide_domains);
+        let inbox = &mut self.inbox;
+        let n = events.try_recv_with(room, |e| inbox.push(&e, anonymize, hide))?;
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
-        n
-    }
-
-    /// Privacy settings apply before anything is kept, the RAM ring included.
-    fn private(&mut self, i: usize) {
-        let e = &mut self.inbox[i];
-        e.client = super::stored_client(e.client, self.cfg.anonymize_clients);
-        if self.cfg.hide_domains {
-            e.qname = heapless::String::try_from(super::HIDDEN_DOMAIN).unwrap_or_default();
-        }
+        Ok(n)
     }
 
     fn accept(&mut self, e: QueryEvent) {
-        self.inbox.push(e);
-        self.private(self.inbox.len() - 1);
+        // Privacy settings apply before anything is kept, the RAM ring included.
+        self.inbox
+            .push(&e, self.cfg.anonymize_clients, self.cfg.hide_domains);
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
@@ -934,23 +893,12 @@ impl Writer {
         }
         let mut events = std::mem::take(&mut self.inbox);
         self.store_group(&events);
-        {
-            // Moved, not cloned: an event is ~300 bytes. Room is made once
-            // per group (dropping the oldest in place moves nothing), and
-            // events the group itself would push out are not moved at all.
-            let mut ring = lock(&self.shared.ring);
-            if ring.cap > 0 {
-                let skip = events.len().saturating_sub(ring.cap);
-                let over = (ring.events.len() + events.len() - skip).saturating_sub(ring.cap);
-                ring.events.drain(..over);
-                ring.events.extend(events.drain(skip..));
-            }
-        }
+        lock(&self.shared.ring).extend(&events);
         events.clear();
         self.inbox = events;
     }
 
-    fn store_group(&mut self, events: &[QueryEvent]) {
+    fn store_group(&mut self, events: &Batch) {
         if self.conn.is_none() {
             return;
         }
@@ -972,7 +920,7 @@ impl Writer {
         }
     }
 
-    fn store_on(&mut self, conn: &Connection, events: &[QueryEvent]) -> rusqlite::Result<()> {
+    fn store_on(&mut self, conn: &Connection, events: &Batch) -> rusqlite::Result<()> {
         if self.tx_rows == 0 {
             conn.execute_batch("BEGIN")?;
         }
@@ -981,13 +929,13 @@ impl Writer {
         // overlap instead of each stalling its own row.
         let mut looked = std::mem::take(&mut self.looked);
         looked.clear();
-        looked.extend(events.iter().map(|e| {
-            let b = e.qname.as_bytes();
+        looked.extend(events.iter().map(|(_, name)| {
+            let b = name.as_bytes();
             let tag = name_hash(b);
             (tag, self.names.find(b, tag))
         }));
-        let result = events.iter().zip(&looked).try_for_each(|(e, &found)| {
-            let (row, past, hour) = self.stage(conn, e, found)?;
+        let result = events.iter().zip(&looked).try_for_each(|((e, name), &found)| {
+            let (row, past, hour) = self.stage(conn, e, name, found)?;
             self.tx_rows += 1;
             self.push_row(conn, row, past, hour)
         });
@@ -1000,7 +948,8 @@ impl Writer {
     fn stage(
         &mut self,
         conn: &Connection,
-        e: &QueryEvent,
+        e: &live::Entry,
+        name: &str,
         found: (u64, Option<(i64, i64)>),
     ) -> rusqlite::Result<(Row, bool, i64)> {
         let (key, past) = self.next_key(e.time_ms);
@@ -1013,7 +962,7 @@ impl Writer {
         let MinuteKeys {
             minute, hour, day, ..
         } = self.minute;
-        let domain = self.domain_id(conn, e.qname.as_str(), day, found)?;
+        let domain = self.domain_id(conn, name, day, found)?;
         let client = self.client_id(conn, e.client)?;
         let row = Row {
             key,
@@ -1170,7 +1119,7 @@ impl Writer {
             + (self.roll.minutes.capacity() + self.roll.hours.capacity()) * 80
             + self.roll.clients.capacity() * 40
             + self.roll.qtypes.capacity() * 32
-            + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
+            + self.inbox.bytes()
             + self.looked.capacity() * std::mem::size_of::<(u64, Option<(i64, i64)>)>()
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
