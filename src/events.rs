@@ -202,22 +202,22 @@ impl EventReceiver {
         n
     }
 
-    /// Hands up to `max` queued events to `f` without waiting, so the
-    /// receiver can keep what it needs of each instead of moving whole
+    /// Shows up to `max` queued events to `f` without waiting, so the
+    /// receiver copies what it keeps of each instead of moving whole
     /// events about; returns how many (0: none queued), or `Disconnected`
     /// once every sink is gone and nothing is left. The shared count is
     /// updated once per call, as in [`EventReceiver::try_recv_into`].
     pub fn try_recv_with(
         &self,
         max: usize,
-        mut f: impl FnMut(QueryEvent),
+        mut f: impl FnMut(&QueryEvent),
     ) -> Result<usize, TryRecvError> {
         let mut n = 0;
         let mut end = TryRecvError::Empty;
         while n < max {
             match self.rx.try_recv() {
                 Ok(e) => {
-                    f(e);
+                    f(&e);
                     n += 1;
                 }
                 Err(e) => {
