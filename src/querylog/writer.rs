@@ -418,7 +418,7 @@ pub(super) struct NameCache {
 /// look-ups issue their loads first, so their misses overlap instead of
 /// each stalling its own row. A hint only: it never faults.
 #[inline(always)]
-fn prefetch<T>(p: &T) {
+pub(super) fn prefetch<T>(p: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 only reads, and `p` is a valid reference.
     unsafe {
@@ -986,6 +986,15 @@ impl Writer {
         }
         for ((tag, found), (_, name)) in looked.iter_mut().zip(events.iter()) {
             *found = self.names.find(name.as_bytes(), *tag);
+        }
+        // Likewise the top-domain counts of the hour the last row fell in
+        // (most of a group falls in it too).
+        if let Some(h) = self.hours.get(&self.minute.hour) {
+            for (_, found) in &looked {
+                if let Some((id, _)) = found {
+                    h.top[0].prefetch(*id);
+                }
+            }
         }
         let result = events.iter().zip(&looked).try_for_each(|((e, name), &found)| {
             let (row, past, hour) = self.stage(conn, e, name, found)?;
