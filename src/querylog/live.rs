@@ -196,7 +196,7 @@ mod tests {
             qtype: 28,
             rcode: 3,
             source: Source::Blocked,
-            upstream: if i % 2 == 0 { u8::MAX } else { 1 },
+            upstream: if i.is_multiple_of(2) { u8::MAX } else { 1 },
             latency_us: i as u32,
             reason: Reason {
                 kind: (i % 3) as u8,
@@ -224,7 +224,12 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_latest_events_whatever_the_batch_sizes() {
-        let names = ["a.example", "", "much.longer.name.of.a.tracker.example", "x"];
+        let names = [
+            "a.example",
+            "",
+            "much.longer.name.of.a.tracker.example",
+            "x",
+        ];
         let long = "l".repeat(253);
         let events: Vec<QueryEvent> = (0..501)
             .map(|i| event(i, if i % 37 == 0 { &long } else { names[i % 4] }))
@@ -240,7 +245,10 @@ mod tests {
             }
             ring.extend(&batch);
             at += size;
-            assert_eq!(ring.recent(usize::MAX), expected(&events[..at], 50, usize::MAX));
+            assert_eq!(
+                ring.recent(usize::MAX),
+                expected(&events[..at], 50, usize::MAX)
+            );
             assert_eq!(ring.recent(3), expected(&events[..at], 50, 3));
             assert!(ring.names.capacity() <= 50 * 256);
         }

@@ -100,10 +100,12 @@ pub(super) struct Writer {
     inbox: Batch,
     /// Per event of the group being stored: its name's hash and what the
     /// name cache held for it.
-    looked: Vec<(u64, Option<(i64, i64)>)>,
+    looked: Vec<Looked>,
     roll: Rollup,
     names: NameCache,
     clients: IdMap<ClientKey, i64>,
+    /// The last client looked up, and its id (cleared with `clients`).
+    last_client: Option<(ClientKey, i64)>,
     last_key: i64,
     newest_hour: i64,
     /// The hours the open transaction counts into, with their summaries.
@@ -349,6 +351,17 @@ struct HourState {
     written: [IdMap<i64, u64>; 2],
 }
 
+/// What the name cache held for an event's name when its group was
+/// looked up (`Writer::store_on`).
+struct Looked {
+    /// The name's hash.
+    tag: u64,
+    /// Its id and `last_seen`.
+    found: Option<(i64, i64)>,
+    /// The slot that held it (valid when `found` is).
+    slot: usize,
+}
+
 /// A client address as the client cache's key: plain numbers, hashed
 /// without first copying the address enum about (a stall on every row).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -375,7 +388,7 @@ impl ClientKey {
 /// Bytes per name-cache slot (its tag, kept apart, included); names
 /// longer than fit are not cached.
 const NAME_SLOT: usize = 80;
-const NAME_MAX: usize = NAME_SLOT - 22;
+const NAME_MAX: usize = NAME_SLOT - 24;
 /// Slots in the name cache (4-way sets): 8192 x 80 bytes = 640 KiB.
 const NAME_SETS: usize = 2048;
 const NAME_WAYS: usize = 4;
@@ -385,6 +398,9 @@ struct NameSlot {
     id: i64,
     /// The `last_seen` the database holds for the name.
     seen: i32,
+    /// Where the name's id was last counted in its hour's top domains
+    /// (`TopCounter::add_at`; checked there, so it may be stale).
+    top_at: u16,
     len: u8,
     /// Recently used (second-chance replacement within the set).
     used: bool,
@@ -394,6 +410,7 @@ struct NameSlot {
 const EMPTY_SLOT: NameSlot = NameSlot {
     id: 0,
     seen: 0,
+    top_at: u16::MAX,
     len: 0,
     used: false,
     name: [0; NAME_MAX],
@@ -486,8 +503,7 @@ impl NameCache {
 
     /// The way of the set holding `b`.
     fn way(tags: &[u64; NAME_WAYS], slots: &[NameSlot], b: &[u8], tag: u64) -> Option<usize> {
-        (0..NAME_WAYS)
-            .find(|&w| tags[w] == tag && &slots[w].name[..usize::from(slots[w].len)] == b)
+        (0..NAME_WAYS).find(|&w| tags[w] == tag && &slots[w].name[..usize::from(slots[w].len)] == b)
     }
 
     #[cfg(test)]
@@ -514,12 +530,29 @@ impl NameCache {
 
     /// `get` with the name's hash already computed.
     fn find(&mut self, b: &[u8], tag: u64) -> Option<(i64, i64)> {
+        self.find_slot(b, tag).map(|(found, _)| found)
+    }
+
+    /// `find`, and the slot holding the name (for `top_at`).
+    fn find_slot(&mut self, b: &[u8], tag: u64) -> Option<((i64, i64), usize)> {
         let (tags, slots) = self.set(tag);
-        let s = &mut slots[Self::way(tags, slots, b, tag)?];
+        let way = Self::way(tags, slots, b, tag)?;
+        let s = &mut slots[way];
         if !s.used {
             s.used = true;
         }
-        Some((s.id, i64::from(s.seen)))
+        let slot = (tag >> 32) as usize % NAME_SETS * NAME_WAYS + way;
+        Some(((s.id, i64::from(s.seen)), slot))
+    }
+
+    fn top_at(&self, slot: usize) -> usize {
+        usize::from(self.slots[slot].top_at)
+    }
+
+    /// Notes where the name in `slot` was counted. The slot may hold
+    /// another name by now: `TopCounter::add_at` checks what it is given.
+    fn set_top_at(&mut self, slot: usize, at: usize) {
+        self.slots[slot].top_at = u16::try_from(at).unwrap_or(u16::MAX);
     }
 
     #[cfg(test)]
@@ -552,6 +585,7 @@ impl NameCache {
         let slot = &mut set[way];
         slot.id = id;
         slot.seen = seen.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        slot.top_at = u16::MAX;
         slot.len = b.len() as u8;
         slot.used = false;
         slot.name[..b.len()].copy_from_slice(b);
@@ -655,6 +689,7 @@ impl Writer {
             roll: Rollup::default(),
             names: NameCache::new(),
             clients: IdMap::default(),
+            last_client: None,
             last_key: i64::MIN,
             newest_hour: i64::MIN,
             hours: BTreeMap::new(),
@@ -883,6 +918,7 @@ impl Writer {
                 lock(&self.shared.ring).cap = cfg.ring_size;
                 if cfg.anonymize_clients != self.cfg.anonymize_clients {
                     self.clients.clear();
+                    self.last_client = None;
                 }
                 self.cfg = *cfg;
                 let _ = ack.send(());
@@ -979,25 +1015,29 @@ impl Writer {
         looked.extend(events.iter().map(|(_, name)| {
             let tag = name_hash(name.as_bytes());
             self.names.prefetch_tags(tag);
-            (tag, None)
+            Looked {
+                tag,
+                found: None,
+                slot: usize::MAX,
+            }
         }));
-        for &(tag, _) in &looked {
-            self.names.prefetch_slot(tag);
+        for l in &looked {
+            self.names.prefetch_slot(l.tag);
         }
-        for ((tag, found), (_, name)) in looked.iter_mut().zip(events.iter()) {
-            *found = self.names.find(name.as_bytes(), *tag);
+        for (l, (_, name)) in looked.iter_mut().zip(events.iter()) {
+            if let Some((found, slot)) = self.names.find_slot(name.as_bytes(), l.tag) {
+                (l.found, l.slot) = (Some(found), slot);
+            }
         }
         // Likewise the top-domain counts of the hour the last row fell in
         // (most of a group falls in it too).
         if let Some(h) = self.hours.get(&self.minute.hour) {
-            for (_, found) in &looked {
-                if let Some((id, _)) = found {
-                    h.top[0].prefetch(*id);
-                }
+            for l in looked.iter().filter(|l| l.found.is_some()) {
+                h.top[0].prefetch(self.names.top_at(l.slot));
             }
         }
-        let result = events.iter().zip(&looked).try_for_each(|((e, name), &found)| {
-            let (row, past, hour) = self.stage(conn, e, name, found)?;
+        let result = events.iter().zip(&looked).try_for_each(|((e, name), l)| {
+            let (row, past, hour) = self.stage(conn, e, name, l)?;
             self.tx_rows += 1;
             self.push_row(conn, row, past, hour)
         });
@@ -1012,7 +1052,7 @@ impl Writer {
         conn: &Connection,
         e: &live::Entry,
         name: &str,
-        found: (u64, Option<(i64, i64)>),
+        looked: &Looked,
     ) -> rusqlite::Result<(Row, bool, i64)> {
         let (key, past) = self.next_key(e.time_ms);
         if !past {
@@ -1024,7 +1064,7 @@ impl Writer {
         let MinuteKeys {
             minute, hour, day, ..
         } = self.minute;
-        let domain = self.domain_id(conn, name, day, found)?;
+        let domain = self.domain_id(conn, name, day, (looked.tag, looked.found))?;
         let client = self.client_id(conn, e.client)?;
         let row = Row {
             key,
@@ -1063,7 +1103,12 @@ impl Writer {
         };
         h.sketch.insert(domain);
         h.sketch_dirty = true;
-        h.top[0].add(domain, 1);
+        if looked.found.is_some() {
+            let at = h.top[0].add_at(self.names.top_at(looked.slot), domain, 1);
+            self.names.set_top_at(looked.slot, at);
+        } else {
+            h.top[0].add(domain, 1);
+        }
         if blocked {
             h.top[1].add(domain, 1);
         }
@@ -1182,7 +1227,7 @@ impl Writer {
             + self.roll.clients.capacity() * 40
             + self.roll.qtypes.capacity() * 32
             + self.inbox.bytes()
-            + self.looked.capacity() * std::mem::size_of::<(u64, Option<(i64, i64)>)>()
+            + self.looked.capacity() * std::mem::size_of::<Looked>()
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
             + self.blocks.blob.capacity()
@@ -1238,6 +1283,7 @@ impl Writer {
     fn forget_cached(&mut self) {
         self.names.clear();
         self.clients.clear();
+        self.last_client = None;
         self.hours.clear();
         self.roll.clear();
         self.acc.reset();
@@ -1430,7 +1476,15 @@ impl Writer {
 
     fn client_id(&mut self, conn: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
         let key = ClientKey::of(ip);
+        // Queries come in runs from one client (a page load, a device's
+        // burst): the last one is compared before the map is hashed.
+        if let Some((last, id)) = self.last_client
+            && last == key
+        {
+            return Ok(id);
+        }
         if let Some(&id) = self.clients.get(&key) {
+            self.last_client = Some((key, id));
             return Ok(id);
         }
         let addr = ip.to_string();
@@ -1450,6 +1504,7 @@ impl Writer {
             self.clients.clear();
         }
         self.clients.insert(key, id);
+        self.last_client = Some((key, id));
         Ok(id)
     }
 
