@@ -260,6 +260,12 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_a_sixth_of_an_event() {
+        assert!(std::mem::size_of::<Entry>() <= 48);
+        assert!(std::mem::size_of::<QueryEvent>() >= 6 * 48);
+    }
+
+    #[test]
     fn privacy_applies_before_an_event_is_kept() {
         let mut b = Batch::default();
         b.push(&event(7, "secret.example"), true, true);
