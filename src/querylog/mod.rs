@@ -20,6 +20,7 @@
 //! Not for: deciding anything about a query, or metrics counters.
 
 mod block;
+mod live;
 mod schema;
 mod sketch;
 mod stats;
@@ -29,10 +30,9 @@ pub use schema::{MIGRATIONS, OpenError, latest_version, migrate_to};
 pub use stats::{LOG_SCAN_BUDGET, TOP_PER_HOUR, query_plans};
 
 use crate::config::{Config, QueryLogConfig};
-use crate::events::{EventReceiver, EventSink, QueryEvent, Source};
+use crate::events::{EventReceiver, EventSink, Source};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,17 +214,11 @@ enum Command {
     Shutdown,
 }
 
-/// The latest events, in RAM, for the live view.
-struct Ring {
-    cap: usize,
-    events: VecDeque<QueryEvent>,
-}
-
 /// State the writer publishes and the API reads.
 struct Shared {
     path: PathBuf,
     enabled: bool,
-    ring: Mutex<Ring>,
+    ring: Mutex<live::Ring>,
     status: Mutex<LogStatus>,
     /// Bumped when the database file is replaced, so pooled readers reopen.
     generation: AtomicU64,
@@ -258,10 +252,7 @@ impl QueryLog {
         let shared = Arc::new(Shared {
             path: path.clone(),
             enabled: qcfg.enabled,
-            ring: Mutex::new(Ring {
-                cap: qcfg.ring_size,
-                events: VecDeque::with_capacity(qcfg.ring_size.min(100_000)),
-            }),
+            ring: Mutex::new(live::Ring::new(qcfg.ring_size)),
             status: Mutex::new(LogStatus {
                 enabled: qcfg.enabled,
                 path: path.display().to_string(),
@@ -336,13 +327,7 @@ impl QueryLog {
 
     /// The latest `n` queries, newest first, including rows not yet on disk.
     pub fn recent(&self, n: usize) -> Vec<LogRow> {
-        let ring = lock(&self.shared.ring);
-        ring.events
-            .iter()
-            .rev()
-            .take(n)
-            .map(writer::row_of_event)
-            .collect()
+        lock(&self.shared.ring).recent(n)
     }
 
     pub fn status(&self) -> LogStatus {

@@ -17,9 +17,10 @@
 //! Not for: answering questions (`stats.rs`).
 
 use super::block::{self, Row};
+use super::live::{self, Batch};
 use super::schema::{self, OpenError};
 use super::sketch::{IdMap, Sketch, TopCounter};
-use super::{Command, LogRow, RetentionReport, RuleRef, Shared, lock, stats};
+use super::{Command, RetentionReport, RuleRef, Shared, lock, stats};
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent, Source, now_ms};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -29,7 +30,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 /// A transaction is committed once it holds this many rows (or the flush
@@ -96,13 +97,15 @@ pub(super) struct Writer {
     tx_rows: usize,
     /// Events received, stored together (one statement lookup, one ring
     /// lock per group).
-    inbox: Vec<QueryEvent>,
+    inbox: Batch,
     /// Per event of the group being stored: its name's hash and what the
     /// name cache held for it.
-    looked: Vec<(u64, Option<(i64, i64)>)>,
+    looked: Vec<Looked>,
     roll: Rollup,
     names: NameCache,
     clients: IdMap<ClientKey, i64>,
+    /// The last client looked up, and its id (cleared with `clients`).
+    last_client: Option<(ClientKey, i64)>,
     last_key: i64,
     newest_hour: i64,
     /// The hours the open transaction counts into, with their summaries.
@@ -348,6 +351,17 @@ struct HourState {
     written: [IdMap<i64, u64>; 2],
 }
 
+/// What the name cache held for an event's name when its group was
+/// looked up (`Writer::store_on`).
+struct Looked {
+    /// The name's hash.
+    tag: u64,
+    /// Its id and `last_seen`.
+    found: Option<(i64, i64)>,
+    /// The slot that held it (valid when `found` is).
+    slot: usize,
+}
+
 /// A client address as the client cache's key: plain numbers, hashed
 /// without first copying the address enum about (a stall on every row).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -371,20 +385,22 @@ impl ClientKey {
     }
 }
 
-/// Bytes per name-cache slot; names longer than fit are not cached.
+/// Bytes per name-cache slot (its tag, kept apart, included); names
+/// longer than fit are not cached.
 const NAME_SLOT: usize = 80;
-const NAME_MAX: usize = NAME_SLOT - 22;
+const NAME_MAX: usize = NAME_SLOT - 24;
 /// Slots in the name cache (4-way sets): 8192 x 80 bytes = 640 KiB.
 const NAME_SETS: usize = 2048;
 const NAME_WAYS: usize = 4;
 
 #[derive(Clone, Copy)]
 struct NameSlot {
-    /// The name's hash, never 0 in a used slot.
-    tag: u64,
     id: i64,
     /// The `last_seen` the database holds for the name.
     seen: i32,
+    /// Where the name's id was last counted in its hour's top domains
+    /// (`TopCounter::add_at`; checked there, so it may be stale).
+    top_at: u16,
     len: u8,
     /// Recently used (second-chance replacement within the set).
     used: bool,
@@ -392,19 +408,47 @@ struct NameSlot {
 }
 
 const EMPTY_SLOT: NameSlot = NameSlot {
-    tag: 0,
     id: 0,
     seen: 0,
+    top_at: u16::MAX,
     len: 0,
     used: false,
     name: [0; NAME_MAX],
 };
 
+/// A set's tags (the names' hashes, 0: slot unused) in one cache line: a
+/// look-up compares them before it touches a slot, so a hit reads two
+/// lines and a miss one, instead of a line per way.
+#[derive(Clone, Copy)]
+#[repr(align(32))]
+struct SetTags([u64; NAME_WAYS]);
+
 /// Domain name -> (id, last_seen), a fixed-size set-associative cache in
 /// front of the `domains` table's unique index: the hot names of a
 /// household stay in it, a flood of distinct names only churns it.
 pub(super) struct NameCache {
+    tags: Box<[SetTags]>,
     slots: Box<[NameSlot]>,
+}
+
+/// Asks the CPU to start loading `p`'s cache line and go on: a group's
+/// look-ups issue their loads first, so their misses overlap instead of
+/// each stalling its own row. A hint only: it never faults.
+#[inline(always)]
+pub(super) fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 only reads, and `p` is a valid reference.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((p as *const T).cast());
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: PRFM only reads, and `p` is a valid reference.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) p as *const T, options(nostack, readonly, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = p;
 }
 
 /// The name's bytes as little-endian words, the last one zero-padded.
@@ -440,18 +484,26 @@ fn name_hash(name: &[u8]) -> u64 {
 impl NameCache {
     pub(super) fn new() -> NameCache {
         NameCache {
+            tags: vec![SetTags([0; NAME_WAYS]); NAME_SETS].into_boxed_slice(),
             slots: vec![EMPTY_SLOT; NAME_SETS * NAME_WAYS].into_boxed_slice(),
         }
     }
 
     /// RAM the cache holds: fixed.
     pub(super) fn bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots)
+        std::mem::size_of_val(&*self.tags) + std::mem::size_of_val(&*self.slots)
     }
 
-    fn set(&mut self, tag: u64) -> &mut [NameSlot] {
-        let i = ((tag >> 32) as usize % NAME_SETS) * NAME_WAYS;
-        &mut self.slots[i..i + NAME_WAYS]
+    /// The set `tag` falls in: its tags and its slots.
+    fn set(&mut self, tag: u64) -> (&mut [u64; NAME_WAYS], &mut [NameSlot]) {
+        let set = (tag >> 32) as usize % NAME_SETS;
+        let i = set * NAME_WAYS;
+        (&mut self.tags[set].0, &mut self.slots[i..i + NAME_WAYS])
+    }
+
+    /// The way of the set holding `b`.
+    fn way(tags: &[u64; NAME_WAYS], slots: &[NameSlot], b: &[u8], tag: u64) -> Option<usize> {
+        (0..NAME_WAYS).find(|&w| tags[w] == tag && &slots[w].name[..usize::from(slots[w].len)] == b)
     }
 
     #[cfg(test)]
@@ -460,15 +512,47 @@ impl NameCache {
         self.find(b, name_hash(b))
     }
 
+    /// Starts loading the lines a look-up of `tag` reads: its set's tags
+    /// and, if a tag matches, that slot.
+    fn prefetch_tags(&self, tag: u64) {
+        prefetch(&self.tags[(tag >> 32) as usize % NAME_SETS]);
+    }
+
+    fn prefetch_slot(&self, tag: u64) {
+        let set = (tag >> 32) as usize % NAME_SETS;
+        if let Some(w) = self.tags[set].0.iter().position(|&t| t == tag) {
+            let slot = &self.slots[set * NAME_WAYS + w];
+            prefetch(slot);
+            // A slot spans two lines; the name ends in the second.
+            prefetch(slot.name.last().expect("NAME_MAX > 0"));
+        }
+    }
+
     /// `get` with the name's hash already computed.
     fn find(&mut self, b: &[u8], tag: u64) -> Option<(i64, i64)> {
-        self.set(tag)
-            .iter_mut()
-            .find(|s| s.tag == tag && &s.name[..usize::from(s.len)] == b)
-            .map(|s| {
-                s.used = true;
-                (s.id, i64::from(s.seen))
-            })
+        self.find_slot(b, tag).map(|(found, _)| found)
+    }
+
+    /// `find`, and the slot holding the name (for `top_at`).
+    fn find_slot(&mut self, b: &[u8], tag: u64) -> Option<((i64, i64), usize)> {
+        let (tags, slots) = self.set(tag);
+        let way = Self::way(tags, slots, b, tag)?;
+        let s = &mut slots[way];
+        if !s.used {
+            s.used = true;
+        }
+        let slot = (tag >> 32) as usize % NAME_SETS * NAME_WAYS + way;
+        Some(((s.id, i64::from(s.seen)), slot))
+    }
+
+    fn top_at(&self, slot: usize) -> usize {
+        usize::from(self.slots[slot].top_at)
+    }
+
+    /// Notes where the name in `slot` was counted. The slot may hold
+    /// another name by now: `TopCounter::add_at` checks what it is given.
+    fn set_top_at(&mut self, slot: usize, at: usize) {
+        self.slots[slot].top_at = u16::try_from(at).unwrap_or(u16::MAX);
     }
 
     #[cfg(test)]
@@ -481,12 +565,8 @@ impl NameCache {
         if b.len() > NAME_MAX {
             return;
         }
-        let set = self.set(tag);
-        let way = match set
-            .iter()
-            .position(|s| s.tag == tag && &s.name[..usize::from(s.len)] == b)
-            .or_else(|| set.iter().position(|s| s.tag == 0))
-        {
+        let (tags, set) = self.set(tag);
+        let way = match Self::way(tags, set, b, tag).or_else(|| tags.iter().position(|&t| t == 0)) {
             Some(w) => w,
             None => {
                 // Second chance: the first slot not used since the last sweep.
@@ -501,10 +581,11 @@ impl NameCache {
                 w.unwrap_or(0)
             }
         };
+        tags[way] = tag;
         let slot = &mut set[way];
-        slot.tag = tag;
         slot.id = id;
         slot.seen = seen.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        slot.top_at = u16::MAX;
         slot.len = b.len() as u8;
         slot.used = false;
         slot.name[..b.len()].copy_from_slice(b);
@@ -517,14 +598,14 @@ impl NameCache {
     }
 
     fn remove_hashed(&mut self, b: &[u8], tag: u64) {
-        for s in self.set(tag) {
-            if s.tag == tag && &s.name[..usize::from(s.len)] == b {
-                s.tag = 0;
-            }
+        let (tags, set) = self.set(tag);
+        if let Some(w) = Self::way(tags, set, b, tag) {
+            tags[w] = 0;
         }
     }
 
     fn clear(&mut self) {
+        self.tags.fill(SetTags([0; NAME_WAYS]));
         self.slots.fill(EMPTY_SLOT);
     }
 }
@@ -577,24 +658,6 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
     Ok(aside)
 }
 
-pub(super) fn row_of_event(e: &QueryEvent) -> LogRow {
-    LogRow {
-        time_ms: e.time_ms,
-        client: e.client.to_string(),
-        domain: e.qname.to_string(),
-        qtype: e.qtype,
-        rcode: e.rcode,
-        status: e.source,
-        upstream: (e.upstream != u8::MAX).then_some(e.upstream),
-        latency_us: e.latency_us,
-        reason: (e.reason.kind != 0).then_some(RuleRef {
-            kind: e.reason.kind,
-            id: e.reason.id,
-            cname_depth: e.reason.cname_depth,
-        }),
-    }
-}
-
 /// Roll-up deltas of the open transaction.
 #[derive(Default)]
 struct Rollup {
@@ -621,11 +684,12 @@ impl Writer {
             shared,
             conn: None,
             tx_rows: 0,
-            inbox: Vec::with_capacity(GROUP),
+            inbox: Batch::with_capacity(GROUP),
             looked: Vec::with_capacity(GROUP),
             roll: Rollup::default(),
             names: NameCache::new(),
             clients: IdMap::default(),
+            last_client: None,
             last_key: i64::MIN,
             newest_hour: i64::MIN,
             hours: BTreeMap::new(),
@@ -800,31 +864,17 @@ impl Writer {
             };
             let busy = self.retention.is_some();
             if events_open {
-                let first = if busy {
-                    events.try_recv().map_err(|e| match e {
-                        TryRecvError::Empty => RecvTimeoutError::Timeout,
-                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                    })
-                } else {
-                    // Poll, never park on the channel: a parked receiver
-                    // makes every DNS worker's send a futex wake-up and a
-                    // context switch, which costs more than the answer.
-                    match events.try_recv() {
-                        Ok(e) => Ok(e),
-                        Err(TryRecvError::Empty) => {
+                match self.receive(&events) {
+                    Ok(0) => {
+                        // Poll, never park on the channel: a parked receiver
+                        // makes every DNS worker's send a futex wake-up and a
+                        // context switch, which costs more than the answer.
+                        if !busy && self.tx_rows + self.inbox.len() < BATCH_ROWS {
                             std::thread::sleep(wait.min(POLL));
-                            Err(RecvTimeoutError::Timeout)
                         }
-                        Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
                     }
-                };
-                match first {
-                    Ok(e) => {
-                        self.accept(e);
-                        while self.receive(&events) > 0 {}
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => events_open = false,
+                    Ok(_) => while let Ok(1..) = self.receive(&events) {},
+                    Err(_) => events_open = false,
                 }
                 self.store_inbox();
             } else if !busy {
@@ -868,6 +918,7 @@ impl Writer {
                 lock(&self.shared.ring).cap = cfg.ring_size;
                 if cfg.anonymize_clients != self.cfg.anonymize_clients {
                     self.clients.clear();
+                    self.last_client = None;
                 }
                 self.cfg = *cfg;
                 let _ = ack.send(());
@@ -893,34 +944,24 @@ impl Writer {
     }
 
     /// Takes the queued events, a group at most, up to the batch size;
-    /// returns how many.
-    fn receive(&mut self, events: &EventReceiver) -> usize {
+    /// returns how many (`Err`: every sink is gone).
+    fn receive(&mut self, events: &EventReceiver) -> Result<usize, TryRecvError> {
         let room = BATCH_ROWS
             .saturating_sub(self.tx_rows + self.inbox.len())
             .min(GROUP.saturating_sub(self.inbox.len()));
-        let start = self.inbox.len();
-        let n = events.try_recv_into(&mut self.inbox, room);
-        for i in start..self.inbox.len() {
-            self.private(i);
-        }
+        let (anonymize, hide) = (self.cfg.anonymize_clients, self.cfg.hide_domains);
+        let inbox = &mut self.inbox;
+        let n = events.try_recv_with(room, |e| inbox.push(e, anonymize, hide))?;
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
-        n
-    }
-
-    /// Privacy settings apply before anything is kept, the RAM ring included.
-    fn private(&mut self, i: usize) {
-        let e = &mut self.inbox[i];
-        e.client = super::stored_client(e.client, self.cfg.anonymize_clients);
-        if self.cfg.hide_domains {
-            e.qname = heapless::String::try_from(super::HIDDEN_DOMAIN).unwrap_or_default();
-        }
+        Ok(n)
     }
 
     fn accept(&mut self, e: QueryEvent) {
-        self.inbox.push(e);
-        self.private(self.inbox.len() - 1);
+        // Privacy settings apply before anything is kept, the RAM ring included.
+        self.inbox
+            .push(&e, self.cfg.anonymize_clients, self.cfg.hide_domains);
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
@@ -934,23 +975,12 @@ impl Writer {
         }
         let mut events = std::mem::take(&mut self.inbox);
         self.store_group(&events);
-        {
-            // Moved, not cloned: an event is ~300 bytes. Room is made once
-            // per group (dropping the oldest in place moves nothing), and
-            // events the group itself would push out are not moved at all.
-            let mut ring = lock(&self.shared.ring);
-            if ring.cap > 0 {
-                let skip = events.len().saturating_sub(ring.cap);
-                let over = (ring.events.len() + events.len() - skip).saturating_sub(ring.cap);
-                ring.events.drain(..over);
-                ring.events.extend(events.drain(skip..));
-            }
-        }
+        lock(&self.shared.ring).extend(&events);
         events.clear();
         self.inbox = events;
     }
 
-    fn store_group(&mut self, events: &[QueryEvent]) {
+    fn store_group(&mut self, events: &Batch) {
         if self.conn.is_none() {
             return;
         }
@@ -972,22 +1002,42 @@ impl Writer {
         }
     }
 
-    fn store_on(&mut self, conn: &Connection, events: &[QueryEvent]) -> rusqlite::Result<()> {
+    fn store_on(&mut self, conn: &Connection, events: &Batch) -> rusqlite::Result<()> {
         if self.tx_rows == 0 {
             conn.execute_batch("BEGIN")?;
         }
-        // The group's names are looked up in the name cache first: those
-        // look-ups do not depend on each other, so their cache misses
-        // overlap instead of each stalling its own row.
+        // The group's names are looked up in the name cache first, in
+        // passes (the sets' tags, then the matching slots, then the
+        // look-ups) that each start their loads before the next needs them:
+        // after a sleep the cache is cold, and a row stalled on each miss.
         let mut looked = std::mem::take(&mut self.looked);
         looked.clear();
-        looked.extend(events.iter().map(|e| {
-            let b = e.qname.as_bytes();
-            let tag = name_hash(b);
-            (tag, self.names.find(b, tag))
+        looked.extend(events.iter().map(|(_, name)| {
+            let tag = name_hash(name.as_bytes());
+            self.names.prefetch_tags(tag);
+            Looked {
+                tag,
+                found: None,
+                slot: usize::MAX,
+            }
         }));
-        let result = events.iter().zip(&looked).try_for_each(|(e, &found)| {
-            let (row, past, hour) = self.stage(conn, e, found)?;
+        for l in &looked {
+            self.names.prefetch_slot(l.tag);
+        }
+        for (l, (_, name)) in looked.iter_mut().zip(events.iter()) {
+            if let Some((found, slot)) = self.names.find_slot(name.as_bytes(), l.tag) {
+                (l.found, l.slot) = (Some(found), slot);
+            }
+        }
+        // Likewise the top-domain counts of the hour the last row fell in
+        // (most of a group falls in it too).
+        if let Some(h) = self.hours.get(&self.minute.hour) {
+            for l in looked.iter().filter(|l| l.found.is_some()) {
+                h.top[0].prefetch(self.names.top_at(l.slot));
+            }
+        }
+        let result = events.iter().zip(&looked).try_for_each(|((e, name), l)| {
+            let (row, past, hour) = self.stage(conn, e, name, l)?;
             self.tx_rows += 1;
             self.push_row(conn, row, past, hour)
         });
@@ -1000,8 +1050,9 @@ impl Writer {
     fn stage(
         &mut self,
         conn: &Connection,
-        e: &QueryEvent,
-        found: (u64, Option<(i64, i64)>),
+        e: &live::Entry,
+        name: &str,
+        looked: &Looked,
     ) -> rusqlite::Result<(Row, bool, i64)> {
         let (key, past) = self.next_key(e.time_ms);
         if !past {
@@ -1013,7 +1064,7 @@ impl Writer {
         let MinuteKeys {
             minute, hour, day, ..
         } = self.minute;
-        let domain = self.domain_id(conn, e.qname.as_str(), day, found)?;
+        let domain = self.domain_id(conn, name, day, (looked.tag, looked.found))?;
         let client = self.client_id(conn, e.client)?;
         let row = Row {
             key,
@@ -1052,7 +1103,12 @@ impl Writer {
         };
         h.sketch.insert(domain);
         h.sketch_dirty = true;
-        h.top[0].add(domain, 1);
+        if looked.found.is_some() {
+            let at = h.top[0].add_at(self.names.top_at(looked.slot), domain, 1);
+            self.names.set_top_at(looked.slot, at);
+        } else {
+            h.top[0].add(domain, 1);
+        }
         if blocked {
             h.top[1].add(domain, 1);
         }
@@ -1170,8 +1226,8 @@ impl Writer {
             + (self.roll.minutes.capacity() + self.roll.hours.capacity()) * 80
             + self.roll.clients.capacity() * 40
             + self.roll.qtypes.capacity() * 32
-            + self.inbox.capacity() * std::mem::size_of::<QueryEvent>()
-            + self.looked.capacity() * std::mem::size_of::<(u64, Option<(i64, i64)>)>()
+            + self.inbox.bytes()
+            + self.looked.capacity() * std::mem::size_of::<Looked>()
             + self.acc.bytes()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
             + self.blocks.blob.capacity()
@@ -1227,6 +1283,7 @@ impl Writer {
     fn forget_cached(&mut self) {
         self.names.clear();
         self.clients.clear();
+        self.last_client = None;
         self.hours.clear();
         self.roll.clear();
         self.acc.reset();
@@ -1419,7 +1476,15 @@ impl Writer {
 
     fn client_id(&mut self, conn: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
         let key = ClientKey::of(ip);
+        // Queries come in runs from one client (a page load, a device's
+        // burst): the last one is compared before the map is hashed.
+        if let Some((last, id)) = self.last_client
+            && last == key
+        {
+            return Ok(id);
+        }
         if let Some(&id) = self.clients.get(&key) {
+            self.last_client = Some((key, id));
             return Ok(id);
         }
         let addr = ip.to_string();
@@ -1439,6 +1504,7 @@ impl Writer {
             self.clients.clear();
         }
         self.clients.insert(key, id);
+        self.last_client = Some((key, id));
         Ok(id)
     }
 
