@@ -136,7 +136,7 @@ for n in glory-hole glory-hole-log-off baseline unbound dnsmasq udp-echo udp-ech
 done | tee "$WORK/table"
 echo
 echo "Ratios of the medians above, then the median of the ratios taken within each round"
-echo "(both servers measured minutes apart under the same drift; every round's ratio in brackets):"
+echo "(each pair measured in the same round, glory-hole and dnsmasq back to back; every round's ratio in brackets):"
 awk -F'|' '{gsub(/ /,"",$2); split($5, f, " "); us[$2]=f[1]} END {
     split("glory-hole glory-hole-log-off baseline udp-echo-batch", names, " ");
     for (k = 1; k <= 4; k++) {
