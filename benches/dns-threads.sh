@@ -1,0 +1,63 @@
+#!/bin/sh
+# Per thread, under benches/dns-peers.sh's load: CPU µs per answer and
+# context switches per answer (voluntary: went to sleep; involuntary:
+# preempted), for glory-hole and dnsmasq, from /proc/PID/task/*/stat and
+# status. Shows where the CPU per answer goes between glory-hole's UDP
+# reader and its query-log writer, and how often each server sleeps.
+#
+#   benches/dns-threads.sh [RATE] [SECONDS]     (defaults: 40000 qps, 10 s)
+#   ROUNDS=3 benches/dns-threads.sh             (default 2 rounds)
+set -eu
+cd "$(dirname "$0")/.."
+RATE=${1:-40000}
+SECS=${2:-10}
+ROUNDS=${ROUNDS:-2}
+NAMES=1000
+. benches/peers-common.sh
+peers_init threads
+
+.ci/setup >/dev/null
+cargo build --release --quiet --bin glory-hole
+GH=target/release/glory-hole
+start_upstream "$GH"
+start_glory_hole "$GH"
+start_dnsmasq
+sleep 1
+
+# One line per thread: tid name cpu-ticks voluntary involuntary.
+snapshot() { # pid
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s %s %s %s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" \
+            "$(awk '{print $14 + $15}' "$t/stat")" \
+            "$(awk '/^voluntary_ctxt/ {print $2}' "$t/status")" \
+            "$(awk '/^nonvoluntary_ctxt/ {print $2}' "$t/status")"
+    done | sort
+}
+
+per_thread() { # name port pid
+    warm "$2"
+    snapshot "$3" >"$WORK/before"
+    offer "$2" >"$WORK/load"
+    snapshot "$3" >"$WORK/after"
+    q=$(awk '/Queries completed:/ {print $3}' "$WORK/load")
+    if [ "${q:-0}" -eq 0 ]; then
+        echo "dns-threads: $1 answered no query; dnsperf said:" >&2
+        cat "$WORK/load" >&2
+        exit 1
+    fi
+    join "$WORK/before" "$WORK/after" | awk -v s="$1" -v q="${q:-0}" -v t="$TICK" -v r="$r" '
+        q > 0 { us = ($7 - $3) * 1e6 / t / q; v = ($8 - $4) / q; i = ($9 - $5) / q;
+                if (us > 0 || v > 0.001)
+                    printf "| %d | %s | %s | %.2f | %.3f | %.3f |\n", r, s, $2, us, v, i }'
+}
+
+echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores; threads with CPU or sleeps."
+echo
+echo "| round | server | thread | CPU µs per answer | sleeps per answer | preemptions per answer |"
+echo "|---|---|---|---|---|---|"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+    per_thread glory-hole 5401 "$GH_PID"
+    per_thread dnsmasq 5403 "$DM_PID"
+    r=$((r + 1))
+done
