@@ -15,24 +15,11 @@
 use glory_hole::config::{Config, Dur};
 use glory_hole::events::{EventSink, QueryEvent, Reason, Source, now_ms};
 use glory_hole::querylog::{LogQuery, QueryLog};
+use glory_hole::testing::Rng;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 struct Zipf {
     cdf: Vec<f64>,
@@ -242,13 +229,13 @@ fn live_ingest(rows: usize, sink: bool) -> anyhow::Result<f64> {
             let ev = QueryEvent {
                 time_ms: now_ms(),
                 client: clients[i % clients.len()],
-                qname: heapless::String::try_from(names[(rng.next() % 1000) as usize].as_str())
+                qname: heapless::String::try_from(names[(rng.next_u64() % 1000) as usize].as_str())
                     .unwrap_or_default(),
                 qtype: 1,
                 rcode: 0,
                 source: Source::Cache,
                 upstream: u8::MAX,
-                latency_us: 15 + (rng.next() % 60) as u32,
+                latency_us: 15 + (rng.next_u64() % 60) as u32,
                 reason: Reason::default(),
             };
             if sink {
@@ -316,13 +303,15 @@ fn paced_ingest(rows: usize, per_s: u64) -> anyhow::Result<f64> {
                 sink.emit(QueryEvent {
                     time_ms: now_ms(),
                     client: clients[sent % clients.len()],
-                    qname: heapless::String::try_from(names[(rng.next() % 1000) as usize].as_str())
-                        .unwrap_or_default(),
+                    qname: heapless::String::try_from(
+                        names[(rng.next_u64() % 1000) as usize].as_str(),
+                    )
+                    .unwrap_or_default(),
                     qtype: 1,
                     rcode: 0,
                     source: Source::Cache,
                     upstream: u8::MAX,
-                    latency_us: 15 + (rng.next() % 60) as u32,
+                    latency_us: 15 + (rng.next_u64() % 60) as u32,
                     reason: Reason::default(),
                 });
                 sent += 1;
@@ -441,10 +430,10 @@ fn main() -> anyhow::Result<()> {
                 (
                     Source::Blocked,
                     u8::MAX,
-                    20 + (rng.next() % 40) as u32,
+                    20 + (rng.next_u64() % 40) as u32,
                     Reason {
                         kind: 1,
-                        id: (rng.next() % 12) as u32,
+                        id: (rng.next_u64() % 12) as u32,
                         cname_depth: 0,
                     },
                 )
@@ -454,14 +443,14 @@ fn main() -> anyhow::Result<()> {
                     (
                         Source::Cache,
                         u8::MAX,
-                        15 + (rng.next() % 60) as u32,
+                        15 + (rng.next_u64() % 60) as u32,
                         Reason::default(),
                     )
                 } else if p < 0.985 {
                     (
                         Source::Upstream,
-                        (rng.next() % 2) as u8,
-                        4_000 + (rng.next() % 60_000) as u32,
+                        (rng.next_u64() % 2) as u8,
+                        4_000 + (rng.next_u64() % 60_000) as u32,
                         Reason::default(),
                     )
                 } else if p < 0.99 {

@@ -297,15 +297,7 @@ async fn a_burst_from_many_clients_is_answered_one_by_one() {
     // spreads the clients over them, and every answer still goes back
     // through the socket its query came in on.
     let s = common::start(&LOCAL.replacen("[dns]\n", "[dns]\nudp_sockets = 4\n", 1)).await;
-    let readers = || {
-        std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter(|t| {
-                let comm = std::fs::read_to_string(t.as_ref().unwrap().path().join("comm"));
-                comm.is_ok_and(|c| c.starts_with("dns-udp"))
-            })
-            .count()
-    };
+    let readers = || glory_hole::testing::threads_named("dns-udp").len();
     // A thread names itself once it runs.
     for _ in 0..100 {
         if readers() >= 4 {

@@ -876,20 +876,14 @@ fn a_damaged_block_is_skipped_and_the_rest_still_read() {
 /// named querylog-writer).
 fn writer_cpu_s() -> f64 {
     let tick = 100.0; // USER_HZ on Linux
-    let mut total = None;
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim() == "querylog-writer" {
-            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-            // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
-            let rest = &stat[stat.rfind(')').unwrap() + 2..];
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-            total = Some(ticks / tick);
-        }
-    }
-    total.expect("a thread named querylog-writer")
+    let dirs = glory_hole::testing::threads_named("querylog-writer");
+    let dir = dirs.last().expect("a thread named querylog-writer");
+    let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+    // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / tick
 }
 
 /// With nothing to write, the writer polls the channel and sleeps; once its

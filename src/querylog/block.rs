@@ -262,20 +262,7 @@ fn decode_rows(data: &[u8], out: &mut Vec<Row>) -> Result<(), BlockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: deterministic rows without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-            v[(self.next() % v.len() as u64) as usize]
-        }
-    }
+    use crate::testing::Rng;
 
     fn random_rows(rng: &mut Rng, n: usize) -> Vec<Row> {
         let mut key = rng.pick(&[i64::MIN, -5, 0, 1 << 50, 1_234_567_890_123]);
