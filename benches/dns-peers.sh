@@ -91,17 +91,13 @@ EB_PID=$!; PIDS="$PIDS $EB_PID"
 sleep 1
 
 measure() { # name port pid
-    warm "$2"
-    before=$(cpu_ticks "$3")
-    offer "$2" >"$WORK/$1.perf"
-    after=$(cpu_ticks "$3")
-    done_q=$(awk '/Queries completed:/ {print $3}' "$WORK/$1.perf")
+    measured_offer "$1" "$2" "$3"
     lost=$(awk '/Queries lost:/ {print $3}' "$WORK/$1.perf")
     lat=$(awk '/Average Latency/ {print $4}' "$WORK/$1.perf")
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$3/status")
-    awk -v n="$1" -v b="$before" -v a="$after" -v q="${done_q:-0}" -v l="${lost:-0}" \
+    awk -v n="$1" -v used="$USED_TICKS" -v q="$ANSWERED" -v l="${lost:-0}" \
         -v t="$TICK" -v r="$rss" -v lat="${lat:-0}" -v round="$r" 'BEGIN {
-        us = (q > 0) ? (a - b) * 1e6 / t / q : 0;
+        us = (q > 0) ? used * 1e6 / t / q : 0;
         printf "%s %d %d %.4f %.6f %.1f %d\n", n, q, l, us, lat * 1000, r / 1024, round }' >>"$WORK/rounds"
 }
 

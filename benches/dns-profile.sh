@@ -31,14 +31,10 @@ start_dnsmasq
 sleep 1
 
 profile() { # name port pid
-    warm "$2"
     # CPU per answer from a pass without perf (sampling adds its own cost).
-    before=$(cpu_ticks "$3")
-    offer "$2" >"$WORK/$1.perf"
-    after=$(cpu_ticks "$3")
-    q=$(awk '/Queries completed:/ {print $3}' "$WORK/$1.perf")
-    us=$(awk -v a="$after" -v b="$before" -v q="${q:-0}" -v t="$TICK" \
-        'BEGIN { printf "%.2f", (q > 0) ? (a - b) * 1e6 / t / q : 0 }')
+    measured_offer "$1" "$2" "$3"
+    us=$(awk -v used="$USED_TICKS" -v q="$ANSWERED" -v t="$TICK" \
+        'BEGIN { printf "%.2f", (q > 0) ? used * 1e6 / t / q : 0 }')
     # Shares from a second pass under perf.
     perf record -q -F 2999 -g -p "$3" -o "$WORK/$1.data" -- sleep "$((SECS + 1))" >/dev/null 2>&1 &
     rec=$!

@@ -61,3 +61,18 @@ warm() { # port
 offer() { # port
     dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 2>&1 || true
 }
+
+# The answers dnsperf counted in its report FILE (0 if none).
+answered() { # file
+    awk '/Queries completed:/ {n = $3} END {print n + 0}' "$1"
+}
+
+# Warms PORT, then offers the measured load while counting PID's CPU:
+# dnsperf's report in $WORK/NAME.perf; sets USED_TICKS and ANSWERED.
+measured_offer() { # name port pid
+    warm "$2"
+    before=$(cpu_ticks "$3")
+    offer "$2" >"$WORK/$1.perf"
+    USED_TICKS=$(($(cpu_ticks "$3") - before))
+    ANSWERED=$(answered "$WORK/$1.perf")
+}
