@@ -180,33 +180,12 @@ impl EventReceiver {
         Ok(e)
     }
 
-    /// Moves up to `max` queued events to `out` without waiting; returns
-    /// how many. The shared count is updated once per call, not once per
-    /// event (the DNS workers update it on every send).
-    pub fn try_recv_into(&self, out: &mut Vec<QueryEvent>, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
-            match self.rx.try_recv() {
-                Ok(e) => {
-                    out.push(e);
-                    n += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        if n > 0
-            && let Some(q) = &self.queued
-        {
-            q.fetch_sub(n, Ordering::Relaxed);
-        }
-        n
-    }
-
     /// Shows up to `max` queued events to `f` without waiting, so the
     /// receiver copies what it keeps of each instead of moving whole
     /// events about; returns how many (0: none queued), or `Disconnected`
     /// once every sink is gone and nothing is left. The shared count is
-    /// updated once per call, as in [`EventReceiver::try_recv_into`].
+    /// updated once per call, not once per event (the DNS workers update
+    /// it on every send).
     pub fn try_recv_with(
         &self,
         max: usize,

@@ -829,14 +829,8 @@ impl Writer {
                         // (bounded, should the channel never run dry).
                         for _ in 0..64 {
                             let mut took = 0;
-                            while self.tx_rows + self.inbox.len() < BATCH_ROWS {
-                                match events.try_recv() {
-                                    Ok(e) => {
-                                        self.accept(e);
-                                        took += 1;
-                                    }
-                                    Err(_) => break,
-                                }
+                            while let Ok(n @ 1..) = self.receive(&events) {
+                                took += n;
                             }
                             self.flush();
                             if took == 0 {
