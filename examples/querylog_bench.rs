@@ -164,35 +164,60 @@ fn cpu_s() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// CPU seconds used by the query-log writer thread alone (from /proc:
-/// `schedstat` counts nanoseconds, `stat` only clock ticks of 10 ms,
-/// too coarse for a run of a third of a second).
+/// CPU seconds used by the query-log writer thread alone.
 fn writer_cpu_s() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
+    glory_hole::testing::thread_cpu_s("querylog-writer").unwrap_or(0.0)
+}
+
+/// A fresh data directory (kept while the guard lives) and a config using
+/// it, committing every second.
+fn fresh_config() -> anyhow::Result<(tempfile::TempDir, Config)> {
+    let tmp = tempfile::tempdir()?;
+    let mut cfg = Config {
+        data_dir: tmp.path().to_owned(),
+        ..Config::default()
     };
-    for t in tasks.flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
-        if comm.trim() != "querylog-writer" {
-            continue;
+    cfg.querylog.flush_interval = Dur(Duration::from_secs(1));
+    Ok((tmp, cfg))
+}
+
+/// The traffic of benches/dns-peers.sh, as events: the current time,
+/// 1 000 names, 50 clients in turn, the same sequence every run.
+struct DnsLike {
+    names: Vec<String>,
+    clients: Vec<IpAddr>,
+    rng: Rng,
+    sent: usize,
+}
+
+impl DnsLike {
+    fn new() -> DnsLike {
+        DnsLike {
+            names: (0..1000).map(|i| format!("n{i}.bench.example")).collect(),
+            clients: (0..50)
+                .map(|i| format!("192.168.1.{}", 10 + i).parse().unwrap())
+                .collect(),
+            rng: Rng(0x2545_F491_4F6C_DD1D),
+            sent: 0,
         }
-        let sched = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-        if let Some(ns) = sched
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-        {
-            return ns / 1e9;
-        }
-        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-        // Fields after the ")" that closes the name: utime is the 12th, stime the 13th.
-        let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        return (ticks(11) + ticks(12)) / hz;
     }
-    0.0
+
+    fn next_event(&mut self) -> QueryEvent {
+        let name = &self.names[(self.rng.next_u64() % 1000) as usize];
+        let ev = QueryEvent {
+            time_ms: now_ms(),
+            client: self.clients[self.sent % self.clients.len()],
+            qname: heapless::String::try_from(name.as_str()).unwrap_or_default(),
+            qtype: 1,
+            rcode: 0,
+            source: Source::Cache,
+            upstream: u8::MAX,
+            latency_us: 15 + (self.rng.next_u64() % 60) as u32,
+            reason: Reason::default(),
+        };
+        self.sent += 1;
+        ev
+    }
 }
 
 /// The writer's cost per row as the DNS server sees it (the traffic of
@@ -203,12 +228,7 @@ fn writer_cpu_s() -> f64 {
 /// blocking `sync_channel`, whose wake-ups of the producer the writer
 /// pays for (the figure of earlier runs). Returns writer CPU µs per row.
 fn live_ingest(rows: usize, sink: bool) -> anyhow::Result<f64> {
-    let tmp = tempfile::tempdir()?;
-    let mut cfg = Config {
-        data_dir: tmp.path().to_owned(),
-        ..Config::default()
-    };
-    cfg.querylog.flush_interval = Dur(Duration::from_secs(1));
+    let (_tmp, cfg) = fresh_config()?;
     let (tx, rx) = sync_channel::<QueryEvent>(65_536);
     let (event_sink, event_rx) = EventSink::bounded(65_536);
     let log = if sink {
@@ -216,28 +236,13 @@ fn live_ingest(rows: usize, sink: bool) -> anyhow::Result<f64> {
     } else {
         QueryLog::open(&cfg, rx)?
     };
-    let names: Vec<String> = (0..1000).map(|i| format!("n{i}.bench.example")).collect();
-    let clients: Vec<IpAddr> = (0..50)
-        .map(|i| format!("192.168.1.{}", 10 + i).parse().unwrap())
-        .collect();
+    let mut traffic = DnsLike::new();
     let t0 = Instant::now();
     let wcpu0 = writer_cpu_s();
     let written0 = written_bytes();
     let producer = std::thread::spawn(move || {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        for i in 0..rows {
-            let ev = QueryEvent {
-                time_ms: now_ms(),
-                client: clients[i % clients.len()],
-                qname: heapless::String::try_from(names[(rng.next_u64() % 1000) as usize].as_str())
-                    .unwrap_or_default(),
-                qtype: 1,
-                rcode: 0,
-                source: Source::Cache,
-                upstream: u8::MAX,
-                latency_us: 15 + (rng.next_u64() % 60) as u32,
-                reason: Reason::default(),
-            };
+        for _ in 0..rows {
+            let ev = traffic.next_event();
             if sink {
                 loop {
                     let dropped = event_sink.dropped();
@@ -278,42 +283,20 @@ fn live_ingest(rows: usize, sink: bool) -> anyhow::Result<f64> {
 /// polls and wakes with cold caches, which a flat-out run does not show.
 /// Returns writer CPU µs per row.
 fn paced_ingest(rows: usize, per_s: u64) -> anyhow::Result<f64> {
-    let tmp = tempfile::tempdir()?;
-    let mut cfg = Config {
-        data_dir: tmp.path().to_owned(),
-        ..Config::default()
-    };
-    cfg.querylog.flush_interval = Dur(Duration::from_secs(1));
+    let (_tmp, cfg) = fresh_config()?;
     let (event_sink, event_rx) = EventSink::bounded(65_536);
     let log = QueryLog::open(&cfg, event_rx)?;
-    let names: Vec<String> = (0..1000).map(|i| format!("n{i}.bench.example")).collect();
-    let clients: Vec<IpAddr> = (0..50)
-        .map(|i| format!("192.168.1.{}", 10 + i).parse().unwrap())
-        .collect();
+    let mut traffic = DnsLike::new();
     let sink = event_sink.clone();
     let t0 = Instant::now();
     let wcpu0 = writer_cpu_s();
     let producer = std::thread::spawn(move || {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
         let mut sent = 0;
         while sent < rows {
             // Catch up with the clock, then wait a millisecond.
             let due = (t0.elapsed().as_secs_f64() * per_s as f64) as usize;
             while sent < due.min(rows) {
-                sink.emit(QueryEvent {
-                    time_ms: now_ms(),
-                    client: clients[sent % clients.len()],
-                    qname: heapless::String::try_from(
-                        names[(rng.next_u64() % 1000) as usize].as_str(),
-                    )
-                    .unwrap_or_default(),
-                    qtype: 1,
-                    rcode: 0,
-                    source: Source::Cache,
-                    upstream: u8::MAX,
-                    latency_us: 15 + (rng.next_u64() % 60) as u32,
-                    reason: Reason::default(),
-                });
+                sink.emit(traffic.next_event());
                 sent += 1;
             }
             std::thread::sleep(Duration::from_millis(1));

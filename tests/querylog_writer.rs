@@ -875,15 +875,7 @@ fn a_damaged_block_is_skipped_and_the_rest_still_read() {
 /// CPU seconds the writer thread has used, from /proc (the thread is
 /// named querylog-writer).
 fn writer_cpu_s() -> f64 {
-    let tick = 100.0; // USER_HZ on Linux
-    let dirs = glory_hole::testing::threads_named("querylog-writer");
-    let dir = dirs.last().expect("a thread named querylog-writer");
-    let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-    // Fields after the ")" that ends the name: utime is the 12th, stime the 13th.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / tick
+    glory_hole::testing::thread_cpu_s("querylog-writer").expect("a thread named querylog-writer")
 }
 
 /// With nothing to write, the writer polls the channel and sleeps; once its

@@ -6,6 +6,34 @@
 pub mod client;
 pub mod upstream;
 
+/// CPU seconds used by the newest thread (highest id) named `name`: from
+/// `schedstat` (nanoseconds), else `stat` (clock ticks, 10 ms); None if
+/// there is no such thread. Tests sharing a process each start their own
+/// threads: the newest is the calling test's.
+pub fn thread_cpu_s(name: &str) -> Option<f64> {
+    let dir = threads_named(name).into_iter().max_by_key(|d| {
+        d.file_name()
+            .and_then(|t| t.to_str())
+            .and_then(|t| t.parse::<u64>().ok())
+    })?;
+    let sched = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+    if let Some(ns) = sched
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        return Some(ns / 1e9);
+    }
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // Fields after the ")" that closes the name: utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some((ticks(11)? + ticks(12)?) / hz)
+}
+
 /// A small seeded random source (xorshift64*) for generated test and
 /// benchmark data: the same seed gives the same data on every run.
 pub struct Rng(pub u64);
