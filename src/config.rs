@@ -2,8 +2,10 @@
 //!
 //! Every field is parsed into its final type while the TOML is read, so a bad
 //! value is reported with the key and line it came from (`toml` attaches the
-//! span). Unknown keys are errors. Not for: applying a config to a running
-//! server (see `app`) or saving it (see `config::save_atomic`).
+//! span). The user's own syntax (domain names, allow/deny entries, record
+//! values) is parsed by `syntax`, the same parser the web API uses. Unknown
+//! keys are errors. Not for: applying a config to a running server (see
+//! `app`) or saving it (see `atomic_file`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -11,6 +13,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
+
+pub use crate::atomic_file::save_atomic;
+use crate::syntax::rule::parse_entries;
+pub use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -140,46 +146,48 @@ pub struct LocalConfig {
     pub records: Vec<LocalRecord>,
 }
 
+/// One `[[local.records]]` entry; the value is checked against the type
+/// while the file is read.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "LocalRecordText")]
 pub struct LocalRecord {
     pub name: DomainName,
     #[serde(rename = "type")]
     pub rtype: RecordType,
     /// A: "192.168.1.10"; CNAME/PTR: a name; TXT: text; MX: "10 mail.lan";
     /// SRV: "priority weight port target".
-    pub value: String,
-    #[serde(default = "default_local_ttl")]
+    pub value: Rdata,
     pub ttl: u32,
+}
+
+/// A record as written, before its value is checked against its type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalRecordText {
+    name: DomainName,
+    #[serde(rename = "type")]
+    rtype: RecordType,
+    value: String,
+    #[serde(default = "default_local_ttl")]
+    ttl: u32,
+}
+
+impl TryFrom<LocalRecordText> for LocalRecord {
+    type Error = String;
+    fn try_from(r: LocalRecordText) -> Result<LocalRecord, String> {
+        let value = Rdata::parse(r.rtype, &r.value)
+            .map_err(|e| format!("local record '{}' ({:?}): value: {e}", r.name, r.rtype))?;
+        Ok(LocalRecord {
+            name: r.name,
+            rtype: r.rtype,
+            value,
+            ttl: r.ttl,
+        })
+    }
 }
 
 fn default_local_ttl() -> u32 {
     300
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
-pub enum RecordType {
-    A,
-    AAAA,
-    CNAME,
-    PTR,
-    TXT,
-    MX,
-    SRV,
-}
-
-impl RecordType {
-    pub fn code(self) -> u16 {
-        match self {
-            RecordType::A => 1,
-            RecordType::CNAME => 5,
-            RecordType::PTR => 12,
-            RecordType::MX => 15,
-            RecordType::TXT => 16,
-            RecordType::AAAA => 28,
-            RecordType::SRV => 33,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -199,8 +207,10 @@ pub struct FilterConfig {
     /// Download limits for list updates.
     pub download_timeout: Dur,
     pub download_max_mib: u32,
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
+    #[serde(deserialize_with = "filter_allow")]
+    pub allow: Vec<RuleEntry>,
+    #[serde(deserialize_with = "filter_deny")]
+    pub deny: Vec<RuleEntry>,
     pub lists: Vec<FilterList>,
     pub groups: Vec<ClientGroup>,
     /// Firefox's DoH canary `use-application-dns.net` gets NXDOMAIN.
@@ -249,18 +259,142 @@ pub struct FilterList {
     pub groups: Vec<String>,
 }
 
+/// Rules of `filter.allow` / `filter.deny`; an error names the entry's index.
+fn filter_allow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RuleEntry>, D::Error> {
+    rule_entries("filter.allow", d)
+}
+
+fn filter_deny<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RuleEntry>, D::Error> {
+    rule_entries("filter.deny", d)
+}
+
+fn rule_entries<'de, D: serde::Deserializer<'de>>(
+    key: &str,
+    d: D,
+) -> Result<Vec<RuleEntry>, D::Error> {
+    parse_entries(key, &Vec::<String>::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ClientGroupText")]
 pub struct ClientGroup {
     pub name: String,
     /// IPs, CIDRs or MAC addresses.
     pub clients: Vec<String>,
     /// Allow rules for this group's clients only (same syntax as filter.allow).
-    #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow: Vec<RuleEntry>,
     /// Deny rules for this group's clients only (same syntax as filter.deny).
+    pub deny: Vec<RuleEntry>,
+}
+
+/// A group as written; its rules are parsed with the group's name at hand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientGroupText {
+    name: String,
+    clients: Vec<String>,
     #[serde(default)]
-    pub deny: Vec<String>,
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+impl TryFrom<ClientGroupText> for ClientGroup {
+    type Error = String;
+    fn try_from(g: ClientGroupText) -> Result<ClientGroup, String> {
+        let at = |key| format!("filter.groups '{}': {key}", g.name);
+        Ok(ClientGroup {
+            allow: parse_entries(&at("allow"), &g.allow)?,
+            deny: parse_entries(&at("deny"), &g.deny)?,
+            name: g.name,
+            clients: g.clients,
+        })
+    }
+}
+
+/// How a group names a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSpec {
+    Ip(IpAddr),
+    Net(Cidr),
+    Mac([u8; 6]),
+}
+
+impl FromStr for ClientSpec {
+    type Err = String;
+    fn from_str(c: &str) -> Result<Self, String> {
+        Ok(if let Some(mac) = parse_mac(c) {
+            ClientSpec::Mac(mac)
+        } else if c.contains('/') {
+            ClientSpec::Net(c.parse().map_err(|e: String| format!("client {e}"))?)
+        } else {
+            ClientSpec::Ip(canonical_ip(c.parse().map_err(|_| {
+                format!("client '{c}' is not an IP, CIDR or MAC address (aa:bb:cc:dd:ee:ff)")
+            })?))
+        })
+    }
+}
+
+/// "aa:bb:cc:dd:ee:ff" (or with '-') as bytes.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut out {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// The group every client belongs to unless another group claims it.
+pub const DEFAULT_GROUP: &str = "default";
+/// Groups besides `default`: a client's groups are one u64 mask.
+pub const MAX_GROUPS: usize = 63;
+/// Lists the filter index can tell apart (its list masks are 256 bits).
+pub const MAX_LISTS: usize = 256;
+
+impl FilterConfig {
+    /// The group and list checks the types alone cannot express: group
+    /// names are unique and few enough, clients parse, lists name groups
+    /// that exist. The filter runs them too before it builds its groups.
+    pub fn check_groups(&self) -> Result<(), String> {
+        let mut names = vec![DEFAULT_GROUP];
+        for g in &self.groups {
+            if g.name != DEFAULT_GROUP {
+                if names.contains(&g.name.as_str()) {
+                    return Err(format!(
+                        "filter.groups: group '{}' is defined twice",
+                        g.name
+                    ));
+                }
+                if names.len() > MAX_GROUPS {
+                    return Err(format!(
+                        "filter.groups: at most {MAX_GROUPS} groups besides 'default'"
+                    ));
+                }
+                names.push(&g.name);
+            }
+            for c in &g.clients {
+                c.parse::<ClientSpec>()
+                    .map_err(|e| format!("filter.groups '{}': {e}", g.name))?;
+            }
+        }
+        if self.lists.len() > MAX_LISTS {
+            return Err(format!("filter.lists: at most {MAX_LISTS} lists"));
+        }
+        for l in &self.lists {
+            if let Some(g) = l.groups.iter().find(|g| !names.contains(&g.as_str())) {
+                return Err(format!(
+                    "filter.lists '{}': unknown group '{g}' (define it under [[filter.groups]])",
+                    l.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -551,40 +685,6 @@ impl fmt::Display for Upstream {
     }
 }
 
-/// A lower-case domain name without the trailing dot.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DomainName(pub String);
-
-impl FromStr for DomainName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty() || name.len() > 253 {
-            return Err(format!("'{s}' is not a domain name"));
-        }
-        for label in name.split('.') {
-            if label.is_empty() || label.len() > 63 {
-                return Err(format!("'{s}': empty label or label over 63 characters"));
-            }
-            if !label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(format!(
-                    "'{s}': only letters, digits, '-' and '_' are allowed"
-                ));
-            }
-        }
-        Ok(DomainName(name))
-    }
-}
-
-impl fmt::Display for DomainName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// What a blocked name answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockedResponse {
@@ -636,7 +736,7 @@ macro_rules! string_serde {
         }
     )*};
 }
-string_serde!(Dur, Cidr, Upstream, DomainName, BlockedResponse);
+string_serde!(Dur, Cidr, Upstream, BlockedResponse);
 
 // ---- loading, checking, saving ----
 
@@ -697,56 +797,38 @@ impl Config {
                 return Err(format!("forward[{i}]: needs domains and upstreams"));
             }
         }
-        for (i, r) in self.local.records.iter().enumerate() {
-            crate::dns::local::parse_rdata(r.rtype, &r.value)
-                .map_err(|e| format!("local.records[{i}] ({}): value: {e}", r.name))?;
-        }
         let mut names = std::collections::HashSet::new();
         for (i, l) in self.filter.lists.iter().enumerate() {
+            let at = format!("filter.lists[{i}] ('{}')", l.name);
+            if l.name.trim().is_empty() {
+                return Err(format!("filter.lists[{i}]: name is empty"));
+            }
             if l.path.is_some() == l.url.is_some() {
-                return Err(format!(
-                    "filter.lists[{i}] ('{}'): give exactly one of path or url",
-                    l.name
-                ));
+                return Err(format!("{at}: give exactly one of path or url"));
             }
             if !names.insert(l.name.as_str()) {
                 return Err(format!("filter.lists[{i}]: duplicate name '{}'", l.name));
             }
+            if l.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(format!("{at}: path is empty"));
+            }
+            if let Some(u) = &l.url {
+                match reqwest::Url::parse(u) {
+                    Ok(url) if matches!(url.scheme(), "https" | "http") && url.has_host() => {}
+                    Ok(_) => {
+                        return Err(format!("{at}: url '{u}': use an https:// (or http://) URL"));
+                    }
+                    Err(e) => return Err(format!("{at}: url '{u}': {e}")),
+                }
+            }
         }
-        crate::filter::rules::check_config(self)?;
-        Ok(())
+        self.filter.check_groups()
     }
 
     /// The query log path with `data_dir` applied.
     pub fn querylog_path(&self) -> PathBuf {
         self.data_dir.join(&self.querylog.path)
     }
-}
-
-/// Writes `bytes` to `path` atomically: temp file, fsync, rename, and the
-/// previous version kept as `<path>.prev`. The one place files are saved.
-pub fn save_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    if path.exists() {
-        let prev = path.with_extension(match path.extension() {
-            Some(e) => format!("{}.prev", e.to_string_lossy()),
-            None => "prev".into(),
-        });
-        let _ = std::fs::copy(path, prev);
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

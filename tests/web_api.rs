@@ -390,7 +390,11 @@ async fn allow_and_deny_rules() {
     .await;
     let cfg = saved(&b);
     assert_eq!(cfg.filter.allow, vec!["tracker.example"]);
-    assert!(!cfg.filter.deny.contains(&"tracker.example".to_string()));
+    assert!(
+        !cfg.filter
+            .deny
+            .contains(&"tracker.example".parse().unwrap())
+    );
     let r = c.get("/api/v1/rules").await.json();
     assert_eq!(r["allow"][0], "tracker.example");
     let r = c
@@ -1560,12 +1564,12 @@ async fn pihole_teleporter_import() {
     assert!(
         cfg.filter
             .deny
-            .contains(&"imported-deny.example".to_string())
+            .contains(&"imported-deny.example".parse().unwrap())
     );
     assert!(
         cfg.filter
             .allow
-            .contains(&"/^ok[0-9]\\.example$/".to_string())
+            .contains(&"/^ok[0-9]\\.example$/".parse().unwrap())
     );
     assert_eq!(cfg.local.records[0].name.0, "printer.lan");
     assert_eq!(cfg.dns.upstreams[0].to_string(), "192.168.1.1:53");
@@ -2057,7 +2061,11 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
             .map(|i| glory_hole::config::LocalRecord {
                 name: format!("ring{i}.lan").parse().unwrap(),
                 rtype: glory_hole::config::RecordType::A,
-                value: "192.168.1.2".into(),
+                value: glory_hole::config::Rdata::parse(
+                    glory_hole::config::RecordType::A,
+                    "192.168.1.2",
+                )
+                .unwrap(),
                 ttl: 300,
             })
             .collect();
@@ -2121,7 +2129,8 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
 }
 
 /// `App::apply` (every caller, not only the web handlers) refuses a config
-/// whose filter rules do not compile, and leaves the saved file and the
+/// whose filter section does not check (a rule that does not parse cannot
+/// be built at all; a group client can), and leaves the saved file and the
 /// running config as they were.
 #[tokio::test]
 async fn apply_refuses_bad_filter_rules_and_keeps_the_saved_config() {
@@ -2132,12 +2141,16 @@ async fn apply_refuses_bad_filter_rules_and_keeps_the_saved_config() {
         .await
         .unwrap();
     let mut good = (*app.config()).clone();
-    good.filter.deny = vec!["bad.example".into()];
+    good.filter.deny = vec!["bad.example".parse().unwrap()];
     app.apply(good).unwrap();
     let saved_before = std::fs::read(&path).unwrap();
 
     let mut bad = (*app.config()).clone();
-    bad.filter.deny.push("/unclosed(/".into());
+    bad.filter.groups.push(glory_hole::config::ClientGroup {
+        name: "kids".into(),
+        clients: vec!["unclosed".into()],
+        ..Default::default()
+    });
     let err = app.apply(bad).unwrap_err();
     assert!(err.contains("filter"), "{err}");
     assert!(

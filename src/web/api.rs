@@ -14,7 +14,8 @@ use super::setup::{self, Network};
 use super::sysinfo::SysInfo;
 use super::{Conn, State};
 use crate::config::{
-    ClientGroup, Config, DomainName, Dur, FilterList, ForwardZone, LocalRecord, RecordType,
+    ClientGroup, Config, DomainName, Dur, FilterList, ForwardZone, LocalRecord, Rdata, RecordType,
+    RuleEntry,
 };
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request};
@@ -609,25 +610,14 @@ pub struct RuleIn {
     pub groups: Option<Vec<String>>,
 }
 
-/// An allow/deny entry as the filter reads it: "d", "*.d" or "/regex/".
+/// An allow/deny entry as the filter reads it, in its stored spelling:
+/// "d", "*.d" or "/regex/" (the config file's parser, `syntax::rule`).
 pub fn normalize_rule(entry: &str) -> ApiResult<String> {
-    let e = entry.trim();
-    if let Some(re) = e.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
-        if re.is_empty() {
-            return Err(ApiError::field("entry", "entry: empty regex"));
-        }
-        regex::Regex::new(re)
-            .map_err(|err| ApiError::field("entry", format!("entry: bad regex: {err}")))?;
-        return Ok(e.to_string());
-    }
-    let (wild, name) = match e.strip_prefix("*.") {
-        Some(rest) => ("*.", rest),
-        None => ("", e),
-    };
-    let d: DomainName = name
-        .parse()
-        .map_err(|m: String| ApiError::field("entry", m))?;
-    Ok(format!("{wild}{}", d.0))
+    rule_entry(entry).map(|r| r.to_string())
+}
+
+fn rule_entry(entry: &str) -> ApiResult<RuleEntry> {
+    RuleEntry::parse(entry).map_err(|e| ApiError::field("entry", format!("entry: {e}")))
 }
 
 fn rule_list(list: &str) -> ApiResult<RuleList> {
@@ -911,12 +901,16 @@ pub fn groups_of(c: &Config) -> Vec<GroupIo> {
             GroupIo {
                 clients: Some(g.map(|g| g.clients.clone()).unwrap_or_default()),
                 lists: Some(scope::lists_of_group(c, &name)),
-                allow: Some(g.map(|g| g.allow.clone()).unwrap_or_default()),
-                deny: Some(g.map(|g| g.deny.clone()).unwrap_or_default()),
+                allow: Some(g.map(|g| texts(&g.allow)).unwrap_or_default()),
+                deny: Some(g.map(|g| texts(&g.deny)).unwrap_or_default()),
                 name,
             }
         })
         .collect()
+}
+
+fn texts(rules: &[RuleEntry]) -> Vec<String> {
+    rules.iter().map(RuleEntry::to_string).collect()
 }
 
 async fn groups(axum::extract::State(st): axum::extract::State<State>) -> Json<Vec<GroupIo>> {
@@ -925,10 +919,10 @@ async fn groups(axum::extract::State(st): axum::extract::State<State>) -> Json<V
 
 /// Entries for one group, each as the filter reads it; the error names
 /// the field ("allow" or "deny") and the entry.
-fn normalize_rules(field: &str, group: &str, entries: &[String]) -> ApiResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+fn normalize_rules(field: &str, group: &str, entries: &[String]) -> ApiResult<Vec<RuleEntry>> {
+    let mut out: Vec<RuleEntry> = Vec::new();
     for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-        let n = normalize_rule(e).map_err(|err| {
+        let n = rule_entry(e).map_err(|err| {
             ApiError::field(
                 field,
                 format!(
@@ -1134,7 +1128,8 @@ fn parse_record(r: &RecordIn) -> ApiResult<LocalRecord> {
     Ok(LocalRecord {
         name,
         rtype,
-        value,
+        value: Rdata::parse(rtype, &value)
+            .map_err(|e| ApiError::field("value", format!("value: {e}")))?,
         ttl: r.ttl.unwrap_or(300),
     })
 }

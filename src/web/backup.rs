@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut cfg = Config::default();
-        cfg.filter.deny = vec!["ads.example".into()];
+        cfg.filter.deny = vec!["ads.example".parse().unwrap()];
         let text = write(&cfg, &creds(), 1);
         assert!(text.starts_with(MARKER));
         let (back, c) = read(&text).unwrap();
