@@ -18,4 +18,5 @@ pub mod priority;
 pub mod querylog;
 pub mod testing;
 pub mod trim;
+pub mod update;
 pub mod web;
