@@ -303,11 +303,16 @@ impl Unpacker {
             self.head.reserve_exact(len - HEADER_LEN);
         }
         if self.head.len() > HEADER_LEN && Some(self.head.len()) == head_len(&self.head)? {
-            let head = split_head(&self.head)?;
-            let key = self.keys.find(&head.signer).expect("checked above");
-            let signed = &self.head[..self.head.len() - SIGNATURE_LEN];
-            key.verify_strict(signed, &Signature::from_bytes(&head.signature))
+            // The signature first: nothing unsigned is even decoded.
+            let key = self
+                .keys
+                .find(&signer_of(&self.head))
+                .expect("checked above");
+            let (signed, signature) = self.head.split_at(self.head.len() - SIGNATURE_LEN);
+            let signature = Signature::from_bytes(signature.try_into().unwrap());
+            key.verify_strict(signed, &signature)
                 .map_err(|_| Refusal::SignatureInvalid)?;
+            let head = split_head(&self.head)?;
             match &self.policy {
                 Some(p) => head.manifest.check(p)?,
                 None => head.manifest.check_shape()?,

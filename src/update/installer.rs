@@ -69,6 +69,8 @@ pub enum InstallError {
     ReadBack { name: String, device: String },
     #[error("cannot install now: {0}")]
     Busy(String),
+    #[error("the install was aborted")]
+    Aborted,
     #[error("no other slot holds a good system to go back to")]
     NoGoodSlot,
     #[error("restart requested: slot {0} boots next")]
@@ -84,7 +86,9 @@ impl embedded_svc::io::Error for InstallError {
         match self {
             InstallError::Io { source, .. } => source.kind().into(),
             InstallError::Unsupported(_) => ErrorKind::Unsupported,
-            InstallError::Busy(_) | InstallError::Restarting(_) => ErrorKind::Other,
+            InstallError::Busy(_) | InstallError::Restarting(_) | InstallError::Aborted => {
+                ErrorKind::Other
+            }
             _ => ErrorKind::InvalidData,
         }
     }
@@ -562,6 +566,8 @@ fn open_slot(
         });
     }
     let mut state = installer.state()?;
+    // The fall-back slot is known by version from now on.
+    installer.running_record(&mut state);
     *state.slot_mut(target) = Some(SlotRecord {
         health: Health::Writing,
         version: m.version.clone(),
@@ -638,7 +644,7 @@ impl<'a> OtaUpdate for SlotWriter<'a> {
     }
 
     fn abort(mut self) -> Result<(), InstallError> {
-        self.fail(&InstallError::Busy("the install was aborted".into()));
+        self.fail(&InstallError::Aborted);
         Ok(())
     }
 }
