@@ -116,17 +116,7 @@ impl Read for Generated {
 /// Slots A and B as files of `capacity` bytes in `dir`, slot A (running)
 /// filled with its own content, B with zeros, the selector committing A.
 pub fn file_slots(dir: &Path, running: SlotName, capacity: u64) -> Slots {
-    let devices = |s: &str| SlotDevices {
-        boot: dir.join(format!("{s}-boot.img")),
-        root: dir.join(format!("{s}-root.img")),
-    };
-    let slots = Slots {
-        a: devices("a"),
-        b: devices("b"),
-        selector: dir.join("selector/autoboot.txt"),
-        state: dir.join("data/update.json"),
-        running,
-    };
+    let slots = slots_in(dir, running);
     for (i, p) in [&slots.a.boot, &slots.a.root, &slots.b.boot, &slots.b.root]
         .into_iter()
         .enumerate()
@@ -148,6 +138,21 @@ pub fn file_slots(dir: &Path, running: SlotName, capacity: u64) -> Slots {
         .write(&slots.selector)
         .unwrap();
     slots
+}
+
+/// The paths `file_slots` uses in `dir`, without touching the files.
+pub fn slots_in(dir: &Path, running: SlotName) -> Slots {
+    let devices = |s: &str| SlotDevices {
+        boot: dir.join(format!("{s}-boot.img")),
+        root: dir.join(format!("{s}-root.img")),
+    };
+    Slots {
+        a: devices("a"),
+        b: devices("b"),
+        selector: dir.join("selector/autoboot.txt"),
+        state: dir.join("data/update.json"),
+        running,
+    }
 }
 
 /// The same slots seen from a system booted from `running`.
