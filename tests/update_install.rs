@@ -83,6 +83,14 @@ fn a_good_bundle_is_written_to_b_and_armed_for_one_trial() {
         Selector::committed(SlotName::A)
     );
     assert_eq!(*restarts.lock().unwrap(), vec![Restart::Normal]);
+
+    // Back on A, a refused bundle leaves B's good system marked good.
+    let (mut on_a, _) = installer(booted(&slots, SlotName::A));
+    let (boot, root) = (bytes(1, 10), bytes(2, 10));
+    let p: &[(&str, &[u8])] = &[("boot", &boot), ("root", &root)];
+    let wrong = signed(&dev_key(), &manifest("0.3.0", "0.1.0", &["x86_64"], p), p);
+    install(&mut on_a, &wrong, 4096).expect_err("wrong board");
+    assert_eq!(on_a.get_update_slot().unwrap().state, SlotState::Valid);
 }
 
 /// Slots in `dir` after the good bundle was installed from A.

@@ -484,7 +484,8 @@ impl SlotWriter<'_> {
         }
         let version = self.unpacker.manifest().map(|m| m.version.clone());
         if let Ok(mut state) = self.installer.state() {
-            if state.slot(self.target).is_some() {
+            // A slot refused before its first byte keeps what it held.
+            if state.slot(self.target).map(|r| r.health) == Some(Health::Writing) {
                 state.set_health(self.target, Health::Invalid);
             }
             state.record(Outcome::Refused, version.as_deref(), Some(e.to_string()));
