@@ -318,6 +318,28 @@ fn an_aborted_install_marks_the_slot_and_switches_nothing() {
 }
 
 #[test]
+fn after_a_failed_write_nothing_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let slots = file_slots(dir.path(), SlotName::A, 2 * MIB);
+    let (mut inst, restarts) = installer(slots.clone());
+    let (mut b, boot, _) = good();
+    let last = b.len() - 1;
+    b[last - boot.len()] ^= 1; // in the root payload
+    let mut update = inst.initiate_update().unwrap();
+    let e = update.write_all(&b).unwrap_err();
+    assert_eq!(e.to_string(), "bundle refused: payload root: hash mismatch");
+    let e = update.write_all(b"more").unwrap_err();
+    assert!(e.to_string().contains("hash mismatch"), "{e}");
+    let e = update.finish().err().expect("no finish after a failure");
+    assert_eq!(
+        e.to_string(),
+        "the install already failed: bundle refused: payload root: hash mismatch"
+    );
+    assert!(restarts.lock().unwrap().is_empty());
+    assert_eq!(inst.state().unwrap().b.unwrap().health, Health::Invalid);
+}
+
+#[test]
 fn refusal_reasons_are_the_bundle_reasons() {
     // The installer's message is the bundle's reason, prefixed.
     let e = InstallError::from(Refusal::HashMismatch("root".into()));

@@ -69,6 +69,8 @@ pub enum InstallError {
     ReadBack { name: String, device: String },
     #[error("cannot install now: {0}")]
     Busy(String),
+    #[error("the install already failed: {0}")]
+    AlreadyFailed(String),
     #[error("the install was aborted")]
     Aborted,
     #[error("no other slot holds a good system to go back to")]
@@ -339,7 +341,7 @@ impl Ota for Installer {
             target,
             unpacker,
             outputs: Vec::new(),
-            failed: false,
+            failed: None,
         })
     }
 
@@ -441,7 +443,8 @@ pub struct SlotWriter<'a> {
     target: SlotName,
     unpacker: Unpacker,
     outputs: Vec<Output>,
-    failed: bool,
+    /// The first failure: every later write or finish repeats it.
+    failed: Option<String>,
 }
 
 impl SlotWriter<'_> {
@@ -458,6 +461,7 @@ impl SlotWriter<'_> {
     /// Takes bundle bytes; the first refusal or failure is recorded as
     /// the last result.
     fn take(&mut self, buf: &[u8]) -> Result<(), InstallError> {
+        self.check_not_failed()?;
         let r = self.unpacker.push(buf, |piece| match piece {
             Piece::Verified { manifest, signer } => {
                 self.outputs = open_slot(self.installer, self.target, manifest, &signer)?;
@@ -478,10 +482,18 @@ impl SlotWriter<'_> {
         r
     }
 
+    fn check_not_failed(&self) -> Result<(), InstallError> {
+        match &self.failed {
+            Some(first) => Err(InstallError::AlreadyFailed(first.clone())),
+            None => Ok(()),
+        }
+    }
+
     fn fail(&mut self, e: &InstallError) {
-        if std::mem::replace(&mut self.failed, true) {
+        if self.failed.is_some() {
             return;
         }
+        self.failed = Some(e.to_string());
         let version = self.unpacker.manifest().map(|m| m.version.clone());
         if let Ok(mut state) = self.installer.state() {
             // A slot refused before its first byte keeps what it held.
@@ -495,6 +507,7 @@ impl SlotWriter<'_> {
 
     /// Every payload in and hashed, the partitions synced and read back.
     fn verify_written(&mut self) -> Result<Manifest, InstallError> {
+        self.check_not_failed()?;
         let manifest = self.unpacker.finish()?.clone();
         let mut buf = vec![0u8; CHUNK];
         for o in &mut self.outputs {
