@@ -83,6 +83,13 @@ fn a_good_bundle_is_written_to_b_and_armed_for_one_trial() {
         Selector::committed(SlotName::A)
     );
     assert_eq!(*restarts.lock().unwrap(), vec![Restart::Normal]);
+    let last = on_b.state().unwrap().last.unwrap();
+    assert_eq!(last.outcome, Outcome::RolledBack);
+    assert_eq!(last.version.as_deref(), Some("0.2.0"), "the version left");
+    assert_eq!(
+        last.reason.as_deref(),
+        Some("asked for by the owner; slot A boots next")
+    );
 
     // Back on A, a refused bundle leaves B's good system marked good.
     let (mut on_a, _) = installer(booted(&slots, SlotName::A));

@@ -225,11 +225,12 @@ impl Installer {
         }
         let mut state = state;
         state.trial = None;
-        let version = state.slot(other).map(|r| r.version.clone());
+        // As for every roll-back, the version is the one left behind.
+        let version = state.slot(self.slots.running).map(|r| r.version.clone());
         state.record(
             Outcome::RolledBack,
             version.as_deref(),
-            Some("asked for on the System page".into()),
+            Some(format!("asked for by the owner; slot {other} boots next")),
         );
         self.save(&state)?;
         self.set_selector(Selector::committed(other))?;

@@ -48,7 +48,8 @@ pub enum Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastResult {
     pub outcome: Outcome,
-    /// The version the outcome is about (installed, tried, refused).
+    /// The version the outcome is about: installed, committed, refused,
+    /// or, for a roll-back, the one left behind.
     pub version: Option<String>,
     pub reason: Option<String>,
     pub at_unix_s: u64,
