@@ -20,4 +20,5 @@ pub mod querylog;
 pub mod syntax;
 pub mod testing;
 pub mod trim;
+pub mod update;
 pub mod web;
