@@ -4,7 +4,7 @@
 //! Raspberry Pi bootloader clears that flag before starting the system, so
 //! a trial that hangs or resets comes back on the normal slot by itself.
 //!
-//! Written only through `config::save_atomic` (temp file, fsync, rename,
+//! Written only through `atomic_file::save_atomic` (temp file, fsync, rename,
 //! fsync of the directory): a power cut leaves the old file or the new one.
 //! The bootloader reads at most 512 bytes of it.
 //!
@@ -101,7 +101,7 @@ impl Selector {
     }
 
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        crate::config::save_atomic(path, self.render().as_bytes())
+        crate::atomic_file::save_atomic(path, self.render().as_bytes())
     }
 }
 

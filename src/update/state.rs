@@ -3,7 +3,7 @@
 //! trial boot is pending, and the last result with its reason, which the
 //! System page shows after a reboot ("rolled back to Y because Z").
 //!
-//! Saved only through `config::save_atomic`; a missing file is a fresh
+//! Saved only through `atomic_file::save_atomic`; a missing file is a fresh
 //! card (slot A from the image, nothing else known).
 //!
 //! Not for: the boot selector (`selector`), which the bootloader reads.
@@ -86,7 +86,7 @@ impl UpdateState {
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let mut text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         text.push(b'\n');
-        crate::config::save_atomic(path, &text)
+        crate::atomic_file::save_atomic(path, &text)
     }
 
     pub fn slot(&self, s: SlotName) -> Option<&SlotRecord> {
