@@ -12,8 +12,9 @@
 //! ../shared/data/blocklists/domains (those are blocked) mixed with
 //! ordinary names, ~50 clients (also Zipf), 30 days ending now.
 
+use glory_hole::clock::now_ms;
 use glory_hole::config::{Config, Dur};
-use glory_hole::events::{EventSink, QueryEvent, Reason, Source, now_ms};
+use glory_hole::events::{EventSink, QueryEvent, Reason, Source};
 use glory_hole::querylog::{LogQuery, QueryLog};
 use glory_hole::testing::Rng;
 use std::net::IpAddr;

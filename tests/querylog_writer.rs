@@ -4,8 +4,9 @@
 
 mod querylog_support;
 
+use glory_hole::clock::now_ms;
 use glory_hole::config::Dur;
-use glory_hole::events::{EventSink, Source, now_ms};
+use glory_hole::events::{EventSink, Source};
 use glory_hole::querylog::{LogQuery, QueryLog, RuleRef};
 use querylog_support::{config, event, eventually};
 use std::time::Duration;
