@@ -352,7 +352,7 @@ impl MinuteHourCounts {
     #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
-        roll: &mut RollupDeltas,
+        deltas: &mut RollupDeltas,
         minute: i64,
         hour: i64,
         status: usize,
@@ -362,11 +362,11 @@ impl MinuteHourCounts {
         blocked: bool,
     ) {
         if minute != self.minute {
-            self.fold_minute(roll);
+            self.fold_minute(deltas);
             self.minute = minute;
         }
         if hour != self.hour {
-            self.fold_hour(roll);
+            self.fold_hour(deltas);
             self.hour = hour;
         }
         for c in [&mut self.by_minute, &mut self.by_hour] {
@@ -389,7 +389,7 @@ impl MinuteHourCounts {
                 slot.1 += i64::from(blocked);
             }
             None => {
-                let c = roll.clients.entry((hour, client)).or_default();
+                let c = deltas.clients.entry((hour, client)).or_default();
                 c.0 += 1;
                 c.1 += i64::from(blocked);
             }
@@ -401,13 +401,13 @@ impl MinuteHourCounts {
                 }
                 *n += 1;
             }
-            None => *roll.qtypes.entry((hour, qtype)).or_default() += 1,
+            None => *deltas.qtypes.entry((hour, qtype)).or_default() += 1,
         }
     }
 
-    fn fold_minute(&mut self, roll: &mut RollupDeltas) {
+    fn fold_minute(&mut self, deltas: &mut RollupDeltas) {
         if self.by_minute[..7].iter().any(|&n| n != 0) {
-            let m = roll.minutes.entry(self.minute).or_default();
+            let m = deltas.minutes.entry(self.minute).or_default();
             for (a, b) in m.iter_mut().zip(&self.by_minute) {
                 *a += b;
             }
@@ -415,10 +415,10 @@ impl MinuteHourCounts {
         self.by_minute = [0; 8];
     }
 
-    fn fold_hour(&mut self, roll: &mut RollupDeltas) {
+    fn fold_hour(&mut self, deltas: &mut RollupDeltas) {
         let hour = self.hour;
         if self.by_hour[..7].iter().any(|&n| n != 0) {
-            let h = roll.hours.entry(hour).or_default();
+            let h = deltas.hours.entry(hour).or_default();
             for (a, b) in h.iter_mut().zip(&self.by_hour) {
                 *a += b;
             }
@@ -426,22 +426,22 @@ impl MinuteHourCounts {
         self.by_hour = [0; 8];
         for client in self.touched_clients.drain(..) {
             let slot = &mut self.clients[client as usize];
-            let c = roll.clients.entry((hour, client)).or_default();
+            let c = deltas.clients.entry((hour, client)).or_default();
             c.0 += slot.0;
             c.1 += slot.1;
             *slot = (0, 0);
         }
         for qtype in self.touched_qtypes.drain(..) {
             let n = &mut self.qtypes[usize::from(qtype)];
-            *roll.qtypes.entry((hour, qtype)).or_default() += *n;
+            *deltas.qtypes.entry((hour, qtype)).or_default() += *n;
             *n = 0;
         }
     }
 
-    /// Everything counted so far into `roll` (before a commit).
-    fn fold(&mut self, roll: &mut RollupDeltas) {
-        self.fold_minute(roll);
-        self.fold_hour(roll);
+    /// Everything counted so far into `deltas` (before a commit).
+    fn fold(&mut self, deltas: &mut RollupDeltas) {
+        self.fold_minute(deltas);
+        self.fold_hour(deltas);
         self.minute = i64::MIN;
         self.hour = i64::MIN;
     }
@@ -551,10 +551,10 @@ fn write_top(
     Ok(())
 }
 
-fn write_deltas(tx: &Connection, roll: &RollupDeltas) -> rusqlite::Result<()> {
+fn write_deltas(tx: &Connection, deltas: &RollupDeltas) -> rusqlite::Result<()> {
     for (table, key, map) in [
-        ("minute_counts", "minute", &roll.minutes),
-        ("hour_counts", "hour", &roll.hours),
+        ("minute_counts", "minute", &deltas.minutes),
+        ("hour_counts", "hour", &deltas.hours),
     ] {
         let mut st = tx.prepare_cached(&format!(
             "INSERT INTO {table} ({key}, cache, upstream, local, blocked, stale, refused, failed, latency_us)
@@ -573,14 +573,14 @@ fn write_deltas(tx: &Connection, roll: &RollupDeltas) -> rusqlite::Result<()> {
         "INSERT INTO hour_clients (hour, client, n, blocked) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (hour, client) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked",
     )?;
-    for ((hour, client), (n, blocked)) in &roll.clients {
+    for ((hour, client), (n, blocked)) in &deltas.clients {
         st.execute(params![hour, client, n, blocked])?;
     }
     let mut st = tx.prepare_cached(
         "INSERT INTO hour_qtypes (hour, qtype, n) VALUES (?1, ?2, ?3)
          ON CONFLICT (hour, qtype) DO UPDATE SET n = n + excluded.n",
     )?;
-    for ((hour, qtype), n) in &roll.qtypes {
+    for ((hour, qtype), n) in &deltas.qtypes {
         st.execute(params![hour, qtype, n])?;
     }
     Ok(())
