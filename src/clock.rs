@@ -1,8 +1,20 @@
-//! The kernel's coarse clocks: the time of the last timer tick (a few ms
-//! resolution), read without touching the hardware, so cheap enough for
-//! every query. The one place the project reads them.
+//! The clocks the project reads, all in one place: the wall clock, the
+//! kernel's coarse clocks (the time of the last timer tick, a few ms
+//! resolution, read without touching the hardware, so cheap enough for
+//! every query) and the calling thread's CPU time.
+//!
+//! Not for: timers and sleeping (tokio, `std::thread::sleep`), or another
+//! thread's CPU time (`testing::thread_cpu_s` reads it from /proc).
 
 use std::time::Duration;
+
+/// Milliseconds since the Unix epoch (the wall clock; 0 before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Time since an arbitrary fixed point (`CLOCK_MONOTONIC_COARSE`).
 pub fn coarse_monotonic() -> Duration {
@@ -16,8 +28,15 @@ pub fn coarse_monotonic() -> Duration {
 pub fn coarse_unix_ms() -> i64 {
     match read(libc::CLOCK_REALTIME_COARSE) {
         Some(d) => d.as_millis() as i64,
-        None => crate::events::now_ms(),
+        None => now_ms(),
     }
+}
+
+/// CPU time the calling thread has used, in ms
+/// (`CLOCK_THREAD_CPUTIME_ID`): the cost of a piece of work that a busy
+/// machine's scheduling does not inflate. 0 if the clock cannot be read.
+pub fn thread_cpu_ms() -> f64 {
+    read(libc::CLOCK_THREAD_CPUTIME_ID).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn read(clock: libc::clockid_t) -> Option<Duration> {

@@ -240,7 +240,7 @@ fn pause_survives_a_restart_and_resume_ends_it() {
     assert_eq!(verdict(&svc, "ads.example"), list_block(0));
     svc.pause(Some(5));
     let st = svc.pause_status();
-    let left = st.until_ms.unwrap() - glory_hole::events::now_ms();
+    let left = st.until_ms.unwrap() - glory_hole::clock::now_ms();
     assert!(
         st.paused && left > 4 * 60_000 && left <= 5 * 60_000,
         "{st:?}"

@@ -3,8 +3,9 @@
 
 mod querylog_support;
 
+use glory_hole::clock::now_ms;
 use glory_hole::config::Dur;
-use glory_hole::events::{Source, now_ms};
+use glory_hole::events::Source;
 use glory_hole::querylog::QueryLog;
 use querylog_support::{config, event};
 use std::io::{BufRead, BufReader};

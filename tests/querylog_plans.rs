@@ -3,7 +3,8 @@
 
 mod querylog_support;
 
-use glory_hole::events::{Source, now_ms};
+use glory_hole::clock::now_ms;
+use glory_hole::events::Source;
 use glory_hole::querylog::{QueryLog, query_plans};
 use querylog_support::{config, event};
 use rusqlite::Connection;

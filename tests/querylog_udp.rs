@@ -4,9 +4,10 @@
 mod querylog_support;
 
 use arc_swap::ArcSwap;
+use glory_hole::clock::now_ms;
 use glory_hole::config::Config;
 use glory_hole::dns::{Engine, server};
-use glory_hole::events::{EventSink, Source, now_ms};
+use glory_hole::events::{EventSink, Source};
 use glory_hole::filter::Filter;
 use glory_hole::querylog::{LogQuery, QueryLog};
 use glory_hole::testing::client::{answers, ask};

@@ -2024,7 +2024,8 @@ async fn a_group_scoped_deny_blocks_only_that_groups_clients() {
 /// push flashed ones to the next page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_pages_follow_the_cursor_and_lose_no_row() {
-    use glory_hole::events::{QueryEvent, Reason, Source, now_ms};
+    use glory_hole::clock::now_ms;
+    use glory_hole::events::{QueryEvent, Reason, Source};
     use std::collections::HashSet;
     let dir = tempfile::tempdir().unwrap();
     let config = app_config(dir.path(), Some("127.0.0.1:9"));

@@ -70,7 +70,7 @@ impl PauseState {
     #[inline]
     pub fn is_paused(&self) -> bool {
         let u = self.until_ms.load(Ordering::Relaxed);
-        u != 0 && (u == i64::MAX || crate::events::now_ms() < u)
+        u != 0 && (u == i64::MAX || crate::clock::now_ms() < u)
     }
     pub fn until_ms(&self) -> i64 {
         self.until_ms.load(Ordering::Relaxed)

@@ -311,7 +311,7 @@ impl FilterService {
     /// Pauses blocking for `minutes`, or until resumed. Survives a restart.
     pub fn pause(&self, minutes: Option<u32>) {
         let until = match minutes {
-            Some(m) => crate::events::now_ms() + m as i64 * 60_000,
+            Some(m) => crate::clock::now_ms() + m as i64 * 60_000,
             None => i64::MAX,
         };
         self.shared.set_pause(until);
@@ -470,7 +470,7 @@ impl Shared {
         let _one_at_a_time = self.updating.lock().await;
         let cfg = self.state.lock().unwrap().cfg.clone();
         let interval = cfg.filter.update_interval.0.as_millis() as i64;
-        let now = crate::events::now_ms();
+        let now = crate::clock::now_ms();
         let mut changed = false;
         let mut client = None;
         for l in cfg.filter.lists.iter().filter(|l| l.enabled) {

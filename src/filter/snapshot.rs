@@ -233,7 +233,7 @@ pub fn write(
     let header = Header {
         version: FORMAT_VERSION,
         seed,
-        created_ms: crate::events::now_ms(),
+        created_ms: crate::clock::now_ms(),
         lists: lists.to_vec(),
         combos: combos.to_vec(),
         words: words.len() as u64,

@@ -250,10 +250,10 @@ fn pause_and_disable_pass_everything() {
     f.pause_state().set_until_ms(i64::MAX);
     assert_eq!(f.check("ads.example", c), Verdict::Pass);
     assert_eq!(f.check("deny.example", c), Verdict::Pass);
-    f.pause_state().set_until_ms(crate::events::now_ms() - 1);
+    f.pause_state().set_until_ms(crate::clock::now_ms() - 1);
     assert_eq!(f.check("ads.example", c), blocked(KIND_LIST, 0));
     f.pause_state()
-        .set_until_ms(crate::events::now_ms() + 60_000);
+        .set_until_ms(crate::clock::now_ms() + 60_000);
     assert_eq!(f.check("ads.example", c), Verdict::Pass);
     let mut cfg = s.cfg.clone();
     cfg.filter.enabled = false;

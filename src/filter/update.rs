@@ -78,7 +78,7 @@ pub async fn download(
     timeout: Duration,
     max_bytes: u64,
 ) -> anyhow::Result<Outcome> {
-    state.last_checked_ms = Some(crate::events::now_ms());
+    state.last_checked_ms = Some(crate::clock::now_ms());
     let res = tokio::time::timeout(timeout, fetch(client, url, copy, state, max_bytes)).await;
     let res = match res {
         Ok(r) => r,

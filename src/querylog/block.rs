@@ -10,8 +10,13 @@
 //! from an older build may hold anything). A query at a household's rate
 //! takes 8 to 12 bytes.
 //!
+//! Storing blocks as SQLite rows (writing, merging, deleting, the day
+//! markers) is `block/store.rs`.
+//!
 //! Not for: choosing which blocks to read (`stats.rs`) or when to write
 //! one (`writer.rs`).
+
+pub(super) mod store;
 
 /// A row as stored, its names already ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,13 +21,18 @@
 
 mod block;
 mod live;
+mod names;
+mod prefetch;
+mod retention;
+mod rollup;
 mod schema;
 mod sketch;
 mod stats;
 mod writer;
 
+pub use rollup::TOP_PER_HOUR;
 pub use schema::{MIGRATIONS, OpenError, latest_version, migrate_to};
-pub use stats::{LOG_SCAN_BUDGET, TOP_PER_HOUR, query_plans};
+pub use stats::{LOG_SCAN_BUDGET, query_plans};
 
 use crate::config::{Config, QueryLogConfig};
 use crate::events::{EventReceiver, EventSink, Source};

@@ -197,7 +197,7 @@ pub fn migrate_to(conn: &Connection, path: &Path, target: u32) -> anyhow::Result
             .with_context(|| format!("migration {name}"))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
-            rusqlite::params![version, name, crate::events::now_ms()],
+            rusqlite::params![version, name, crate::clock::now_ms()],
         )?;
         tx.commit()
             .with_context(|| format!("committing migration {name}"))?;

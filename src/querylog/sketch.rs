@@ -157,7 +157,7 @@ impl TopCounter {
     /// returned), so a group's counts do not each stall on a cold cache.
     pub fn prefetch(&self, at: usize) {
         if let Some(c) = self.heap.get(at) {
-            super::writer::prefetch(c);
+            super::prefetch::prefetch(c);
         }
     }
 

@@ -9,7 +9,7 @@
 //!
 //! Granularity: counts and time series are exact to the minute; unique
 //! clients/domains, top lists and query types cover the whole hours the
-//! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`] entries
+//! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries
 //! (for the open hour, as the writer's space-saving summary counts them:
 //! at most 1/1024 of the hour's queries too high), so a domain that is
 //! never in an hour's top list is undercounted, as in AdGuard Home.
@@ -21,10 +21,6 @@ use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 
-/// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
-pub const TOP_PER_HOUR: i64 = 100;
-/// Domains kept per closed day and kind in `day_domains`.
-pub const TOP_PER_DAY: i64 = 300;
 /// Rows a log page looks at when a filter has no index of its own; the
 /// page then returns a cursor to continue from.
 pub const LOG_SCAN_BUDGET: i64 = 5_000;
@@ -717,6 +713,6 @@ pub fn query_plans() -> Vec<(String, String)> {
     ] {
         out.push((name.into(), sql.into()));
     }
-    out.extend(super::writer::block_statements());
+    out.extend(super::block::store::statements());
     out
 }

@@ -457,7 +457,7 @@ pub fn parse_range(range: Option<&str>) -> ApiResult<(String, TimeRange)> {
     if d.0.as_secs() < 60 || d.0.as_secs() > 366 * 86_400 {
         return Err(ApiError::field("range", "range: between 1m and 366d"));
     }
-    let now = crate::events::now_ms();
+    let now = crate::clock::now_ms();
     Ok((
         text.to_string(),
         TimeRange {
@@ -1491,7 +1491,7 @@ async fn backup(axum::extract::State(st): axum::extract::State<State>) -> Respon
     let text = super::backup::write(
         &st.backend.config(),
         &st.auth.credentials(),
-        crate::events::now_ms(),
+        crate::clock::now_ms(),
     );
     (
         [

@@ -316,7 +316,7 @@ impl Auth {
             id: id.clone(),
             name: name.to_string(),
             hash,
-            created_ms: crate::events::now_ms(),
+            created_ms: crate::clock::now_ms(),
         };
         let mut file = lock(&self.file).clone();
         if file.tokens.len() >= MAX_TOKENS {

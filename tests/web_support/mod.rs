@@ -35,7 +35,7 @@ impl TestBackend {
         let time_ms = rows
             .last()
             .map(|r| r.time_ms + 1)
-            .unwrap_or(glory_hole::events::now_ms() - 60_000);
+            .unwrap_or(glory_hole::clock::now_ms() - 60_000);
         rows.push(LogRow {
             time_ms,
             client: client.into(),
@@ -195,7 +195,7 @@ impl Backend for TestBackend {
     fn pause(&self, minutes: Option<u32>) -> Result<(), String> {
         *self.paused.lock().unwrap() = PauseStatus {
             paused: true,
-            until_ms: minutes.map(|m| glory_hole::events::now_ms() + m as i64 * 60_000),
+            until_ms: minutes.map(|m| glory_hole::clock::now_ms() + m as i64 * 60_000),
         };
         Ok(())
     }

@@ -1,0 +1,443 @@
+//! Names and client addresses to their ids, through small fixed-size
+//! caches in front of the `domains` and `clients` tables' unique indexes:
+//! the hot names of a household stay cached, a flood of distinct names only
+//! churns the cache, so the writer's RAM does not grow with the traffic.
+//!
+//! A group of events is looked up together (`NameCache::look_up_group`):
+//! the sets' tags, then the matching slots, then the look-ups, each pass
+//! starting its loads before the next needs them.
+//!
+//! Not for: reading names back for the log page (`stats.rs` keeps its own).
+
+use super::live::Batch;
+use super::prefetch::prefetch;
+use super::sketch::IdMap;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::net::IpAddr;
+
+/// `domains.last_seen` is written this many days ahead of the day a name
+/// is used, so a name busy every day costs one UPDATE a week, not one a
+/// day. The column stays an upper bound of the last day a row used the
+/// name, which is all retention (of any version) needs to be safe.
+const LAST_SEEN_AHEAD_DAYS: i64 = 7;
+/// Clients remembered in RAM; more distinct clients than this start the
+/// map over (a household has tens).
+const CLIENT_CACHE: usize = 1024;
+
+/// Bytes per name-cache slot (its tag, kept apart, included); names
+/// longer than fit are not cached.
+const NAME_SLOT: usize = 80;
+const NAME_MAX: usize = NAME_SLOT - 24;
+/// Slots in the name cache (4-way sets): 8192 x 80 bytes = 640 KiB.
+const NAME_SETS: usize = 2048;
+const NAME_WAYS: usize = 4;
+
+#[derive(Clone, Copy)]
+struct NameSlot {
+    id: i64,
+    /// The `last_seen` the database holds for the name.
+    seen: i32,
+    /// Where the name's id was last counted in its hour's top domains
+    /// (`TopCounter::add_at`; checked there, so it may be stale).
+    top_at: u16,
+    len: u8,
+    /// Recently used (second-chance replacement within the set).
+    used: bool,
+    name: [u8; NAME_MAX],
+}
+
+const EMPTY_SLOT: NameSlot = NameSlot {
+    id: 0,
+    seen: 0,
+    top_at: u16::MAX,
+    len: 0,
+    used: false,
+    name: [0; NAME_MAX],
+};
+
+/// A set's tags (the names' hashes, 0: slot unused) in one cache line: a
+/// look-up compares them before it touches a slot, so a hit reads two
+/// lines and a miss one, instead of a line per way.
+#[derive(Clone, Copy)]
+#[repr(align(32))]
+struct SetTags([u64; NAME_WAYS]);
+
+/// Domain name -> (id, last_seen), a fixed-size set-associative cache in
+/// front of the `domains` table's unique index: the hot names of a
+/// household stay in it, a flood of distinct names only churns it.
+pub(super) struct NameCache {
+    tags: Box<[SetTags]>,
+    slots: Box<[NameSlot]>,
+}
+
+/// What the name cache held for an event's name when its group was
+/// looked up (`NameCache::look_up_group`).
+pub(super) struct NameLookup {
+    /// The name's hash.
+    pub tag: u64,
+    /// Its id and `last_seen`.
+    pub found: Option<(i64, i64)>,
+    /// The slot that held it (valid when `found` is).
+    pub slot: usize,
+}
+
+/// The name's bytes as little-endian words, the last one zero-padded.
+/// Words are read whole (the tail as the last eight bytes, shifted),
+/// never copied byte by byte: this runs once per logged query.
+fn name_hash(name: &[u8]) -> u64 {
+    let round = |h: u64, w: u64| {
+        let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    };
+    let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+    let mut words = name.chunks_exact(8);
+    for w in &mut words {
+        h = round(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let tail = words.remainder().len();
+    if tail > 0 {
+        let w = match name.len().checked_sub(8) {
+            Some(at) => {
+                let last: [u8; 8] = name[at..].try_into().expect("8 bytes");
+                u64::from_le_bytes(last) >> (8 * (8 - tail))
+            }
+            None => name
+                .iter()
+                .rev()
+                .fold(0u64, |w, &b| (w << 8) | u64::from(b)),
+        };
+        h = round(h, w);
+    }
+    h | 1
+}
+
+impl NameCache {
+    pub(super) fn new() -> NameCache {
+        NameCache {
+            tags: vec![SetTags([0; NAME_WAYS]); NAME_SETS].into_boxed_slice(),
+            slots: vec![EMPTY_SLOT; NAME_SETS * NAME_WAYS].into_boxed_slice(),
+        }
+    }
+
+    /// RAM the cache holds: fixed.
+    pub(super) fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.tags) + std::mem::size_of_val(&*self.slots)
+    }
+
+    /// The set `tag` falls in: its tags and its slots.
+    fn set(&mut self, tag: u64) -> (&mut [u64; NAME_WAYS], &mut [NameSlot]) {
+        let set = (tag >> 32) as usize % NAME_SETS;
+        let i = set * NAME_WAYS;
+        (&mut self.tags[set].0, &mut self.slots[i..i + NAME_WAYS])
+    }
+
+    /// The way of the set holding `b`.
+    fn way(tags: &[u64; NAME_WAYS], slots: &[NameSlot], b: &[u8], tag: u64) -> Option<usize> {
+        (0..NAME_WAYS).find(|&w| tags[w] == tag && &slots[w].name[..usize::from(slots[w].len)] == b)
+    }
+
+    #[cfg(test)]
+    fn get(&mut self, name: &str) -> Option<(i64, i64)> {
+        let b = name.as_bytes();
+        self.find(b, name_hash(b))
+    }
+
+    /// Starts loading the lines a look-up of `tag` reads: its set's tags
+    /// and, if a tag matches, that slot.
+    fn prefetch_tags(&self, tag: u64) {
+        prefetch(&self.tags[(tag >> 32) as usize % NAME_SETS]);
+    }
+
+    fn prefetch_slot(&self, tag: u64) {
+        let set = (tag >> 32) as usize % NAME_SETS;
+        if let Some(w) = self.tags[set].0.iter().position(|&t| t == tag) {
+            let slot = &self.slots[set * NAME_WAYS + w];
+            prefetch(slot);
+            // A slot spans two lines; the name ends in the second.
+            prefetch(slot.name.last().expect("NAME_MAX > 0"));
+        }
+    }
+
+    /// `get` with the name's hash already computed.
+    fn find(&mut self, b: &[u8], tag: u64) -> Option<(i64, i64)> {
+        self.find_slot(b, tag).map(|(found, _)| found)
+    }
+
+    /// `find`, and the slot holding the name (for `top_at`).
+    fn find_slot(&mut self, b: &[u8], tag: u64) -> Option<((i64, i64), usize)> {
+        let (tags, slots) = self.set(tag);
+        let way = Self::way(tags, slots, b, tag)?;
+        let s = &mut slots[way];
+        if !s.used {
+            s.used = true;
+        }
+        let slot = (tag >> 32) as usize % NAME_SETS * NAME_WAYS + way;
+        Some(((s.id, i64::from(s.seen)), slot))
+    }
+
+    pub(super) fn top_at(&self, slot: usize) -> usize {
+        usize::from(self.slots[slot].top_at)
+    }
+
+    /// Notes where the name in `slot` was counted. The slot may hold
+    /// another name by now: `TopCounter::add_at` checks what it is given.
+    pub(super) fn set_top_at(&mut self, slot: usize, at: usize) {
+        self.slots[slot].top_at = u16::try_from(at).unwrap_or(u16::MAX);
+    }
+
+    #[cfg(test)]
+    fn insert(&mut self, name: &str, id: i64, seen: i64) {
+        let b = name.as_bytes();
+        self.insert_hashed(b, name_hash(b), id, seen);
+    }
+
+    fn insert_hashed(&mut self, b: &[u8], tag: u64, id: i64, seen: i64) {
+        if b.len() > NAME_MAX {
+            return;
+        }
+        let (tags, set) = self.set(tag);
+        let way = match Self::way(tags, set, b, tag).or_else(|| tags.iter().position(|&t| t == 0)) {
+            Some(w) => w,
+            None => {
+                // Second chance: the first slot not used since the last sweep.
+                let mut w = None;
+                for (i, s) in set.iter_mut().enumerate() {
+                    if !s.used {
+                        w = Some(i);
+                        break;
+                    }
+                    s.used = false;
+                }
+                w.unwrap_or(0)
+            }
+        };
+        tags[way] = tag;
+        let slot = &mut set[way];
+        slot.id = id;
+        slot.seen = seen.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        slot.top_at = u16::MAX;
+        slot.len = b.len() as u8;
+        slot.used = false;
+        slot.name[..b.len()].copy_from_slice(b);
+    }
+
+    #[cfg(test)]
+    fn remove(&mut self, name: &str) {
+        let b = name.as_bytes();
+        self.remove_hashed(b, name_hash(b));
+    }
+
+    fn remove_hashed(&mut self, b: &[u8], tag: u64) {
+        let (tags, set) = self.set(tag);
+        if let Some(w) = Self::way(tags, set, b, tag) {
+            tags[w] = 0;
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.tags.fill(SetTags([0; NAME_WAYS]));
+        self.slots.fill(EMPTY_SLOT);
+    }
+
+    /// Looks up a group's names, in passes that each start their loads
+    /// before the next needs them: after a sleep the cache is cold, and a
+    /// row stalled on each miss. `out` gets one entry per event.
+    pub(super) fn look_up_group(&mut self, events: &Batch, out: &mut Vec<NameLookup>) {
+        out.clear();
+        out.extend(events.iter().map(|(_, name)| {
+            let tag = name_hash(name.as_bytes());
+            self.prefetch_tags(tag);
+            NameLookup {
+                tag,
+                found: None,
+                slot: usize::MAX,
+            }
+        }));
+        for l in out.iter() {
+            self.prefetch_slot(l.tag);
+        }
+        for (l, (_, name)) in out.iter_mut().zip(events.iter()) {
+            if let Some((found, slot)) = self.find_slot(name.as_bytes(), l.tag) {
+                (l.found, l.slot) = (Some(found), slot);
+            }
+        }
+    }
+
+    /// The name's id, `day` noted as a day it was used. `looked` is what
+    /// the cache held for it when its group was looked up.
+    pub(super) fn id(
+        &mut self,
+        conn: &Connection,
+        name: &str,
+        day: i64,
+        looked: &NameLookup,
+    ) -> rusqlite::Result<i64> {
+        let (tag, found) = (looked.tag, looked.found);
+        // Ids do not change within a transaction and `last_seen` only
+        // grows, so an earlier look-up that was recent enough still holds.
+        if let Some((id, seen)) = found
+            && seen >= day
+        {
+            return Ok(id);
+        }
+        let b = name.as_bytes();
+        let ahead = day + LAST_SEEN_AHEAD_DAYS;
+        if let Some((id, seen)) = self.find(b, tag) {
+            if seen >= day {
+                return Ok(id);
+            }
+            let updated = conn
+                .prepare_cached("UPDATE domains SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
+                .execute(params![id, ahead])?;
+            if updated == 1 {
+                self.insert_hashed(b, tag, id, ahead);
+                return Ok(id);
+            }
+            // Retention forgot the name since it was cached.
+            self.remove_hashed(b, tag);
+        }
+        let found: Option<(i64, i64)> = conn
+            .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
+            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (id, seen) = match found {
+            Some((id, seen)) if seen >= day => (id, seen),
+            Some((id, _)) => {
+                conn.prepare_cached("UPDATE domains SET last_seen = ?2 WHERE id = ?1")?
+                    .execute(params![id, ahead])?;
+                (id, ahead)
+            }
+            None => {
+                conn.prepare_cached("INSERT INTO domains (name, last_seen) VALUES (?1, ?2)")?
+                    .execute(params![name, ahead])?;
+                (conn.last_insert_rowid(), ahead)
+            }
+        };
+        self.insert_hashed(b, tag, id, seen);
+        Ok(id)
+    }
+}
+
+/// A client address as the client cache's key: plain numbers, hashed
+/// without first copying the address enum about (a stall on every row).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey {
+    bits: u128,
+    v4: bool,
+}
+
+impl ClientKey {
+    fn of(ip: IpAddr) -> ClientKey {
+        match ip {
+            IpAddr::V4(a) => ClientKey {
+                bits: a.to_bits().into(),
+                v4: true,
+            },
+            IpAddr::V6(a) => ClientKey {
+                bits: a.to_bits(),
+                v4: false,
+            },
+        }
+    }
+}
+
+/// Client address -> id, in front of the `clients` table's unique index.
+#[derive(Default)]
+pub(super) struct ClientCache {
+    map: IdMap<ClientKey, i64>,
+    /// The last client looked up, and its id (cleared with `map`).
+    last: Option<(ClientKey, i64)>,
+}
+
+impl ClientCache {
+    pub(super) fn id(&mut self, conn: &Connection, ip: IpAddr) -> rusqlite::Result<i64> {
+        let key = ClientKey::of(ip);
+        // Queries come in runs from one client (a page load, a device's
+        // burst): the last one is compared before the map is hashed.
+        if let Some((last, id)) = self.last
+            && last == key
+        {
+            return Ok(id);
+        }
+        if let Some(&id) = self.map.get(&key) {
+            self.last = Some((key, id));
+            return Ok(id);
+        }
+        let addr = ip.to_string();
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM clients WHERE addr = ?1")?
+            .query_row([&addr], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO clients (addr) VALUES (?1)")?
+                    .execute([&addr])?;
+                conn.last_insert_rowid()
+            }
+        };
+        if self.map.len() >= CLIENT_CACHE {
+            self.map.clear();
+        }
+        self.map.insert(key, id);
+        self.last = Some((key, id));
+        Ok(id)
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+        self.last = None;
+    }
+
+    /// RAM the cache holds, about: at most `CLIENT_CACHE` entries.
+    pub(super) fn bytes(&self) -> usize {
+        self.map.capacity() * 40
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_cache_stays_its_size_and_keeps_hot_names() {
+        let mut cache = NameCache::new();
+        let bytes = cache.bytes();
+        cache.insert("hot.example", 1, 10);
+        for i in 0..100_000i64 {
+            cache.insert(&format!("flood{i}.example"), i + 2, 10);
+            // The hot name is asked for all along, as a household's are.
+            if i % 8 == 0 {
+                assert_eq!(cache.get("hot.example"), Some((1, 10)), "after {i}");
+            }
+        }
+        assert_eq!(cache.bytes(), bytes, "fixed size, whatever came through");
+        assert_eq!(cache.get("flood99999.example"), Some((100_001, 10)));
+        // Names too long for a slot are looked up in the table instead.
+        let long = "x".repeat(NAME_MAX + 1);
+        cache.insert(&long, 7, 10);
+        assert_eq!(cache.get(&long), None);
+        cache.remove("hot.example");
+        assert_eq!(cache.get("hot.example"), None);
+    }
+
+    #[test]
+    fn the_name_hash_reads_the_tail_as_a_zero_padded_word() {
+        // Each 8-byte chunk copied into a zeroed word, byte by byte.
+        fn reference(name: &[u8]) -> u64 {
+            let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+            for chunk in name.chunks(8) {
+                let mut w = [0u8; 8];
+                w[..chunk.len()].copy_from_slice(chunk);
+                h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                h ^= h >> 29;
+            }
+            h | 1
+        }
+        let text: Vec<u8> = (0..64).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+        for len in 0..=text.len() {
+            let name = &text[..len];
+            assert_eq!(name_hash(name), reference(name), "{len} bytes");
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! The roll-ups the dashboard reads instead of the rows: counts per minute
+//! and hour (by status, client and query type, with the latency sum), each
+//! hour's distinct-domain sketch and top domains, and each closed day's
+//! sums of its hours. The writer counts a transaction's rows in RAM here
+//! and writes the sums before its COMMIT.
+//!
+//! Counting a row is array work, not hashing: most rows fall in the same
+//! minute as the one before ([`MinuteHourCounts`]), and an hour's top
+//! domains are a space-saving summary ([`TopCounter`]) of fixed size.
+//!
+//! Not for: reading the roll-ups (`stats.rs`), or deleting old ones
+//! (`retention.rs`).
+
+use super::live::Entry;
+use super::sketch::{IdMap, Sketch, TopCounter};
+use crate::events::Source;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry as Slot;
+
+/// Domains kept per closed hour and kind (all / blocked) in `hour_domains`.
+pub const TOP_PER_HOUR: i64 = 100;
+/// Domains kept per closed day and kind in `day_domains`.
+pub const TOP_PER_DAY: i64 = 300;
+/// Distinct domains an hour's top-domain summary holds, all queries and
+/// blocked ones: enough that the top `TOP_PER_HOUR` are exact for
+/// any domain queried more than 1/`TOP_CAP` of the hour's queries.
+const TOP_CAP: [usize; 2] = [1024, 512];
+/// A transaction touching more hours than this is committed early, so
+/// events with scattered times cannot grow the per-hour state.
+const MAX_HOURS: usize = 4;
+
+/// What the writer counts for the roll-ups while a transaction is open,
+/// and what it knows of the hours and days already stored.
+pub(super) struct Rollups {
+    deltas: RollupDeltas,
+    /// Counts of the current minute and hour, added to `deltas` when the
+    /// time moves on: most rows fall in the same minute as the one before.
+    counts: MinuteHourCounts,
+    /// The keys of the current minute, so a row's minute, hour and day
+    /// take two comparisons instead of three divisions.
+    minute: MinuteKeys,
+    newest_hour: i64,
+    /// The hours the open transaction counts into, with their summaries.
+    hours: BTreeMap<i64, HourState>,
+    /// Hours a previous run left holding more than their top domains.
+    untrimmed: Vec<i64>,
+    /// The newest day whose day roll-ups are written.
+    closed_day: Option<i64>,
+}
+
+impl Rollups {
+    pub(super) fn new() -> Rollups {
+        Rollups {
+            deltas: RollupDeltas::default(),
+            counts: MinuteHourCounts::default(),
+            minute: MinuteKeys::NONE,
+            newest_hour: i64::MIN,
+            hours: BTreeMap::new(),
+            untrimmed: Vec::new(),
+            closed_day: None,
+        }
+    }
+
+    /// Picks up where the database stands: hours and days a previous run
+    /// left open close as new events come.
+    pub(super) fn load(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.untrimmed.clear();
+        self.newest_hour = conn
+            .query_row("SELECT max(hour) FROM hour_counts", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .unwrap_or(i64::MIN);
+        if self.newest_hour != i64::MIN {
+            let mut st = conn.prepare("SELECT hour FROM hour_counts WHERE hour >= ?1")?;
+            let hours = st.query_map([self.newest_hour - 2], |r| r.get::<_, i64>(0))?;
+            for h in hours {
+                self.untrimmed.push(h?);
+            }
+        }
+        self.closed_day = conn.query_row("SELECT max(day) FROM day_sketches", [], |r| r.get(0))?;
+        Ok(())
+    }
+
+    /// The minute, hour and day of a row key.
+    pub(super) fn minute_of(&mut self, key: i64) -> MinuteKeys {
+        if !(self.minute.lo..self.minute.hi).contains(&key) {
+            self.minute = MinuteKeys::of(key);
+        }
+        self.minute
+    }
+
+    /// Starts loading the top-domain slots at `ats` of the hour the last
+    /// row fell in (most of a group falls in it too).
+    pub(super) fn prefetch_top(&self, ats: impl Iterator<Item = usize>) {
+        if let Some(h) = self.hours.get(&self.minute.hour) {
+            for at in ats {
+                h.top[0].prefetch(at);
+            }
+        }
+    }
+
+    /// Counts a row of minute `at` with its client and domain ids. `top_at`
+    /// is where the domain was last counted in its hour's top domains, if
+    /// known (`TopCounter::add_at`); then where it is now is returned.
+    pub(super) fn count(
+        &mut self,
+        conn: &Connection,
+        at: MinuteKeys,
+        e: &Entry,
+        client: i64,
+        domain: i64,
+        top_at: Option<usize>,
+    ) -> rusqlite::Result<Option<usize>> {
+        let blocked = e.source == Source::Blocked;
+        self.counts.add(
+            &mut self.deltas,
+            at.minute,
+            at.hour,
+            e.source as usize,
+            e.latency_us,
+            client,
+            e.qtype,
+            blocked,
+        );
+        self.newest_hour = self.newest_hour.max(at.hour);
+        let h = match self.hours.entry(at.hour) {
+            Slot::Occupied(o) => o.into_mut(),
+            Slot::Vacant(v) => v.insert(load_hour(conn, at.hour)?),
+        };
+        h.sketch.insert(domain);
+        h.sketch_dirty = true;
+        let now_at = match top_at {
+            Some(top_at) => Some(h.top[0].add_at(top_at, domain, 1)),
+            None => {
+                h.top[0].add(domain, 1);
+                None
+            }
+        };
+        if blocked {
+            h.top[1].add(domain, 1);
+        }
+        Ok(now_at)
+    }
+
+    /// The open transaction counts into more hours than it may hold.
+    pub(super) fn too_many_hours(&self) -> bool {
+        self.hours.len() > MAX_HOURS
+    }
+
+    /// Writes what the open transaction counted, before its COMMIT.
+    pub(super) fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.counts.fold(&mut self.deltas);
+        write_deltas(conn, &self.deltas)?;
+        for (&hour, h) in self.hours.iter_mut() {
+            if h.sketch_dirty {
+                conn.prepare_cached(
+                    "INSERT INTO hour_sketches (hour, domains) VALUES (?1, ?2)
+                     ON CONFLICT (hour) DO UPDATE SET domains = excluded.domains",
+                )?
+                .execute(params![hour, h.sketch.as_bytes()])?;
+                h.sketch_dirty = false;
+            }
+            for kind in 0..2 {
+                write_top(conn, hour, kind, &h.top[kind], &mut h.written[kind])?;
+            }
+        }
+        // Hours a previous run left open keep only their top entries once
+        // a newer hour has begun.
+        let newest = self.newest_hour;
+        for h in self.untrimmed.iter().filter(|&&h| h < newest - 1) {
+            for blocked in [false, true] {
+                conn.prepare_cached(
+                    "DELETE FROM hour_domains WHERE blocked = ?1 AND hour = ?2 AND domain NOT IN
+                     (SELECT domain FROM hour_domains WHERE blocked = ?1 AND hour = ?2 ORDER BY n DESC LIMIT ?3)",
+                )?
+                .execute(params![blocked, h, TOP_PER_HOUR])?;
+            }
+        }
+        self.close_days(conn)
+    }
+
+    /// The transaction committed: its deltas are stored, and hours older
+    /// than the last two are complete (their top entries are stored).
+    pub(super) fn committed(&mut self) {
+        let newest = self.newest_hour;
+        self.deltas.clear();
+        self.untrimmed.retain(|&h| h >= newest - 1);
+        self.hours.retain(|&h, _| h >= newest - 1);
+    }
+
+    /// Forgets what the rolled-back transaction counted.
+    pub(super) fn forget(&mut self) {
+        self.hours.clear();
+        self.deltas.clear();
+        self.counts.reset();
+    }
+
+    /// Days closed by a rolled-back transaction are open again (closing
+    /// is idempotent).
+    pub(super) fn reopen_days(&mut self) {
+        self.closed_day = None;
+    }
+
+    /// RAM held by the open hours' summaries and the counts.
+    pub(super) fn bytes(&self) -> usize {
+        let hours: usize = self
+            .hours
+            .values()
+            .map(|h| {
+                super::sketch::REGISTERS
+                    + h.top.iter().map(TopCounter::bytes).sum::<usize>()
+                    + h.written.iter().map(|w| w.capacity() * 24).sum::<usize>()
+            })
+            .sum();
+        hours
+            + (self.deltas.minutes.capacity() + self.deltas.hours.capacity()) * 80
+            + self.deltas.clients.capacity() * 40
+            + self.deltas.qtypes.capacity() * 32
+            + self.counts.bytes()
+    }
+
+    /// Writes the day roll-ups of days whose hours are all closed, a few
+    /// days per batch (an upgraded database catches up over some batches).
+    fn close_days(&mut self, tx: &Connection) -> rusqlite::Result<()> {
+        if self.newest_hour == i64::MIN {
+            return Ok(());
+        }
+        let last_full = (self.newest_hour - 24).div_euclid(24);
+        let first = match self.closed_day {
+            Some(d) => d + 1,
+            None => match tx.query_row("SELECT min(hour) FROM hour_counts", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })? {
+                Some(h) => h.div_euclid(24),
+                None => return Ok(()),
+            },
+        };
+        for day in (first..=last_full).take(8) {
+            let (h_lo, h_hi) = (day * 24, day * 24 + 23);
+            for blocked in [false, true] {
+                tx.prepare_cached("DELETE FROM day_domains WHERE blocked = ?1 AND day = ?2")?
+                    .execute(params![blocked, day])?;
+                tx.prepare_cached(
+                    "INSERT INTO day_domains (blocked, day, domain, n)
+                     SELECT ?1, ?2, domain, sum(n) FROM hour_domains
+                     WHERE blocked = ?1 AND hour BETWEEN ?3 AND ?4
+                     GROUP BY domain ORDER BY sum(n) DESC LIMIT ?5",
+                )?
+                .execute(params![blocked, day, h_lo, h_hi, TOP_PER_DAY])?;
+            }
+            tx.prepare_cached("DELETE FROM day_clients WHERE day = ?1")?
+                .execute([day])?;
+            tx.prepare_cached(
+                "INSERT INTO day_clients (day, client, n, blocked)
+                 SELECT ?1, client, sum(n), sum(blocked) FROM hour_clients
+                 WHERE hour BETWEEN ?2 AND ?3 GROUP BY client",
+            )?
+            .execute(params![day, h_lo, h_hi])?;
+            let mut sketch = Sketch::default();
+            {
+                let mut st = tx.prepare_cached(
+                    "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2",
+                )?;
+                let mut rows = st.query([h_lo, h_hi])?;
+                while let Some(r) = rows.next()? {
+                    sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
+                }
+            }
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO day_sketches (day, domains) VALUES (?1, ?2)",
+            )?
+            .execute(params![day, sketch.as_bytes()])?;
+            self.closed_day = Some(day);
+        }
+        Ok(())
+    }
+}
+
+/// A row's minute, hour and day, and the keys of its minute.
+#[derive(Clone, Copy)]
+pub(super) struct MinuteKeys {
+    /// Keys `lo..hi` are in this minute.
+    lo: i64,
+    hi: i64,
+    /// Unix minute, hour and day.
+    pub minute: i64,
+    pub hour: i64,
+    pub day: i64,
+}
+
+impl MinuteKeys {
+    const NONE: MinuteKeys = MinuteKeys {
+        lo: 0,
+        hi: 0,
+        minute: 0,
+        hour: 0,
+        day: 0,
+    };
+
+    fn of(key: i64) -> MinuteKeys {
+        let minute = super::ms_of(key).div_euclid(60_000);
+        MinuteKeys {
+            lo: super::key_of(minute * 60_000),
+            hi: super::key_of((minute + 1) * 60_000),
+            minute,
+            hour: minute.div_euclid(60),
+            day: minute.div_euclid(1440),
+        }
+    }
+}
+
+/// Roll-up deltas of the open transaction.
+#[derive(Default)]
+struct RollupDeltas {
+    /// By minute / hour: one count per `Source`, then the latency sum.
+    minutes: IdMap<i64, [i64; 8]>,
+    hours: IdMap<i64, [i64; 8]>,
+    clients: IdMap<(i64, i64), (i64, i64)>,
+    qtypes: IdMap<(i64, u16), i64>,
+}
+
+impl RollupDeltas {
+    fn clear(&mut self) {
+        self.minutes.clear();
+        self.hours.clear();
+        self.clients.clear();
+        self.qtypes.clear();
+    }
+}
+
+/// Per-row counters for one minute and its hour, in arrays instead of
+/// hash maps.
+struct MinuteHourCounts {
+    minute: i64,
+    hour: i64,
+    by_minute: [i64; 8],
+    by_hour: [i64; 8],
+    /// (queries, blocked) by client id, for clients with small ids.
+    clients: Vec<(i64, i64)>,
+    /// By query type, for types below 256.
+    qtypes: [i64; 256],
+    /// The slots in use, so folding visits only those.
+    touched_clients: Vec<i64>,
+    touched_qtypes: Vec<u16>,
+}
+
+/// Client ids below this are counted in `MinuteHourCounts::clients`, others in the map.
+const COUNTED_CLIENTS: usize = 4096;
+
+impl MinuteHourCounts {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        deltas: &mut RollupDeltas,
+        minute: i64,
+        hour: i64,
+        status: usize,
+        latency_us: u32,
+        client: i64,
+        qtype: u16,
+        blocked: bool,
+    ) {
+        if minute != self.minute {
+            self.fold_minute(deltas);
+            self.minute = minute;
+        }
+        if hour != self.hour {
+            self.fold_hour(deltas);
+            self.hour = hour;
+        }
+        for c in [&mut self.by_minute, &mut self.by_hour] {
+            c[status] += 1;
+            c[7] += i64::from(latency_us);
+        }
+        match usize::try_from(client)
+            .ok()
+            .filter(|&c| c < COUNTED_CLIENTS)
+        {
+            Some(i) => {
+                if self.clients.len() <= i {
+                    self.clients.resize(i + 1, (0, 0));
+                }
+                let slot = &mut self.clients[i];
+                if slot.0 == 0 {
+                    self.touched_clients.push(client);
+                }
+                slot.0 += 1;
+                slot.1 += i64::from(blocked);
+            }
+            None => {
+                let c = deltas.clients.entry((hour, client)).or_default();
+                c.0 += 1;
+                c.1 += i64::from(blocked);
+            }
+        }
+        match self.qtypes.get_mut(usize::from(qtype)) {
+            Some(n) => {
+                if *n == 0 {
+                    self.touched_qtypes.push(qtype);
+                }
+                *n += 1;
+            }
+            None => *deltas.qtypes.entry((hour, qtype)).or_default() += 1,
+        }
+    }
+
+    fn fold_minute(&mut self, deltas: &mut RollupDeltas) {
+        if self.by_minute[..7].iter().any(|&n| n != 0) {
+            let m = deltas.minutes.entry(self.minute).or_default();
+            for (a, b) in m.iter_mut().zip(&self.by_minute) {
+                *a += b;
+            }
+        }
+        self.by_minute = [0; 8];
+    }
+
+    fn fold_hour(&mut self, deltas: &mut RollupDeltas) {
+        let hour = self.hour;
+        if self.by_hour[..7].iter().any(|&n| n != 0) {
+            let h = deltas.hours.entry(hour).or_default();
+            for (a, b) in h.iter_mut().zip(&self.by_hour) {
+                *a += b;
+            }
+        }
+        self.by_hour = [0; 8];
+        for client in self.touched_clients.drain(..) {
+            let slot = &mut self.clients[client as usize];
+            let c = deltas.clients.entry((hour, client)).or_default();
+            c.0 += slot.0;
+            c.1 += slot.1;
+            *slot = (0, 0);
+        }
+        for qtype in self.touched_qtypes.drain(..) {
+            let n = &mut self.qtypes[usize::from(qtype)];
+            *deltas.qtypes.entry((hour, qtype)).or_default() += *n;
+            *n = 0;
+        }
+    }
+
+    /// Everything counted so far into `deltas` (before a commit).
+    fn fold(&mut self, deltas: &mut RollupDeltas) {
+        self.fold_minute(deltas);
+        self.fold_hour(deltas);
+        self.minute = i64::MIN;
+        self.hour = i64::MIN;
+    }
+
+    /// Forgets the counts (the transaction was rolled back).
+    fn reset(&mut self) {
+        self.by_minute = [0; 8];
+        self.by_hour = [0; 8];
+        for client in self.touched_clients.drain(..) {
+            self.clients[client as usize] = (0, 0);
+        }
+        for qtype in self.touched_qtypes.drain(..) {
+            self.qtypes[usize::from(qtype)] = 0;
+        }
+        self.minute = i64::MIN;
+        self.hour = i64::MIN;
+    }
+
+    fn bytes(&self) -> usize {
+        self.clients.capacity() * 16
+            + std::mem::size_of_val(&self.qtypes)
+            + self.touched_clients.capacity() * 8
+            + self.touched_qtypes.capacity() * 2
+    }
+}
+
+impl Default for MinuteHourCounts {
+    fn default() -> MinuteHourCounts {
+        MinuteHourCounts {
+            minute: i64::MIN,
+            hour: i64::MIN,
+            by_minute: [0; 8],
+            by_hour: [0; 8],
+            clients: Vec::new(),
+            qtypes: [0; 256],
+            touched_clients: Vec::new(),
+            touched_qtypes: Vec::new(),
+        }
+    }
+}
+
+/// What the writer keeps for an hour it is counting into: the distinct
+/// domains sketch and the top domains (all, blocked), with what of them
+/// the database already holds.
+struct HourState {
+    sketch: Sketch,
+    sketch_dirty: bool,
+    top: [TopCounter; 2],
+    written: [IdMap<i64, u64>; 2],
+}
+
+/// An hour's state as the database holds it (a previous run, an earlier
+/// transaction), so counting goes on where it stopped.
+fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<HourState> {
+    let stored: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT domains FROM hour_sketches WHERE hour = ?1")?
+        .query_row([hour], |r| r.get(0))
+        .optional()?;
+    let mut h = HourState {
+        sketch: stored.map(|b| Sketch::from_bytes(&b)).unwrap_or_default(),
+        sketch_dirty: false,
+        top: [TopCounter::new(TOP_CAP[0]), TopCounter::new(TOP_CAP[1])],
+        written: [IdMap::default(), IdMap::default()],
+    };
+    for kind in 0..2 {
+        let mut st = conn.prepare_cached(
+            "SELECT domain, n FROM hour_domains WHERE blocked = ?1 AND hour = ?2",
+        )?;
+        let mut rows = st.query(params![kind as i64, hour])?;
+        while let Some(r) = rows.next()? {
+            let (domain, n): (i64, i64) = (r.get(0)?, r.get(1)?);
+            h.top[kind].add(domain, n.max(0) as u64);
+            h.written[kind].insert(domain, n.max(0) as u64);
+        }
+    }
+    Ok(h)
+}
+
+/// Makes the hour's rows in `hour_domains` its current top entries,
+/// writing only what changed.
+fn write_top(
+    conn: &Connection,
+    hour: i64,
+    kind: usize,
+    top: &TopCounter,
+    written: &mut IdMap<i64, u64>,
+) -> rusqlite::Result<()> {
+    let best = top.top(TOP_PER_HOUR as usize);
+    let mut upsert = conn.prepare_cached(
+        "INSERT INTO hour_domains (blocked, hour, domain, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (blocked, hour, domain) DO UPDATE SET n = excluded.n",
+    )?;
+    let mut keep = IdMap::<i64, u64>::default();
+    for c in &best {
+        if written.get(&c.id) != Some(&c.count) {
+            upsert.execute(params![kind as i64, hour, c.id, c.count as i64])?;
+        }
+        keep.insert(c.id, c.count);
+    }
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM hour_domains WHERE blocked = ?1 AND hour = ?2 AND domain = ?3",
+    )?;
+    for id in written.keys().filter(|id| !keep.contains_key(id)) {
+        delete.execute(params![kind as i64, hour, id])?;
+    }
+    *written = keep;
+    Ok(())
+}
+
+fn write_deltas(tx: &Connection, deltas: &RollupDeltas) -> rusqlite::Result<()> {
+    for (table, key, map) in [
+        ("minute_counts", "minute", &deltas.minutes),
+        ("hour_counts", "hour", &deltas.hours),
+    ] {
+        let mut st = tx.prepare_cached(&format!(
+            "INSERT INTO {table} ({key}, cache, upstream, local, blocked, stale, refused, failed, latency_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT ({key}) DO UPDATE SET
+               cache = cache + excluded.cache, upstream = upstream + excluded.upstream,
+               local = local + excluded.local, blocked = blocked + excluded.blocked,
+               stale = stale + excluded.stale, refused = refused + excluded.refused,
+               failed = failed + excluded.failed, latency_us = latency_us + excluded.latency_us"
+        ))?;
+        for (k, c) in map {
+            st.execute(params![k, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])?;
+        }
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO hour_clients (hour, client, n, blocked) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (hour, client) DO UPDATE SET n = n + excluded.n, blocked = blocked + excluded.blocked",
+    )?;
+    for ((hour, client), (n, blocked)) in &deltas.clients {
+        st.execute(params![hour, client, n, blocked])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO hour_qtypes (hour, qtype, n) VALUES (?1, ?2, ?3)
+         ON CONFLICT (hour, qtype) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for ((hour, qtype), n) in &deltas.qtypes {
+        st.execute(params![hour, qtype, n])?;
+    }
+    Ok(())
+}
