@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example querylog_bench -- --rows 10000000
 //!     benches/querylog.sh            # the same, 10 M rows
-//!     benches/querylog.sh --smoke    # 200 k rows, for CI
+//!     benches/querylog.sh --smoke    # 200 k rows, limits ×2, for CI
 //!     ... --live-only                # only the DNS-like ingest (for perf)
 //!     ... --live-only --sink-only    # only its run through EventSink
 //!     ... --paced-only               # only the 40 000 events/s run
@@ -138,10 +138,15 @@ mod target {
 
 /// Each target checked, met or missed; `finish` prints them all and gives
 /// the exit status: 1 if one was missed.
-#[derive(Default)]
 struct Bounds {
     lines: Vec<String>,
     missed: usize,
+    /// What a limit is multiplied by: 1 for the documented run; the CI
+    /// smoke (`--smoke`, 200 k rows on a shared 2-core runner) allows
+    /// twice each limit, so it catches a broken writer or schema (rows
+    /// missing, a cost doubled) without failing on a busy machine. Row
+    /// counts are exact either way.
+    slack: f64,
 }
 
 impl Bounds {
@@ -152,6 +157,7 @@ impl Bounds {
     }
 
     fn at_most(&mut self, what: &str, measured: f64, limit: f64, unit: &str) {
+        let limit = limit * self.slack;
         self.check(
             measured <= limit,
             format!("{what}: {measured:.3} {unit}, target ≤ {limit} {unit}"),
@@ -404,7 +410,15 @@ fn main() -> anyhow::Result<ExitCode> {
     let data_dir = dir.unwrap_or_else(|| tmp.path().to_owned());
     let _ = std::fs::remove_file(data_dir.join("querylog.db"));
 
-    let mut bounds = Bounds::default();
+    let mut bounds = Bounds {
+        lines: Vec::new(),
+        missed: 0,
+        slack: if args.iter().any(|a| a == "--smoke") {
+            2.0
+        } else {
+            1.0
+        },
+    };
     if !args
         .iter()
         .any(|a| a == "--live-only" || a == "--sink-only")
