@@ -478,7 +478,7 @@ fn unzip(zip: &[u8]) -> Result<Files, String> {
     Ok(files)
 }
 
-/// Builders for test archives, used by the unit tests and tests/web_api.rs.
+/// Builders for test archives, used by the unit tests and tests/web_system.rs.
 pub mod build {
     use std::io::Write;
 

@@ -1,4 +1,4 @@
-//! Shared by tests/web_api.rs and tests/web_browser.rs: a web server on a
+//! Shared by the tests/web_*.rs files: a web server on a
 //! loopback port over a real config file in a temp dir, and a small HTTP
 //! client that keeps cookies and the CSRF token like a browser page does.
 //!
@@ -418,4 +418,20 @@ pub async fn ready(edit: impl FnOnce(&mut Config)) -> (TestBox, Client) {
     let r = c.setup(PASSWORD).await;
     assert_eq!(r.status, 200, "{}", r.body);
     (b, c)
+}
+
+/// A config for an `App` started in the test itself: DNS on a free
+/// loopback port, state under `dir`, no web listener of its own.
+pub fn app_config(dir: &std::path::Path, upstream: Option<&str>) -> Config {
+    let upstreams = upstream.map_or(String::new(), |u| format!("upstreams = [\"{u}\"]\n"));
+    let toml = format!(
+        "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\n{upstreams}[web]\nenabled = false\n",
+        dir.display().to_string()
+    );
+    Config::from_toml(&toml, "test config").unwrap()
+}
+
+/// The config file as saved on disk.
+pub fn saved(b: &TestBox) -> Config {
+    Config::load(&b.config_path()).unwrap()
 }

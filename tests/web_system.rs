@@ -1,0 +1,463 @@
+//! The System page's actions over real HTTP: version and assets, backup and
+//! restore, Pi-hole Teleporter import, appliance-only actions (reboot,
+//! factory reset, network), and the firmware placeholder.
+
+mod web_support;
+
+use glory_hole::config::Config;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use web_support::*;
+
+#[tokio::test]
+async fn system_and_assets() {
+    let (_b, mut c) = ready(|_| {}).await;
+    let s = c.get("/api/v1/system").await.json();
+    assert_eq!(s["version"], env!("CARGO_PKG_VERSION"));
+    assert!(s["system"]["process_rss_bytes"].as_u64().unwrap() > 0);
+    let assets = s["assets_compressed_bytes"].as_u64().unwrap();
+    assert!(
+        assets <= 150 * 1024,
+        "assets are {assets} bytes compressed, budget 150 KiB"
+    );
+    c.extra = vec![("accept-encoding".into(), "gzip".into())];
+    let r = c.get("/assets/app.js").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), "gzip");
+    let etag = r.header("etag").to_string();
+    c.extra = vec![("if-none-match".into(), etag)];
+    assert_eq!(c.get("/assets/app.js").await.status, 304);
+    c.extra.clear();
+    let r = c.get("/assets/app.css").await;
+    assert!(r.header("content-type").starts_with("text/css"));
+    assert!(r.body.contains("--bg"));
+    assert_eq!(c.get("/assets/missing.js").await.status, 404);
+}
+
+/// The SD card died: the backup made before brings back the whole
+/// configuration and lets the same password and API tokens in again.
+#[tokio::test]
+async fn backup_restores_config_password_and_tokens_after_a_factory_reset() {
+    let (b, mut c) = ready(|cfg| cfg.web.appliance = true).await;
+    c.send(
+        "POST",
+        "/api/v1/rules",
+        json!({"list": "deny", "entry": "before.example"}),
+    )
+    .await;
+    let t = c
+        .send("POST", "/api/v1/tokens", json!({"name": "home assistant"}))
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    let token = t.json()["token"].as_str().unwrap().to_string();
+    let backup = c.get("/api/v1/backup").await;
+    assert_eq!(backup.status, 200);
+    assert!(backup.header("content-disposition").contains("attachment"));
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(
+        !backup.body.contains(PASSWORD) && !backup.body.contains(secret),
+        "hashes only: {}",
+        backup.body
+    );
+    assert!(backup.body.contains("$argon2id$"), "{}", backup.body);
+    let before = saved(&b);
+
+    let r = c
+        .send("POST", "/api/v1/system/factory-reset", json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(saved(&b).filter.deny.is_empty());
+    // A fresh box: set up with another password, then restore.
+    let mut fresh = Client::new(&b.base());
+    assert_eq!(fresh.setup("a temporary password").await.status, 200);
+    let r = fresh
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            backup.body.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 API token")
+    );
+    // The one who restored stays logged in.
+    fresh.csrf = Some(r.json()["csrf"].as_str().unwrap().to_string());
+    assert_eq!(fresh.get("/api/v1/settings").await.status, 200);
+    assert_eq!(
+        fresh
+            .send(
+                "POST",
+                "/api/v1/rules",
+                json!({"list": "allow", "entry": "x.example"})
+            )
+            .await
+            .status,
+        200
+    );
+    fresh
+        .send(
+            "DELETE",
+            "/api/v1/rules",
+            json!({"list": "allow", "entry": "x.example"}),
+        )
+        .await;
+    assert_eq!(saved(&b), before);
+
+    let mut old = Client::new(&b.base());
+    assert_eq!(
+        old.login(PASSWORD).await.status,
+        200,
+        "the old password works"
+    );
+    let mut temp = Client::new(&b.base());
+    assert_eq!(temp.login("a temporary password").await.status, 401);
+    let mut script = Client::new(&b.base());
+    script.bearer = Some(token);
+    assert_eq!(
+        script.get("/api/v1/stats").await.status,
+        200,
+        "the old token works"
+    );
+    assert_eq!(
+        old.get("/api/v1/tokens").await.json()[0]["name"],
+        "home assistant"
+    );
+
+    // Or straight from first boot, without a temporary password.
+    old.send("POST", "/api/v1/system/factory-reset", json!({}))
+        .await;
+    let mut boot = Client::new(&b.base());
+    let pre = boot.get("/api/v1/setup").await.json();
+    assert_eq!(pre["needed"], true, "{pre}");
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            Config::default().to_toml().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 403, "no double-submit token: {}", r.body);
+    boot.csrf = Some(pre["csrf"].as_str().unwrap().to_string());
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            Config::default().to_toml().into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("file")),
+        "a file without a password would leave the box open: {}",
+        r.body
+    );
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no admin password")
+    );
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            backup.body.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !boot.cookies.contains_key("gh_session"),
+        "no session without the password"
+    );
+    assert_eq!(boot.get("/api/v1/settings").await.status, 401);
+    assert_eq!(saved(&b), before);
+    let mut old = Client::new(&b.base());
+    assert_eq!(old.login(PASSWORD).await.status, 200);
+    assert_eq!(script.get("/api/v1/stats").await.status, 200);
+    // Once set up, the first-boot restore is closed.
+    let r = boot
+        .raw(
+            "POST",
+            "/api/v1/setup/restore",
+            "application/octet-stream",
+            backup.body.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+}
+
+/// A bad, cut-short or changed upload is refused at the file field and
+/// changes nothing: not the config, not the password.
+#[tokio::test]
+async fn bad_or_truncated_restores_change_nothing() {
+    let (b, mut c) = ready(|_| {}).await;
+    c.send(
+        "POST",
+        "/api/v1/rules",
+        json!({"list": "deny", "entry": "before.example"}),
+    )
+    .await;
+    let backup = c.get("/api/v1/backup").await.body;
+    c.send(
+        "POST",
+        "/api/v1/rules",
+        json!({"list": "deny", "entry": "after.example"}),
+    )
+    .await;
+    let before = saved(&b);
+    let auth_before = std::fs::read(b.dir.path().join("web-auth.json")).unwrap();
+    let half = &backup.as_bytes()[..backup.len() / 2];
+    let last_line = backup.trim_end().rfind('\n').unwrap();
+    let no_checksum = &backup.as_bytes()[..last_line + 1];
+    let changed = backup.replacen("before.example", "bef0re.example", 1);
+    let bad_hash = {
+        let at = backup.find("password = ").unwrap();
+        let mut t = backup.clone();
+        t.replace_range(at..at + 20, "password = \"plain te");
+        t
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("bad upstream", b"[dns]\nupstreams = [\"nonsense\"]\n".to_vec(), "line 2"),
+        ("not toml", b"not toml at all [".to_vec(), "line 1"),
+        ("binary", vec![0xff, 0xfe, 0x00], "not a text"),
+        ("half", half.to_vec(), ""),
+        ("no checksum line", no_checksum.to_vec(), "checksum"),
+        ("changed", changed.into_bytes(), "checksum"),
+        ("cut before [backup]", backup.as_bytes()[..backup.find("[backup]").unwrap()].to_vec(), "cut short"),
+        ("bad hash", bad_hash.into_bytes(), ""),
+        ("group rule", b"[filter]\n[[filter.groups]]\nname = \"kids\"\nclients = []\ndeny = [\"not a name\"]\n".to_vec(), "not a name"),
+    ];
+    for (what, body, says) in cases {
+        let r = c
+            .raw("POST", "/api/v1/restore", "application/octet-stream", body)
+            .await;
+        assert_eq!(
+            (r.status, r.json()["field"].as_str()),
+            (422, Some("file")),
+            "{what}: {}",
+            r.body
+        );
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            e.starts_with("uploaded file: ") && e.contains(says),
+            "{what}: {e}"
+        );
+        assert_eq!(saved(&b), before, "{what}");
+        assert_eq!(
+            std::fs::read(b.dir.path().join("web-auth.json")).unwrap(),
+            auth_before,
+            "{what}"
+        );
+    }
+    // A plain config file (no [backup]) restores the config alone.
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            Config::default().to_toml().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(saved(&b).filter.deny.is_empty());
+    assert_eq!(
+        c.get("/api/v1/settings").await.status,
+        200,
+        "still logged in"
+    );
+    // Restoring needs login and the CSRF token.
+    let mut anon = Client::new(&b.base());
+    let r = anon
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            backup.clone().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    c.csrf = None;
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/restore",
+            "application/octet-stream",
+            backup.into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn pihole_teleporter_import() {
+    use glory_hole::web::teleporter::build;
+    let (b, mut c) = ready(|_| {}).await;
+    let v5 = build::tar_gz(&[
+        (
+            "adlist.json",
+            br#"[{"address":"https://pihole.example/list.txt","enabled":1}]"#,
+        ),
+        (
+            "blacklist.exact.json",
+            br#"[{"domain":"imported-deny.example","enabled":1}]"#,
+        ),
+        (
+            "whitelist.regex.json",
+            br#"[{"domain":"^ok[0-9]\\.example$","enabled":1}]"#,
+        ),
+        ("custom.list", b"192.168.1.30 printer.lan\n"),
+        ("setupVars.conf", b"PIHOLE_DNS_1=192.168.1.1\n"),
+    ]);
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/import/teleporter",
+            "application/octet-stream",
+            v5,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("1 lists"));
+    let cfg = saved(&b);
+    assert!(
+        cfg.filter
+            .lists
+            .iter()
+            .any(|l| l.url.as_deref() == Some("https://pihole.example/list.txt"))
+    );
+    assert!(
+        cfg.filter
+            .deny
+            .contains(&"imported-deny.example".to_string())
+    );
+    assert!(
+        cfg.filter
+            .allow
+            .contains(&"/^ok[0-9]\\.example$/".to_string())
+    );
+    assert_eq!(cfg.local.records[0].name.0, "printer.lan");
+    assert_eq!(cfg.dns.upstreams[0].to_string(), "192.168.1.1:53");
+
+    let v6 = build::zip(&[(
+        "etc/pihole/pihole.toml",
+        b"[dns]\nupstreams = [\"9.9.9.9\"]\ncnameRecords = [\"scan.lan,printer.lan\"]\n",
+    )]);
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/import/teleporter",
+            "application/octet-stream",
+            v6,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(saved(&b).dns.upstreams[0].to_string(), "9.9.9.9:53");
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/import/teleporter",
+            "application/octet-stream",
+            b"garbage".to_vec(),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["field"].as_str()), (422, Some("file")));
+}
+
+#[tokio::test]
+async fn appliance_only_actions() {
+    let (_b, mut c) = ready(|_| {}).await;
+    for (m, p) in [
+        ("GET", "/api/v1/network"),
+        ("POST", "/api/v1/system/reboot"),
+        ("POST", "/api/v1/system/factory-reset"),
+    ] {
+        let r = c.send(m, p, json!({})).await;
+        assert_eq!(r.status, 404, "{p} on a non-appliance: {}", r.body);
+    }
+    assert!(!c.get("/system").await.body.contains("Factory reset"));
+
+    let (b, mut c) = ready(|cfg| cfg.web.appliance = true).await;
+    let r = c
+        .send(
+            "PUT",
+            "/api/v1/network",
+            json!({"mode": "dhcp", "timezone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .send(
+            "PUT",
+            "/api/v1/network",
+            json!({"mode": "static", "address": "192.168.1.300/24", "gateway": "192.168.1.1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("address"))
+    );
+    assert_eq!(
+        c.get("/api/v1/network").await.json()["timezone"],
+        "America/New_York"
+    );
+    assert!(c.get("/system").await.body.contains("Factory reset"));
+    assert_eq!(
+        c.send("POST", "/api/v1/system/reboot", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(b.backend.reboots.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        c.send("POST", "/api/v1/system/factory-reset", json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(b.backend.resets.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        b.backend.reboots.load(Ordering::SeqCst),
+        2,
+        "no reboot after the reset"
+    );
+    assert!(
+        saved(&b).web.appliance,
+        "the reset forgot this is an appliance"
+    );
+    assert!(!b.dir.path().join("web-auth.json").exists());
+    assert_eq!(
+        c.get("/api/v1/settings").await.status,
+        401,
+        "the session survived a reset"
+    );
+    assert_eq!(c.get("/health").await.json()["setup_needed"], true);
+}
+
+#[tokio::test]
+async fn firmware_upload_is_a_placeholder() {
+    let (_b, mut c) = ready(|_| {}).await;
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/firmware",
+            "application/octet-stream",
+            vec![1, 2, 3],
+        )
+        .await;
+    assert_eq!(r.status, 501);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not available yet")
+    );
+    assert!(c.get("/system").await.body.contains("Firmware update"));
+}
