@@ -5,7 +5,11 @@
 mod web_support;
 
 use glory_hole::config::Config;
+use glory_hole::web::Backend;
 use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
 use web_support::*;
 
@@ -460,4 +464,115 @@ async fn firmware_upload_is_a_placeholder() {
             .contains("not available yet")
     );
     assert!(c.get("/system").await.body.contains("Firmware update"));
+}
+
+/// The running server as the backend, with reboot counted instead of run:
+/// everything else, factory reset included, is the product's own.
+struct NoReboot {
+    app: Arc<glory_hole::app::App>,
+    reboots: AtomicU32,
+}
+
+impl Backend for NoReboot {
+    fn config(&self) -> Arc<Config> {
+        self.app.config()
+    }
+    fn edit(
+        &self,
+        change: &mut dyn FnMut(&mut Config) -> Result<(), String>,
+    ) -> Result<(), String> {
+        Backend::edit(&*self.app, change)
+    }
+    fn data_dir(&self) -> PathBuf {
+        self.app.data_dir()
+    }
+    fn reboot(&self) -> Result<(), String> {
+        self.reboots.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn factory_reset(&self) -> Result<(), String> {
+        Backend::factory_reset(&*self.app)
+    }
+}
+
+/// Factory reset on the real server (`App`, real files in a temp dir), as
+/// docs/web.md and `App::factory_reset` describe it: the config returns to
+/// the embedded defaults except what keeps the box reachable (data
+/// directory, DNS and web listen addresses, appliance flag), network.conf
+/// and the admin password are gone, every session ends, and the box asks
+/// to reboot into setup.
+#[tokio::test]
+async fn factory_reset_on_the_real_server_returns_to_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = app_config(dir.path(), Some("127.0.0.1:9"));
+    config.web.appliance = true;
+    config.web.listen = vec!["127.0.0.1:0".parse().unwrap()];
+    let file = dir.path().join("config.toml");
+    let app = glory_hole::app::App::start(config, file.clone())
+        .await
+        .unwrap();
+    let backend = Arc::new(NoReboot {
+        app: app.clone(),
+        reboots: AtomicU32::new(0),
+    });
+    let addrs = glory_hole::web::serve(backend.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap();
+    let mut c = Client::new(&format!("http://{}", addrs[0]));
+    assert_eq!(c.setup(PASSWORD).await.status, 200);
+    let network = json!({"mode": "static", "address": "192.168.1.2/24",
+        "gateway": "192.168.1.1", "timezone": "Europe/Berlin"});
+    assert_eq!(c.send("PUT", "/api/v1/network", network).await.status, 200);
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/rules",
+            json!({"list": "deny", "entry": "ads.example"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .send(
+            "POST",
+            "/api/v1/local/records",
+            json!({"name": "nas.lan", "type": "A", "value": "192.168.1.9"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let before = Config::load(&file).unwrap();
+    assert_eq!(before.filter.deny, vec!["ads.example".to_string()]);
+    assert_eq!(before.local.records.len(), 1);
+    assert!(dir.path().join("network.conf").exists());
+    assert!(dir.path().join("web-auth.json").exists());
+
+    let r = c
+        .send("POST", "/api/v1/system/factory-reset", json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The embedded defaults, with only the reachability settings kept.
+    let mut expected = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    expected.dns.listen = before.dns.listen.clone();
+    expected.web.listen = before.web.listen.clone();
+    expected.web.appliance = true;
+    let on_disk = Config::load(&file).unwrap();
+    assert_eq!(on_disk.to_toml(), expected.to_toml());
+    assert_eq!(app.config().to_toml(), expected.to_toml());
+    assert!(on_disk.filter.deny.is_empty() && on_disk.local.records.is_empty());
+    assert!(
+        on_disk.filter.lists.is_empty(),
+        "setup's blocklist survived"
+    );
+    assert_ne!(on_disk.dns.upstreams, before.dns.upstreams);
+    // What reset removes: network.conf (DHCP at next boot) and the password.
+    assert!(!dir.path().join("network.conf").exists());
+    assert!(!dir.path().join("web-auth.json").exists());
+    assert_eq!(backend.reboots.load(Ordering::SeqCst), 1);
+    // The session ended; the box is back at setup.
+    assert_eq!(c.get("/api/v1/settings").await.status, 401);
+    let health = c.get("/api/v1/health").await.json();
+    assert_eq!(health["setup_needed"], true);
 }
