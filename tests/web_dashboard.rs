@@ -13,7 +13,13 @@ async fn pause_and_resume_blocking() {
     let r = c.send("POST", "/api/v1/pause", json!({"minutes": 5})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["paused"], true);
-    assert!(r.json()["until_ms"].as_i64().is_some());
+    // Five minutes from when it was asked, give or take the request itself.
+    let until = r.json()["until_ms"].as_i64().expect("until_ms");
+    let now = glory_hole::events::now_ms();
+    assert!(
+        (now + 290_000..=now + 300_000).contains(&until),
+        "paused until {until}, now {now}"
+    );
     assert!(c.get("/").await.body.contains("Blocking is paused"));
     assert_eq!(
         c.send("POST", "/api/v1/pause", json!({"minutes": 100000}))

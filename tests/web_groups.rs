@@ -322,7 +322,10 @@ async fn entries_and_lists_apply_to_chosen_groups() {
         lists.contains("name=\"groups\" value=\"kids\" data-set"),
         "{lists}"
     );
-    assert!(lists.contains("every client") || lists.contains("default"));
+    assert!(
+        lists.contains("<td class=\"mono\">*.games.example</td><td>kids<details>"),
+        "the kids' own deny entry does not say it applies to kids: {lists}"
+    );
     let clients = c.get("/clients").await.body;
     assert!(clients.contains("data-group=\"default\""), "{clients}");
     assert!(
