@@ -576,3 +576,85 @@ async fn factory_reset_on_the_real_server_returns_to_defaults() {
     let health = c.get("/api/v1/health").await.json();
     assert_eq!(health["setup_needed"], true);
 }
+
+/// A Pi-hole v5 Teleporter export as Pi-hole writes it, not as our own
+/// builder does: tests/data/pihole-v5-teleporter.tar.gz is a hand-made
+/// archive (POSIX ustar, gzip, made with GNU tar; see tests/data/README.md)
+/// whose file names, order and JSON and setupVars.conf layout copy a real
+/// v5 export published in github.com/apinter/pihole_dotconf
+/// (pi-hole-pihole-teleporter.tar.gz, 2020). Its domains and addresses are
+/// made up. What the importer takes from it comes back in the config; the
+/// rest (groups, clients, DHCP leases, hosts, dnsmasq) is left alone.
+#[tokio::test]
+async fn a_pihole_v5_export_imports_lists_rules_and_upstreams() {
+    let (b, mut c) = ready(|_| {}).await;
+    let archive = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pihole-v5-teleporter.tar.gz"),
+    )
+    .unwrap();
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/import/teleporter",
+            "application/octet-stream",
+            archive,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "2 lists, 2 allow and 1 deny rules, 0 local records, 4 upstreams imported; 1 skipped"
+    );
+    assert_eq!(
+        r.json()["imported"]["skipped"],
+        json!(["stats.video.example: disabled in Pi-hole"])
+    );
+    let cfg = saved(&b);
+    let lists: Vec<(&str, Option<&str>, bool)> = cfg
+        .filter
+        .lists
+        .iter()
+        .map(|l| (l.name.as_str(), l.url.as_deref(), l.enabled))
+        .collect();
+    // Setup's list stays; the imported ones follow it.
+    assert_eq!(
+        lists,
+        [
+            (
+                "stevenblack",
+                Some("https://raw.githubusercontent.com/StevenBlack/hosts/master/hosts"),
+                true
+            ),
+            (
+                "pihole-lists.example",
+                Some("https://lists.example/hosts"),
+                true
+            ),
+            (
+                "pihole-mirror.example",
+                Some("https://mirror.example/files/justdomains"),
+                false
+            ),
+        ]
+    );
+    assert_eq!(
+        cfg.filter.allow,
+        ["s.video.example", "/(\\.|^)news\\.example$/"]
+    );
+    assert_eq!(cfg.filter.deny, ["tracker.example"]);
+    let upstreams: Vec<String> = cfg.dns.upstreams.iter().map(|u| u.to_string()).collect();
+    assert_eq!(
+        upstreams,
+        [
+            "9.9.9.9:53",
+            "149.112.112.112:53",
+            "127.0.0.1:5335",
+            "[2620:fe::fe]:53"
+        ]
+    );
+    assert!(cfg.local.records.is_empty());
+    assert!(
+        cfg.filter.groups.is_empty(),
+        "Pi-hole's Default group is ours"
+    );
+}
