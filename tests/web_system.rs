@@ -658,3 +658,76 @@ async fn a_pihole_v5_export_imports_lists_rules_and_upstreams() {
         "Pi-hole's Default group is ours"
     );
 }
+
+/// A Pi-hole v6 Teleporter export laid out as Pi-hole FTL writes it
+/// (src/zip/teleporter.c in github.com/pi-hole/FTL: pihole.toml, hosts,
+/// DHCP leases, a gravity.db of seven tables copied with CREATE TABLE AS
+/// SELECT, and pihole-FTL.db), made by tests/data/make-pihole-v6-teleporter.py
+/// with Python's zipfile and sqlite3, not by our builder.
+#[tokio::test]
+async fn a_pihole_v6_export_imports_lists_rules_records_and_upstreams() {
+    let (b, mut c) = ready(|_| {}).await;
+    let archive = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pihole-v6-teleporter.zip"),
+    )
+    .unwrap();
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/import/teleporter",
+            "application/octet-stream",
+            archive,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["message"],
+        "2 lists, 2 allow and 1 deny rules, 3 local records, 3 upstreams imported; 1 skipped"
+    );
+    assert_eq!(
+        r.json()["imported"]["skipped"],
+        json!(["^ads?[0-9]*\\.: disabled in Pi-hole"])
+    );
+    let cfg = saved(&b);
+    let lists: Vec<(&str, bool)> = cfg
+        .filter
+        .lists
+        .iter()
+        .map(|l| (l.url.as_deref().unwrap_or(""), l.enabled))
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            (
+                "https://raw.githubusercontent.com/StevenBlack/hosts/master/hosts",
+                true
+            ),
+            ("https://lists.example/hosts", true),
+            ("https://mirror.example/files/justdomains", false),
+        ]
+    );
+    assert_eq!(
+        cfg.filter.allow,
+        ["s.video.example", "/(\\.|^)news\\.example$/"]
+    );
+    assert_eq!(cfg.filter.deny, ["tracker.example"]);
+    let records: Vec<String> = cfg
+        .local
+        .records
+        .iter()
+        .map(|r| format!("{} {:?} {}", r.name.0, r.rtype, r.value))
+        .collect();
+    assert_eq!(
+        records,
+        [
+            "nas.lan A 192.168.1.10",
+            "nas6.lan AAAA fd00::10",
+            "files.lan CNAME nas.lan"
+        ]
+    );
+    let upstreams: Vec<String> = cfg.dns.upstreams.iter().map(|u| u.to_string()).collect();
+    assert_eq!(
+        upstreams,
+        ["9.9.9.9:53", "149.112.112.112:53", "127.0.0.1:5335"]
+    );
+}
