@@ -577,6 +577,24 @@ async fn factory_reset_on_the_real_server_returns_to_defaults() {
     assert_eq!(health["setup_needed"], true);
 }
 
+/// Uploads `tests/data/<name>` as a Teleporter archive; it must be taken.
+async fn upload_fixture(c: &mut Client, name: &str) -> Resp {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    let archive = std::fs::read(&path).unwrap();
+    let r = c
+        .raw(
+            "POST",
+            "/api/v1/import/teleporter",
+            "application/octet-stream",
+            archive,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{name}: {}", r.body);
+    r
+}
+
 /// A Pi-hole v5 Teleporter export as Pi-hole writes it, not as our own
 /// builder does: tests/data/pihole-v5-teleporter.tar.gz is a hand-made
 /// archive (POSIX ustar, gzip, made with GNU tar; see tests/data/README.md)
@@ -588,19 +606,7 @@ async fn factory_reset_on_the_real_server_returns_to_defaults() {
 #[tokio::test]
 async fn a_pihole_v5_export_imports_lists_rules_and_upstreams() {
     let (b, mut c) = ready(|_| {}).await;
-    let archive = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pihole-v5-teleporter.tar.gz"),
-    )
-    .unwrap();
-    let r = c
-        .raw(
-            "POST",
-            "/api/v1/import/teleporter",
-            "application/octet-stream",
-            archive,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let r = upload_fixture(&mut c, "pihole-v5-teleporter.tar.gz").await;
     assert_eq!(
         r.json()["message"],
         "2 lists, 2 allow and 1 deny rules, 0 local records, 4 upstreams imported; 1 skipped"
@@ -667,19 +673,7 @@ async fn a_pihole_v5_export_imports_lists_rules_and_upstreams() {
 #[tokio::test]
 async fn a_pihole_v6_export_imports_lists_rules_records_and_upstreams() {
     let (b, mut c) = ready(|_| {}).await;
-    let archive = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/pihole-v6-teleporter.zip"),
-    )
-    .unwrap();
-    let r = c
-        .raw(
-            "POST",
-            "/api/v1/import/teleporter",
-            "application/octet-stream",
-            archive,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let r = upload_fixture(&mut c, "pihole-v6-teleporter.zip").await;
     assert_eq!(
         r.json()["message"],
         "2 lists, 2 allow and 1 deny rules, 3 local records, 3 upstreams imported; 1 skipped"
