@@ -11,7 +11,6 @@
 mod backend;
 mod saved_config;
 
-pub use backend::{qtype_code, qtype_name};
 pub use saved_config::SavedConfig;
 
 use crate::config::Config;

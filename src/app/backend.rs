@@ -28,7 +28,7 @@ const QTYPES: &[(u16, &str)] = &[
     (255, "ANY"),
 ];
 
-pub fn qtype_name(t: u16) -> String {
+fn qtype_name(t: u16) -> String {
     QTYPES
         .iter()
         .find(|q| q.0 == t)
@@ -36,7 +36,7 @@ pub fn qtype_name(t: u16) -> String {
         .unwrap_or_else(|| format!("TYPE{t}"))
 }
 
-pub fn qtype_code(name: &str) -> Option<u16> {
+fn qtype_code(name: &str) -> Option<u16> {
     QTYPES
         .iter()
         .find(|q| q.1 == name)

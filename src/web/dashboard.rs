@@ -129,7 +129,7 @@ async fn resume(
 
 // ---- page ----
 
-fn chart(buckets: &[super::backend::BucketView]) -> String {
+fn chart(buckets: &[BucketView]) -> String {
     if buckets.is_empty() {
         return "<p class=\"muted\">No chart: the query log is off or empty.</p>".into();
     }

@@ -2,11 +2,12 @@
 //! Not for: matching a client to its groups (see `filter::groups`).
 
 use super::State;
+use super::backend::TopKind;
 use super::dashboard::parse_range;
 use super::html::{esc, field_error, group_boxes, groups_text, html, page, top_table};
 use super::http::{ApiError, ApiResult, Body, Ext, blocking, csrf, edit, ok};
 use super::rules::normalize_rule;
-use super::scope::{self};
+use super::scope;
 use crate::config::{ClientGroup, Config};
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -287,12 +288,7 @@ async fn clients_page(
     let mut s = String::new();
     let range = parse_range(Some("24h")).map(|r| r.1);
     let top = match range {
-        Ok(r) => {
-            blocking(&st, move |st| {
-                st.backend.top(super::backend::TopKind::Clients, r, 50)
-            })
-            .await
-        }
+        Ok(r) => blocking(&st, move |st| st.backend.top(TopKind::Clients, r, 50)).await,
         Err(_) => Vec::new(),
     };
     s.push_str(&top_table(

@@ -7,7 +7,7 @@ use super::backend::ListView;
 use super::html::{esc, field_error, group_boxes, html, page, time};
 use super::http::{ApiError, ApiResult, Body, Ext, csrf, edit, ok};
 use super::rules::rule_section;
-use super::scope::{self};
+use super::scope;
 use crate::config::FilterList;
 use axum::extract::Path;
 use axum::http::StatusCode;

@@ -4,7 +4,7 @@
 //! Not for: storing or reading rows (the backend's query log does).
 
 use super::State;
-use super::backend::{LogPageView, LogSearch};
+use super::backend::{ExplanationView, LogPageView, LogSearch, NOT_AVAILABLE};
 use super::html::{esc, html, page, time, urlencode};
 use super::http::{ApiError, ApiResult, Ext, blocking, csrf};
 use crate::config::DomainName;
@@ -105,7 +105,7 @@ struct ExplainIn {
 async fn explain(
     axum::extract::State(st): axum::extract::State<State>,
     Query(q): Query<ExplainIn>,
-) -> ApiResult<Json<super::backend::ExplanationView>> {
+) -> ApiResult<Json<ExplanationView>> {
     let d: DomainName = q
         .domain
         .parse()
@@ -120,7 +120,7 @@ async fn explain(
     blocking(&st, move |st| st.backend.explain(&d.0, client))
         .await
         .map(Json)
-        .ok_or_else(|| ApiError::unavailable(format!("explain: {}", super::backend::NOT_AVAILABLE)))
+        .ok_or_else(|| ApiError::unavailable(format!("explain: {}", NOT_AVAILABLE)))
 }
 
 // ---- page ----

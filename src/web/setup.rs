@@ -4,7 +4,7 @@
 //! or restore a backup instead).
 //! Not for: changing settings after setup (see `settings`, `system`).
 
-use super::guard::{self};
+use super::guard;
 use super::html::{esc, field_error, html, page};
 use super::http::{
     ApiError, ApiResult, Body, Ext, FieldError, MAX_UPLOAD, csrf, csrf_error, edit, field_err, ok,
