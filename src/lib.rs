@@ -9,6 +9,7 @@
 pub mod allocator;
 pub mod app;
 pub mod appliance;
+pub mod atomic_file;
 pub mod clock;
 pub mod config;
 pub mod dns;
@@ -16,6 +17,8 @@ pub mod events;
 pub mod filter;
 pub mod priority;
 pub mod querylog;
+pub mod syntax;
 pub mod testing;
 pub mod trim;
+pub mod update;
 pub mod web;

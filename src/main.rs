@@ -11,6 +11,7 @@ const USAGE: &str = "\
 usage: glory-hole [--config FILE]      run the server (embedded default without --config)
        glory-hole check-config FILE    validate FILE, report the bad key and line
        glory-hole print-default-config  print the embedded default as TOML
+       glory-hole bundle keygen|create|verify|info ...   firmware update bundles
        glory-hole --version
 ";
 
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         // A test double for the internet's DNS, used by the benchmarks and
         // the firmware image test; not part of the product's behaviour.
         ["stand-in-upstream", "--listen", addr, rest @ ..] => stand_in(addr, rest),
+        ["bundle", rest @ ..] => glory_hole::update::cli::run(rest),
         [] => run(None),
         ["--config", file] => run(Some(PathBuf::from(file))),
         _ => {

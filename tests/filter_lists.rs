@@ -5,7 +5,7 @@
 use glory_hole::config::{Config, FilterList};
 use glory_hole::filter::parse::Format;
 use glory_hole::filter::{Filter, Verdict};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// `../shared` beside the repository (a worktree sits one level deeper).
@@ -173,12 +173,20 @@ fn every_real_list_parses_with_reference_counts() {
         .step_by(97)
         .collect();
     assert!(hosts_only.len() > 100, "{}", hosts_only.len());
+    // A name in several lists is reported with the first list naming it.
+    let mut first_list: HashMap<&str, u32> = HashMap::new();
+    for (i, names) in per_list.iter().enumerate() {
+        for n in names {
+            first_list.entry(n.as_str()).or_insert(i as u32);
+        }
+    }
     for n in hosts_only {
         assert_eq!(
             filter.check(n, client),
             Verdict::Blocked(glory_hole::events::Reason {
                 kind: 1,
-                ..filter_reason(&filter, n)
+                id: first_list[n.as_str()],
+                cname_depth: 0,
             }),
             "{n}"
         );
@@ -194,12 +202,5 @@ fn every_real_list_parses_with_reference_counts() {
         "a.b.c.d.e.f.example.net",
     ] {
         assert_eq!(filter.check(n, client), Verdict::Pass, "{n}");
-    }
-}
-
-fn filter_reason(f: &Filter, n: &str) -> glory_hole::events::Reason {
-    match f.check(n, "192.168.1.10".parse().unwrap()) {
-        Verdict::Blocked(r) => r,
-        v => panic!("{n}: {v:?}"),
     }
 }

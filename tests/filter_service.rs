@@ -174,16 +174,24 @@ fn config_changes_swap_rules_at_once_and_lists_after_a_rebuild() {
     let svc = env.start();
     assert!(svc.wait_ready(WAIT));
     let handle = svc.current();
-    env.cfg.filter.deny = vec!["*.tracker.example".into()];
+    env.cfg.filter.deny = vec!["*.tracker.example".parse().unwrap()];
     svc.apply_config(&env.cfg).unwrap();
     assert!(
         matches!(handle.load().check("p.tracker.example", client()), Verdict::Blocked(r) if r.kind == 2)
     );
-    // A bad rule is refused and changes nothing.
+    // A bad group is refused and changes nothing (a bad rule cannot be
+    // built: the config loader refuses it, see tests/filter_config.rs).
     let mut bad = env.cfg.clone();
-    bad.filter.deny.push("/(/".into());
+    bad.filter.groups.push(glory_hole::config::ClientGroup {
+        name: "kids".into(),
+        clients: vec!["not-a-client".into()],
+        ..Default::default()
+    });
     let e = svc.apply_config(&bad).unwrap_err().to_string();
-    assert!(e.contains("filter.deny[1]"), "{e}");
+    assert!(
+        e.contains("filter.groups 'kids'") && e.contains("'not-a-client'"),
+        "{e}"
+    );
     assert!(matches!(
         handle.load().check("p.tracker.example", client()),
         Verdict::Blocked(_)

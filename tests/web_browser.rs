@@ -520,11 +520,14 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
         app.config()
             .filter
             .deny
-            .contains(&"ads.walk.example".to_string())
+            .contains(&"ads.walk.example".parse().unwrap())
     );
     let saved = Config::load(&web.config_path()).unwrap();
     assert!(
-        saved.filter.deny.contains(&"ads.walk.example".to_string()),
+        saved
+            .filter
+            .deny
+            .contains(&"ads.walk.example".parse().unwrap()),
         "block not saved"
     );
 
@@ -573,7 +576,11 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
         .expect("the kids group was saved");
     assert_eq!(kids.deny, ["video.walk.example"]);
     assert_eq!(kids.allow, ["school.walk.example"]);
-    assert!(!cfg.filter.deny.contains(&"video.walk.example".to_string()));
+    assert!(
+        !cfg.filter
+            .deny
+            .contains(&"video.walk.example".parse().unwrap())
+    );
     assert_eq!(cfg.filter.lists[0].groups, ["default", "kids"]);
     // Then the list is taken off the default group from its row.
     d.click("#lists details summary").await;
@@ -749,7 +756,8 @@ async fn appliance_setup_asks_for_network_and_time_zone() {
 /// password logs in.
 #[tokio::test]
 async fn setup_page_restores_a_backup() {
-    let (_old, mut c) = web_support::ready(|c| c.filter.deny = vec!["old.example".into()]).await;
+    let (_old, mut c) =
+        web_support::ready(|c| c.filter.deny = vec!["old.example".parse().unwrap()]).await;
     let backup = c.get("/api/v1/backup").await.body;
     let fresh = web_support::start(|_| {}).await;
     let file = fresh.dir.path().join("glory-hole-backup.toml");

@@ -110,8 +110,12 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
         c.local.records = (0..3)
             .map(|i| glory_hole::config::LocalRecord {
                 name: format!("ring{i}.lan").parse().unwrap(),
-                rtype: glory_hole::config::RecordType::A,
-                value: "192.168.1.2".into(),
+                rtype: glory_hole::syntax::RecordType::A,
+                value: glory_hole::syntax::Rdata::parse(
+                    glory_hole::syntax::RecordType::A,
+                    "192.168.1.2",
+                )
+                .unwrap(),
                 ttl: 300,
             })
             .collect();

@@ -51,7 +51,11 @@ async fn allow_and_deny_rules() {
     .await;
     let cfg = saved(&b);
     assert_eq!(cfg.filter.allow, vec!["tracker.example"]);
-    assert!(!cfg.filter.deny.contains(&"tracker.example".to_string()));
+    assert!(
+        !cfg.filter
+            .deny
+            .contains(&"tracker.example".parse().unwrap())
+    );
     let r = c.get("/api/v1/rules").await.json();
     assert_eq!(r["allow"][0], "tracker.example");
     let r = c

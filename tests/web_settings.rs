@@ -62,7 +62,8 @@ async fn settings_apply_live_and_keep_the_previous_file() {
 }
 
 /// `App::apply` (every caller, not only the web handlers) refuses a config
-/// whose filter rules do not compile, and leaves the saved file and the
+/// whose filter section does not check (a rule that does not parse cannot
+/// be built at all; a group client can), and leaves the saved file and the
 /// running config as they were.
 #[tokio::test]
 async fn apply_refuses_bad_filter_rules_and_keeps_the_saved_config() {
@@ -73,12 +74,16 @@ async fn apply_refuses_bad_filter_rules_and_keeps_the_saved_config() {
         .await
         .unwrap();
     let mut good = (*app.config()).clone();
-    good.filter.deny = vec!["bad.example".into()];
+    good.filter.deny = vec!["bad.example".parse().unwrap()];
     app.apply(good).unwrap();
     let saved_before = std::fs::read(&path).unwrap();
 
     let mut bad = (*app.config()).clone();
-    bad.filter.deny.push("/unclosed(/".into());
+    bad.filter.groups.push(glory_hole::config::ClientGroup {
+        name: "kids".into(),
+        clients: vec!["unclosed".into()],
+        ..Default::default()
+    });
     let err = app.apply(bad).unwrap_err();
     assert!(err.contains("filter"), "{err}");
     assert!(

@@ -340,12 +340,12 @@ async fn pihole_teleporter_import() {
     assert!(
         cfg.filter
             .deny
-            .contains(&"imported-deny.example".to_string())
+            .contains(&"imported-deny.example".parse().unwrap())
     );
     assert!(
         cfg.filter
             .allow
-            .contains(&"/^ok[0-9]\\.example$/".to_string())
+            .contains(&"/^ok[0-9]\\.example$/".parse().unwrap())
     );
     assert_eq!(cfg.local.records[0].name.0, "printer.lan");
     assert_eq!(cfg.dns.upstreams[0].to_string(), "192.168.1.1:53");

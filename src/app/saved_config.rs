@@ -9,7 +9,8 @@
 //! parts (and for the web tests).
 //! Not for: the config's schema or validation (see `config`).
 
-use crate::config::{Config, save_atomic};
+use crate::atomic_file::save_atomic;
+use crate::config::Config;
 use crate::web::Backend;
 use arc_swap::ArcSwap;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,10 @@
 //!
 //! Built once per config into an immutable [`LocalZone`]; lookups walk the
 //! query name's label suffixes over hash maps keyed by wire-form names.
+//! Record values arrive checked and in wire form (`syntax::record`).
 //! Not for: blocking (filter) or caching (cache).
 
-use crate::config::{Config, LocalRecord, RecordType};
+use crate::config::{Config, LocalRecord};
 use crate::dns::wire::{self, Query, ResponseWriter, WireName};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
@@ -98,28 +99,21 @@ impl LocalZone {
 
     fn add(&mut self, r: &LocalRecord) -> Result<(), String> {
         let owner = key(&r.name.0)?;
-        let rdata = parse_rdata(r.rtype, &r.value)?;
-        if matches!(r.rtype, RecordType::A | RecordType::AAAA) {
-            let ip: IpAddr = r
-                .value
-                .trim()
-                .parse()
-                .map_err(|_| "not an IP".to_string())?;
+        if let Some(ip) = r.value.ip() {
             let ptr_owner = key(&reverse_name(ip))?;
-            let target = wire::text_to_name(&r.name.0).ok_or("bad name")?;
             let rrs = self.records.entry(ptr_owner).or_default();
             if !rrs.iter().any(|rr| rr.rtype == wire::TYPE_PTR) {
                 rrs.push(Rr {
                     rtype: wire::TYPE_PTR,
                     ttl: r.ttl,
-                    rdata: target.to_vec().into(),
+                    rdata: r.name.to_wire().into(),
                 });
             }
         }
         self.records.entry(owner).or_default().push(Rr {
             rtype: r.rtype.code(),
             ttl: r.ttl,
-            rdata: rdata.into(),
+            rdata: r.value.wire().into(),
         });
         Ok(())
     }
@@ -198,90 +192,9 @@ pub fn reverse_name(ip: IpAddr) -> String {
     }
 }
 
-/// Turns a record's `value` into RDATA wire bytes, or says what is wrong.
-pub fn parse_rdata(rtype: RecordType, value: &str) -> Result<Vec<u8>, String> {
-    let v = value.trim();
-    let name = |s: &str| {
-        wire::text_to_name(s)
-            .map(|n| n.to_vec())
-            .ok_or_else(|| format!("'{s}' is not a domain name"))
-    };
-    let num = |s: Option<&str>, what: &str| -> Result<u16, String> {
-        s.and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("'{v}': {what} must be a number 0-65535"))
-    };
-    match rtype {
-        RecordType::A => v
-            .parse::<std::net::Ipv4Addr>()
-            .map(|ip| ip.octets().to_vec())
-            .map_err(|_| format!("'{v}' is not an IPv4 address")),
-        RecordType::AAAA => v
-            .parse::<std::net::Ipv6Addr>()
-            .map(|ip| ip.octets().to_vec())
-            .map_err(|_| format!("'{v}' is not an IPv6 address")),
-        RecordType::CNAME | RecordType::PTR => name(v),
-        RecordType::TXT => {
-            if v.len() > 1000 {
-                return Err("TXT value over 1000 characters".into());
-            }
-            let mut out = Vec::with_capacity(v.len() + 4);
-            for chunk in v.as_bytes().chunks(255) {
-                out.push(chunk.len() as u8);
-                out.extend_from_slice(chunk);
-            }
-            if v.is_empty() {
-                out.push(0);
-            }
-            Ok(out)
-        }
-        RecordType::MX => {
-            let mut it = v.split_whitespace();
-            let pref = num(it.next(), "preference")?;
-            let host = it
-                .next()
-                .ok_or_else(|| format!("'{v}': use \"10 mail.example\""))?;
-            let mut out = pref.to_be_bytes().to_vec();
-            out.extend(name(host)?);
-            Ok(out)
-        }
-        RecordType::SRV => {
-            let mut it = v.split_whitespace();
-            let mut out = Vec::new();
-            for what in ["priority", "weight", "port"] {
-                out.extend_from_slice(&num(it.next(), what)?.to_be_bytes());
-            }
-            let target = it
-                .next()
-                .ok_or_else(|| format!("'{v}': use \"priority weight port target\""))?;
-            out.extend(name(target)?);
-            Ok(out)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rdata_errors_name_the_problem() {
-        assert!(
-            parse_rdata(RecordType::A, "300.1.1.1")
-                .unwrap_err()
-                .contains("IPv4")
-        );
-        assert!(
-            parse_rdata(RecordType::MX, "mail.lan")
-                .unwrap_err()
-                .contains("preference")
-        );
-        assert_eq!(
-            parse_rdata(RecordType::SRV, "1 2 80 web.lan")
-                .unwrap()
-                .len(),
-            6 + 9
-        );
-    }
 
     #[test]
     fn reverse_names() {

@@ -8,37 +8,16 @@
 //! an immutable [`ClientMap`] inside the filter snapshot.
 //! Not for: deciding what is blocked (see `Filter::check`).
 
-use super::index::{ListMask, MAX_LISTS, mask_bit, mask_or};
+use super::index::{ListMask, mask_bit, mask_or};
 use crate::config::{Cidr, FilterConfig, canonical_ip};
-use anyhow::{Context, bail};
+use crate::config::{ClientSpec, DEFAULT_GROUP, parse_mac};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-pub const DEFAULT_GROUP: &str = "default";
 /// Bit 0 of a group mask is the default group.
 pub const DEFAULT_BIT: u64 = 1;
 pub const ALL_GROUPS: u64 = u64::MAX;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientSpec {
-    Ip(IpAddr),
-    Net(Cidr),
-    Mac([u8; 6]),
-}
-
-pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for b in &mut out {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
 
 /// Group names, members and the lists each group uses.
 #[derive(Debug, Clone)]
@@ -51,41 +30,23 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// Groups of a config that passed [`FilterConfig::check_groups`]
+    /// (run here again, so an unchecked config is refused, not misread).
     pub fn new(cfg: &FilterConfig) -> anyhow::Result<Groups> {
+        cfg.check_groups().map_err(anyhow::Error::msg)?;
         let mut names = vec![DEFAULT_GROUP.to_string()];
         let mut members = Vec::new();
         for g in &cfg.groups {
             let bit = match names.iter().position(|n| *n == g.name) {
-                Some(0) => 0,
-                Some(_) => bail!("filter.groups: group '{}' is defined twice", g.name),
+                Some(bit) => bit,
                 None => {
-                    if names.len() >= 64 {
-                        bail!("filter.groups: at most 63 groups besides 'default'");
-                    }
                     names.push(g.name.clone());
                     names.len() - 1
                 }
             };
-            for c in &g.clients {
-                let spec = if let Some(mac) = parse_mac(c) {
-                    ClientSpec::Mac(mac)
-                } else if c.contains('/') {
-                    ClientSpec::Net(c.parse().map_err(|e: String| {
-                        anyhow::anyhow!("filter.groups '{}': client {e}", g.name)
-                    })?)
-                } else {
-                    ClientSpec::Ip(canonical_ip(c.parse().map_err(|_| {
-                        anyhow::anyhow!(
-                            "filter.groups '{}': client '{c}' is not an IP, CIDR or MAC address (aa:bb:cc:dd:ee:ff)",
-                            g.name
-                        )
-                    })?))
-                };
+            for spec in g.clients.iter().filter_map(|c| c.parse().ok()) {
                 members.push((spec, 1u64 << bit));
             }
-        }
-        if cfg.lists.len() > MAX_LISTS {
-            bail!("filter.lists: at most {MAX_LISTS} lists");
         }
         let mut lists_by_group = vec![[0u64; 4]; names.len()];
         for (i, l) in cfg.lists.iter().enumerate() {
@@ -94,13 +55,10 @@ impl Groups {
             } else {
                 l.groups.iter().map(String::as_str).collect()
             };
-            for g in groups {
-                let bit = names.iter().position(|n| n == g).with_context(|| {
-                    format!(
-                        "filter.lists '{}': unknown group '{g}' (define it under [[filter.groups]])",
-                        l.name
-                    )
-                })?;
+            for bit in groups
+                .iter()
+                .filter_map(|g| names.iter().position(|n| n == g))
+            {
                 lists_by_group[bit] = mask_or(&lists_by_group[bit], &mask_bit(i));
             }
         }

@@ -24,14 +24,16 @@
 //! listed ones is n / 2^48 per probe (3e-9 at 730k); the seed is drawn per
 //! build, so a collision never survives a rebuild. Not for: keeping text.
 
-use super::pages::PageBuf;
+use super::page_buf::PageBuf;
 use super::parse::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// One bit per configured list (by position in `filter.lists`).
 pub type ListMask = [u64; 4];
-pub const MAX_LISTS: usize = 256;
+/// The config refuses more lists than a mask has bits.
+use crate::config::MAX_LISTS;
+const _: () = assert!(MAX_LISTS == 64 * 4);
 pub const KEY_MASK: u64 = !0xFFFF;
 /// Table slots per entry is 1 / LOAD.
 const LOAD_PERCENT: u64 = 85;

@@ -15,7 +15,7 @@
 pub mod groups;
 pub mod index;
 pub mod neighbours;
-mod pages;
+mod page_buf;
 pub mod parse;
 pub mod rules;
 mod service;

@@ -3,9 +3,11 @@
 //! Each line is classified by its own syntax, so mixed files work; the file's
 //! format is the syntax most of its rules use (reported, not enforced). A line
 //! that cannot be used is counted and a few are kept as samples with their
-//! line numbers; nothing here is fatal. Not for: deciding what a rule means
+//! line numbers; nothing here is fatal. Names go through the same
+//! `syntax::normalize_domain` as the config and the API. Not for: deciding what a rule means
 //! for a client (see `rules`, `Filter::check`).
 
+use crate::syntax::normalize_domain;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -87,40 +89,6 @@ const HOSTS_BOILERPLATE: &[&str] = &[
     "ip6-allhosts",
     "0.0.0.0",
 ];
-
-/// Normalises a domain: trims a trailing dot, lower-cases, converts IDNs to
-/// punycode and checks labels. Borrowed when already normal.
-pub fn normalize_domain(raw: &str) -> Result<Cow<'_, str>, &'static str> {
-    let raw = raw.strip_suffix('.').unwrap_or(raw);
-    if raw.is_empty() {
-        return Err("empty domain");
-    }
-    let name: Cow<str> = if !raw.is_ascii() {
-        Cow::Owned(idna::domain_to_ascii(raw).map_err(|_| "not a valid international domain")?)
-    } else if raw.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(raw.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(raw)
-    };
-    if name.len() > 253 {
-        return Err("domain longer than 253 characters");
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err("empty label in domain");
-        }
-        if label.len() > 63 {
-            return Err("label longer than 63 characters");
-        }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return Err("not a domain");
-        }
-    }
-    Ok(name)
-}
 
 /// Classifies one line (without its newline) and hands each rule to `emit`.
 pub fn parse_line(line: &str, emit: &mut impl FnMut(Rule<'_>)) -> LineKind {

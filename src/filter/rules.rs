@@ -2,16 +2,17 @@
 //! config into a small sorted table keyed by the same suffix hashes the list
 //! index uses, plus one `RegexSet` per direction.
 //!
-//! Rule syntax (filter.allow / filter.deny and per-group allow / deny):
-//! `name` matches exactly that name; `*.name` and `||name^` match the name
-//! and all its subdomains; `/regex/` matches the whole query name text
-//! (the `regex` crate: linear time). Not for: list rules (see `index`).
+//! The rules arrive parsed (`syntax::rule`, while the config is read):
+//! `Exact` matches that name, `Subdomains` the name and all its
+//! subdomains, `Regex` the whole query name text (the `regex` crate:
+//! linear time). Not for: rule syntax (see `syntax::rule`) or list rules
+//! (see `index`).
 
 use super::groups::{ALL_GROUPS, Groups};
 use super::index::hash_name;
-use super::parse::normalize_domain;
 use super::special;
 use crate::config::{BlockedResponse, Config};
+use crate::syntax::RuleEntry;
 use anyhow::Context;
 use regex::{Regex, RegexSet};
 
@@ -98,69 +99,8 @@ pub struct Policy {
     seed: u64,
 }
 
-/// (config key, rules, kind, groups mask, group name)
-type RuleSource<'a> = (&'a str, &'a Vec<String>, RuleKind, u64, Option<String>);
-
-#[derive(Debug)]
-enum Parsed {
-    Name(String, bool),
-    Regex(String),
-}
-
-fn parse_rule(text: &str) -> Result<Parsed, String> {
-    let t = text.trim();
-    if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') {
-        let re = &t[1..t.len() - 1];
-        Regex::new(re).map_err(|e| format!("'{t}': bad regex: {e}"))?;
-        return Ok(Parsed::Regex(re.to_string()));
-    }
-    let (name, sub) = if let Some(n) = t.strip_prefix("*.") {
-        if n.contains('*') {
-            return Err(format!(
-                "'{t}': a wildcard may only be a leading '*.' (as in *.example.com)"
-            ));
-        }
-        (n, true)
-    } else if let Some(n) = t.strip_prefix("||").and_then(|n| n.strip_suffix('^')) {
-        (n, true)
-    } else {
-        (t, false)
-    };
-    if name.contains('*') {
-        return Err(format!(
-            "'{t}': a wildcard may only be a leading '*.' (as in *.example.com)"
-        ));
-    }
-    let name = normalize_domain(name).map_err(|e| {
-        format!("'{t}': {e} (use a name, *.name for a name and its subdomains, or /regex/)")
-    })?;
-    Ok(Parsed::Name(name.into_owned(), sub))
-}
-
-/// The checks a config load runs on the filter section (and so
-/// `check-config`): every list entry is usable and every rule compiles as the
-/// server would compile it. The error names the key and the entry.
-pub fn check_config(cfg: &Config) -> Result<(), String> {
-    for (i, l) in cfg.filter.lists.iter().enumerate() {
-        let at = format!("filter.lists[{i}] ('{}')", l.name);
-        if l.name.trim().is_empty() {
-            return Err(format!("filter.lists[{i}]: name is empty"));
-        }
-        if l.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
-            return Err(format!("{at}: path is empty"));
-        }
-        if let Some(u) = &l.url {
-            match reqwest::Url::parse(u) {
-                Ok(url) if matches!(url.scheme(), "https" | "http") && url.has_host() => {}
-                Ok(_) => return Err(format!("{at}: url '{u}': use an https:// (or http://) URL")),
-                Err(e) => return Err(format!("{at}: url '{u}': {e}")),
-            }
-        }
-    }
-    Policy::new(cfg, 0)
-        .map(|_| ())
-        .map_err(|e| format!("{e:#}"))
-}
+/// (rules, kind, groups mask, group name)
+type RuleSource<'a> = (&'a [RuleEntry], RuleKind, u64, Option<String>);
 
 impl Policy {
     /// Compiles the filter section of `cfg` for an index built with `seed`.
@@ -174,49 +114,38 @@ impl Policy {
         let mut deny_re = Vec::new();
 
         let mut sources: Vec<RuleSource> = vec![
-            ("filter.allow", &f.allow, RuleKind::Allow, ALL_GROUPS, None),
-            ("filter.deny", &f.deny, RuleKind::Deny, ALL_GROUPS, None),
+            (&f.allow, RuleKind::Allow, ALL_GROUPS, None),
+            (&f.deny, RuleKind::Deny, ALL_GROUPS, None),
         ];
         for g in &f.groups {
             let bit = groups.mask_of(&g.name).unwrap_or(0);
-            sources.push((
-                "allow",
-                &g.allow,
-                RuleKind::Allow,
-                bit,
-                Some(g.name.clone()),
-            ));
-            sources.push(("deny", &g.deny, RuleKind::Deny, bit, Some(g.name.clone())));
+            sources.push((&g.allow, RuleKind::Allow, bit, Some(g.name.clone())));
+            sources.push((&g.deny, RuleKind::Deny, bit, Some(g.name.clone())));
         }
-        for (key, rules, kind, groups_mask, group) in sources {
-            for (i, text) in rules.iter().enumerate() {
-                let where_ = match &group {
-                    Some(g) => format!("filter.groups '{g}': {key}[{i}]"),
-                    None => format!("{key}[{i}]"),
-                };
-                let parsed = parse_rule(text).map_err(|e| anyhow::anyhow!("{where_}: {e}"))?;
+        for (rules, kind, groups_mask, group) in sources {
+            for rule in rules {
                 let texts = if kind == RuleKind::Allow {
                     &mut allow_text
                 } else {
                     &mut deny_text
                 };
                 let id = texts.len() as u32;
-                texts.push((text.trim().to_string(), group.clone()));
-                match parsed {
-                    Parsed::Name(n, sub) => names.push((
-                        hash_name(seed, &n),
-                        labels(&n),
+                texts.push((rule.to_string(), group.clone()));
+                match rule {
+                    RuleEntry::Exact(n) | RuleEntry::Subdomains(n) => names.push((
+                        hash_name(seed, &n.0),
+                        labels(&n.0),
                         NameRule {
                             kind,
-                            subdomains: sub,
+                            subdomains: matches!(rule, RuleEntry::Subdomains(_)),
                             groups: groups_mask,
                             id,
                         },
                     )),
-                    Parsed::Regex(r) if kind == RuleKind::Allow => {
-                        allow_re.push((r, groups_mask, id))
+                    RuleEntry::Regex(r) if kind == RuleKind::Allow => {
+                        allow_re.push((r.clone(), groups_mask, id))
                     }
-                    Parsed::Regex(r) => deny_re.push((r, groups_mask, id)),
+                    RuleEntry::Regex(r) => deny_re.push((r.clone(), groups_mask, id)),
                 }
             }
         }
@@ -319,62 +248,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rule_syntax() {
-        assert!(
-            matches!(parse_rule("Good.Example.com").unwrap(), Parsed::Name(n, false) if n == "good.example.com")
-        );
-        assert!(
-            matches!(parse_rule("*.cdn.example").unwrap(), Parsed::Name(n, true) if n == "cdn.example")
-        );
-        assert!(
-            matches!(parse_rule("||t.example^").unwrap(), Parsed::Name(n, true) if n == "t.example")
-        );
-        assert!(
-            matches!(parse_rule("/^ads?[0-9]*\\./").unwrap(), Parsed::Regex(r) if r == "^ads?[0-9]*\\.")
-        );
-        assert!(parse_rule("/(unclosed/").unwrap_err().contains("bad regex"));
-        assert!(parse_rule("two words").unwrap_err().contains("'two words'"));
-    }
-
-    #[test]
-    fn wildcards_are_leading_only() {
-        for bad in ["*ads.example", "ads.*.example", "*.ads.*", "*"] {
-            let e = parse_rule(bad).unwrap_err();
-            assert!(e.contains("wildcard") && e.contains(bad), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn check_config_names_the_bad_list_entry() {
+    fn rules_are_keyed_by_their_name_and_kept_in_stored_spelling() {
         let mut cfg = Config::default();
-        check_config(&cfg).unwrap();
-        cfg.filter.lists.push(crate::config::FilterList {
-            name: "remote".into(),
-            path: None,
-            url: Some("ftp://lists.example/x.txt".into()),
-            enabled: true,
-            match_mode: None,
-            groups: vec![],
-        });
-        let e = check_config(&cfg).unwrap_err();
-        assert!(
-            e.contains("filter.lists[0] ('remote')") && e.contains("ftp://"),
-            "{e}"
-        );
-        cfg.filter.lists[0].url = Some("https://lists.example/x.txt".into());
-        cfg.filter.lists[0].groups = vec!["nobody".into()];
-        let e = check_config(&cfg).unwrap_err();
-        assert!(e.contains("remote") && e.contains("nobody"), "{e}");
-    }
-
-    #[test]
-    fn bad_rule_is_named_with_its_key() {
-        let mut cfg = Config::default();
-        cfg.filter.deny = vec!["ok.example".into(), "bad name".into()];
-        let e = Policy::new(&cfg, 1).err().unwrap().to_string();
-        assert!(
-            e.contains("filter.deny[1]") && e.contains("'bad name'"),
-            "{e}"
-        );
+        cfg.filter.deny = ["Ads.Example", "||t.example^", "/^x/"]
+            .iter()
+            .map(|t| t.parse().unwrap())
+            .collect();
+        let p = Policy::new(&cfg, 7).unwrap();
+        let texts: Vec<&str> = p.deny_text.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["ads.example", "*.t.example", "/^x/"]);
+        let at = p.rules_at(hash_name(7, "t.example"));
+        assert!(matches!(at, [(_, r)] if r.subdomains && r.kind == RuleKind::Deny && r.id == 1));
+        assert_eq!(p.deny_regex.as_ref().unwrap().find("x.example", 1), Some(2));
     }
 }

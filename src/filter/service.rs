@@ -384,7 +384,7 @@ impl Shared {
         self.pause.set_until_ms(until);
         let path = pause_path(&self.state.lock().unwrap().cfg);
         let bytes = serde_json::to_vec(&PauseFile { until_ms: until }).expect("serializes");
-        if let Err(e) = crate::config::save_atomic(&path, &bytes) {
+        if let Err(e) = crate::atomic_file::save_atomic(&path, &bytes) {
             tracing::warn!("filter: saving pause state to {}: {e}", path.display());
         }
     }

@@ -10,12 +10,13 @@
 //! caller rebuilds. Not for: downloading lists (see `update`).
 
 use super::index::{Branches, Combo, Compiled, Index, IndexBuilder, mask_and, mask_any, mask_bit};
-use super::pages::PageBuf;
+use super::page_buf::PageBuf;
 use super::parse::{Action, ListStats, parse_list};
+use crate::atomic_file::write_atomic;
 use crate::config::{Config, MatchMode};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -215,9 +216,8 @@ pub fn compile(sources: &[ListSource], seed: u64) -> anyhow::Result<(Compiled, V
     Ok((compiled, metas))
 }
 
-/// Writes the snapshot: temp file, fsync, rename. Streams the words rather
-/// than going through `config::save_atomic`, which would need a second
-/// in-memory copy of the whole table during a rebuild.
+/// Writes the snapshot atomically, streaming the words rather than
+/// building a second in-memory copy of the whole table during a rebuild.
 pub fn write(
     path: &Path,
     seed: u64,
@@ -241,11 +241,7 @@ pub fn write(
         words_crc: crc.finalize(),
     };
     let head = postcard::to_allocvec(&header)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut out = BufWriter::with_capacity(64 << 10, File::create(&tmp)?);
+    write_atomic(path, |out| {
         out.write_all(&MAGIC)?;
         out.write_all(&(head.len() as u32).to_le_bytes())?;
         out.write_all(&head)?;
@@ -253,13 +249,8 @@ pub fn write(
         for w in branches.words().iter().chain(words) {
             out.write_all(&w.to_le_bytes())?;
         }
-        let f = out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -97,17 +97,17 @@ fn allow_beats_every_block_and_deny_beats_lists() {
         ("exceptions", "@@||safe.example.net^\n"),
     ]);
     s.cfg.filter.allow = vec![
-        "good.example.net".into(),
-        "*.cdn.example".into(),
-        "/^safe[0-9]+\\.example$/".into(),
-        "use-application-dns.net".into(),
+        "good.example.net".parse().unwrap(),
+        "*.cdn.example".parse().unwrap(),
+        "/^safe[0-9]+\\.example$/".parse().unwrap(),
+        "use-application-dns.net".parse().unwrap(),
     ];
     s.cfg.filter.deny = vec![
-        "bad.example.com".into(),
-        "*.tracker.example".into(),
-        "/^ads?[0-9]*\\./".into(),
-        "x.example.net".into(),
-        "safe7.example".into(),
+        "bad.example.com".parse().unwrap(),
+        "*.tracker.example".parse().unwrap(),
+        "/^ads?[0-9]*\\./".parse().unwrap(),
+        "x.example.net".parse().unwrap(),
+        "safe7.example".parse().unwrap(),
     ];
     let f = Filter::from_config(&s.cfg).unwrap();
     let c = ip(C);
@@ -197,8 +197,8 @@ fn groups_choose_lists_and_rules_per_client() {
                 "10.7.0.0/16".into(),
                 "aa:bb:cc:00:00:01".into(),
             ],
-            deny: vec!["video.example".into()],
-            allow: vec!["ads.example".into()],
+            deny: vec!["video.example".parse().unwrap()],
+            allow: vec!["ads.example".parse().unwrap()],
         },
         ClientGroup {
             name: "guests".into(),
@@ -244,7 +244,7 @@ fn groups_choose_lists_and_rules_per_client() {
 #[test]
 fn pause_and_disable_pass_everything() {
     let mut s = setup(&[("l", "ads.example\n")]);
-    s.cfg.filter.deny = vec!["deny.example".into()];
+    s.cfg.filter.deny = vec!["deny.example".parse().unwrap()];
     let f = Filter::from_config(&s.cfg).unwrap();
     let c = ip(C);
     f.pause_state().set_until_ms(i64::MAX);
@@ -319,7 +319,7 @@ fn cname(target: &str) -> Vec<u8> {
 #[test]
 fn cname_chains_are_inspected_shallow_and_deep() {
     let mut s = setup(&[("trackers", "||cloak.tracker.example^\n")]);
-    s.cfg.filter.allow = vec!["fine.cdn.example".into()];
+    s.cfg.filter.allow = vec!["fine.cdn.example".parse().unwrap()];
     let f = Filter::from_config(&s.cfg).unwrap();
     let c = ip(C);
     let shallow = answer(
@@ -370,7 +370,7 @@ fn cname_chains_are_inspected_shallow_and_deep() {
 #[test]
 fn rebinding_drops_private_addresses_for_public_names() {
     let mut s = setup(&[]);
-    s.cfg.filter.allow = vec!["router.example.com".into()];
+    s.cfg.filter.allow = vec!["router.example.com".parse().unwrap()];
     s.cfg.forward = vec![crate::config::ForwardZone {
         domains: vec!["corp.example".parse().unwrap()],
         upstreams: vec!["192.168.1.1:53".parse().unwrap()],
@@ -450,7 +450,7 @@ fn explain_names_every_matching_rule_and_line() {
         ("hosts", "# header\n0.0.0.0 ads.example\n"),
         ("adblock", "! c\n||example^\n@@||ok.ads.example^\n"),
     ]);
-    s.cfg.filter.deny = vec!["/^ads\\./".into()];
+    s.cfg.filter.deny = vec!["/^ads\\./".parse().unwrap()];
     let f = Filter::from_config(&s.cfg).unwrap();
     let e = f.explain("ads.example", ip(C));
     assert_eq!(e.decision, "blocked");

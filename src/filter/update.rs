@@ -37,7 +37,7 @@ impl DownloadState {
 
     pub fn save(&self, copy: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).expect("download state serializes");
-        crate::config::save_atomic(&Self::path_for(copy), &bytes)
+        crate::atomic_file::save_atomic(&Self::path_for(copy), &bytes)
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn download(
         None => Ok(Outcome::NotModified),
         Some((body, etag, modified)) => {
             let rules = check_content(&body)?;
-            crate::config::save_atomic(copy, &body)
+            crate::atomic_file::save_atomic(copy, &body)
                 .with_context(|| format!("saving {}", copy.display()))?;
             state.etag = etag;
             state.last_modified = modified;

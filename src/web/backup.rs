@@ -10,7 +10,7 @@
 //! truncated upload is refused instead of restoring half a config. A plain
 //! config file (no first-line marker, no `[backup]`) restores the config
 //! alone, as before.
-//! Not for: applying anything (see `api::restore`).
+//! Not for: applying anything (see `system::restore_backup`).
 
 use super::auth::Credentials;
 use crate::config::Config;
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn round_trip() {
         let mut cfg = Config::default();
-        cfg.filter.deny = vec!["ads.example".into()];
+        cfg.filter.deny = vec!["ads.example".parse().unwrap()];
         let text = write(&cfg, &creds(), 1);
         assert!(text.starts_with(MARKER));
         let (back, c) = read(&text).unwrap();

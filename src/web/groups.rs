@@ -6,9 +6,10 @@ use super::backend::TopKind;
 use super::dashboard::parse_range;
 use super::html::{esc, field_error, group_boxes, groups_text, html, page, top_table};
 use super::http::{ApiError, ApiResult, Body, Ext, blocking, csrf, edit, ok};
-use super::rules::normalize_rule;
+use super::rules::rule_entry;
 use super::scope;
 use crate::config::{ClientGroup, Config};
+use crate::syntax::RuleEntry;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -62,12 +63,16 @@ pub fn groups_of(c: &Config) -> Vec<GroupIo> {
             GroupIo {
                 clients: Some(g.map(|g| g.clients.clone()).unwrap_or_default()),
                 lists: Some(scope::lists_of_group(c, &name)),
-                allow: Some(g.map(|g| g.allow.clone()).unwrap_or_default()),
-                deny: Some(g.map(|g| g.deny.clone()).unwrap_or_default()),
+                allow: Some(g.map(|g| texts(&g.allow)).unwrap_or_default()),
+                deny: Some(g.map(|g| texts(&g.deny)).unwrap_or_default()),
                 name,
             }
         })
         .collect()
+}
+
+fn texts(rules: &[RuleEntry]) -> Vec<String> {
+    rules.iter().map(RuleEntry::to_string).collect()
 }
 
 async fn groups(axum::extract::State(st): axum::extract::State<State>) -> Json<Vec<GroupIo>> {
@@ -76,10 +81,10 @@ async fn groups(axum::extract::State(st): axum::extract::State<State>) -> Json<V
 
 /// Entries for one group, each as the filter reads it; the error names
 /// the field ("allow" or "deny") and the entry.
-fn normalize_rules(field: &str, group: &str, entries: &[String]) -> ApiResult<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
+fn normalize_rules(field: &str, group: &str, entries: &[String]) -> ApiResult<Vec<RuleEntry>> {
+    let mut out: Vec<RuleEntry> = Vec::new();
     for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-        let n = normalize_rule(e).map_err(|err| {
+        let n = rule_entry(e).map_err(|err| {
             ApiError::field(
                 field,
                 format!(
@@ -125,9 +130,7 @@ fn put_group(c: &mut Config, g: &GroupIo) -> ApiResult<()> {
         }
         clients = Some(out);
     }
-    if name == crate::filter::groups::DEFAULT_GROUP
-        && clients.as_ref().is_some_and(|c| !c.is_empty())
-    {
+    if name == crate::config::DEFAULT_GROUP && clients.as_ref().is_some_and(|c| !c.is_empty()) {
         return Err(ApiError::field(
             "clients",
             "clients: the default group holds every client not in another group; it takes none",
@@ -239,7 +242,7 @@ async fn remove_group(
 /// The form that adds a group or changes one (`g` filled in).
 fn group_form(id: &str, g: Option<&GroupIo>, lists: &[String]) -> String {
     let name = g.map(|g| g.name.as_str()).unwrap_or("");
-    let is_default = name == crate::filter::groups::DEFAULT_GROUP;
+    let is_default = name == crate::config::DEFAULT_GROUP;
     let lines = |v: Option<&Vec<String>>| esc(&v.map(|v| v.join("\n")).unwrap_or_default());
     let name_field = match g {
         Some(_) => format!(
@@ -300,7 +303,7 @@ async fn clients_page(
                 <div class=\"scroll\"><table id=\"groups\"><thead><tr><th>Group</th><th>Clients</th><th>Blocklists</th><th>Own entries</th><th></th></tr></thead><tbody>");
     let lists: Vec<String> = cfg.filter.lists.iter().map(|l| l.name.clone()).collect();
     for (i, g) in groups_of(&cfg).iter().enumerate() {
-        let is_default = g.name == crate::filter::groups::DEFAULT_GROUP;
+        let is_default = g.name == crate::config::DEFAULT_GROUP;
         let clients = if is_default {
             "<span class=\"muted\">everyone else</span>".to_string()
         } else {

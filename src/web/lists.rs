@@ -253,7 +253,7 @@ async fn lists_page(
         group_boxes(
             "groups",
             &all_groups,
-            &[crate::filter::groups::DEFAULT_GROUP.to_string()]
+            &[crate::config::DEFAULT_GROUP.to_string()]
         ),
         field_error("groups", None)
     );

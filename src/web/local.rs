@@ -7,7 +7,8 @@ use super::State;
 use super::html::{esc, field_error, html, page};
 use super::http::{ApiError, ApiResult, Body, Ext, csrf, edit, ok};
 use super::setup;
-use crate::config::{DomainName, ForwardZone, LocalRecord, RecordType};
+use crate::config::{ForwardZone, LocalRecord};
+use crate::syntax::{DomainName, Rdata, RecordType};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -78,7 +79,8 @@ fn parse_record(r: &RecordIn) -> ApiResult<LocalRecord> {
     Ok(LocalRecord {
         name,
         rtype,
-        value,
+        value: Rdata::parse(rtype, &value)
+            .map_err(|e| ApiError::field("value", format!("value: {e}")))?,
         ttl: r.ttl.unwrap_or(300),
     })
 }

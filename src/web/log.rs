@@ -7,7 +7,7 @@ use super::State;
 use super::backend::{ExplanationView, LogPageView, LogSearch, NOT_AVAILABLE};
 use super::html::{esc, html, page, time, urlencode};
 use super::http::{ApiError, ApiResult, Ext, blocking, csrf};
-use crate::config::DomainName;
+use crate::syntax::DomainName;
 use axum::extract::Query;
 use axum::response::Response;
 use axum::routing::get;

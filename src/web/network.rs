@@ -143,7 +143,7 @@ impl Network {
     pub fn save(&self, data_dir: &Path) -> Result<(), String> {
         self.validate().map_err(|(f, m)| format!("{f}: {m}"))?;
         let path = data_dir.join(NETWORK_FILE);
-        crate::config::save_atomic(&path, self.to_conf().as_bytes())
+        crate::atomic_file::save_atomic(&path, self.to_conf().as_bytes())
             .map_err(|e| format!("saving {}: {e}", path.display()))
     }
 }

@@ -7,7 +7,8 @@ use super::State;
 use super::html::{esc, field_error, group_boxes, groups_text};
 use super::http::{ApiError, ApiResult, Body, edit, ok};
 use super::scope::{self, RuleList, Scope};
-use crate::config::{Config, DomainName};
+use crate::config::Config;
+use crate::syntax::RuleEntry;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -32,25 +33,15 @@ pub struct RuleIn {
     pub groups: Option<Vec<String>>,
 }
 
-/// An allow/deny entry as the filter reads it: "d", "*.d" or "/regex/".
+/// An allow/deny entry as the filter reads it, in its stored spelling:
+/// "d", "*.d" or "/regex/" (the config file's parser, `syntax::rule`).
 pub fn normalize_rule(entry: &str) -> ApiResult<String> {
-    let e = entry.trim();
-    if let Some(re) = e.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
-        if re.is_empty() {
-            return Err(ApiError::field("entry", "entry: empty regex"));
-        }
-        regex::Regex::new(re)
-            .map_err(|err| ApiError::field("entry", format!("entry: bad regex: {err}")))?;
-        return Ok(e.to_string());
-    }
-    let (wild, name) = match e.strip_prefix("*.") {
-        Some(rest) => ("*.", rest),
-        None => ("", e),
-    };
-    let d: DomainName = name
-        .parse()
-        .map_err(|m: String| ApiError::field("entry", m))?;
-    Ok(format!("{wild}{}", d.0))
+    rule_entry(entry).map(|r| r.to_string())
+}
+
+/// One entry parsed by `RuleEntry::parse`; the error names the `entry` field.
+pub fn rule_entry(entry: &str) -> ApiResult<RuleEntry> {
+    RuleEntry::parse(entry).map_err(|e| ApiError::field("entry", format!("entry: {e}")))
 }
 
 fn rule_list(list: &str) -> ApiResult<RuleList> {

@@ -13,8 +13,8 @@
 //! spelling and the filter needs no change. Not for: matching clients or
 //! deciding verdicts (see `filter::groups`).
 
-use crate::config::{ClientGroup, Config, FilterList};
-use crate::filter::groups::DEFAULT_GROUP;
+use crate::config::{ClientGroup, Config, DEFAULT_GROUP, FilterList};
+use crate::syntax::RuleEntry as Rule;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -119,28 +119,28 @@ pub fn check_groups(cfg: &Config, names: &[String]) -> Result<BTreeSet<String>, 
     Ok(out)
 }
 
-fn rules_of(g: &ClientGroup, list: RuleList) -> &Vec<String> {
+fn rules_of(g: &ClientGroup, list: RuleList) -> &Vec<Rule> {
     match list {
         RuleList::Allow => &g.allow,
         RuleList::Deny => &g.deny,
     }
 }
 
-fn rules_of_mut(g: &mut ClientGroup, list: RuleList) -> &mut Vec<String> {
+fn rules_of_mut(g: &mut ClientGroup, list: RuleList) -> &mut Vec<Rule> {
     match list {
         RuleList::Allow => &mut g.allow,
         RuleList::Deny => &mut g.deny,
     }
 }
 
-fn global(cfg: &Config, list: RuleList) -> &Vec<String> {
+fn global(cfg: &Config, list: RuleList) -> &Vec<Rule> {
     match list {
         RuleList::Allow => &cfg.filter.allow,
         RuleList::Deny => &cfg.filter.deny,
     }
 }
 
-fn global_mut(cfg: &mut Config, list: RuleList) -> &mut Vec<String> {
+fn global_mut(cfg: &mut Config, list: RuleList) -> &mut Vec<Rule> {
     match list {
         RuleList::Allow => &mut cfg.filter.allow,
         RuleList::Deny => &mut cfg.filter.deny,
@@ -183,18 +183,23 @@ pub fn tidy(cfg: &mut Config) {
 }
 
 /// Makes `entry` apply exactly where `scope` says in `list` (nowhere for an
-/// empty group set). Groups must exist (see [`check_groups`]).
+/// empty group set). Groups must exist (see [`check_groups`]). `entry` is a
+/// stored spelling (`rules::normalize_rule`'s, or one found in the config);
+/// other text is no entry and changes nothing.
 pub fn set_rule_scope(cfg: &mut Config, list: RuleList, entry: &str, scope: &Scope) {
-    global_mut(cfg, list).retain(|e| e != entry);
+    let Ok(entry) = entry.parse::<Rule>() else {
+        return;
+    };
+    global_mut(cfg, list).retain(|e| *e != entry);
     for g in &mut cfg.filter.groups {
-        rules_of_mut(g, list).retain(|e| e != entry);
+        rules_of_mut(g, list).retain(|e| *e != entry);
     }
     match scope {
-        Scope::Everyone => global_mut(cfg, list).push(entry.to_string()),
+        Scope::Everyone => global_mut(cfg, list).push(entry),
         Scope::Groups(names) => {
             for n in names {
                 if let Some(g) = group_mut(cfg, n) {
-                    rules_of_mut(g, list).push(entry.to_string());
+                    rules_of_mut(g, list).push(entry.clone());
                 }
             }
         }
@@ -211,14 +216,14 @@ pub fn entries(cfg: &Config) -> Vec<RuleEntry> {
         let all = global(cfg, list)
             .iter()
             .chain(cfg.filter.groups.iter().flat_map(|g| rules_of(g, list)));
-        for e in all {
-            if !seen.insert(e.as_str()) {
+        for e in all.map(Rule::to_string) {
+            if !seen.insert(e.clone()) {
                 continue;
             }
-            let scope = rule_scope(cfg, list, e).unwrap_or(Scope::Everyone);
+            let scope = rule_scope(cfg, list, &e).unwrap_or(Scope::Everyone);
             out.push(RuleEntry {
                 list: list.name(),
-                entry: e.clone(),
+                entry: e,
                 groups: scope.names(),
             });
         }

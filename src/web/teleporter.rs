@@ -8,7 +8,8 @@
 //! and CNAME records and upstreams; everything else is ignored and counted.
 //! Tar and zip are read by hand here (both are simple) to avoid two crates.
 
-use crate::config::{Config, DomainName, FilterList, LocalRecord, RecordType, Upstream};
+use crate::config::{Config, FilterList, LocalRecord, Upstream};
+use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
@@ -139,14 +140,14 @@ pub fn merge(cfg: &mut Config, imp: &Imported) {
             groups: Vec::new(),
         });
     }
-    for a in &imp.allow {
-        if !cfg.filter.allow.contains(a) {
-            cfg.filter.allow.push(a.clone());
+    for a in imp.allow.iter().filter_map(|a| a.parse::<RuleEntry>().ok()) {
+        if !cfg.filter.allow.contains(&a) {
+            cfg.filter.allow.push(a);
         }
     }
-    for d in &imp.deny {
-        if !cfg.filter.deny.contains(d) {
-            cfg.filter.deny.push(d.clone());
+    for d in imp.deny.iter().filter_map(|d| d.parse::<RuleEntry>().ok()) {
+        if !cfg.filter.deny.contains(&d) {
+            cfg.filter.deny.push(d);
         }
     }
     for (name, rtype, value) in &imp.records {
@@ -157,13 +158,13 @@ pub fn merge(cfg: &mut Config, imp: &Imported) {
         } else {
             RecordType::A
         };
-        let Ok(name) = name.parse::<DomainName>() else {
+        let (Ok(name), Ok(value)) = (name.parse::<DomainName>(), Rdata::parse(rtype, value)) else {
             continue;
         };
         let rec = LocalRecord {
             name,
             rtype,
-            value: value.clone(),
+            value,
             ttl: 300,
         };
         if !cfg.local.records.contains(&rec) {

@@ -6,6 +6,7 @@
 //! freed memory resident for reuse), pages never written are never
 //! resident, and growing is `mremap` without a copy. That is what keeps the
 //! peak during a rebuild within steady + 1.5x the index. Linux only.
+//! Not for: web pages (see `web::pages`) or small vectors (use `Vec`).
 
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;

@@ -2,15 +2,21 @@
 //!
 //! Every field is parsed into its final type while the TOML is read, so a bad
 //! value is reported with the key and line it came from (`toml` attaches the
-//! span). Unknown keys are errors. Not for: applying a config to a running
-//! server (see `app`) or saving it (see `config::save_atomic`).
+//! span). The user's own syntax (domain names, allow/deny entries, record
+//! values) is parsed by `syntax`, the same parser the web API uses. Unknown
+//! keys are errors. Not for: applying a config to a running server (see
+//! `app`) or saving it (see `atomic_file`).
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
+
+mod values;
+
+use crate::syntax::rule::parse_entries;
+use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
+pub use values::{BlockedResponse, Cidr, ClientSpec, Dur, Upstream, canonical_ip, parse_mac};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -140,46 +146,48 @@ pub struct LocalConfig {
     pub records: Vec<LocalRecord>,
 }
 
+/// One `[[local.records]]` entry; the value is checked against the type
+/// while the file is read.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "LocalRecordText")]
 pub struct LocalRecord {
     pub name: DomainName,
     #[serde(rename = "type")]
     pub rtype: RecordType,
     /// A: "192.168.1.10"; CNAME/PTR: a name; TXT: text; MX: "10 mail.lan";
     /// SRV: "priority weight port target".
-    pub value: String,
-    #[serde(default = "default_local_ttl")]
+    pub value: Rdata,
     pub ttl: u32,
+}
+
+/// A record as written, before its value is checked against its type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalRecordText {
+    name: DomainName,
+    #[serde(rename = "type")]
+    rtype: RecordType,
+    value: String,
+    #[serde(default = "default_local_ttl")]
+    ttl: u32,
+}
+
+impl TryFrom<LocalRecordText> for LocalRecord {
+    type Error = String;
+    fn try_from(r: LocalRecordText) -> Result<LocalRecord, String> {
+        let value = Rdata::parse(r.rtype, &r.value)
+            .map_err(|e| format!("local record '{}' ({:?}): value: {e}", r.name, r.rtype))?;
+        Ok(LocalRecord {
+            name: r.name,
+            rtype: r.rtype,
+            value,
+            ttl: r.ttl,
+        })
+    }
 }
 
 fn default_local_ttl() -> u32 {
     300
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
-pub enum RecordType {
-    A,
-    AAAA,
-    CNAME,
-    PTR,
-    TXT,
-    MX,
-    SRV,
-}
-
-impl RecordType {
-    pub fn code(self) -> u16 {
-        match self {
-            RecordType::A => 1,
-            RecordType::CNAME => 5,
-            RecordType::PTR => 12,
-            RecordType::MX => 15,
-            RecordType::TXT => 16,
-            RecordType::AAAA => 28,
-            RecordType::SRV => 33,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -199,8 +207,10 @@ pub struct FilterConfig {
     /// Download limits for list updates.
     pub download_timeout: Dur,
     pub download_max_mib: u32,
-    pub allow: Vec<String>,
-    pub deny: Vec<String>,
+    #[serde(deserialize_with = "filter_allow")]
+    pub allow: Vec<RuleEntry>,
+    #[serde(deserialize_with = "filter_deny")]
+    pub deny: Vec<RuleEntry>,
     pub lists: Vec<FilterList>,
     pub groups: Vec<ClientGroup>,
     /// Firefox's DoH canary `use-application-dns.net` gets NXDOMAIN.
@@ -249,18 +259,105 @@ pub struct FilterList {
     pub groups: Vec<String>,
 }
 
+/// Rules of `filter.allow` / `filter.deny`; an error names the entry's index.
+fn filter_allow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RuleEntry>, D::Error> {
+    rule_entries("filter.allow", d)
+}
+
+fn filter_deny<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<RuleEntry>, D::Error> {
+    rule_entries("filter.deny", d)
+}
+
+fn rule_entries<'de, D: serde::Deserializer<'de>>(
+    key: &str,
+    d: D,
+) -> Result<Vec<RuleEntry>, D::Error> {
+    parse_entries(key, &Vec::<String>::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ClientGroupText")]
 pub struct ClientGroup {
     pub name: String,
     /// IPs, CIDRs or MAC addresses.
     pub clients: Vec<String>,
     /// Allow rules for this group's clients only (same syntax as filter.allow).
-    #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow: Vec<RuleEntry>,
     /// Deny rules for this group's clients only (same syntax as filter.deny).
+    pub deny: Vec<RuleEntry>,
+}
+
+/// A group as written; its rules are parsed with the group's name at hand.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientGroupText {
+    name: String,
+    clients: Vec<String>,
     #[serde(default)]
-    pub deny: Vec<String>,
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+impl TryFrom<ClientGroupText> for ClientGroup {
+    type Error = String;
+    fn try_from(g: ClientGroupText) -> Result<ClientGroup, String> {
+        let at = |key| format!("filter.groups '{}': {key}", g.name);
+        Ok(ClientGroup {
+            allow: parse_entries(&at("allow"), &g.allow)?,
+            deny: parse_entries(&at("deny"), &g.deny)?,
+            name: g.name,
+            clients: g.clients,
+        })
+    }
+}
+
+/// The group every client belongs to unless another group claims it.
+pub const DEFAULT_GROUP: &str = "default";
+/// Groups besides `default`: a client's groups are one u64 mask.
+pub const MAX_GROUPS: usize = 63;
+/// Lists the filter index can tell apart (its list masks are 256 bits).
+pub const MAX_LISTS: usize = 256;
+
+impl FilterConfig {
+    /// The group and list checks the types alone cannot express: group
+    /// names are unique and few enough, clients parse, lists name groups
+    /// that exist. The filter runs them too before it builds its groups.
+    pub fn check_groups(&self) -> Result<(), String> {
+        let mut names = vec![DEFAULT_GROUP];
+        for g in &self.groups {
+            if g.name != DEFAULT_GROUP {
+                if names.contains(&g.name.as_str()) {
+                    return Err(format!(
+                        "filter.groups: group '{}' is defined twice",
+                        g.name
+                    ));
+                }
+                if names.len() > MAX_GROUPS {
+                    return Err(format!(
+                        "filter.groups: at most {MAX_GROUPS} groups besides 'default'"
+                    ));
+                }
+                names.push(&g.name);
+            }
+            for c in &g.clients {
+                c.parse::<ClientSpec>()
+                    .map_err(|e| format!("filter.groups '{}': {e}", g.name))?;
+            }
+        }
+        if self.lists.len() > MAX_LISTS {
+            return Err(format!("filter.lists: at most {MAX_LISTS} lists"));
+        }
+        for l in &self.lists {
+            if let Some(g) = l.groups.iter().find(|g| !names.contains(&g.as_str())) {
+                return Err(format!(
+                    "filter.lists '{}': unknown group '{g}' (define it under [[filter.groups]])",
+                    l.name
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -330,314 +427,6 @@ impl Default for WebConfig {
     }
 }
 
-// ---- value types, each parsed from a string with an error that says why ----
-
-/// A duration written as "500ms", "60s", "5m", "24h" or "7d".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dur(pub Duration);
-
-impl FromStr for Dur {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("'{s}' needs a unit: ms, s, m, h or d"))?;
-        let (num, unit) = s.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("'{s}' is not a duration like 60s or 24h"))?;
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
-            _ => {
-                return Err(format!(
-                    "'{s}': unknown unit '{unit}' (use ms, s, m, h or d)"
-                ));
-            }
-        };
-        Ok(Dur(d))
-    }
-}
-
-impl fmt::Display for Dur {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis() as u64;
-        match ms {
-            0 => write!(f, "0s"),
-            _ if ms.is_multiple_of(86_400_000) => write!(f, "{}d", ms / 86_400_000),
-            _ if ms.is_multiple_of(3_600_000) => write!(f, "{}h", ms / 3_600_000),
-            _ if ms.is_multiple_of(60_000) => write!(f, "{}m", ms / 60_000),
-            _ if ms.is_multiple_of(1000) => write!(f, "{}s", ms / 1000),
-            _ => write!(f, "{ms}ms"),
-        }
-    }
-}
-
-/// A network in CIDR notation; a bare address means a single host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical_ip(ip);
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (from dual-stack sockets) as plain IPv4.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => ip,
-        },
-        v4 => v4,
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an IP address or CIDR like 192.168.0.0/16"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("'{s}': prefix must be 0..={max}"))?,
-            None => max,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-/// How an upstream is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Upstream {
-    /// "ip:port" (port defaults to 53): UDP, TCP on truncation.
-    Plain(SocketAddr),
-    /// "tls://ip[:853]#server-name": DNS over TLS to a bootstrap IP.
-    Tls {
-        addr: SocketAddr,
-        server_name: String,
-    },
-    /// "https://host/path[#ip]": DNS over HTTPS; the bootstrap IP after '#',
-    /// or a built-in one for well-known providers, so the box never needs
-    /// itself to find its upstream.
-    Https { url: String, bootstrap: Vec<IpAddr> },
-}
-
-impl FromStr for Upstream {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if let Some(rest) = s.strip_prefix("tls://") {
-            let (addr, name) = rest.split_once('#').ok_or_else(|| {
-                format!("'{s}': DoT needs the server name after '#', like tls://1.1.1.1:853#cloudflare-dns.com")
-            })?;
-            let addr = parse_addr(addr, 853).map_err(|e| format!("'{s}': {e}"))?;
-            if name.is_empty() {
-                return Err(format!("'{s}': empty server name after '#'"));
-            }
-            return Ok(Upstream::Tls {
-                addr,
-                server_name: name.to_string(),
-            });
-        }
-        if s.starts_with("https://") {
-            let (url, boot) = match s.split_once('#') {
-                Some((u, b)) => (u, Some(b)),
-                None => (s, None),
-            };
-            let host = url["https://".len()..]
-                .split(['/', ':'])
-                .next()
-                .unwrap_or("");
-            if host.is_empty() {
-                return Err(format!("'{s}': no host in DoH URL"));
-            }
-            let bootstrap: Vec<IpAddr> = match boot {
-                Some(b) => b
-                    .split(',')
-                    .map(|ip| ip.trim().parse().map_err(|_| format!("'{s}': bootstrap '{ip}' is not an IP")))
-                    .collect::<Result<_, _>>()?,
-                None => match host.parse::<IpAddr>() {
-                    Ok(ip) => vec![ip],
-                    Err(_) => well_known_bootstrap(host).ok_or_else(|| {
-                        format!("'{s}': give the server's IP after '#' (https://{host}/dns-query#IP) so the box can reach it without DNS")
-                    })?,
-                },
-            };
-            return Ok(Upstream::Https {
-                url: url.to_string(),
-                bootstrap,
-            });
-        }
-        if s.contains("://") {
-            return Err(format!(
-                "'{s}': use ip:port, tls://ip:853#name or https://host/path"
-            ));
-        }
-        Ok(Upstream::Plain(
-            parse_addr(s, 53).map_err(|e| format!("'{s}': {e}"))?,
-        ))
-    }
-}
-
-fn well_known_bootstrap(host: &str) -> Option<Vec<IpAddr>> {
-    let ips: &[&str] = match host {
-        "cloudflare-dns.com" | "one.one.one.one" => &["1.1.1.1", "1.0.0.1"],
-        "dns.quad9.net" => &["9.9.9.9", "149.112.112.112"],
-        "dns.google" => &["8.8.8.8", "8.8.4.4"],
-        _ => return None,
-    };
-    Some(ips.iter().map(|s| s.parse().unwrap()).collect())
-}
-
-fn parse_addr(s: &str, default_port: u16) -> Result<SocketAddr, String> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Ok(a);
-    }
-    let ip: IpAddr = s
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .map_err(|_| "not an IP address with optional port".to_string())?;
-    Ok(SocketAddr::new(ip, default_port))
-}
-
-impl fmt::Display for Upstream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Upstream::Plain(a) => write!(f, "{a}"),
-            Upstream::Tls { addr, server_name } => write!(f, "tls://{addr}#{server_name}"),
-            Upstream::Https { url, bootstrap } => {
-                let ips: Vec<String> = bootstrap.iter().map(|i| i.to_string()).collect();
-                write!(f, "{url}#{}", ips.join(","))
-            }
-        }
-    }
-}
-
-/// A lower-case domain name without the trailing dot.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DomainName(pub String);
-
-impl FromStr for DomainName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty() || name.len() > 253 {
-            return Err(format!("'{s}' is not a domain name"));
-        }
-        for label in name.split('.') {
-            if label.is_empty() || label.len() > 63 {
-                return Err(format!("'{s}': empty label or label over 63 characters"));
-            }
-            if !label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(format!(
-                    "'{s}': only letters, digits, '-' and '_' are allowed"
-                ));
-            }
-        }
-        Ok(DomainName(name))
-    }
-}
-
-impl fmt::Display for DomainName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// What a blocked name answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockedResponse {
-    /// A 0.0.0.0 / AAAA ::, NODATA for other types.
-    Null,
-    Nxdomain,
-    Refused,
-    /// A/AAAA with this address (the other family gets NODATA).
-    Ip(IpAddr),
-}
-
-impl FromStr for BlockedResponse {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "null" => BlockedResponse::Null,
-            "nxdomain" => BlockedResponse::Nxdomain,
-            "refused" => BlockedResponse::Refused,
-            ip => BlockedResponse::Ip(ip.parse().map_err(|_| {
-                format!("'{s}': use \"null\", \"nxdomain\", \"refused\" or an IP address")
-            })?),
-        })
-    }
-}
-
-impl fmt::Display for BlockedResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BlockedResponse::Null => f.write_str("null"),
-            BlockedResponse::Nxdomain => f.write_str("nxdomain"),
-            BlockedResponse::Refused => f.write_str("refused"),
-            BlockedResponse::Ip(ip) => write!(f, "{ip}"),
-        }
-    }
-}
-
-macro_rules! string_serde {
-    ($($t:ty),*) => {$(
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-        impl Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-    )*};
-}
-string_serde!(Dur, Cidr, Upstream, DomainName, BlockedResponse);
-
 // ---- loading, checking, saving ----
 
 /// A config error a user can act on: it names the file, the key and the line.
@@ -697,56 +486,38 @@ impl Config {
                 return Err(format!("forward[{i}]: needs domains and upstreams"));
             }
         }
-        for (i, r) in self.local.records.iter().enumerate() {
-            crate::dns::local::parse_rdata(r.rtype, &r.value)
-                .map_err(|e| format!("local.records[{i}] ({}): value: {e}", r.name))?;
-        }
         let mut names = std::collections::HashSet::new();
         for (i, l) in self.filter.lists.iter().enumerate() {
+            let at = format!("filter.lists[{i}] ('{}')", l.name);
+            if l.name.trim().is_empty() {
+                return Err(format!("filter.lists[{i}]: name is empty"));
+            }
             if l.path.is_some() == l.url.is_some() {
-                return Err(format!(
-                    "filter.lists[{i}] ('{}'): give exactly one of path or url",
-                    l.name
-                ));
+                return Err(format!("{at}: give exactly one of path or url"));
             }
             if !names.insert(l.name.as_str()) {
                 return Err(format!("filter.lists[{i}]: duplicate name '{}'", l.name));
             }
+            if l.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(format!("{at}: path is empty"));
+            }
+            if let Some(u) = &l.url {
+                match reqwest::Url::parse(u) {
+                    Ok(url) if matches!(url.scheme(), "https" | "http") && url.has_host() => {}
+                    Ok(_) => {
+                        return Err(format!("{at}: url '{u}': use an https:// (or http://) URL"));
+                    }
+                    Err(e) => return Err(format!("{at}: url '{u}': {e}")),
+                }
+            }
         }
-        crate::filter::rules::check_config(self)?;
-        Ok(())
+        self.filter.check_groups()
     }
 
     /// The query log path with `data_dir` applied.
     pub fn querylog_path(&self) -> PathBuf {
         self.data_dir.join(&self.querylog.path)
     }
-}
-
-/// Writes `bytes` to `path` atomically: temp file, fsync, rename, and the
-/// previous version kept as `<path>.prev`. The one place files are saved.
-pub fn save_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    if path.exists() {
-        let prev = path.with_extension(match path.extension() {
-            Some(e) => format!("{}.prev", e.to_string_lossy()),
-            None => "prev".into(),
-        });
-        let _ = std::fs::copy(path, prev);
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -805,6 +576,21 @@ upstreams = ["192.168.1.1:53"]
             .unwrap_err()
             .0;
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_record_value_is_named_with_its_record_and_line() {
+        let text = "[[local.records]]\nname = \"nas.lan\"\ntype = \"A\"\nvalue = \"300.1.1.1\"\n";
+        let e = Config::from_toml(text, "f.toml").unwrap_err().0;
+        assert!(
+            e.contains("local record 'nas.lan' (A): value: '300.1.1.1' is not an IPv4 address"),
+            "{e}"
+        );
+        assert!(e.starts_with("f.toml: line "), "{e}");
+        let text = text.replace("300.1.1.1", "192.168.1.10");
+        let c = Config::from_toml(&text, "f.toml").unwrap();
+        assert_eq!(c.local.records[0].value.wire(), [192, 168, 1, 10]);
+        assert_eq!(Config::from_toml(&c.to_toml(), "again").unwrap(), c);
     }
 
     #[test]
