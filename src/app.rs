@@ -1,20 +1,27 @@
 //! Wiring: builds the engine, listeners, query log and web UI from a
 //! config, and applies config changes as atomic swaps.
 //!
-//! The one place a config change lands: [`App::apply`] validates, saves
+//! The one place a config change lands: [`App::edit`] validates, saves
 //! (temp file, fsync, rename, previous kept) and then swaps every part's
-//! snapshot. Nothing here is on the per-query path.
+//! snapshot, under the one edit lock of [`SavedConfig`]. `backend` is the
+//! web UI's view of the running server. Nothing here is on the per-query
+//! path.
+//! Not for: the config's schema (see `config`) or serving pages (see `web`).
 
-use crate::config::{Config, save_atomic};
+mod backend;
+mod saved_config;
+
+pub use saved_config::SavedConfig;
+
+use crate::config::Config;
 use crate::dns::{Engine, server};
 use crate::events::EventSink;
 use crate::filter::FilterService;
 use crate::querylog::QueryLog;
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Events the query log may fall behind by before new ones are dropped.
@@ -27,10 +34,8 @@ const TRIM_CHECK: Duration = Duration::from_secs(2);
 const TRIM_GROWTH_KIB: u64 = 512;
 
 pub struct App {
-    config: ArcSwap<Config>,
-    save_to: PathBuf,
-    /// Serialises config changes (never taken by DNS workers).
-    apply_lock: Mutex<()>,
+    /// The running config, its file and the one edit lock.
+    config: SavedConfig,
     pub engine: Arc<Engine>,
     pub filter: Arc<FilterService>,
     pub querylog: Arc<QueryLog>,
@@ -62,9 +67,7 @@ impl App {
         let dns = server::start(engine.clone(), &config.dns).await?;
         let dns_addrs = dns.addrs.clone();
         let app = Arc::new(App {
-            config: ArcSwap::new(config),
-            save_to,
-            apply_lock: Mutex::new(()),
+            config: SavedConfig::new(config, save_to),
             engine: engine.clone(),
             filter,
             querylog,
@@ -85,7 +88,7 @@ impl App {
     }
 
     pub fn config(&self) -> Arc<Config> {
-        self.config.load_full()
+        self.config.current()
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -93,21 +96,32 @@ impl App {
     }
 
     pub fn config_file(&self) -> &Path {
-        &self.save_to
+        self.config.save_path()
     }
 
     /// Validates `new`, saves it atomically, then swaps it in. On error
     /// nothing changes and the message names the bad field.
     pub fn apply(&self, new: Config) -> Result<(), String> {
-        let _guard = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
-        new.validate()?;
-        let new = Arc::new(new);
+        self.edit(|c| {
+            *c = new;
+            Ok(())
+        })
+    }
+
+    /// Lets `change` edit a copy of the running config, then validates,
+    /// saves and swaps it into every part; one edit at a time. On error
+    /// nothing changes and the message names the bad field.
+    pub fn edit(
+        &self,
+        change: impl FnOnce(&mut Config) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let edit = self.config.begin();
+        let new = edit.changed(change)?;
         // Build before saving so a config the engine rejects is not saved.
         let runtime_ok = crate::dns::pipeline::Runtime::new(new.clone())?;
         drop(runtime_ok);
-        save_atomic(&self.save_to, new.to_toml().as_bytes())
-            .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
-        let old = self.config.load_full();
+        edit.save(&new)?;
+        let old = self.config();
         self.engine.apply(new.clone())?;
         if old.filter != new.filter || old.data_dir != new.data_dir {
             self.filter
@@ -120,7 +134,7 @@ impl App {
         if old.querylog != new.querylog {
             self.querylog.set_config(&new.querylog);
         }
-        self.config.store(new);
+        edit.swap_in(new);
         Ok(())
     }
 }

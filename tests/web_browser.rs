@@ -17,10 +17,11 @@ use glory_hole::config::Config;
 use glory_hole::testing::client;
 use glory_hole::testing::client::ask_from;
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -28,18 +29,55 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 // ---- a minimal W3C WebDriver client ----
 
-struct Driver {
+/// How long a step may wait for the page to show what it expects.
+const PATIENCE: Duration = Duration::from_secs(10);
+/// How often a waiting step looks again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// chromedriver and every Chromium process it starts, in a process group
+/// of their own: dropping this kills the group, so a failed test leaves no
+/// browser running.
+struct Browser {
     child: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the group this test created (negative pid =
+        // the group whose id is chromedriver's pid, set by process_group(0)).
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+struct Driver {
     http: reqwest::Client,
+    port: u16,
     base: String,
     session: String,
     _profile: tempfile::TempDir,
+    /// Last: dropped after `drop` below has asked Chromium to quit.
+    _browser: Browser,
 }
 
 impl Drop for Driver {
+    /// Ends the WebDriver session (Chromium quits) with a plain blocking
+    /// request, as Drop cannot await; then `Browser` kills what is left.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        use std::io::{Read, Write};
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        if let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(
+                s,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                self.session, self.port
+            );
+            let mut reply = Vec::new();
+            let _ = s.read_to_end(&mut reply);
+        }
     }
 }
 
@@ -51,6 +89,17 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// WebDriver's answer when the element found a moment ago is no longer in
+/// the page: the page replaced it (the log's live tail, a form that
+/// re-renders) between finding and using it.
+fn replaced(err: &Value, msg: &Value) -> bool {
+    err == "stale element reference"
+        || err == "no such element"
+        || msg
+            .as_str()
+            .is_some_and(|m| m.contains("does not belong to the document"))
+}
+
 impl Driver {
     async fn start() -> Driver {
         for bin in [CHROMIUM, CHROMEDRIVER] {
@@ -60,26 +109,31 @@ impl Driver {
             );
         }
         let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts (run .ci/setup)");
+        let browser = Browser {
+            child: Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts (run .ci/setup)"),
+        };
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let mut ready = false;
-        for _ in 0..100 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
             if let Ok(r) = http.get(format!("{base}/status")).send().await
                 && let Ok(v) = r.json_value().await
                 && v["value"]["ready"] == true
             {
-                ready = true;
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready on port {port}"
+            );
+            tokio::time::sleep(POLL).await;
         }
-        assert!(ready, "chromedriver did not become ready on port {port}");
         let profile = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -104,11 +158,12 @@ impl Driver {
             .unwrap_or_else(|| panic!("no WebDriver session: {v}"))
             .to_string();
         Driver {
-            child,
             http,
+            port,
             base,
             session,
             _profile: profile,
+            _browser: browser,
         }
     }
 
@@ -150,59 +205,80 @@ impl Driver {
             .to_string()
     }
 
+    /// The id of the first element `css` matches, waiting for it to appear.
     async fn find(&self, css: &str) -> String {
-        for _ in 0..50 {
-            let url = format!("{}/session/{}/element", self.base, self.session);
-            let v = self
-                .http
-                .post(url)
-                .body(json!({"using": "css selector", "value": css}).to_string())
-                .send()
-                .await
-                .unwrap()
-                .json_value()
-                .await
-                .unwrap();
-            if let Some(id) = v["value"][ELEMENT].as_str() {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let by = json!({"using": "css selector", "value": css});
+            if let Ok(v) = self.try_cmd("POST", "/element", by).await
+                && let Some(id) = v[ELEMENT].as_str()
+            {
                 return id.to_string();
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if Instant::now() >= deadline {
+                panic!("no element matches {css} on {}", self.url().await);
+            }
+            tokio::time::sleep(POLL).await;
         }
-        panic!("no element matches {css} on {}", self.url().await);
+    }
+
+    /// Runs `steps` (method, path after `/element/{id}`, body) in order on
+    /// the element `css` matches. When the page replaces the element
+    /// midway, it is found again and the steps start over, until
+    /// PATIENCE runs out. Returns the last step's value.
+    async fn on_element(&self, css: &str, steps: &[(&str, &str, Value)]) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        'again: loop {
+            let id = self.find(css).await;
+            let mut last = Value::Null;
+            for (method, what, body) in steps {
+                let path = format!("/element/{id}{what}");
+                match self.try_cmd(method, &path, body.clone()).await {
+                    Ok(v) => last = v,
+                    Err((err, msg)) if replaced(&err, &msg) && Instant::now() < deadline => {
+                        continue 'again;
+                    }
+                    Err((err, msg)) => panic!("WebDriver {method} {path} ({css}): {err}: {msg}"),
+                }
+            }
+            return last;
+        }
     }
 
     async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.cmd("POST", &format!("/element/{id}/click"), json!({}))
-            .await;
+        self.on_element(css, &[("POST", "/click", json!({}))]).await;
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.cmd("POST", &format!("/element/{id}/clear"), json!({}))
-            .await;
-        self.cmd(
-            "POST",
-            &format!("/element/{id}/value"),
-            json!({"text": text}),
+        self.on_element(
+            css,
+            &[
+                ("POST", "/clear", json!({})),
+                ("POST", "/value", json!({"text": text})),
+            ],
         )
         .await;
     }
 
-    /// The text of the element `css` matches. Pages that refresh live
-    /// (the query log's tail) may replace the element between finding and
-    /// reading it: then it is found again.
+    /// The text of the element `css` matches.
     async fn text(&self, css: &str) -> String {
-        for _ in 0..20 {
-            let id = self.find(css).await;
-            let path = format!("/element/{id}/text");
-            match self.try_cmd("GET", &path, json!({})).await {
-                Ok(v) => return v.as_str().unwrap_or("").to_string(),
-                Err((err, _)) if err == "stale element reference" => continue,
-                Err((err, msg)) => panic!("WebDriver GET {path}: {err}: {msg}"),
+        let v = self.on_element(css, &[("GET", "/text", json!({}))]).await;
+        v.as_str().unwrap_or("").to_string()
+    }
+
+    /// Ticks or clears the checkbox `css` through a click, as a user would.
+    async fn set_checked(&self, css: &str, on: bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let now = self
+                .on_element(css, &[("GET", "/selected", json!({}))])
+                .await;
+            if now == on {
+                return;
             }
+            assert!(Instant::now() < deadline, "{css} never became {on}");
+            self.click(css).await;
         }
-        panic!("{css} kept being replaced while its text was read");
     }
 
     async fn js(&self, script: &str) -> Value {
@@ -216,37 +292,44 @@ impl Driver {
 
     /// Waits until `css` shows text containing `want`.
     async fn wait_text(&self, css: &str, want: &str) -> String {
-        let mut last = String::new();
-        for _ in 0..60 {
-            last = self.text(css).await;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let last = self.text(css).await;
             if last.contains(want) {
                 return last;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert!(
+                Instant::now() < deadline,
+                "{css} never showed '{want}' (last: '{last}')"
+            );
+            tokio::time::sleep(POLL).await;
         }
-        panic!("{css} never showed '{want}' (last: '{last}')");
     }
 
-    /// Loads `url` again until `css` shows `want`.
+    /// Loads `url` again until `css` shows exactly `want`.
     async fn reload_until(&self, url: &str, css: &str, want: &str) {
-        let mut last = String::new();
-        for _ in 0..40 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
             self.goto(url).await;
-            last = self.text(css).await;
-            if last.contains(want) {
+            let last = self.text(css).await;
+            if last.trim() == want {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            assert!(
+                Instant::now() < deadline,
+                "{url}: {css} never showed '{want}' (last: '{last}')"
+            );
+            tokio::time::sleep(POLL).await;
         }
-        panic!("{url}: {css} never showed '{want}' (last: '{last}')");
     }
 
     async fn wait_url(&self, suffix: &str) {
-        for _ in 0..50 {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
             if self.url().await.ends_with(suffix) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
         let text = self.js("return document.body.innerText;").await;
         panic!("never reached {suffix}; at {}: {text}", self.url().await);
@@ -423,6 +506,9 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
 
     // Block from the query log, and ask why.
     d.goto(&format!("{base}/querylog")).await;
+    // The live tail adds rows while the test reads and clicks them: pause
+    // it with the page's own switch, as a user reading the log would.
+    d.set_checked("#live", false).await;
     d.click("button[data-rule=deny][data-domain=\"ads.walk.example\"]")
         .await;
     d.wait_text("button[data-domain=\"ads.walk.example\"]", "blocked")
@@ -446,6 +532,7 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
     );
 
     // The live tail picks up a new query without a reload.
+    d.set_checked("#live", true).await;
     ask_and_record(&web, dns, "live.walk.example").await;
     d.wait_text("table.log tbody", "live.walk.example").await;
 
@@ -501,11 +588,9 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
         .await;
     d.click("#lists details button").await;
     d.wait_text("#lists tbody td:nth-child(5)", "kids").await;
-    for _ in 0..50 {
-        if app.config().filter.lists[0].groups == ["kids"] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + PATIENCE;
+    while app.config().filter.lists[0].groups != ["kids"] && Instant::now() < deadline {
+        tokio::time::sleep(POLL).await;
     }
     assert_eq!(app.config().filter.lists[0].groups, ["kids"]);
     // "Is this domain blocked?" answers per client.

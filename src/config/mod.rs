@@ -14,9 +14,8 @@ use std::time::Duration;
 
 mod values;
 
-pub use crate::atomic_file::save_atomic;
 use crate::syntax::rule::parse_entries;
-pub use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
+use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
 pub use values::{BlockedResponse, Cidr, ClientSpec, Dur, Upstream, canonical_ip, parse_mac};
 
 /// The whole configuration file.

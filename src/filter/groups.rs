@@ -10,7 +10,7 @@
 
 use super::index::{ListMask, mask_bit, mask_or};
 use crate::config::{Cidr, FilterConfig, canonical_ip};
-pub use crate::config::{ClientSpec, DEFAULT_GROUP, parse_mac};
+use crate::config::{ClientSpec, DEFAULT_GROUP, parse_mac};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 /// One bit per configured list (by position in `filter.lists`).
 pub type ListMask = [u64; 4];
 /// The config refuses more lists than a mask has bits.
-pub use crate::config::MAX_LISTS;
+use crate::config::MAX_LISTS;
 const _: () = assert!(MAX_LISTS == 64 * 4);
 pub const KEY_MASK: u64 = !0xFFFF;
 /// Table slots per entry is 1 / LOAD.

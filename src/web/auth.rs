@@ -2,7 +2,7 @@
 //! for scripts, and the login rate limit.
 //!
 //! The password and the token hashes live in `<data_dir>/web-auth.json`,
-//! saved with `config::save_atomic`. Hashing is argon2id with bounded memory
+//! saved with `atomic_file::save_atomic`. Hashing is argon2id with bounded memory
 //! and one hash at a time, so a burst of logins cannot exhaust a small
 //! board's RAM. Sessions live in RAM only: a restart logs everyone out.
 //! Not for: request checks (Host, Origin, CSRF), see `web::guard`.
@@ -173,7 +173,7 @@ impl Auth {
 
     fn save(&self, file: &Credentials) -> Result<(), String> {
         let bytes = serde_json::to_vec_pretty(file).expect("auth file serializes");
-        crate::config::save_atomic(&self.path, &bytes)
+        crate::atomic_file::save_atomic(&self.path, &bytes)
             .map_err(|e| format!("saving {}: {e}", self.path.display()))
     }
 

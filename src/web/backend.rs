@@ -1,18 +1,22 @@
 //! What the web UI needs from the rest of the server, as one trait.
 //!
 //! The web module never reaches into the DNS engine, the filter or the query
-//! log directly: it asks a [`Backend`]. The running server implements it for
-//! `app::App`; [`Standalone`] implements the configuration part alone (read,
-//! validate, save atomically, swap) for a box whose other parts are absent.
-//! Methods with a default body answer "not available" so that a missing part
-//! shows as such on the page instead of failing the whole page.
+//! log directly: it asks a [`Backend`]. The implementations live beside the
+//! server (`app::App`, and `app::SavedConfig` for the configuration part
+//! alone), so the web never imports them. Methods with a default body answer
+//! "not available" so that a missing part shows as such on the page instead
+//! of failing the whole page.
+//!
+//! The types here are what the pages and the JSON show, named `...View` so
+//! they do not shadow the query log's and the filter's own (`LogRowView`,
+//! `SummaryView`, `ListView`, ...).
+//! Not for: computing any of it.
 
 use crate::config::Config;
-use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A half-open time range in Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +26,7 @@ pub struct TimeRange {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
+pub struct SummaryView {
     pub total: u64,
     pub blocked: u64,
     pub cached: u64,
@@ -30,7 +34,7 @@ pub struct Summary {
     pub unique_domains: u64,
 }
 
-impl Summary {
+impl SummaryView {
     pub fn percent_blocked(&self) -> f64 {
         if self.total == 0 {
             0.0
@@ -42,7 +46,7 @@ impl Summary {
 
 /// One bucket of the queries-over-time chart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Bucket {
+pub struct BucketView {
     pub start_ms: i64,
     pub allowed: u64,
     pub blocked: u64,
@@ -65,7 +69,7 @@ pub struct TopItem {
 
 /// One row of the query log as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogRow {
+pub struct LogRowView {
     pub time_ms: i64,
     pub client: String,
     pub domain: String,
@@ -83,7 +87,7 @@ pub struct LogRow {
 /// A query-log search; every field narrows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct LogQuery {
+pub struct LogSearch {
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     /// Substring of the domain.
@@ -103,9 +107,9 @@ pub struct LogQuery {
 
 /// One page of a log search.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LogPage {
+pub struct LogPageView {
     /// Newest first.
-    pub rows: Vec<LogRow>,
+    pub rows: Vec<LogRowView>,
     /// Pass back as `cursor` for older rows; None: nothing older matches.
     /// A page may hold fewer rows than asked (even none) and still have
     /// one: a filter no index serves looks at a bounded number of rows.
@@ -114,7 +118,7 @@ pub struct LogPage {
 
 /// The filter's answer to "is this domain blocked, and why?".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Explanation {
+pub struct ExplanationView {
     pub domain: String,
     /// "blocked", "allowed" or "pass".
     pub decision: String,
@@ -123,7 +127,7 @@ pub struct Explanation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ListStatus {
+pub struct ListView {
     pub name: String,
     pub source: String,
     pub enabled: bool,
@@ -134,7 +138,7 @@ pub struct ListStatus {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PauseStatus {
+pub struct PauseView {
     pub paused: bool,
     /// Unix milliseconds when blocking resumes; None = until re-enabled.
     pub until_ms: Option<i64>,
@@ -171,38 +175,50 @@ pub const NOT_AVAILABLE: &str = "not available on this box";
 /// The server as the web UI sees it.
 pub trait Backend: Send + Sync + 'static {
     fn config(&self) -> Arc<Config>;
-    /// Validates, saves atomically and swaps the running config in;
-    /// `Err` names the bad field first ("dns.upstreams: ...").
-    fn apply(&self, new: Config) -> Result<(), String>;
+    /// The one way to change the config: clones the running one, lets
+    /// `change` edit it, validates, saves atomically and swaps it in. Edits
+    /// run one at a time (one lock, held by the implementation), so two
+    /// pages saving at once do not lose each other's change. `Err` names
+    /// the bad field first ("dns.upstreams: ..."); on error nothing changes.
+    fn edit(&self, change: &mut dyn FnMut(&mut Config) -> Result<(), String>)
+    -> Result<(), String>;
+    /// Replaces the whole config (an [`edit`](Backend::edit) that sets it).
+    fn apply(&self, new: Config) -> Result<(), String> {
+        let mut new = Some(new);
+        self.edit(&mut |c| {
+            *c = new.take().ok_or("the change ran twice")?;
+            Ok(())
+        })
+    }
     fn data_dir(&self) -> PathBuf;
 
     /// Whether a query log is running (the log page says so when not).
     fn has_querylog(&self) -> bool {
         false
     }
-    fn summary(&self, _range: TimeRange) -> Option<Summary> {
+    fn summary(&self, _range: TimeRange) -> Option<SummaryView> {
         None
     }
-    fn time_series(&self, _range: TimeRange, _buckets: u32) -> Vec<Bucket> {
+    fn time_series(&self, _range: TimeRange, _buckets: u32) -> Vec<BucketView> {
         Vec::new()
     }
     fn top(&self, _kind: TopKind, _range: TimeRange, _n: u32) -> Vec<TopItem> {
         Vec::new()
     }
     /// One page, newest first: one search of the log, never a count.
-    fn search(&self, _q: &LogQuery) -> LogPage {
-        LogPage::default()
+    fn search(&self, _q: &LogSearch) -> LogPageView {
+        LogPageView::default()
     }
-    fn explain(&self, _domain: &str, _client: Option<IpAddr>) -> Option<Explanation> {
+    fn explain(&self, _domain: &str, _client: Option<IpAddr>) -> Option<ExplanationView> {
         None
     }
     /// Every configured list; counts and times when the filter knows them.
-    fn lists(&self) -> Vec<ListStatus> {
+    fn lists(&self) -> Vec<ListView> {
         self.config()
             .filter
             .lists
             .iter()
-            .map(|l| ListStatus {
+            .map(|l| ListView {
                 name: l.name.clone(),
                 source: l
                     .url
@@ -227,8 +243,8 @@ pub trait Backend: Send + Sync + 'static {
     fn resume(&self) -> Result<(), String> {
         Err(format!("pausing: {NOT_AVAILABLE}"))
     }
-    fn pause_status(&self) -> PauseStatus {
-        PauseStatus::default()
+    fn pause_status(&self) -> PauseView {
+        PauseView::default()
     }
     fn engine_stats(&self) -> EngineStats {
         EngineStats::default()
@@ -242,47 +258,5 @@ pub trait Backend: Send + Sync + 'static {
     /// Forgets every setting and the admin password; the box restarts.
     fn factory_reset(&self) -> Result<(), String> {
         Err(format!("factory reset: {NOT_AVAILABLE}"))
-    }
-}
-
-/// The configuration part of a [`Backend`], on its own: what `App::apply`
-/// does, for a server without the other parts (and for the web tests).
-pub struct Standalone {
-    config: ArcSwap<Config>,
-    save_to: PathBuf,
-    /// One apply at a time, so two pages saving at once cannot interleave.
-    apply_lock: Mutex<()>,
-}
-
-impl Standalone {
-    pub fn new(config: Config, save_to: PathBuf) -> Standalone {
-        Standalone {
-            config: ArcSwap::from_pointee(config),
-            save_to,
-            apply_lock: Mutex::new(()),
-        }
-    }
-
-    pub fn save_path(&self) -> &Path {
-        &self.save_to
-    }
-}
-
-impl Backend for Standalone {
-    fn config(&self) -> Arc<Config> {
-        self.config.load_full()
-    }
-
-    fn apply(&self, new: Config) -> Result<(), String> {
-        let _one = self.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
-        new.validate()?;
-        crate::config::save_atomic(&self.save_to, new.to_toml().as_bytes())
-            .map_err(|e| format!("saving {}: {e}", self.save_to.display()))?;
-        self.config.store(Arc::new(new));
-        Ok(())
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.config.load().data_dir.clone()
     }
 }

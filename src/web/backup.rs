@@ -10,7 +10,7 @@
 //! truncated upload is refused instead of restoring half a config. A plain
 //! config file (no first-line marker, no `[backup]`) restores the config
 //! alone, as before.
-//! Not for: applying anything (see `api::restore`).
+//! Not for: applying anything (see `system::restore_backup`).
 
 use super::auth::Credentials;
 use crate::config::Config;

@@ -1,6 +1,10 @@
-//! Small helpers to write HTML by hand: escaping and the page frame.
-//! Every value that came from outside goes through [`esc`].
+//! Writing HTML by hand: escaping, the page frame, and the small pieces
+//! several pages show (cards, tables of counts, group checkboxes). Every
+//! value that came from outside goes through [`esc`].
+//! Not for: a page's own content (each feature module renders its page).
 
+use super::backend::TopItem;
+use axum::response::{Html, IntoResponse, Response};
 use std::fmt::Write;
 
 pub fn esc(s: &str) -> String {
@@ -118,6 +122,93 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+pub fn html(s: String) -> Response {
+    Html(s).into_response()
+}
+
+/// An element the page's JS fills with a field's error message.
+pub fn field_error(name: &str, msg: Option<&str>) -> String {
+    format!(
+        "<span class=\"field-error\" data-error-for=\"{name}\">{}</span>",
+        esc(msg.unwrap_or(""))
+    )
+}
+
+/// One figure with its label, as the dashboard and System page show it.
+pub fn card(label: &str, value: &str, id: &str) -> String {
+    format!(
+        "<div class=\"card\" id=\"{id}\"><div class=\"n\">{}</div><div class=\"l\">{}</div></div>",
+        esc(value),
+        esc(label)
+    )
+}
+
+/// A titled table of names and counts.
+pub fn top_table(title: &str, id: &str, items: &[TopItem]) -> String {
+    top_table_linked(title, id, items, None)
+}
+
+/// With `link`, each name links to the query log filtered by it.
+pub fn top_table_linked(title: &str, id: &str, items: &[TopItem], link: Option<&str>) -> String {
+    let mut s = format!(
+        "<div><h2>{}</h2><div class=\"scroll\"><table id=\"{id}\"><tbody>",
+        esc(title)
+    );
+    if items.is_empty() {
+        s.push_str("<tr><td class=\"muted\">Nothing yet</td></tr>");
+    }
+    for it in items {
+        let name = match link {
+            Some(param) => format!(
+                "<a href=\"/querylog?{param}={}\">{}</a>",
+                esc(&urlencode(&it.name)),
+                esc(&it.name)
+            ),
+            None => esc(&it.name),
+        };
+        let _ = write!(
+            s,
+            "<tr><td class=\"mono\">{name}</td><td class=\"num\">{}</td></tr>",
+            it.count
+        );
+    }
+    s.push_str("</tbody></table></div></div>");
+    s
+}
+/// A query-string value, percent-encoded.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+/// One checkbox per group; ticked ones are sent as the `name` array.
+pub fn group_boxes(name: &str, all: &[String], chosen: &[String]) -> String {
+    let mut s = String::from("<span class=\"boxes\">");
+    for g in all {
+        let on = if chosen.contains(g) { " checked" } else { "" };
+        let _ = write!(
+            s,
+            "<label class=\"check\"><input type=\"checkbox\" name=\"{name}\" value=\"{g}\" data-set{on}> {g}</label>",
+            g = esc(g)
+        );
+    }
+    s.push_str("</span>");
+    s
+}
+
+pub fn groups_text(groups: &[String], none: &str) -> String {
+    if groups.is_empty() {
+        format!("<span class=\"muted\">{none}</span>")
+    } else {
+        esc(&groups.join(", "))
+    }
 }
 
 #[cfg(test)]

@@ -1,30 +1,49 @@
 //! The web UI and JSON API: set up, watch and run the box from its own page.
 //!
-//! Server-rendered HTML pages (`pages`) with a little progressive JavaScript
-//! (`assets`), and the JSON API under `/api/v1` (`api`) that the pages use
-//! for every change. Every request passes `guard` first: Host allowlist
+//! The web UI and JSON API: set up, watch and run the box from its own page.
+//!
+//! One module per feature, each owning its input and output types, its JSON
+//! handlers under `/api/v1`, its server-rendered page and its `routes()`:
+//! `session` (login, password, tokens), `setup`, `dashboard` (and pause),
+//! `log`, `rules`, `lists`, `groups`, `local` (records and forwarding),
+//! `settings`, `system` (network, backup, import, reboot, reset), `metrics`.
+//! Pages use a little progressive JavaScript (`assets`) that sends every
+//! change to the API. Every request passes `guard` first: Host allowlist
 //! (DNS rebinding), authentication, Origin and CSRF checks, security
-//! headers. The rest of the server is reached only through [`Backend`].
-//! `scope` maps "this entry / list applies to these groups" onto the
-//! config; `backup` is the backup file (config plus credential hashes).
+//! headers. Shared by the features: `http` (errors, extractors, config
+//! edits, cookies, CSRF) and `html` (escaping, page frame, widgets). The
+//! rest of the server is reached only through [`Backend`], implemented
+//! beside the server (`app`). `scope` maps "this entry / list applies to
+//! these groups" onto the config; `backup` is the backup file (config plus
+//! credential hashes); `teleporter` reads Pi-hole exports; `network` is the
+//! appliance's `network.conf`.
 //! Not for: DNS, filtering or storage; those live behind the backend.
 
-pub(crate) mod api;
-mod app_backend;
 mod assets;
 pub mod auth;
 pub mod backend;
 pub mod backup;
+mod dashboard;
+mod groups;
 mod guard;
 mod html;
+mod http;
+mod lists;
+mod local;
+pub mod log;
+mod metrics;
+pub mod network;
 mod openapi;
-mod pages;
+mod rules;
 pub mod scope;
+mod session;
+mod settings;
 pub mod setup;
 pub mod sysinfo;
+mod system;
 pub mod teleporter;
 
-pub use backend::{Backend, Standalone};
+pub use backend::Backend;
 
 use axum::Router;
 use axum::extract::connect_info::Connected;
@@ -39,8 +58,6 @@ pub struct Web {
     pub auth: auth::Auth,
     assets: assets::Assets,
     sys: sysinfo::Sampler,
-    /// Serialises config edits (clone, change, apply).
-    edit_lock: std::sync::Mutex<()>,
 }
 
 pub type State = Arc<Web>;
@@ -73,7 +90,6 @@ impl Web {
             backend,
             assets: assets::Assets::build(),
             sys: sysinfo::Sampler::new(),
-            edit_lock: std::sync::Mutex::new(()),
         }))
     }
 }
@@ -81,8 +97,18 @@ impl Web {
 /// All routes with the guard around them.
 pub fn router(state: State) -> Router {
     Router::new()
-        .merge(pages::routes())
-        .merge(api::routes())
+        .merge(session::routes())
+        .merge(setup::routes())
+        .merge(dashboard::routes())
+        .merge(log::routes())
+        .merge(rules::routes())
+        .merge(lists::routes())
+        .merge(groups::routes())
+        .merge(local::routes())
+        .merge(settings::routes())
+        .merge(system::routes())
+        .merge(metrics::routes())
+        .merge(openapi::routes())
         .merge(assets::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

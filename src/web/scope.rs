@@ -13,8 +13,8 @@
 //! spelling and the filter needs no change. Not for: matching clients or
 //! deciding verdicts (see `filter::groups`).
 
-use crate::config::{ClientGroup, Config, FilterList, RuleEntry as Rule};
-use crate::filter::groups::DEFAULT_GROUP;
+use crate::config::{ClientGroup, Config, DEFAULT_GROUP, FilterList};
+use crate::syntax::RuleEntry as Rule;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -184,7 +184,7 @@ pub fn tidy(cfg: &mut Config) {
 
 /// Makes `entry` apply exactly where `scope` says in `list` (nowhere for an
 /// empty group set). Groups must exist (see [`check_groups`]). `entry` is a
-/// stored spelling (`api::normalize_rule`'s, or one found in the config);
+/// stored spelling (`rules::normalize_rule`'s, or one found in the config);
 /// other text is no entry and changes nothing.
 pub fn set_rule_scope(cfg: &mut Config, list: RuleList, entry: &str, scope: &Scope) {
     let Ok(entry) = entry.parse::<Rule>() else {

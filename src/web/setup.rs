@@ -1,14 +1,40 @@
 //! First-boot setup: the choices offered (upstream and blocklist presets,
-//! network and time zone on the appliance) and how they become a config.
-//!
-//! The appliance's network and time zone are written to
-//! `<data_dir>/network.conf`, a `key=value` file the firmware's network
-//! helper reads at boot (format in docs/web.md).
+//! and on the appliance its network and time zone), how they become a
+//! config, the setup page and form, and `/api/v1/setup` (status, finish,
+//! or restore a backup instead).
+//! Not for: changing settings after setup (see `settings`, `system`).
 
-use crate::config::{Cidr, Config, FilterList, Upstream};
-use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
-use std::path::Path;
+use super::guard;
+use super::html::{esc, field_error, html, page};
+use super::http::{
+    ApiError, ApiResult, Body, Ext, FieldError, MAX_UPLOAD, csrf, csrf_error, edit, field_err, ok,
+    pre_cookie, pre_csrf_ok, pre_token, session_cookie, with_pre_cookie,
+};
+use super::{Conn, State};
+use crate::config::{Config, FilterList, Upstream};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{DefaultBodyLimit, Form};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::fmt::Write;
+
+use super::network::Network;
+use super::system::restore_backup;
+
+pub fn routes() -> Router<State> {
+    Router::new()
+        .route("/api/v1/setup", get(setup_status).post(setup_api))
+        .route(
+            "/api/v1/setup/restore",
+            post(setup_restore).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
+        .route("/setup", get(setup_page).post(setup_form))
+        .route("/setup/done", get(setup_done))
+}
 
 pub struct UpstreamPreset {
     pub id: &'static str,
@@ -97,13 +123,6 @@ pub const BLOCKLIST_PRESETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// A field-named error: (field, message).
-pub type FieldError = (String, String);
-
-fn field_err(field: &str, msg: impl Into<String>) -> FieldError {
-    (field.to_string(), msg.into())
-}
-
 /// The upstreams a preset and protocol stand for, or the custom lines.
 pub fn upstreams(
     preset: &str,
@@ -171,142 +190,361 @@ pub fn add_blocklists(cfg: &mut Config, ids: &[String]) -> Result<(), FieldError
     Ok(())
 }
 
-/// The appliance's network and clock settings (`network.conf`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct Network {
-    /// "dhcp" or "static".
-    pub mode: String,
-    /// IPv4 address with prefix, e.g. 192.168.1.2/24 (static only).
-    pub address: String,
-    pub gateway: String,
-    /// Optional static IPv6 address with prefix; empty = SLAAC.
-    pub address6: String,
-    pub gateway6: String,
-    pub timezone: String,
+pub struct SetupIn {
+    pub password: String,
+    /// cloudflare, quad9, google or custom.
+    pub upstream: String,
+    /// plain, dot or doh.
+    pub protocol: String,
+    pub custom_upstreams: Vec<String>,
+    pub blocklists: Vec<String>,
+    /// Appliance only.
+    pub network: Option<Network>,
 }
 
-impl Default for Network {
-    fn default() -> Self {
-        Network {
-            mode: "dhcp".into(),
-            address: String::new(),
-            gateway: String::new(),
-            address6: String::new(),
-            gateway6: String::new(),
-            timezone: "UTC".into(),
-        }
+/// Applies first-boot choices: config first (so a bad choice leaves the
+/// box unconfigured and the form can be fixed), then the password.
+pub async fn do_setup(st: &State, input: &SetupIn) -> ApiResult<()> {
+    if st.auth.password_is_set() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "setup is already finished; log in instead",
+        ));
     }
-}
-
-pub const NETWORK_FILE: &str = "network.conf";
-
-impl Network {
-    pub fn validate(&self) -> Result<(), FieldError> {
-        let tz_ok = !self.timezone.is_empty()
-            && self.timezone.len() <= 64
-            && !self.timezone.contains("..")
-            && self
-                .timezone
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
-        if !tz_ok {
-            return Err(field_err(
-                "timezone",
-                format!("'{}' is not a time zone like Europe/Berlin", self.timezone),
-            ));
-        }
-        match self.mode.as_str() {
-            "dhcp" => return Ok(()),
-            "static" => {}
-            m => return Err(field_err("mode", format!("'{m}': choose dhcp or static"))),
-        }
-        let addr: Cidr = self
-            .address
-            .parse()
-            .map_err(|e: String| field_err("address", e))?;
-        if !addr.addr.is_ipv4() || addr.prefix == 32 || !self.address.contains('/') {
-            return Err(field_err(
-                "address",
-                "give an IPv4 address with its prefix, like 192.168.1.2/24",
-            ));
-        }
-        let gw: IpAddr = self.gateway.parse().map_err(|_| {
-            field_err(
-                "gateway",
-                format!("'{}' is not an IPv4 address", self.gateway),
-            )
-        })?;
-        if !gw.is_ipv4() || !addr.contains(gw) {
-            return Err(field_err(
-                "gateway",
-                format!("{gw} is not in the network {addr}"),
-            ));
-        }
-        if !self.address6.is_empty() {
-            let a6: Cidr = self
-                .address6
-                .parse()
-                .map_err(|e: String| field_err("address6", e))?;
-            if !a6.addr.is_ipv6() {
-                return Err(field_err(
-                    "address6",
-                    "give an IPv6 address like fd00::2/64",
-                ));
-            }
-        }
-        if !self.gateway6.is_empty() {
-            let g6: IpAddr = self
-                .gateway6
-                .parse()
-                .map_err(|_| field_err("gateway6", "not an IPv6 address"))?;
-            if !g6.is_ipv6() {
-                return Err(field_err("gateway6", "not an IPv6 address"));
-            }
-        }
+    super::auth::check_password_strength(&input.password)
+        .map_err(|e| ApiError::field("password", e))?;
+    let mut cfg = (*st.backend.config()).clone();
+    cfg.dns.upstreams = upstreams(&input.upstream, &input.protocol, &input.custom_upstreams)?;
+    add_blocklists(&mut cfg, &input.blocklists)?;
+    cfg.validate().map_err(ApiError::from_config)?;
+    if cfg.web.appliance {
+        let net = input.network.clone().unwrap_or_default();
+        net.validate()?;
+        net.save(&st.backend.data_dir())
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    }
+    st.auth
+        .set_password(&input.password, true)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))?;
+    edit(st, |c| {
+        *c = cfg;
         Ok(())
-    }
+    })
+}
 
-    pub fn to_conf(&self) -> String {
-        format!(
-            "# Written by the glory-hole web UI; read by the firmware's network helper.\n\
-             mode={}\naddress={}\ngateway={}\naddress6={}\ngateway6={}\ntimezone={}\n",
-            self.mode, self.address, self.gateway, self.address6, self.gateway6, self.timezone
-        )
-    }
+async fn setup_status(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+) -> Response {
+    // Reuse the token a page in another tab already holds.
+    let token = pre_token(&headers);
+    let cfg = st.backend.config();
+    let mut resp = Json(json!({
+        "needed": !st.auth.password_is_set(),
+        "appliance": cfg.web.appliance,
+        "csrf": token,
+        "upstream_presets": UPSTREAM_PRESETS.iter().map(|p| json!({"id": p.id, "label": p.label})).collect::<Vec<_>>(),
+        "blocklist_presets": BLOCKLIST_PRESETS.iter().map(|p| json!({"id": p.0, "label": p.1, "url": p.2})).collect::<Vec<_>>(),
+    }))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, pre_cookie(&token));
+    resp
+}
 
-    pub fn from_conf(text: &str) -> Network {
-        let mut n = Network::default();
-        for line in text.lines() {
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            let v = v.trim().to_string();
-            match k.trim() {
-                "mode" => n.mode = v,
-                "address" => n.address = v,
-                "gateway" => n.gateway = v,
-                "address6" => n.address6 = v,
-                "gateway6" => n.gateway6 = v,
-                "timezone" => n.timezone = v,
-                _ => {}
-            }
-        }
-        n
+async fn setup_api(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+    Body(input): Body<SetupIn>,
+) -> ApiResult<Response> {
+    if !pre_csrf_ok(&headers, None) {
+        return Err(csrf_error());
     }
+    do_setup(&st, &input).await?;
+    let (id, csrf) = st.auth.new_session();
+    let mut resp = Json(json!({ "message": "setup finished", "csrf": csrf })).into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&id));
+    Ok(resp)
+}
 
-    pub fn load(data_dir: &Path) -> Network {
-        std::fs::read_to_string(data_dir.join(NETWORK_FILE))
-            .map(|t| Network::from_conf(&t))
+/// First boot on a new card: restore a backup instead of setting up. No
+/// session comes with it: the backup's password is needed to log in.
+async fn setup_restore(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    if !pre_csrf_ok(&headers, None) {
+        return Err(csrf_error());
+    }
+    if st.auth.password_is_set() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "setup is already finished; log in and restore on the System page",
+        ));
+    }
+    restore_backup(&st, &body, true).await?;
+    Ok(ok("backup restored: log in with its admin password"))
+}
+
+// ---- pages ----
+
+fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) -> String {
+    let e = |f: &str| {
+        err.filter(|e| e.field.as_deref() == Some(f))
+            .map(|e| e.error.as_str())
+    };
+    let mut s = String::new();
+    s.push_str("<p>Welcome. Three choices and your box starts blocking ads for every device that uses it. DNS already answers with safe defaults.</p>");
+    if let Some(er) = err.filter(|e| e.field.is_none()) {
+        let _ = write!(s, "<p class=\"err\">{}</p>", esc(&er.error));
+    }
+    let _ = write!(
+        s,
+        "<form method=\"post\" action=\"/setup\" class=\"stack\" id=\"setup\">\
+         <input type=\"hidden\" name=\"_csrf\" value=\"{}\">\
+         <fieldset><legend>1. Admin password</legend>\
+         <label>Password (at least {} characters)<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"new-password\" required></label>{}</fieldset>",
+        esc(token),
+        super::auth::MIN_PASSWORD_LEN,
+        field_error("password", e("password"))
+    );
+    s.push_str("<fieldset><legend>2. Where the box asks</legend>");
+    let chosen = if input.upstream.is_empty() {
+        "quad9"
+    } else {
+        &input.upstream
+    };
+    for (id, label) in UPSTREAM_PRESETS
+        .iter()
+        .map(|p| (p.id, p.label))
+        .chain([("custom", "Custom")])
+    {
+        let _ = write!(
+            s,
+            "<label class=\"check\"><input type=\"radio\" name=\"upstream\" value=\"{id}\" id=\"up-{id}\"{}> {label}</label>",
+            if id == chosen { " checked" } else { "" }
+        );
+    }
+    let proto = if input.protocol.is_empty() {
+        "plain"
+    } else {
+        &input.protocol
+    };
+    s.push_str("<label>Protocol<select name=\"protocol\" id=\"protocol\">");
+    for (v, l) in [
+        ("plain", "Plain DNS (fastest)"),
+        ("dot", "DNS over TLS (private)"),
+        ("doh", "DNS over HTTPS (private)"),
+    ] {
+        let _ = write!(
+            s,
+            "<option value=\"{v}\"{}>{l}</option>",
+            if v == proto { " selected" } else { "" }
+        );
+    }
+    let _ = write!(
+        s,
+        "</select></label>{}<label data-show-when=\"upstream=custom\">Custom upstreams, one per line \
+         (1.2.3.4:53, tls://1.2.3.4:853#name, https://host/dns-query#ip)\
+         <textarea name=\"custom_upstreams\">{}</textarea></label>{}</fieldset>",
+        field_error("protocol", e("protocol").or(e("upstream"))),
+        esc(&input.custom_upstreams.join("\n")),
+        field_error("custom_upstreams", e("custom_upstreams").or(e("upstreams")))
+    );
+    s.push_str("<fieldset><legend>3. What to block</legend>");
+    for (id, label, _) in BLOCKLIST_PRESETS {
+        let on = if input.password.is_empty() {
+            *id == "stevenblack"
+        } else {
+            input.blocklists.iter().any(|b| b == id)
+        };
+        let _ = write!(
+            s,
+            "<label class=\"check\"><input type=\"checkbox\" name=\"list_{id}\" id=\"list-{id}\"{}> {}</label>",
+            if on { " checked" } else { "" },
+            esc(label)
+        );
+    }
+    s.push_str(&field_error("blocklists", e("blocklists")));
+    s.push_str("<p class=\"muted\">Lists are downloaded in the background; you can change them later on the Lists page.</p></fieldset>");
+    if st.backend.config().web.appliance {
+        let n = input.network.clone().unwrap_or_default();
+        let _ = write!(
+            s,
+            "<fieldset><legend>4. Network and clock</legend>\
+             <label class=\"check\"><input type=\"radio\" name=\"mode\" value=\"dhcp\"{}> Automatic (DHCP) — reserve the address in your router</label>\
+             <label class=\"check\"><input type=\"radio\" name=\"mode\" value=\"static\"{}> Fixed address</label>{}\
+             <div data-show-when=\"mode=static\" class=\"stack\">\
+             <label>IPv4 address/prefix<input type=\"text\" name=\"address\" value=\"{}\" placeholder=\"192.168.1.2/24\"></label>{}\
+             <label>Gateway<input type=\"text\" name=\"gateway\" value=\"{}\" placeholder=\"192.168.1.1\"></label>{}\
+             <label>IPv6 address/prefix (optional)<input type=\"text\" name=\"address6\" value=\"{}\"></label>{}\
+             <label>IPv6 gateway (optional)<input type=\"text\" name=\"gateway6\" value=\"{}\"></label>{}</div>\
+             <label>Time zone<input type=\"text\" name=\"timezone\" value=\"{}\" placeholder=\"Europe/Berlin\"></label>{}</fieldset>",
+            if n.mode != "static" { " checked" } else { "" },
+            if n.mode == "static" { " checked" } else { "" },
+            field_error("mode", e("mode")),
+            esc(&n.address),
+            field_error("address", e("address")),
+            esc(&n.gateway),
+            field_error("gateway", e("gateway")),
+            esc(&n.address6),
+            field_error("address6", e("address6")),
+            esc(&n.gateway6),
+            field_error("gateway6", e("gateway6")),
+            esc(&n.timezone),
+            field_error("timezone", e("timezone")),
+        );
+    }
+    s.push_str("<button id=\"finish\">Finish setup</button></form>");
+    s.push_str("<h2>Replacing a box?</h2><p class=\"muted\">Restore the backup you downloaded from the old one's System page: its settings, admin password and API tokens come back, and you log in with the old password.</p>\
+        <form data-upload=\"/api/v1/setup/restore\" data-done=\"/login\" class=\"row\" id=\"setup-restore\">\
+        <label>Backup file<input type=\"file\" name=\"file\" accept=\".toml,text/plain\"></label><button class=\"sec\">Restore</button>");
+    s.push_str(&field_error("file", None));
+    s.push_str("<span class=\"status\"></span></form>");
+    s
+}
+
+async fn setup_page(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+) -> Response {
+    if st.auth.password_is_set() {
+        return Redirect::to("/login").into_response();
+    }
+    with_pre_cookie(
+        &headers,
+        |t| {
+            page(
+                "Set up glory-hole",
+                "",
+                None,
+                &setup_body(&st, t, &SetupIn::default(), None),
+            )
+        },
+        StatusCode::OK,
+    )
+}
+
+fn setup_from_form(form: &[(String, String)]) -> SetupIn {
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
             .unwrap_or_default()
+    };
+    let network = Network {
+        mode: get("mode"),
+        address: get("address").trim().to_string(),
+        gateway: get("gateway").trim().to_string(),
+        address6: get("address6").trim().to_string(),
+        gateway6: get("gateway6").trim().to_string(),
+        timezone: get("timezone").trim().to_string(),
+    };
+    SetupIn {
+        password: get("password"),
+        upstream: get("upstream"),
+        protocol: get("protocol"),
+        custom_upstreams: get("custom_upstreams")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        blocklists: form
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("list_")
+                    .filter(|_| v == "on")
+                    .map(String::from)
+            })
+            .collect(),
+        network: Some(network),
     }
+}
 
-    pub fn save(&self, data_dir: &Path) -> Result<(), String> {
-        self.validate().map_err(|(f, m)| format!("{f}: {m}"))?;
-        let path = data_dir.join(NETWORK_FILE);
-        crate::config::save_atomic(&path, self.to_conf().as_bytes())
-            .map_err(|e| format!("saving {}: {e}", path.display()))
+async fn setup_form(
+    axum::extract::State(st): axum::extract::State<State>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if st.auth.password_is_set() {
+        return Redirect::to("/login").into_response();
     }
+    let sent = form
+        .iter()
+        .find(|(k, _)| k == "_csrf")
+        .map(|(_, v)| v.as_str());
+    let input = setup_from_form(&form);
+    let result = if pre_csrf_ok(&headers, sent) {
+        do_setup(&st, &input).await
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "The form expired; try again.",
+        ))
+    };
+    match result {
+        Ok(()) => {
+            let (id, _) = st.auth.new_session();
+            let mut r = Redirect::to("/setup/done").into_response();
+            r.headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&id));
+            r
+        }
+        Err(e) => {
+            let status = e.status;
+            with_pre_cookie(
+                &headers,
+                |t| {
+                    page(
+                        "Set up glory-hole",
+                        "",
+                        None,
+                        &setup_body(&st, t, &input, Some(&e)),
+                    )
+                },
+                status,
+            )
+        }
+    }
+}
+
+async fn setup_done(
+    axum::extract::State(st): axum::extract::State<State>,
+    Extension(p): Ext,
+    ci: Option<Extension<ConnectInfo<Conn>>>,
+    headers: HeaderMap,
+) -> Response {
+    let cfg = st.backend.config();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let local_ip = ci.map(|c| c.0.0.local.ip().to_string());
+    let net = Network::load(&st.backend.data_dir());
+    let box_ip = if cfg.web.appliance && net.mode == "static" {
+        net.address.split('/').next().unwrap_or("").to_string()
+    } else {
+        local_ip.unwrap_or_else(|| guard::host_name(host).to_string())
+    };
+    let dns: Vec<String> = cfg.dns.listen.iter().map(|a| a.to_string()).collect();
+    let body = format!(
+        "<div class=\"card\"><p class=\"ok\">Setup is finished. The box is at <strong class=\"mono\" id=\"box-address\">{ip}</strong>.</p>\
+         <h2>Point your network at it</h2><ol>\
+         <li>Open your router's admin page (often <span class=\"mono\">http://192.168.1.1</span> or <span class=\"mono\">http://192.168.0.1</span>).</li>\
+         <li>Find the <strong>DHCP</strong> or <strong>LAN</strong> settings and the field called <em>DNS server</em>.</li>\
+         <li>Enter <strong class=\"mono\">{ip}</strong> as the only DNS server and save.</li>\
+         <li>Reconnect a phone or laptop to Wi-Fi (or wait for its lease to renew) and open a few sites; their queries appear on the dashboard.</li></ol>\
+         <p class=\"muted\">DNS listens on {dns}. Give the box a fixed address in the router (DHCP reservation) so it keeps {ip}.</p>\
+         <p><a class=\"btn\" href=\"/\">Go to the dashboard</a></p></div>",
+        ip = esc(&box_ip),
+        dns = esc(&dns.join(", "))
+    );
+    html(page("All set", "", Some(csrf(&p)), &body))
 }
 
 #[cfg(test)]
@@ -333,31 +571,29 @@ mod tests {
     }
 
     #[test]
-    fn network_conf_roundtrip_and_checks() {
-        let n = Network {
-            mode: "static".into(),
-            address: "192.168.1.2/24".into(),
-            gateway: "192.168.1.1".into(),
-            address6: "fd00::2/64".into(),
-            gateway6: "fd00::1".into(),
-            timezone: "Europe/Berlin".into(),
-        };
-        n.validate().unwrap();
-        assert_eq!(Network::from_conf(&n.to_conf()), n);
-        let bad_gw = Network {
-            gateway: "10.0.0.1".into(),
-            ..n.clone()
-        };
-        assert_eq!(bad_gw.validate().unwrap_err().0, "gateway");
-        let bad_tz = Network {
-            timezone: "../../etc/passwd".into(),
-            ..n.clone()
-        };
-        assert_eq!(bad_tz.validate().unwrap_err().0, "timezone");
-        let no_prefix = Network {
-            address: "192.168.1.2".into(),
-            ..n
-        };
-        assert_eq!(no_prefix.validate().unwrap_err().0, "address");
+    fn setup_form_fields_become_choices() {
+        let form: Vec<(String, String)> = [
+            ("password", "hunter22hunter"),
+            ("upstream", "custom"),
+            ("protocol", "plain"),
+            (
+                "custom_upstreams",
+                "192.168.1.1:53\r\n\r\n tls://1.1.1.1:853#cloudflare-dns.com ",
+            ),
+            ("list_stevenblack", "on"),
+            ("list_oisd-small", "on"),
+            ("mode", "static"),
+            ("address", " 192.168.1.2/24"),
+            ("gateway", "192.168.1.1"),
+            ("timezone", "Europe/Berlin"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let s = setup_from_form(&form);
+        assert_eq!(s.custom_upstreams.len(), 2);
+        assert_eq!(s.blocklists, vec!["stevenblack", "oisd-small"]);
+        assert_eq!(s.network.as_ref().unwrap().address, "192.168.1.2/24");
+        upstreams(&s.upstream, &s.protocol, &s.custom_upstreams).unwrap();
     }
 }

@@ -8,9 +8,8 @@
 //! and CNAME records and upstreams; everything else is ignored and counted.
 //! Tar and zip are read by hand here (both are simple) to avoid two crates.
 
-use crate::config::{
-    Config, DomainName, FilterList, LocalRecord, Rdata, RecordType, RuleEntry, Upstream,
-};
+use crate::config::{Config, FilterList, LocalRecord, Upstream};
+use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
@@ -480,7 +479,7 @@ fn unzip(zip: &[u8]) -> Result<Files, String> {
     Ok(files)
 }
 
-/// Builders for test archives, used by the unit tests and tests/web_api.rs.
+/// Builders for test archives, used by the unit tests and tests/web_system.rs.
 pub mod build {
     use std::io::Write;
 

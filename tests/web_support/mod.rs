@@ -1,17 +1,18 @@
-//! Shared by tests/web_api.rs and tests/web_browser.rs: a web server on a
+//! Shared by the tests/web_*.rs files: a web server on a
 //! loopback port over a real config file in a temp dir, and a small HTTP
 //! client that keeps cookies and the CSRF token like a browser page does.
 //!
-//! `TestBackend` wraps a real backend (`web::Standalone`: validate, save
+//! `TestBackend` wraps a real backend (`app::SavedConfig`: validate, save
 //! atomically, swap; or the running `App`) and, where that backend has no
 //! query log or filter, stands in for them with rows the test records, so
 //! the web layer can be tested on its own. Where the real parts exist, it
 //! passes their answers through.
 #![allow(dead_code)]
 
+use glory_hole::app::SavedConfig;
 use glory_hole::config::Config;
+use glory_hole::web::Backend;
 use glory_hole::web::backend::*;
-use glory_hole::web::{Backend, Standalone};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,10 +21,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct TestBackend {
-    /// The real configuration path: `Standalone`, or the running `App`.
+    /// The real configuration path: `SavedConfig`, or the running `App`.
     pub inner: Arc<dyn Backend>,
-    pub rows: Mutex<Vec<LogRow>>,
-    pub paused: Mutex<PauseStatus>,
+    pub rows: Mutex<Vec<LogRowView>>,
+    pub paused: Mutex<PauseView>,
     pub list_updates: AtomicU32,
     pub reboots: AtomicU32,
     pub resets: AtomicU32,
@@ -36,7 +37,7 @@ impl TestBackend {
             .last()
             .map(|r| r.time_ms + 1)
             .unwrap_or(glory_hole::clock::now_ms() - 60_000);
-        rows.push(LogRow {
+        rows.push(LogRowView {
             time_ms,
             client: client.into(),
             domain: domain.into(),
@@ -54,8 +55,11 @@ impl Backend for TestBackend {
     fn config(&self) -> Arc<Config> {
         self.inner.config()
     }
-    fn apply(&self, new: Config) -> Result<(), String> {
-        self.inner.apply(new)
+    fn edit(
+        &self,
+        change: &mut dyn FnMut(&mut Config) -> Result<(), String>,
+    ) -> Result<(), String> {
+        self.inner.edit(change)
     }
     fn data_dir(&self) -> PathBuf {
         self.inner.data_dir()
@@ -66,25 +70,25 @@ impl Backend for TestBackend {
     fn has_querylog(&self) -> bool {
         true
     }
-    fn lists(&self) -> Vec<ListStatus> {
+    fn lists(&self) -> Vec<ListView> {
         self.inner.lists()
     }
-    fn summary(&self, r: TimeRange) -> Option<Summary> {
+    fn summary(&self, r: TimeRange) -> Option<SummaryView> {
         if self.inner.has_querylog() {
             return self.inner.summary(r);
         }
         let rows = self.rows.lock().unwrap();
-        let inr: Vec<&LogRow> = rows
+        let inr: Vec<&LogRowView> = rows
             .iter()
             .filter(|x| x.time_ms >= r.from_ms && x.time_ms < r.to_ms)
             .collect();
-        let uniq = |f: fn(&LogRow) -> &str| {
+        let uniq = |f: fn(&LogRowView) -> &str| {
             inr.iter()
                 .map(|x| f(x))
                 .collect::<std::collections::HashSet<_>>()
                 .len() as u64
         };
-        Some(Summary {
+        Some(SummaryView {
             total: inr.len() as u64,
             blocked: inr.iter().filter(|x| x.status == "blocked").count() as u64,
             cached: inr.iter().filter(|x| x.status == "cache").count() as u64,
@@ -92,13 +96,13 @@ impl Backend for TestBackend {
             unique_domains: uniq(|x| &x.domain),
         })
     }
-    fn time_series(&self, r: TimeRange, n: u32) -> Vec<Bucket> {
+    fn time_series(&self, r: TimeRange, n: u32) -> Vec<BucketView> {
         if self.inner.has_querylog() {
             return self.inner.time_series(r, n);
         }
         let width = ((r.to_ms - r.from_ms) / n as i64).max(1);
-        let mut b: Vec<Bucket> = (0..n)
-            .map(|i| Bucket {
+        let mut b: Vec<BucketView> = (0..n)
+            .map(|i| BucketView {
                 start_ms: r.from_ms + i as i64 * width,
                 ..Default::default()
             })
@@ -138,14 +142,14 @@ impl Backend for TestBackend {
         v.truncate(n as usize);
         v
     }
-    fn search(&self, q: &LogQuery) -> LogPage {
+    fn search(&self, q: &LogSearch) -> LogPageView {
         if self.inner.has_querylog() {
             return self.inner.search(q);
         }
         // Recorded rows have distinct times: the cursor is a time here.
         let rows = self.rows.lock().unwrap();
         let limit = q.limit.unwrap_or(100) as usize;
-        let mut out: Vec<LogRow> = rows
+        let mut out: Vec<LogRowView> = rows
             .iter()
             .rev()
             .filter(|r| {
@@ -164,12 +168,12 @@ impl Backend for TestBackend {
             .collect();
         let more = out.len() > limit;
         out.truncate(limit);
-        LogPage {
+        LogPageView {
             next_cursor: more.then(|| out.last().map(|r| r.time_ms)).flatten(),
             rows: out,
         }
     }
-    fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<Explanation> {
+    fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<ExplanationView> {
         // The real filter's answer when the inner backend has one.
         if let Some(e) = self.inner.explain(domain, client) {
             return Some(e);
@@ -182,7 +186,7 @@ impl Backend for TestBackend {
         } else {
             ("pass", vec![])
         };
-        Some(Explanation {
+        Some(ExplanationView {
             domain: domain.into(),
             decision: decision.into(),
             matches,
@@ -193,17 +197,17 @@ impl Backend for TestBackend {
         Ok(())
     }
     fn pause(&self, minutes: Option<u32>) -> Result<(), String> {
-        *self.paused.lock().unwrap() = PauseStatus {
+        *self.paused.lock().unwrap() = PauseView {
             paused: true,
             until_ms: minutes.map(|m| glory_hole::clock::now_ms() + m as i64 * 60_000),
         };
         Ok(())
     }
     fn resume(&self) -> Result<(), String> {
-        *self.paused.lock().unwrap() = PauseStatus::default();
+        *self.paused.lock().unwrap() = PauseView::default();
         Ok(())
     }
-    fn pause_status(&self) -> PauseStatus {
+    fn pause_status(&self) -> PauseView {
         self.paused.lock().unwrap().clone()
     }
     fn reboot(&self) -> Result<(), String> {
@@ -242,7 +246,7 @@ pub async fn start(edit: impl FnOnce(&mut Config)) -> TestBox {
         ..Config::default()
     };
     edit(&mut cfg);
-    let inner = Arc::new(Standalone::new(cfg, dir.path().join("config.toml")));
+    let inner = Arc::new(SavedConfig::new(cfg, dir.path().join("config.toml")));
     start_with(inner, dir).await
 }
 
@@ -414,4 +418,20 @@ pub async fn ready(edit: impl FnOnce(&mut Config)) -> (TestBox, Client) {
     let r = c.setup(PASSWORD).await;
     assert_eq!(r.status, 200, "{}", r.body);
     (b, c)
+}
+
+/// A config for an `App` started in the test itself: DNS on a free
+/// loopback port, state under `dir`, no web listener of its own.
+pub fn app_config(dir: &std::path::Path, upstream: Option<&str>) -> Config {
+    let upstreams = upstream.map_or(String::new(), |u| format!("upstreams = [\"{u}\"]\n"));
+    let toml = format!(
+        "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\n{upstreams}[web]\nenabled = false\n",
+        dir.display().to_string()
+    );
+    Config::from_toml(&toml, "test config").unwrap()
+}
+
+/// The config file as saved on disk.
+pub fn saved(b: &TestBox) -> Config {
+    Config::load(&b.config_path()).unwrap()
 }

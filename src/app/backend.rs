@@ -1,12 +1,13 @@
 //! The running server as the web UI's [`Backend`]: configuration changes go
-//! through `App::apply`; figures come from the DNS engine, the filter
-//! service and the query log. Translating their types to the page's is all
-//! this file does.
+//! through `App::edit`; figures come from the DNS engine, the filter
+//! service and the query log. Translating their types to the page's
+//! (`...View`) is all this file does.
+//! Not for: anything the web layer decides (routes, checks, wording).
 
-use super::backend::*;
-use crate::app::App;
+use super::App;
 use crate::config::Config;
 use crate::events::Source;
+use crate::web::backend::*;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ const QTYPES: &[(u16, &str)] = &[
     (255, "ANY"),
 ];
 
-pub fn qtype_name(t: u16) -> String {
+fn qtype_name(t: u16) -> String {
     QTYPES
         .iter()
         .find(|q| q.0 == t)
@@ -35,7 +36,7 @@ pub fn qtype_name(t: u16) -> String {
         .unwrap_or_else(|| format!("TYPE{t}"))
 }
 
-pub fn qtype_code(name: &str) -> Option<u16> {
+fn qtype_code(name: &str) -> Option<u16> {
     QTYPES
         .iter()
         .find(|q| q.1 == name)
@@ -50,9 +51,9 @@ fn source_of(s: &str) -> Option<Source> {
 }
 
 impl App {
-    fn row(&self, r: &crate::querylog::LogRow, cfg: &Config) -> LogRow {
+    fn row(&self, r: &crate::querylog::LogRow, cfg: &Config) -> LogRowView {
         let filter = self.filter.current().load_full();
-        LogRow {
+        LogRowView {
             time_ms: r.time_ms,
             client: r.client.clone(),
             domain: r.domain.clone(),
@@ -83,8 +84,11 @@ impl Backend for App {
     fn config(&self) -> Arc<Config> {
         App::config(self)
     }
-    fn apply(&self, new: Config) -> Result<(), String> {
-        App::apply(self, new)
+    fn edit(
+        &self,
+        change: &mut dyn FnMut(&mut Config) -> Result<(), String>,
+    ) -> Result<(), String> {
+        App::edit(self, change)
     }
     fn data_dir(&self) -> PathBuf {
         App::data_dir(self)
@@ -94,9 +98,9 @@ impl Backend for App {
         App::config(self).querylog.enabled
     }
 
-    fn summary(&self, r: TimeRange) -> Option<Summary> {
+    fn summary(&self, r: TimeRange) -> Option<SummaryView> {
         let s = range_ok(self.querylog.summary(r.from_ms, r.to_ms), "summary")?;
-        Some(Summary {
+        Some(SummaryView {
             total: s.total,
             blocked: s.blocked,
             cached: s.cached,
@@ -105,13 +109,13 @@ impl Backend for App {
         })
     }
 
-    fn time_series(&self, r: TimeRange, n: u32) -> Vec<Bucket> {
+    fn time_series(&self, r: TimeRange, n: u32) -> Vec<BucketView> {
         let q = &self.querylog;
         range_ok(q.time_series(r.from_ms, r.to_ms, n as usize), "time series")
             .unwrap_or_default()
             .into_iter()
             // The log counts cached answers as allowed; the chart stacks them apart.
-            .map(|b| Bucket {
+            .map(|b| BucketView {
                 start_ms: b.start_ms,
                 allowed: b.allowed.saturating_sub(b.cached),
                 blocked: b.blocked,
@@ -137,7 +141,7 @@ impl Backend for App {
     /// The first page and the live tail merge in the RAM ring, so queries
     /// show before they reach flash; older pages come from disk. One disk
     /// search per page, no count: the cursor says whether there is more.
-    fn search(&self, q: &LogQuery) -> LogPage {
+    fn search(&self, q: &LogSearch) -> LogPageView {
         let log = &self.querylog;
         let cfg = App::config(self);
         let limit = q.limit.unwrap_or(100) as usize;
@@ -202,13 +206,13 @@ impl Backend for App {
             }
             next_cursor = rows.last().map(|r| crate::querylog::key_of(r.time_ms));
         }
-        LogPage {
+        LogPageView {
             rows: rows.iter().map(|r| self.row(r, &cfg)).collect(),
             next_cursor,
         }
     }
 
-    fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<Explanation> {
+    fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<ExplanationView> {
         let f = self.filter.current().load_full();
         let e = f.explain(domain, client.unwrap_or(IpAddr::from([127, 0, 0, 1])));
         let mut matches: Vec<String> = e.reason.iter().cloned().collect();
@@ -230,18 +234,18 @@ impl Backend for App {
         if !e.filtering_enabled {
             matches.push("filtering is off".into());
         }
-        Some(Explanation {
+        Some(ExplanationView {
             domain: e.name,
             decision: e.decision.to_string(),
             matches,
         })
     }
 
-    fn lists(&self) -> Vec<ListStatus> {
+    fn lists(&self) -> Vec<ListView> {
         self.filter
             .lists()
             .into_iter()
-            .map(|l| ListStatus {
+            .map(|l| ListView {
                 name: l.name,
                 source: l.origin,
                 enabled: l.enabled,
@@ -268,9 +272,9 @@ impl Backend for App {
         self.filter.resume();
         Ok(())
     }
-    fn pause_status(&self) -> PauseStatus {
+    fn pause_status(&self) -> PauseView {
         let p = self.filter.pause_status();
-        PauseStatus {
+        PauseView {
             paused: p.paused,
             until_ms: p.until_ms,
         }
@@ -298,7 +302,7 @@ impl Backend for App {
         fresh.web.appliance = old.web.appliance;
         fresh.dns.listen = old.dns.listen.clone();
         App::apply(self, fresh)?;
-        let net = old.data_dir.join(super::setup::NETWORK_FILE);
+        let net = old.data_dir.join(crate::web::network::NETWORK_FILE);
         match std::fs::remove_file(&net) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -341,7 +345,7 @@ mod tests {
         assert_eq!(qtype_name(99), "TYPE99");
         assert_eq!(qtype_code("TYPE99"), Some(99));
         assert_eq!(qtype_code("BOGUS"), None);
-        for s in crate::web::api::STATUSES {
+        for s in crate::web::log::STATUSES {
             assert_eq!(source_of(s).map(Source::as_str), Some(*s));
         }
     }
