@@ -272,31 +272,50 @@ async fn boot_downloads_only_lists_older_than_the_interval() {
             etag: "\"b1\"".into(),
         },
     );
+    // "later" fails at the first boot, so it has no copy and is due at the
+    // second: its download there marks the end of the boot round, which
+    // takes the lists in order ("boot" first).
+    set(&site, "/later", Page::Status(404));
+    let requests = |path: &str| {
+        let site = site.lock().unwrap();
+        site.log.iter().filter(|(p, _)| p == path).count()
+    };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), addr, &["boot"]);
-    // Inside a runtime: the scheduler fetches the missing copy at boot.
+    let cfg = config(dir.path(), addr, &["boot", "later"]);
+    // Inside a runtime: the scheduler fetches the missing copies at boot.
     let svc = FilterService::start_with(&cfg, opts(dir.path())).unwrap();
-    let mut blocked = false;
-    for _ in 0..600 {
-        if matches!(check(&svc, "boot.example"), Verdict::Blocked(_)) {
-            blocked = true;
-            break;
-        }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(matches!(check(&svc, "boot.example"), Verdict::Blocked(_)) && requests("/later") == 1) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the boot round never finished: {:?}",
+            svc.lists()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        blocked,
-        "the boot download never arrived: {:?}",
-        svc.lists()
-    );
-    assert_eq!(site.lock().unwrap().log.len(), 1);
+    assert_eq!(requests("/boot"), 1);
     drop(svc);
 
-    // A restart within update_interval does not download again and serves
-    // the snapshot at once.
+    // A restart within update_interval serves the snapshot at once and
+    // downloads only the list that has no copy.
+    set(
+        &site,
+        "/later",
+        Page::List {
+            body: "later.example\n".into(),
+            etag: "\"l1\"".into(),
+        },
+    );
     let svc = FilterService::start_with(&cfg, opts(dir.path())).unwrap();
     assert!(svc.wait_ready(Duration::ZERO));
     assert!(matches!(check(&svc, "boot.example"), Verdict::Blocked(_)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(site.lock().unwrap().log.len(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while requests("/later") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second boot round never asked for the missing list"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(requests("/boot"), 1, "a fresh list was downloaded again");
 }
