@@ -1,6 +1,6 @@
 //! glory-hole: a DNS ad-blocking sinkhole for small boards.
 //!
-//! A query's life, top to bottom: `dns::server` (sockets) → `dns::wire`
+//! A query's life, top to bottom: `dns::server` (sockets) → `wire`
 //! (checked views) → `dns::pipeline` (local records → filter → cache →
 //! forward) → answer bytes, plus a `events::QueryEvent` for `querylog`.
 //! The control plane (`web`, `filter` updates, `app` reloads) builds
@@ -19,3 +19,4 @@ pub mod querylog;
 pub mod testing;
 pub mod trim;
 pub mod web;
+pub mod wire;

@@ -6,11 +6,11 @@ mod common;
 
 use glory_hole::config::{DnsConfig, Dur, Upstream};
 use glory_hole::dns::forward::{ForwardError, Forwarder, MAX_IN_FLIGHT};
-use glory_hole::dns::wire::{self, RCODE_NOERROR, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT};
 use glory_hole::testing::client::{answers, query};
 use glory_hole::testing::upstream::{
     Behaviour, DEFAULT_A, Rec, SPOOF_A, StandIn, tls_server_config,
 };
+use glory_hole::wire::{self, RCODE_NOERROR, RCODE_SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_TXT};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 

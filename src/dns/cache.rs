@@ -29,7 +29,7 @@ mod index;
 mod shard;
 
 use crate::config::CacheConfig;
-use crate::dns::wire::{Query, WireName};
+use crate::wire::{Query, WireName};
 use answer::{TtlPolicy, TtlRewrite};
 use shard::{CacheShard, Entry, KeyRef, NewEntry};
 use std::hash::BuildHasher;
@@ -413,7 +413,7 @@ fn coarse_seconds() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::wire::{
+    use crate::wire::{
         self, CLASS_IN, RCODE_FORMERR, RCODE_NOERROR, RCODE_NOTIMP, RCODE_NXDOMAIN, RCODE_REFUSED,
         RCODE_SERVFAIL, ResponseWriter, TYPE_A, TYPE_AAAA, TYPE_OPT, TYPE_SOA, flags,
     };
