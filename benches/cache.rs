@@ -7,7 +7,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use glory_hole::config::CacheConfig;
 use glory_hole::dns::cache::{Cache, CacheKey, Lookup};
-use glory_hole::dns::wire::{CLASS_IN, Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
+use glory_hole::wire::{CLASS_IN, Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
 use std::hint::black_box;
 
 #[global_allocator]

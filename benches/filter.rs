@@ -18,8 +18,8 @@
 //! (/proc/PID/smaps) are reported too.
 
 use glory_hole::config::{Config, FilterList};
-use glory_hole::dns::wire::{self, Query, ResponseWriter};
 use glory_hole::filter::{Filter, FilterService, Verdict};
+use glory_hole::wire::{self, Query, ResponseWriter};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::{IpAddr, UdpSocket};

@@ -1,6 +1,6 @@
 //! glory-hole: a DNS ad-blocking sinkhole for small boards.
 //!
-//! A query's life, top to bottom: `dns::server` (sockets) → `dns::wire`
+//! A query's life, top to bottom: `dns::server` (sockets) → `wire`
 //! (checked views) → `dns::pipeline` (local records → filter → cache →
 //! forward) → answer bytes, plus a `events::QueryEvent` for `querylog`.
 //! The control plane (`web`, `filter` updates, `app` reloads) builds
@@ -22,3 +22,4 @@ pub mod testing;
 pub mod trim;
 pub mod update;
 pub mod web;
+pub mod wire;

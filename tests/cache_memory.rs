@@ -9,7 +9,7 @@
 
 use glory_hole::config::CacheConfig;
 use glory_hole::dns::cache::{Cache, CacheKey, Lookup};
-use glory_hole::dns::wire::{CLASS_IN, Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
+use glory_hole::wire::{CLASS_IN, Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;

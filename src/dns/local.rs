@@ -9,7 +9,7 @@
 //! Not for: blocking (filter) or caching (cache).
 
 use crate::config::{Config, LocalRecord};
-use crate::dns::wire::{self, Query, ResponseWriter, WireName};
+use crate::wire::{self, Query, ResponseWriter, WireName};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 

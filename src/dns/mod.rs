@@ -1,5 +1,6 @@
-//! The DNS engine: sockets, wire views, the per-query pipeline, the cache,
-//! local authority and forwarding.
+//! The DNS engine: sockets, the per-query pipeline, the cache, local
+//! authority and forwarding. The wire views they read queries and answers
+//! through are `crate::wire`.
 
 pub mod cache;
 pub mod forward;
@@ -7,6 +8,5 @@ pub mod local;
 pub mod mmsg;
 pub mod pipeline;
 pub mod server;
-pub mod wire;
 
 pub use pipeline::Engine;

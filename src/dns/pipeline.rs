@@ -8,7 +8,9 @@
 //!
 //! [`Engine::begin`] runs every step that needs no I/O, synchronously, on
 //! the socket's task; only a cache miss returns [`Step::Forward`], which the
-//! server finishes with [`Engine::forward`] on a task of its own. The engine
+//! server finishes with [`Engine::forward`] on a task of its own. Either way
+//! an answer ends in `Engine::finish` (flags, EDNS, UDP size, one
+//! [`QueryEvent`]), told its [`Outcome`] for the log. The engine
 //! reads the current [`Runtime`] and filter through `arc_swap` (no locks);
 //! the only shared mutable state a query touches is its cache shard.
 //! Anything the wire view calls unusual goes through [`Engine::slow_path`].
@@ -17,9 +19,9 @@ use crate::config::{BlockedResponse, Config};
 use crate::dns::cache::{Cache, CacheKey, Lookup};
 use crate::dns::forward::Forwarder;
 use crate::dns::local::{Local, LocalZone};
-use crate::dns::wire::{self, Query, ResponseWriter, WireError, flags};
 use crate::events::{EventSink, QueryEvent, Reason, Source};
 use crate::filter::{Filter, Verdict};
+use crate::wire::{self, Query, ResponseWriter, WireError, flags};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -47,7 +49,7 @@ pub struct Pending {
     raw: Vec<u8>,
     name: heapless::String<256>,
     q: Query,
-    client: SocketAddr,
+    client: IpAddr,
     transport: Transport,
     started: Started,
     key: CacheKey,
@@ -56,6 +58,18 @@ pub struct Pending {
     /// still need inspecting (allow-listed names skip it).
     inspect: bool,
     runtime: Arc<Runtime>,
+}
+
+impl Pending {
+    fn asked(&self) -> Asked<'_> {
+        Asked {
+            q: &self.q,
+            name: &self.name,
+            client: self.client,
+            transport: self.transport,
+            started: self.started,
+        }
+    }
 }
 
 /// Everything the data path needs from one config, built once per change.
@@ -186,17 +200,15 @@ impl Engine {
 
         if !rt.client_allowed(ip) {
             self.error_answer(raw, &q, wire::RCODE_REFUSED, out);
-            return self.reply(&asked, &rt, Source::Refused, Reason::default(), out);
+            return self.finish(&asked, &rt, Outcome::ours(Source::Refused), out);
         }
         if q.qtype == wire::TYPE_ANY {
             self.any_answer(raw, &q, out);
-            return self.reply(&asked, &rt, Source::Local, Reason::default(), out);
+            return self.finish(&asked, &rt, Outcome::ours(Source::Local), out);
         }
 
         let zone = match rt.local.answer(raw, &q, out) {
-            Local::Answered => {
-                return self.reply(&asked, &rt, Source::Local, Reason::default(), out);
-            }
+            Local::Answered => return self.finish(&asked, &rt, Outcome::ours(Source::Local), out),
             Local::Forward(i) => Some(i),
             Local::NotLocal => None,
         };
@@ -205,20 +217,20 @@ impl Engine {
         let verdict = filter.check(&name, ip);
         if let Verdict::Blocked(reason) = verdict {
             blocked_answer(raw, &q, &filter, reason, out);
-            return self.reply(&asked, &rt, Source::Blocked, reason, out);
+            return self.finish(&asked, &rt, Outcome::blocked(reason, NO_UPSTREAM), out);
         }
 
         let key = CacheKey::from_query(&q);
         let question = &raw[wire::field::HEADER_LEN..q.question_end];
         if self.cache.get(&key, q.id, question, false, out) == Lookup::Hit {
-            return self.reply(&asked, &rt, Source::Cache, Reason::default(), out);
+            return self.finish(&asked, &rt, Outcome::ours(Source::Cache), out);
         }
 
         Step::Forward(Box::new(Pending {
             raw: raw.to_vec(),
             name,
             q,
-            client,
+            client: ip,
             transport,
             started: Started::Precise(Instant::now()),
             key,
@@ -230,33 +242,30 @@ impl Engine {
 
     /// The upstream half of a cache miss.
     pub async fn forward(&self, p: Box<Pending>, out: &mut Vec<u8>) {
-        let ip = crate::config::canonical_ip(p.client.ip());
+        let asked = p.asked();
         let rt = &p.runtime;
         let forwarder = match p.zone {
             Some(i) => &rt.zones[i],
             None => &rt.upstreams,
         };
         let msg = upstream_query(&p.raw, &p.q);
-        let answer = forwarder.query(&msg).await;
-        let (source, upstream, mut reason) = match answer {
+        let outcome = match forwarder.query(&msg).await {
             Ok(a) if wire::rcode(&a.bytes) != wire::RCODE_SERVFAIL => {
                 let mut resp = a.bytes;
                 strip_opt(&mut resp);
                 let filter = self.filter.load();
                 let blocked = if p.inspect {
-                    filter.check_answer(&resp, ip)
+                    filter.check_answer(&resp, asked.client)
                 } else {
                     None
                 };
                 if let Some(reason) = blocked {
                     blocked_answer(&p.raw, &p.q, &filter, reason, out);
-                    (Source::Blocked, a.upstream, reason)
+                    Outcome::blocked(reason, a.upstream)
                 } else {
                     self.cache.insert(&p.key, &resp);
-                    *out = resp;
-                    wire::set_id(out, p.q.id);
-                    copy_question(out, &p.raw, &p.q);
-                    (Source::Upstream, a.upstream, Reason::default())
+                    upstream_answer(resp, &p.raw, &p.q, out);
+                    Outcome::upstream(Source::Upstream, a.upstream)
                 }
             }
             failed => {
@@ -264,29 +273,23 @@ impl Engine {
                 let lookup = self.cache.get(&p.key, p.q.id, question, true, out);
                 if lookup == Lookup::Hit {
                     // Another query refreshed the entry meanwhile.
-                    (Source::Cache, u8::MAX, Reason::default())
+                    Outcome::ours(Source::Cache)
                 } else if lookup == Lookup::Stale {
-                    (Source::Stale, u8::MAX, Reason::default())
+                    Outcome::ours(Source::Stale)
                 } else if let Ok(a) = failed {
                     // Every upstream said SERVFAIL: pass it on, remember briefly.
                     let mut resp = a.bytes;
                     strip_opt(&mut resp);
                     self.cache.insert(&p.key, &resp);
-                    *out = resp;
-                    wire::set_id(out, p.q.id);
-                    copy_question(out, &p.raw, &p.q);
-                    (Source::Failed, a.upstream, Reason::default())
+                    upstream_answer(resp, &p.raw, &p.q, out);
+                    Outcome::upstream(Source::Failed, a.upstream)
                 } else {
                     self.error_answer(&p.raw, &p.q, wire::RCODE_SERVFAIL, out);
-                    (Source::Failed, u8::MAX, Reason::default())
+                    Outcome::ours(Source::Failed)
                 }
             }
         };
-        if source != Source::Blocked {
-            reason = Reason::default();
-        }
-        self.finish(&p.q, p.transport, rt, out);
-        self.done(&p.q, &p.name, ip, out, source, upstream, p.started, reason);
+        self.finish(&asked, rt, outcome, out);
     }
 
     /// Several questions, other opcodes, EDNS versions, odd classes: read
@@ -332,8 +335,8 @@ impl Engine {
         {
             // RFC 6891: BADVERS (16) = extended RCODE 1 in the OPT record.
             wire::header_only_error(raw, 0, out);
-            out[11] = 1;
             wire::push_opt(out, 1232, false, 1);
+            wire::set_arcount(out, 1);
             self.count(Source::Refused);
             return Step::Reply;
         }
@@ -359,51 +362,42 @@ impl Engine {
         }
     }
 
-    /// An answer decided without I/O: finish it and log it.
-    fn reply(
-        &self,
-        a: &Asked<'_>,
-        rt: &Runtime,
-        source: Source,
-        reason: Reason,
-        out: &mut Vec<u8>,
-    ) -> Step {
-        self.finish(a.q, a.transport, rt, out);
-        self.done(
-            a.q,
-            a.name,
-            a.client,
-            out,
-            source,
-            u8::MAX,
-            a.started,
-            reason,
-        );
-        Step::Reply
-    }
-
-    /// EDNS echo, then truncation to what a UDP client can take.
-    fn finish(&self, q: &Query, transport: Transport, rt: &Runtime, out: &mut Vec<u8>) {
+    /// Every answer ends here, however it was made: RD and CD mirror the
+    /// client's query, EDNS is echoed, a UDP answer is cut to what the
+    /// client takes, then it is counted and logged. Returns
+    /// [`Step::Reply`], for `begin` to hand back.
+    fn finish(&self, a: &Asked<'_>, rt: &Runtime, outcome: Outcome, out: &mut Vec<u8>) -> Step {
         // RD and CD mirror this client's query, whoever asked first.
-        if out.len() >= wire::field::HEADER_LEN {
-            let mask = flags::RD | flags::CD;
-            let fl = (wire::response_flags(out) & !mask) | (q.flags & mask);
-            out[2..4].copy_from_slice(&fl.to_be_bytes());
-        }
+        let mask = flags::RD | flags::CD;
+        let fl = (wire::response_flags(out) & !mask) | (a.q.flags & mask);
+        wire::set_flags(out, fl);
         let ours = rt.config.dns.edns_udp_size;
-        if q.edns.present {
-            append_opt(out, ours, q.edns.do_bit);
+        if a.q.edns.present {
+            append_opt(out, ours, a.q.edns.do_bit);
         }
-        if transport == Transport::Udp {
-            let limit = if q.edns.present {
-                q.edns.udp_size.min(ours) as usize
+        if a.transport == Transport::Udp {
+            let limit = if a.q.edns.present {
+                a.q.edns.udp_size.min(ours) as usize
             } else {
                 512
             };
             if out.len() > limit {
-                truncate_to_question(out, q, ours);
+                truncate_to_question(out, a.q, ours);
             }
         }
+        self.count(outcome.source);
+        self.events.emit(QueryEvent {
+            time_ms: crate::clock::coarse_unix_ms(),
+            client: a.client,
+            qname: a.name.clone(),
+            qtype: a.q.qtype,
+            rcode: wire::rcode(out),
+            source: outcome.source,
+            upstream: outcome.upstream,
+            latency_us: a.started.elapsed_us(),
+            reason: outcome.reason,
+        });
+        Step::Reply
     }
 
     fn error_answer(&self, raw: &[u8], q: &Query, rcode: u8, out: &mut Vec<u8>) {
@@ -421,32 +415,6 @@ impl Engine {
     fn count(&self, s: Source) {
         self.counters.by_source[s as usize].fetch_add(1, Ordering::Relaxed);
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn done(
-        &self,
-        q: &Query,
-        qname: &heapless::String<256>,
-        client: IpAddr,
-        out: &[u8],
-        source: Source,
-        upstream: u8,
-        started: Started,
-        reason: Reason,
-    ) {
-        self.count(source);
-        self.events.emit(QueryEvent {
-            time_ms: crate::clock::coarse_unix_ms(),
-            client,
-            qname: qname.clone(),
-            qtype: q.qtype,
-            rcode: wire::rcode(out),
-            source,
-            upstream,
-            latency_us: started.elapsed_us(),
-            reason,
-        });
-    }
 }
 
 /// Who asked what, how, and since when: what every answer needs to be
@@ -457,6 +425,47 @@ struct Asked<'a> {
     client: IpAddr,
     transport: Transport,
     started: Started,
+}
+
+/// What the query log says of an answer besides the answer itself.
+struct Outcome {
+    source: Source,
+    /// Which upstream answered, or [`NO_UPSTREAM`].
+    upstream: u8,
+    /// Why it was blocked; the default for answers not blocked.
+    reason: Reason,
+}
+
+/// In a [`QueryEvent`]: no upstream gave this answer.
+const NO_UPSTREAM: u8 = u8::MAX;
+
+impl Outcome {
+    /// Made here, from local records, the cache or an error.
+    fn ours(source: Source) -> Outcome {
+        Outcome {
+            source,
+            upstream: NO_UPSTREAM,
+            reason: Reason::default(),
+        }
+    }
+
+    /// A block: of the name asked, or of what `upstream` answered.
+    fn blocked(reason: Reason, upstream: u8) -> Outcome {
+        Outcome {
+            source: Source::Blocked,
+            upstream,
+            reason,
+        }
+    }
+
+    /// An upstream's answer, passed on.
+    fn upstream(source: Source, upstream: u8) -> Outcome {
+        Outcome {
+            source,
+            upstream,
+            reason: Reason::default(),
+        }
+    }
 }
 
 /// When a query started, by the clock that suits its path.
@@ -512,12 +521,24 @@ fn blocked_answer(raw: &[u8], q: &Query, filter: &Filter, reason: Reason, out: &
 /// forwarder sets a fresh random ID.
 fn upstream_query(raw: &[u8], q: &Query) -> Vec<u8> {
     let mut m = Vec::with_capacity(q.question_end + 11);
-    m.extend_from_slice(&[0, 0]);
-    m.extend_from_slice(&(flags::RD | (q.flags & flags::CD)).to_be_bytes());
-    m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+    m.extend_from_slice(&[0; wire::field::HEADER_LEN]);
+    wire::set_flags(&mut m, flags::RD | (q.flags & flags::CD));
+    wire::set_qdcount(&mut m, 1);
+    wire::set_arcount(&mut m, 1);
     m.extend_from_slice(&raw[wire::field::HEADER_LEN..q.question_end]);
     wire::push_opt(&mut m, 1232, q.edns.do_bit, 0);
     m
+}
+
+/// An upstream's answer (OPT already stripped) as this client's: its ID,
+/// and its question bytes (and so its letter case) back.
+fn upstream_answer(resp: Vec<u8>, raw: &[u8], q: &Query, out: &mut Vec<u8>) {
+    *out = resp;
+    wire::set_id(out, q.id);
+    let range = wire::field::HEADER_LEN..q.question_end;
+    if out.len() >= q.question_end && out[range.clone()].eq_ignore_ascii_case(&raw[range.clone()]) {
+        out[range.clone()].copy_from_slice(&raw[range]);
+    }
 }
 
 /// Appends an OPT record and counts it in ARCOUNT.
@@ -526,8 +547,8 @@ fn append_opt(out: &mut Vec<u8>, udp_size: u16, do_bit: bool) {
         return;
     }
     wire::push_opt(out, udp_size, do_bit, 0);
-    let ar = wire::read_u16(out, 10).unwrap_or(0).saturating_add(1);
-    out[10..12].copy_from_slice(&ar.to_be_bytes());
+    let ar = wire::arcount(out).saturating_add(1);
+    wire::set_arcount(out, ar);
 }
 
 /// Removes the upstream's OPT record: its EDNS was for us, not the client.
@@ -544,16 +565,8 @@ fn strip_opt(resp: &mut Vec<u8>) {
     }
     if let Some((start, end)) = opt {
         resp.drain(start..end);
-        let ar = wire::read_u16(resp, 10).unwrap_or(1).saturating_sub(1);
-        resp[10..12].copy_from_slice(&ar.to_be_bytes());
-    }
-}
-
-/// Puts the client's question bytes (and so its letter case) back.
-fn copy_question(out: &mut [u8], raw: &[u8], q: &Query) {
-    let range = wire::field::HEADER_LEN..q.question_end;
-    if out.len() >= q.question_end && out[range.clone()].eq_ignore_ascii_case(&raw[range.clone()]) {
-        out[range.clone()].copy_from_slice(&raw[range]);
+        let ar = wire::arcount(resp).saturating_sub(1);
+        wire::set_arcount(resp, ar);
     }
 }
 
@@ -561,8 +574,10 @@ fn copy_question(out: &mut [u8], raw: &[u8], q: &Query) {
 /// retries over TCP.
 fn truncate_to_question(out: &mut Vec<u8>, q: &Query, udp_size: u16) {
     out.truncate(q.question_end);
-    out[2] |= (flags::TC >> 8) as u8;
-    out[6..12].copy_from_slice(&[0; 6]);
+    wire::set_flag(out, flags::TC);
+    wire::set_ancount(out, 0);
+    wire::set_nscount(out, 0);
+    wire::set_arcount(out, 0);
     if q.edns.present {
         append_opt(out, udp_size, q.edns.do_bit);
     }

@@ -26,8 +26,8 @@ pub mod update;
 pub use service::{FilterService, ListStatus, PauseStatus, ServiceOptions};
 
 use crate::config::BlockedResponse;
-use crate::dns::wire::{self, WireName};
 use crate::events::Reason;
+use crate::wire::{self, WireName};
 use groups::ClientMap;
 use index::{
     Index, ListMask, Suffixes, for_each_suffix, mask_and, mask_any, mask_first, mask_iter,

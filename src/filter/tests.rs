@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::config::{ClientGroup, Config, FilterList, MatchMode};
-use crate::dns::wire::{TYPE_A, TYPE_AAAA, TYPE_CNAME, text_to_name};
+use crate::wire::{TYPE_A, TYPE_AAAA, TYPE_CNAME, text_to_name};
 
 struct Setup {
     _dir: tempfile::TempDir,

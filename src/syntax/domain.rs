@@ -3,7 +3,7 @@
 //!
 //! A name is lower-case ASCII without the trailing dot; international names
 //! are converted to punycode (`bücher.example` → `xn--bcher-kva.example`).
-//! Not for: names read off the wire (see `dns::wire`).
+//! Not for: names read off the wire (see `wire`).
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;

@@ -8,7 +8,7 @@
 //! Not for: deciding which responses are worth asking upstream for (that is
 //! the pipeline's job).
 
-use crate::dns::wire::{
+use crate::wire::{
     self, RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_SERVFAIL, TYPE_OPT, TYPE_SOA, field, flags,
 };
 

@@ -1,7 +1,7 @@
 //! One cache shard: a compact entry table bounded by bytes, with S3-FIFO
 //! eviction.
 //!
-//! Entries live in a slab of fixed 64-entry chunks (48 bytes an entry),
+//! Entries live in a [`Slab`] of fixed 64-entry chunks (48 bytes an entry),
 //! which grows without ever reallocating, so growth leaves no freed blocks
 //! of odd sizes behind in the allocator. It is found through an [`Index`]
 //! (8 bytes a bucket). Each entry's stored response and TTL offsets are
@@ -25,6 +25,7 @@
 use super::answer::Kind;
 use super::arena::{Arena, Loc, Stream};
 use super::index::Index;
+use super::slab::Slab;
 use std::mem::size_of;
 use std::ptr::NonNull;
 
@@ -67,8 +68,9 @@ const BIT_DO: u8 = 1;
 const BIT_CD: u8 = 2;
 const BIT_SERVFAIL: u8 = 4;
 
-impl Entry {
-    fn vacant() -> Entry {
+/// A free slot.
+impl Default for Entry {
+    fn default() -> Entry {
         Entry {
             hash: 0,
             at: NonNull::dangling(),
@@ -84,7 +86,9 @@ impl Entry {
             freq: 0,
         }
     }
+}
 
+impl Entry {
     pub fn is_servfail(&self) -> bool {
         self.bits & BIT_SERVFAIL != 0
     }
@@ -160,19 +164,6 @@ pub(crate) struct InsertOutcome {
     pub expired: u64,
 }
 
-/// Bytes the allocator really hands out for an `n`-byte request: mimalloc's
-/// size classes (8-byte steps to 64, then four classes per power of two).
-pub(crate) fn alloc_size(n: usize) -> usize {
-    match n {
-        0 => 0,
-        1..=64 => n.div_ceil(8) * 8,
-        _ => {
-            let step = n.next_power_of_two() / 8;
-            n.div_ceil(step) * step
-        }
-    }
-}
-
 /// An entry's share of a queue, which sizes the small FIFO: its slab slot,
 /// its index bucket (a u64 at up to 7/8 load) and its bytes.
 fn charge(data_len: usize) -> usize {
@@ -181,7 +172,7 @@ fn charge(data_len: usize) -> usize {
 
 pub(crate) struct CacheShard {
     index: Index,
-    slab: Slab,
+    slab: Slab<Entry>,
     free: u32,
     small: List,
     main: List,
@@ -517,51 +508,6 @@ impl CacheShard {
 // shard or thread can reach them but through the shard's lock.
 unsafe impl Send for CacheShard {}
 
-/// Entry slots in fixed-size chunks: stable, and no reallocation on growth.
-#[derive(Default)]
-struct Slab {
-    chunks: Vec<Box<[Entry]>>,
-    /// Slots handed out so far; the rest of the last chunk is unused.
-    len: usize,
-}
-
-const CHUNK: usize = 64;
-
-impl Slab {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn bytes(&self) -> usize {
-        self.chunks.len() * CHUNK * size_of::<Entry>()
-            + self.chunks.capacity() * size_of::<Box<[Entry]>>()
-    }
-
-    fn push(&mut self, entry: Entry) -> u32 {
-        if self.len == self.chunks.len() * CHUNK {
-            let chunk = (0..CHUNK).map(|_| Entry::vacant()).collect();
-            self.chunks.push(chunk);
-        }
-        let i = self.len;
-        self.len += 1;
-        self[i] = entry;
-        i as u32
-    }
-}
-
-impl std::ops::Index<usize> for Slab {
-    type Output = Entry;
-    fn index(&self, i: usize) -> &Entry {
-        &self.chunks[i / CHUNK][i % CHUNK]
-    }
-}
-
-impl std::ops::IndexMut<usize> for Slab {
-    fn index_mut(&mut self, i: usize) -> &mut Entry {
-        &mut self.chunks[i / CHUNK][i % CHUNK]
-    }
-}
-
 enum Evicted {
     Expired,
     Cold,
@@ -581,7 +527,7 @@ fn ghost_fingerprint(hash: u64) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::arena::Born;
+    use super::super::arena::{Born, alloc_size};
     use super::*;
     use std::collections::HashMap;
 
@@ -892,14 +838,5 @@ mod tests {
     #[test]
     fn entry_stays_compact() {
         assert_eq!(size_of::<Entry>(), 48);
-    }
-
-    #[test]
-    fn alloc_size_follows_size_classes() {
-        assert_eq!(alloc_size(1), 8);
-        assert_eq!(alloc_size(64), 64);
-        assert_eq!(alloc_size(65), 80);
-        assert_eq!(alloc_size(129), 160);
-        assert_eq!(alloc_size(256), 256);
     }
 }

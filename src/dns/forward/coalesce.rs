@@ -5,7 +5,7 @@
 //! up; every caller, the first included, waits for its result on a channel.
 
 use super::{Answer, ForwardError, Inner, Question};
-use crate::dns::wire::WireName;
+use crate::wire::WireName;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicU64, Ordering};

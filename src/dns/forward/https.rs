@@ -48,7 +48,7 @@ impl DohClient {
             .as_ref()
             .map_err(|e| AttemptError::Setup(e.clone()))?;
         let mut body = msg.to_vec();
-        crate::dns::wire::set_id(&mut body, 0);
+        crate::wire::set_id(&mut body, 0);
         let mut resp = client
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, MEDIA_TYPE)

@@ -26,7 +26,7 @@ mod udp;
 pub use health::UpstreamHealth;
 
 use crate::config::{DnsConfig, Upstream};
-use crate::dns::wire::{self, WireName};
+use crate::wire::{self, WireName};
 use health::Health;
 use std::fmt;
 use std::sync::Arc;

@@ -41,7 +41,7 @@ pub(crate) async fn exchange(
             Ok(()) => {
                 let mut reply = buf[..n].to_vec();
                 if n >= REPLY_BUF {
-                    crate::dns::wire::set_flag(&mut reply, crate::dns::wire::flags::TC);
+                    crate::wire::set_flag(&mut reply, crate::wire::flags::TC);
                 }
                 return Ok(reply);
             }

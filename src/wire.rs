@@ -1,9 +1,13 @@
-//! Checked views over DNS wire bytes, for the hot path.
+//! Checked views over DNS wire bytes, for the hot path: the DNS pipeline,
+//! cache and forwarder, and the filter's look at upstream answers.
 //!
 //! Modelled on smoltcp's `wire`: [`Query::parse`] validates the buffer once
-//! and everything after that reads fixed, already-checked offsets. Nothing
-//! here allocates; names are lower-cased into stack buffers. Compression
-//! pointers are followed only backwards, so loops are impossible.
+//! and everything after that reads fixed, already-checked offsets; header
+//! fields are read and written by name ([`field`], [`set_flags`],
+//! [`set_arcount`], ...), never by offset elsewhere. Nothing here
+//! allocates; names are lower-cased into stack buffers. Compression
+//! pointers are followed only backwards, so loops are impossible. Depends
+//! on nothing else in the crate.
 //! Not for: anything unusual (several questions, other opcodes, EDNS
 //! versions other than 0): `Query::parse` says `Unusual` and the pipeline
 //! takes the slow path through hickory-proto.
@@ -315,11 +319,12 @@ pub fn for_each_record(buf: &[u8], mut f: impl FnMut(RecordPos)) -> Result<usize
     if buf.len() < field::HEADER_LEN {
         return Err(WireError::Truncated);
     }
-    let qd = read_u16(buf, 4).unwrap_or(0);
+    let count = |f: std::ops::Range<usize>| read_u16(buf, f.start).unwrap_or(0);
+    let qd = count(field::QDCOUNT);
     let counts = [
-        read_u16(buf, 6).unwrap_or(0),
-        read_u16(buf, 8).unwrap_or(0),
-        read_u16(buf, 10).unwrap_or(0),
+        count(field::ANCOUNT),
+        count(field::NSCOUNT),
+        count(field::ARCOUNT),
     ];
     let mut at = field::HEADER_LEN;
     for _ in 0..qd {
@@ -353,27 +358,58 @@ pub fn for_each_record(buf: &[u8], mut f: impl FnMut(RecordPos)) -> Result<usize
     Ok(at)
 }
 
-/// Header fields of a response.
+// Header fields, read and written in place. Setters leave a buffer
+// shorter than the field alone; getters read it as 0 (`rcode`: SERVFAIL).
+
+/// The RCODE's lower four bits (the header's part of it).
 pub fn rcode(buf: &[u8]) -> u8 {
     buf.get(3).map(|b| b & 0x0F).unwrap_or(RCODE_SERVFAIL)
 }
 
+/// The flags word: QR, opcode, [`flags`] bits and RCODE.
 pub fn response_flags(buf: &[u8]) -> u16 {
-    read_u16(buf, 2).unwrap_or(0)
+    read_u16(buf, field::FLAGS.start).unwrap_or(0)
 }
 
-/// Sets header flag bits (see [`flags`]).
-pub fn set_flag(buf: &mut [u8], flag: u16) {
-    if buf.len() >= 4 {
-        let f = response_flags(buf) | flag;
-        buf[2..4].copy_from_slice(&f.to_be_bytes());
+/// The additional section's record count.
+pub fn arcount(buf: &[u8]) -> u16 {
+    read_u16(buf, field::ARCOUNT.start).unwrap_or(0)
+}
+
+fn set_field(buf: &mut [u8], at: std::ops::Range<usize>, value: u16) {
+    if let Some(b) = buf.get_mut(at) {
+        b.copy_from_slice(&value.to_be_bytes());
     }
 }
 
 pub fn set_id(buf: &mut [u8], id: u16) {
-    if buf.len() >= 2 {
-        buf[..2].copy_from_slice(&id.to_be_bytes());
-    }
+    set_field(buf, field::ID, id);
+}
+
+/// Replaces the whole flags word (see [`response_flags`]).
+pub fn set_flags(buf: &mut [u8], flags: u16) {
+    set_field(buf, field::FLAGS, flags);
+}
+
+/// Sets header flag bits (see [`flags`]), keeping the others.
+pub fn set_flag(buf: &mut [u8], flag: u16) {
+    set_flags(buf, response_flags(buf) | flag);
+}
+
+pub fn set_qdcount(buf: &mut [u8], n: u16) {
+    set_field(buf, field::QDCOUNT, n);
+}
+
+pub fn set_ancount(buf: &mut [u8], n: u16) {
+    set_field(buf, field::ANCOUNT, n);
+}
+
+pub fn set_nscount(buf: &mut [u8], n: u16) {
+    set_field(buf, field::NSCOUNT, n);
+}
+
+pub fn set_arcount(buf: &mut [u8], n: u16) {
+    set_field(buf, field::ARCOUNT, n);
 }
 
 /// Writes answers we make ourselves (local records, blocks, errors):
@@ -437,10 +473,10 @@ impl<'a> ResponseWriter<'a> {
     }
 
     pub fn finish(self) {
-        for (i, c) in self.counts.iter().enumerate() {
-            let at = 6 + 2 * i;
-            self.out[at..at + 2].copy_from_slice(&c.to_be_bytes());
-        }
+        let [an, ns, ar] = self.counts;
+        set_ancount(self.out, an);
+        set_nscount(self.out, ns);
+        set_arcount(self.out, ar);
     }
 }
 
@@ -526,6 +562,30 @@ mod tests {
         let p = Query::parse(&q).unwrap();
         assert!(p.edns.present && p.edns.do_bit);
         assert_eq!(p.edns.udp_size, 4096);
+    }
+
+    #[test]
+    fn header_setters_write_their_own_field_only() {
+        let mut h = [0u8; 12];
+        set_id(&mut h, 0xABCD);
+        set_flags(&mut h, 0x8180);
+        set_flag(&mut h, flags::TC);
+        set_qdcount(&mut h, 1);
+        set_ancount(&mut h, 0x0203);
+        set_nscount(&mut h, 4);
+        set_arcount(&mut h, 0x0506);
+        assert_eq!(h, [0xAB, 0xCD, 0x83, 0x80, 0, 1, 2, 3, 0, 4, 5, 6]);
+        assert_eq!(
+            (response_flags(&h), arcount(&h), rcode(&h)),
+            (0x8380, 0x0506, 0)
+        );
+        // Too short for the field: left alone, read as 0.
+        let mut short = [7u8; 11];
+        set_arcount(&mut short, 1);
+        assert_eq!((short, arcount(&short)), ([7; 11], 0));
+        let mut tiny = [7u8; 3];
+        set_flag(&mut tiny, flags::QR);
+        assert_eq!(tiny, [7; 3]);
     }
 
     #[test]
