@@ -202,6 +202,9 @@ mod tests {
             reverse_name("192.168.1.10".parse().unwrap()),
             "10.1.168.192.in-addr.arpa"
         );
-        assert!(reverse_name("fd00::1".parse().unwrap()).ends_with(".d.f.ip6.arpa"));
+        assert_eq!(
+            reverse_name("fd00::1".parse().unwrap()),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa"
+        );
     }
 }
