@@ -19,7 +19,7 @@ peers_init threads
 .ci/setup >/dev/null
 cargo build --release --quiet --bin glory-hole
 GH=target/release/glory-hole
-start_upstream "$GH"
+start_upstream
 start_glory_hole "$GH"
 start_dnsmasq
 sleep 1

@@ -26,8 +26,10 @@ trap cleanup EXIT INT TERM
 PROFILE=${PROFILE:-firmware}
 cargo build --profile "$PROFILE" --quiet --bin glory-hole
 GH=target/$PROFILE/glory-hole
+# The test's internet: its own binary, with the `testing` feature.
+cargo build --release --quiet --features testing --bin stand-in-upstream
 
-"$GH" stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &
+target/release/stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &
 PIDS="$PIDS $!"
 cat >"$WORK/gh.toml" <<TOML
 data_dir = "$WORK/data"

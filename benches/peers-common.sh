@@ -19,9 +19,12 @@ peers_cleanup() {
     rm -rf "$WORK"
 }
 
-# The stand-in upstream every server forwards to, and the names asked.
-start_upstream() { # glory-hole binary
-    "$1" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
+# The stand-in upstream every server forwards to (its own binary, built
+# with the `testing` feature the shipped server leaves out), and the
+# names asked.
+start_upstream() {
+    cargo build --release --quiet --features testing --bin stand-in-upstream
+    target/release/stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0; : >"$WORK/queries"
     while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done

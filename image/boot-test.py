@@ -11,7 +11,7 @@ loopback). The serial console's recovery shell is used to look inside
 (mounts, processes). The box is rebooted once to check that the data
 partition and the configuration survive.
 
-usage: boot-test.py --image IMG --stand-in HOST_GLORY_HOLE [--keep DIR]
+usage: boot-test.py --image IMG --stand-in STAND_IN_UPSTREAM [--keep DIR]
 Prints one line per check and "N passed, N failed"; exits non-zero on any
 failure.
 """
@@ -303,7 +303,7 @@ def dns_check(res, label, name, port, want, tcp=False):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--image", required=True)
-    ap.add_argument("--stand-in", required=True, help="host glory-hole binary (stand-in-upstream)")
+    ap.add_argument("--stand-in", required=True, help="host stand-in-upstream binary (cargo build --features testing)")
     ap.add_argument("--keep", help="directory for the console logs and the disk")
     args = ap.parse_args()
 
@@ -325,11 +325,11 @@ def main():
     zone = os.path.join(work, "zone.txt")
     with open(zone, "w") as f:
         f.write("forwarded.example A 203.0.113.7\n")
-    stand_in = subprocess.Popen([args.stand_in, "stand-in-upstream", "--listen", f"127.0.0.1:{up_port}",
+    stand_in = subprocess.Popen([args.stand_in, "--listen", f"127.0.0.1:{up_port}",
                                  "--zone", zone], stdout=open(os.path.join(work, "stand-in.log"), "wb"),
                                 stderr=subprocess.STDOUT)
-    time.sleep(0.5)
-    if not res.check("stand-in upstream runs on the host", stand_in.poll() is None,
+    up_ready = wait_dns(res, up_port, "forwarded.example", "203.0.113.7", 30)
+    if not res.check("stand-in upstream answers on the host", isinstance(up_ready, float),
                      open(os.path.join(work, "stand-in.log")).read()[:300]):
         print(f"{res.passed} passed, {res.failed} failed")
         return 1

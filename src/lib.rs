@@ -16,6 +16,9 @@ pub mod events;
 pub mod filter;
 pub mod priority;
 pub mod querylog;
+/// Test doubles, only with the `testing` feature (tests, benches, the
+/// stand-in-upstream binary); the firmware build leaves them out.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trim;
 pub mod web;
