@@ -8,7 +8,7 @@ bin=${1:?usage: no-test-code.sh BINARY}
 cd "$(dirname "$0")/.."
 features=$(cargo tree -e no-dev,features -i glory-hole --target aarch64-unknown-linux-musl)
 if printf '%s\n' "$features" | grep -q 'feature "testing"'; then
-    printf 'no-test-code: the firmware build turns on the `testing` feature:\n%s\n' "$features" >&2
+    printf 'no-test-code: the firmware build turns on the testing feature:\n%s\n' "$features" >&2
     exit 1
 fi
 # Panic messages of the stand-in upstream: kept in any build that links it.
