@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(glory_hole::testing::upstream::run_standalone(
+    match rt.block_on(glory_hole::testing::zone::run_standalone(
         addr,
         zone.as_deref(),
     )) {
