@@ -9,8 +9,9 @@
 //! the same run, on loopback high ports, as foreground processes.
 //!
 //! The glory-hole process in the first table is this binary in `serve`
-//! mode: the FilterService plus a minimal UDP responder (no cache, no
-//! upstreams), so the numbers are the filter's share of the real server.
+//! mode (benches/filter/serve.rs): the FilterService plus a minimal UDP
+//! responder (no cache, no upstreams), so the numbers are the filter's
+//! share of the real server.
 //! The real server binary (`GLORY_HOLE_BIN`, default
 //! target/release/glory-hole; benches/filter-bench.sh builds it) is then
 //! started with every list, the web UI and the query log on as by default,
@@ -22,8 +23,8 @@
 //! process that never blocks the listed name.
 
 use glory_hole::config::{Config, FilterList};
-use glory_hole::dns::wire::{self, Query, ResponseWriter};
-use glory_hole::filter::{Filter, FilterService, Verdict};
+use glory_hole::dns::wire;
+use glory_hole::filter::{Filter, Verdict};
 use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::{IpAddr, UdpSocket};
@@ -55,10 +56,13 @@ impl Missed {
     }
 }
 
+#[path = "filter/serve.rs"]
+mod serve;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
-        return serve(&args[1..]);
+        return serve::serve(&args[1..]);
     }
     let quick = args.iter().any(|a| a == "--quick");
     let missed = run(quick);
@@ -298,16 +302,6 @@ fn is_blocked_answer(a: &[u8]) -> bool {
     a.len() >= 12
         && (wire::rcode(a) == wire::RCODE_NXDOMAIN
             || (wire::read_u16(a, 6).unwrap_or(0) > 0 && a.ends_with(&[0, 4, 0, 0, 0, 0])))
-}
-
-/// Resident KiB from the page tables (exact, unlike VmRSS which lags).
-fn rollup_rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("Rss:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
@@ -810,105 +804,4 @@ fn run(quick: bool) -> Missed {
         }
     }
     missed
-}
-
-/// `serve DATA_DIR PORT LIST... [--rebuild]`: the filter service plus a
-/// minimal UDP responder. With --rebuild: once ready, report steady RSS,
-/// rebuild with one more list, report the peak, and exit.
-fn serve(args: &[String]) {
-    let data = PathBuf::from(&args[0]);
-    let port: u16 = args[1].parse().unwrap();
-    let rebuild = args.iter().any(|a| a == "--rebuild");
-    let lists: Vec<PathBuf> = args[2..]
-        .iter()
-        .filter(|a| !a.starts_with("--"))
-        .map(PathBuf::from)
-        .collect();
-    let cfg = config(&data, &lists);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let svc = FilterService::start(&cfg).unwrap();
-        let handle = svc.current();
-        if rebuild {
-            let svc2 = svc.clone();
-            let cfg2 = cfg.clone();
-            tokio::task::spawn_blocking(move || {
-                assert!(svc2.wait_ready(Duration::from_secs(120)));
-                std::thread::sleep(Duration::from_millis(300));
-                let pid = std::process::id();
-                let index_bytes = svc2.current().load().index().heap_bytes() as u64;
-                let mut cfg3 = cfg2.clone();
-                let extra = cfg2.data_dir.join("extra.txt");
-                std::fs::write(&extra, "extra.example\n").unwrap();
-                cfg3.filter.lists.push(FilterList {
-                    name: "extra".into(),
-                    path: Some(extra),
-                    url: None,
-                    enabled: true,
-                    match_mode: None,
-                    groups: vec![],
-                });
-                let steady = rollup_rss_kib();
-                // Sample the exact RSS every 2 ms while the rebuild runs.
-                let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let d2 = done.clone();
-                let sampler = std::thread::spawn(move || {
-                    let mut peak = 0;
-                    while !d2.load(std::sync::atomic::Ordering::Relaxed) {
-                        peak = peak.max(rollup_rss_kib());
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    peak
-                });
-                let t = Instant::now();
-                let cpu0 = proc_cpu_ms(pid);
-                svc2.apply_config(&cfg3).unwrap();
-                assert!(svc2.wait_idle(Duration::from_secs(120)));
-                let took = t.elapsed();
-                let cpu = proc_cpu_ms(pid) - cpu0;
-                done.store(true, std::sync::atomic::Ordering::Relaxed);
-                let peak = sampler.join().unwrap();
-                let after = rollup_rss_kib();
-                println!(
-                    "steady {:.1} MiB, peak {:.1} MiB (+{:.1} MiB), index {:.1} MiB, bound steady+{REBUILD_PEAK_INDEXES}*index = {:.1} MiB, after {:.1} MiB, rebuild {:.2} s wall, {:.2} s CPU",
-                    steady as f64 / 1024.0,
-                    peak as f64 / 1024.0,
-                    (peak.saturating_sub(steady)) as f64 / 1024.0,
-                    index_bytes as f64 / 1048576.0,
-                    steady as f64 / 1024.0 + REBUILD_PEAK_INDEXES * index_bytes as f64 / 1048576.0,
-                    after as f64 / 1024.0,
-                    took.as_secs_f64(),
-                    cpu / 1000.0
-                );
-                let bound_kib =
-                    steady as f64 + REBUILD_PEAK_INDEXES * index_bytes as f64 / 1024.0;
-                std::process::exit(if peak as f64 <= bound_kib { 0 } else { 1 });
-            });
-        }
-        let sock = tokio::net::UdpSocket::bind(("127.0.0.1", port)).await.unwrap();
-        let mut buf = [0u8; 1500];
-        let mut out = Vec::with_capacity(512);
-        let mut text = heapless::String::<256>::new();
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else { continue };
-            let raw = &buf[..n];
-            let Ok(q) = Query::parse(raw) else { continue };
-            wire::name_to_text(&q.qname, &mut text);
-            let f = handle.load();
-            match f.check(&text, peer.ip()) {
-                Verdict::Blocked(_) => {
-                    let mut w = ResponseWriter::new(&mut out, raw, &q, wire::RCODE_NOERROR, false);
-                    if q.qtype == wire::TYPE_A {
-                        w.record_at_qname(0, wire::TYPE_A, f.blocked_ttl(), &[0, 0, 0, 0]);
-                    }
-                    w.finish();
-                }
-                _ => ResponseWriter::new(&mut out, raw, &q, wire::RCODE_REFUSED, false).finish(),
-            }
-            let _ = sock.send_to(&out, peer).await;
-        }
-    });
 }
