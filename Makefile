@@ -14,9 +14,9 @@ AARCH64_BIN    := target/$(AARCH64_TARGET)/firmware/glory-hole
 IMAGE_CACHE    := target/image-cache
 IMAGE_OUT      := target/image
 IMAGE          := $(IMAGE_OUT)/glory-hole-rpi-arm64.img
-HOST_BIN       := target/debug/glory-hole
+STAND_IN       := target/debug/stand-in-upstream
 
-.PHONY: setup aarch64 aarch64-test image image-test buildroot-check host-bin
+.PHONY: setup aarch64 aarch64-test image image-test buildroot-check stand-in
 
 setup:
 	@sh image/setup.sh
@@ -24,6 +24,7 @@ setup:
 aarch64: setup
 	cargo zigbuild --profile firmware --target $(AARCH64_TARGET)
 	@sh image/binary-size.sh $(AARCH64_BIN)
+	@sh image/no-test-code.sh $(AARCH64_BIN)
 
 aarch64-test: aarch64
 	sh image/aarch64-test.sh $(AARCH64_BIN)
@@ -32,13 +33,13 @@ image: aarch64
 	sh image/fetch-debs.sh $(IMAGE_CACHE)
 	sh image/build.sh $(AARCH64_BIN) $(IMAGE_CACHE) $(IMAGE_OUT)
 
-# The host binary serves as the stand-in upstream (the test's internet);
-# a debug build is plenty for that and shares the test build's cache.
-host-bin:
-	cargo build --bin glory-hole
+# The stand-in upstream (the test's internet) runs on the host; a debug
+# build is plenty for that and shares the test build's cache.
+stand-in:
+	cargo build --features testing --bin stand-in-upstream
 
-image-test: image host-bin
-	python3 image/boot-test.py --image $(IMAGE) --stand-in $(HOST_BIN) --keep $(IMAGE_OUT)/test
+image-test: image stand-in
+	python3 image/boot-test.py --image $(IMAGE) --stand-in $(STAND_IN) --keep $(IMAGE_OUT)/test
 
 buildroot-check: setup
 	sh buildroot-overlay/check.sh

@@ -40,7 +40,7 @@ cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
 ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
 GH=target/release/glory-hole
 
-start_upstream "$GH"
+start_upstream
 start_glory_hole "$GH"
 
 # The same with the query log kept in RAM only (no SQLite writes), to show

@@ -25,7 +25,7 @@ CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
     cargo build --release --quiet --bin glory-hole --target-dir target/profile
 GH=target/profile/release/glory-hole
 
-start_upstream "$GH"
+start_upstream
 start_glory_hole "$GH"
 start_dnsmasq
 sleep 1

@@ -19,7 +19,7 @@ peers_init threads
 .ci/setup >/dev/null
 cargo build --release --quiet --bin glory-hole
 GH=target/release/glory-hole
-start_upstream "$GH"
+start_upstream
 start_glory_hole "$GH"
 start_dnsmasq
 sleep 1
@@ -40,11 +40,6 @@ per_thread() { # name port pid
     offer "$2" >"$WORK/load"
     snapshot "$3" >"$WORK/after"
     q=$(answered "$WORK/load")
-    if [ "$q" -eq 0 ]; then
-        echo "dns-threads: $1 answered no query; dnsperf said:" >&2
-        cat "$WORK/load" >&2
-        exit 1
-    fi
     join "$WORK/before" "$WORK/after" | awk -v s="$1" -v q="$q" -v t="$TICK" -v r="$r" '
         q > 0 { us = ($7 - $3) * 1e6 / t / q; v = ($8 - $4) / q; i = ($9 - $5) / q;
                 if (us > 0 || v > 0.001)

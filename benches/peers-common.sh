@@ -19,9 +19,12 @@ peers_cleanup() {
     rm -rf "$WORK"
 }
 
-# The stand-in upstream every server forwards to, and the names asked.
-start_upstream() { # glory-hole binary
-    "$1" stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
+# The stand-in upstream every server forwards to (its own binary, built
+# with the `testing` feature the shipped server leaves out), and the
+# names asked.
+start_upstream() {
+    cargo build --release --quiet --features testing --bin stand-in-upstream
+    target/release/stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0; : >"$WORK/queries"
     while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
@@ -62,13 +65,24 @@ offer() { # port
     dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/queries" -Q "$RATE" -l "$SECS" -c 4 -t 2 2>&1 || true
 }
 
-# The answers dnsperf counted in its report FILE (0 if none).
+# The answers dnsperf counted in its report FILE. Fails, with the report
+# on standard error, unless at least 95% of the queries sent came back
+# NOERROR: the stand-in answers every name asked, so SERVFAIL or silence
+# means a broken server, not a fast one.
 answered() { # file
-    awk '/Queries completed:/ {n = $3} END {print n + 0}' "$1"
+    awk '/Queries sent:/ { sent = $3 }
+         /Queries completed:/ { done = $3 }
+         /Response codes:/ { for (i = 3; i < NF; i++) if ($i == "NOERROR") ok = $(i + 1) }
+         END { if (sent == 0 || ok < 0.95 * sent) exit 1; print done }' "$1" || {
+        echo "benches: fewer than 95% of the queries sent were answered NOERROR; dnsperf said:" >&2
+        cat "$1" >&2
+        return 1
+    }
 }
 
 # Warms PORT, then offers the measured load while counting PID's CPU:
-# dnsperf's report in $WORK/NAME.perf; sets USED_TICKS and ANSWERED.
+# dnsperf's report in $WORK/NAME.perf; sets USED_TICKS and ANSWERED, or
+# fails if the answers are missing (see answered).
 measured_offer() { # name port pid
     warm "$2"
     before=$(cpu_ticks "$3")

@@ -46,9 +46,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        // A test double for the internet's DNS, used by the benchmarks and
-        // the firmware image test; not part of the product's behaviour.
-        ["stand-in-upstream", "--listen", addr, rest @ ..] => stand_in(addr, rest),
         ["bundle", rest @ ..] => glory_hole::update::cli::run(rest),
         [] => run(None),
         ["--config", file] => run(Some(PathBuf::from(file))),
@@ -72,32 +69,6 @@ fn run(config_path: Option<PathBuf>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("glory-hole: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn stand_in(addr: &str, rest: &[&str]) -> ExitCode {
-    let zone = match rest {
-        [] => None,
-        ["--zone", file] => Some(PathBuf::from(file)),
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let Ok(addr) = addr.parse() else {
-        eprintln!("stand-in-upstream: '{addr}' is not an address like 127.0.0.1:5300");
-        return ExitCode::from(2);
-    };
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(glory_hole::testing::upstream::run_standalone(
-        addr,
-        zone.as_deref(),
-    )) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stand-in-upstream: {e}");
             ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod upstream;
+pub mod zone;
 
 /// CPU seconds used by the newest thread (highest id) named `name`: from
 /// `schedstat` (nanoseconds), else `stat` (clock ticks, 10 ms); None if
