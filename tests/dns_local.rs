@@ -1,7 +1,7 @@
 //! Local authority, private names, ANY, client ACL and malformed input,
 //! over real sockets.
 
-mod common;
+mod support;
 
 use glory_hole::testing::client::{self, answers, ask};
 use hickory_proto::op::ResponseCode;
@@ -50,7 +50,7 @@ fn big_txt_config() -> String {
 
 #[tokio::test]
 async fn local_records_are_authoritative() {
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let m = ask(s.dns, "nas.lan", 1).await;
     assert_eq!(answers(&m), ["192.168.1.10"]);
     assert!(m.metadata.authoritative);
@@ -64,7 +64,7 @@ async fn local_records_are_authoritative() {
 
 #[tokio::test]
 async fn known_name_other_type_is_nodata() {
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let m = ask(s.dns, "nas.lan", 16).await;
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.answers.is_empty());
@@ -72,14 +72,14 @@ async fn known_name_other_type_is_nodata() {
 
 #[tokio::test]
 async fn cname_is_followed_locally() {
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let m = ask(s.dns, "www.home.arpa", 1).await;
     assert_eq!(answers(&m), ["nas.lan.", "192.168.1.10"]);
 }
 
 #[tokio::test]
 async fn automatic_ptr_for_local_addresses() {
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let m = ask(s.dns, "10.1.168.192.in-addr.arpa", 12).await;
     assert_eq!(answers(&m), ["nas.lan."]);
     let rev6 = "0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa";
@@ -90,7 +90,7 @@ async fn automatic_ptr_for_local_addresses() {
 #[tokio::test]
 async fn private_names_never_leak() {
     // The upstream is a closed port: an answer can only be local.
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     for name in [
         "printer.lan",
         "x.home.arpa",
@@ -107,7 +107,7 @@ async fn private_names_never_leak() {
 
 #[tokio::test]
 async fn any_is_answered_minimally() {
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let m = ask(s.dns, "example.com", 255).await;
     assert_eq!(client::types(&m), [hickory_proto::rr::RecordType::HINFO]);
 }
@@ -118,7 +118,7 @@ async fn clients_outside_allow_clients_are_refused() {
         "upstreams = [\"127.0.0.1:9\"]",
         "upstreams = [\"127.0.0.1:9\"]\nallow_clients = [\"10.0.0.0/8\"]",
     );
-    let s = common::start(&cfg).await;
+    let s = support::dns::start(&cfg).await;
     let m = ask(s.dns, "nas.lan", 1).await;
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert!(m.answers.is_empty());
@@ -126,7 +126,7 @@ async fn clients_outside_allow_clients_are_refused() {
 
 #[tokio::test]
 async fn edns_is_echoed_and_large_udp_answers_truncate() {
-    let s = common::start(&big_txt_config()).await;
+    let s = support::dns::start(&big_txt_config()).await;
     let wait = Duration::from_secs(5);
     // With EDNS: the OPT comes back with our UDP size.
     let raw = client::udp_raw(
@@ -154,7 +154,7 @@ async fn edns_is_echoed_and_large_udp_answers_truncate() {
 
 #[tokio::test]
 async fn malformed_queries_never_crash_the_server() {
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let wait = Duration::from_millis(300);
     let good = client::query(1, "nas.lan", 1, None, false);
     let mut cases: Vec<(&str, Vec<u8>, Option<u8>)> = Vec::new();
@@ -215,7 +215,7 @@ async fn malformed_queries_never_crash_the_server() {
 #[tokio::test]
 async fn tcp_pipelines_queries_on_one_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let s = common::start(LOCAL).await;
+    let s = support::dns::start(LOCAL).await;
     let mut conn = tokio::net::TcpStream::connect(s.dns).await.unwrap();
     let mut burst = Vec::new();
     for id in 0..20u16 {
@@ -242,7 +242,7 @@ async fn tcp_idle_connections_are_closed() {
         "upstreams = [\"127.0.0.1:9\"]",
         "upstreams = [\"127.0.0.1:9\"]\ntcp_idle_timeout = \"300ms\"",
     );
-    let s = common::start(&cfg).await;
+    let s = support::dns::start(&cfg).await;
     let mut conn = tokio::net::TcpStream::connect(s.dns).await.unwrap();
     let mut b = [0u8; 1];
     let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut b))
@@ -279,7 +279,7 @@ async fn tcp_connections_are_capped() {
         "upstreams = [\"127.0.0.1:9\"]",
         "upstreams = [\"127.0.0.1:9\"]\ntcp_max_connections = 2",
     );
-    let s = common::start(&cfg).await;
+    let s = support::dns::start(&cfg).await;
     let mut a = tokio::net::TcpStream::connect(s.dns).await.unwrap();
     let mut b = tokio::net::TcpStream::connect(s.dns).await.unwrap();
     // Answered: both hold their place under the cap.
@@ -325,7 +325,7 @@ async fn a_burst_from_many_clients_is_answered_one_by_one() {
     // Four SO_REUSEPORT sockets, each with its reader thread: the kernel
     // spreads the clients over them, and every answer still goes back
     // through the socket its query came in on.
-    let s = common::start(&LOCAL.replacen("[dns]\n", "[dns]\nudp_sockets = 4\n", 1)).await;
+    let s = support::dns::start(&LOCAL.replacen("[dns]\n", "[dns]\nudp_sockets = 4\n", 1)).await;
     let readers = || glory_hole::testing::threads_named("dns-udp").len();
     // A thread names itself once it runs.
     for _ in 0..100 {

@@ -2,14 +2,14 @@
 //! set back keep every row, merged into place among stored blocks (which
 //! never overlap), and a damaged block costs only its own rows.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::config::Dur;
 use glory_hole::events::Source;
 use glory_hole::querylog::{LogQuery, QueryLog};
-use querylog_support::{config, event};
 use std::time::Duration;
+use support::querylog::{config, event};
 
 const HOUR: i64 = 3_600_000;
 
@@ -99,7 +99,7 @@ fn rows_stepped_back_among_stored_blocks_are_merged_in_place() {
     }
     log.flush();
     assert_eq!(log.status().rows, 5_001);
-    let all = querylog_support::every_row(&log);
+    let all = support::querylog::every_row(&log);
     assert_eq!(all.len(), 5_001, "every row once");
     assert_eq!(all[0].domain, "later.example");
     assert!(
@@ -129,7 +129,7 @@ fn rows_stepped_back_among_stored_blocks_are_merged_in_place() {
         )
         .unwrap();
     assert_eq!(overlaps, 0);
-    assert_eq!(querylog_support::stored_rows(&c), 5_001);
+    assert_eq!(support::querylog::stored_rows(&c), 5_001);
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn a_client_filter_finds_every_row_after_a_merge_within_one_batch() {
             limit: 1000,
             ..LogQuery::default()
         };
-        let rows = querylog_support::pages(&log, q, usize::MAX);
+        let rows = support::querylog::pages(&log, q, usize::MAX);
         assert_eq!(rows.len(), n, "rows of {client}");
         assert!(rows.iter().all(|r| r.client == client), "only {client}");
     }
@@ -191,7 +191,7 @@ fn a_client_filter_finds_every_row_after_a_merge_within_one_batch() {
         )
         .unwrap();
     assert_eq!(orphans, 0, "no side row of a deleted block");
-    assert_eq!(querylog_support::stored_rows(&c), 5_001);
+    assert_eq!(support::querylog::stored_rows(&c), 5_001);
 }
 
 #[test]

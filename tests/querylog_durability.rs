@@ -1,16 +1,16 @@
 //! kill -9 of a process writing the log in a loop: what it reported as
 //! stored is still there and the file passes `PRAGMA integrity_check`.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::config::Dur;
 use glory_hole::events::Source;
 use glory_hole::querylog::QueryLog;
-use querylog_support::{config, event};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use support::querylog::{config, event};
 
 const CHILD_DIR: &str = "QUERYLOG_WRITER_CHILD_DIR";
 
@@ -74,7 +74,7 @@ fn kill_9_loses_nothing_stored_and_leaves_a_sound_file() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
-    let rows: i64 = querylog_support::stored_rows(&c);
+    let rows: i64 = support::querylog::stored_rows(&c);
     assert!(
         rows as u64 >= stored,
         "reported {stored} stored, found {rows}"

@@ -2,14 +2,14 @@
 //! warning while DNS never waits, and an idle writer sleeps instead of
 //! spinning.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::config::Dur;
 use glory_hole::events::{EventSink, Source};
 use glory_hole::querylog::{LogQuery, QueryLog};
-use querylog_support::{config, event, eventually};
 use std::time::{Duration, Instant};
+use support::querylog::{config, event, eventually};
 
 #[test]
 fn a_full_disk_pauses_logging_with_a_warning_and_dns_never_blocks() {

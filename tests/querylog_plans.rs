@@ -1,13 +1,13 @@
 //! Every statement the dashboard and the log page run is served by an
 //! index or a primary key: `EXPLAIN QUERY PLAN` never shows a table scan.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::events::Source;
 use glory_hole::querylog::{QueryLog, query_plans};
-use querylog_support::{config, event};
 use rusqlite::Connection;
+use support::querylog::{config, event};
 
 fn plan(c: &Connection, sql: &str) -> Vec<String> {
     let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();

@@ -6,14 +6,14 @@
 //! page cache capped by `cache_size`) is not in the count, as it is not in
 //! the bound.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::events::Source;
 use glory_hole::querylog::{LogQuery, QueryLog};
-use querylog_support::{config, event};
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use support::querylog::{config, event};
 
 const HOUR: i64 = 3_600_000;
 
@@ -153,7 +153,7 @@ fn a_flood_of_distinct_names_keeps_the_writer_ram_fixed_and_the_top_domains_righ
         domain: Some("flood39999.".into()),
         ..LogQuery::default()
     };
-    let found = querylog_support::pages(&log, q, 100);
+    let found = support::querylog::pages(&log, q, 100);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].domain, "flood39999.example");
 }

@@ -1,12 +1,12 @@
 //! Retention by age and by size: old rows go with their roll-ups, the
 //! newest stay, the file ends under its cap and the freed pages go back.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::events::Source;
 use glory_hole::querylog::{LogQuery, QueryLog};
-use querylog_support::{config, event};
+use support::querylog::{config, event};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -119,7 +119,7 @@ fn retention_by_size_keeps_the_file_under_the_cap() {
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
-        let n: i64 = querylog_support::stored_rows(&c);
+        let n: i64 = support::querylog::stored_rows(&c);
         let d: i64 = c
             .query_row("SELECT count(*) FROM domains", [], |r| r.get(0))
             .unwrap();
@@ -148,6 +148,6 @@ fn retention_by_size_keeps_the_file_under_the_cap() {
         "kept what fits: {}",
         log.status().rows
     );
-    let left: i64 = querylog_support::stored_rows(&c);
+    let left: i64 = support::querylog::stored_rows(&c);
     assert_eq!(log.status().rows, left as u64);
 }

@@ -1,14 +1,14 @@
 //! Migrations from empty and from every earlier version; a newer database
 //! is left alone when it must be; a damaged file is moved aside.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::events::Source;
 use glory_hole::querylog::{LogQuery, QueryLog, latest_version, migrate_to};
-use querylog_support::{config, event};
 use rusqlite::Connection;
 use std::path::Path;
+use support::querylog::{config, event};
 
 fn integrity(path: &Path) -> String {
     let c = Connection::open(path).unwrap();
@@ -277,7 +277,7 @@ fn rows_of_a_version_3_database_move_into_blocks_unchanged() {
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     log.flush();
     expected.reverse();
-    let got = querylog_support::every_row(&log);
+    let got = support::querylog::every_row(&log);
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "every row as it was, newest first");
     assert_eq!(log.status().rows, n as u64);
@@ -368,7 +368,7 @@ fn rows_an_older_build_wrote_after_a_rollback_join_the_blocks() {
     let log = QueryLog::open(&config(dir.path()), rx).unwrap();
     log.flush();
     assert_eq!(log.status().rows, 2_003);
-    let all = querylog_support::every_row(&log);
+    let all = support::querylog::every_row(&log);
     assert_eq!(all.len(), 2_003, "every row once");
     assert!(all.windows(2).all(|w| w[0].time_ms >= w[1].time_ms));
     assert_eq!(all[0].domain, "old.example", "the later row is the newest");

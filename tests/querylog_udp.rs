@@ -1,7 +1,7 @@
 //! Queries asked over a real UDP socket end up in the query log: the DNS
 //! engine's event channel feeds the writer, as the app wires them.
 
-mod querylog_support;
+mod support;
 
 use arc_swap::ArcSwap;
 use glory_hole::clock::now_ms;
@@ -11,8 +11,8 @@ use glory_hole::events::{EventSink, Source};
 use glory_hole::filter::Filter;
 use glory_hole::querylog::{LogQuery, QueryLog};
 use glory_hole::testing::client::{answers, ask};
-use querylog_support::eventually;
 use std::sync::Arc;
+use support::querylog::eventually;
 
 #[tokio::test]
 async fn queries_over_udp_end_up_in_the_database() {

@@ -3,12 +3,12 @@
 //! day roll-ups), privacy applies before anything is kept, and a disabled
 //! log keeps only the live view.
 
-mod querylog_support;
+mod support;
 
 use glory_hole::clock::now_ms;
 use glory_hole::events::{EventSink, Source};
 use glory_hole::querylog::{LogQuery, QueryLog, RuleRef};
-use querylog_support::{config, event, eventually};
+use support::querylog::{config, event, eventually};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;

@@ -4,11 +4,11 @@
 //! loader and sent to the real HTTP API of a running server; both must
 //! match the stored form written in the table (None: both refuse).
 
-mod web_support;
+mod support;
 
 use glory_hole::config::Config;
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 /// (entry as typed, stored spelling or None when refused)
 fn table() -> Vec<(String, Option<String>)> {

@@ -3,12 +3,12 @@
 //! through when the damage is in the head; and the `glory-hole bundle`
 //! command makes, verifies and describes one.
 
-mod update_support;
+mod support;
 
 use glory_hole::update::bundle::{self, CheckError, HEADER_LEN, SIGNATURE_LEN};
 use glory_hole::update::{AcceptedKeys, Piece, Refusal, Unpacker, keys};
 use std::process::Command;
-use update_support::{BOARD, accepted, bytes, dev_key, good, manifest, policy, signed};
+use support::update::{BOARD, accepted, bytes, dev_key, good, manifest, policy, signed};
 
 /// Checks `b` with the development key and the test policy.
 fn refusal(b: &[u8]) -> Refusal {

@@ -3,7 +3,7 @@
 //! selector byte for byte as they were; installing a 64 MiB bundle made
 //! on the fly grows its peak memory by well under 16 MiB.
 
-mod update_support;
+mod support;
 
 use embedded_svc::ota::{Ota, OtaUpdate};
 use glory_hole::testing::Rng;
@@ -13,7 +13,7 @@ use glory_hole::update::state::UpdateState;
 use glory_hole::update::{Manifest, PayloadEntry, SlotName, bundle};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use update_support::{
+use support::update::{
     BOARD, Generated, bytes, dev_key, file_slots, installer, manifest, protected, signed, slots_in,
 };
 

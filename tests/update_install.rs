@@ -4,7 +4,7 @@
 //! bundle is refused with its reason and slot A and the selector keep
 //! every byte.
 
-mod update_support;
+mod support;
 
 use embedded_svc::io::Write;
 use embedded_svc::ota::{Ota, OtaUpdate, SlotState};
@@ -13,7 +13,7 @@ use glory_hole::update::keys;
 use glory_hole::update::selector::Selector;
 use glory_hole::update::state::{Health, Outcome};
 use glory_hole::update::{InstallError, Refusal, Restart, SlotName};
-use update_support::{
+use support::update::{
     BOARD, booted, bytes, dev_key, file_slots, good, install, installer, manifest, protected,
     signed,
 };

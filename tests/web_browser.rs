@@ -10,7 +10,7 @@
 //!
 //! Chromium missing is a failure that says to run .ci/setup, never a skip.
 
-mod web_support;
+mod support;
 
 use glory_hole::app::App;
 use glory_hole::config::Config;
@@ -427,7 +427,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 /// Asks `name` over real DNS and records the query for the stand-in log.
-async fn ask_and_record(web: &web_support::TestBox, dns: std::net::SocketAddr, name: &str) {
+async fn ask_and_record(web: &support::web::TestBox, dns: std::net::SocketAddr, name: &str) {
     let m = client::ask(dns, name, 1).await;
     let status = if client::answers(&m).is_empty() {
         "failed"
@@ -467,7 +467,7 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
         .await
         .unwrap();
     let dns = app.dns_addrs[0];
-    let web = web_support::start_with(app.clone(), dir).await;
+    let web = support::web::start_with(app.clone(), dir).await;
     let base = web.base();
     let d = Driver::start().await;
 
@@ -658,11 +658,11 @@ async fn setup_dashboard_block_from_log_then_dns_blocks() {
 
 #[tokio::test]
 async fn progressive_forms_show_errors_at_the_field() {
-    let (b, _c) = web_support::ready(|_| {}).await;
+    let (b, _c) = support::web::ready(|_| {}).await;
     let base = b.base();
     let d = Driver::start().await;
     d.goto(&format!("{base}/login")).await;
-    d.type_into("#password", web_support::PASSWORD).await;
+    d.type_into("#password", support::web::PASSWORD).await;
     d.click("#login").await;
     d.wait_url("/").await;
 
@@ -702,7 +702,7 @@ async fn progressive_forms_show_errors_at_the_field() {
     d.click("#add-token button").await;
     let token = d.wait_text("#new-token", "gh_").await;
     assert!(b.backend.inner.config().web.enabled);
-    let mut script = web_support::Client::new(&base);
+    let mut script = support::web::Client::new(&base);
     script.bearer = Some(token.trim().to_string());
     assert_eq!(script.get("/api/v1/stats").await.status, 200);
     // Only the two refused requests, no script error or CSP violation.
@@ -716,7 +716,7 @@ async fn progressive_forms_show_errors_at_the_field() {
 
 #[tokio::test]
 async fn appliance_setup_asks_for_network_and_time_zone() {
-    let b = web_support::start(|c| c.web.appliance = true).await;
+    let b = support::web::start(|c| c.web.appliance = true).await;
     let base = b.base();
     let d = Driver::start().await;
     d.goto(&format!("{base}/setup")).await;
@@ -757,9 +757,9 @@ async fn appliance_setup_asks_for_network_and_time_zone() {
 #[tokio::test]
 async fn setup_page_restores_a_backup() {
     let (_old, mut c) =
-        web_support::ready(|c| c.filter.deny = vec!["old.example".parse().unwrap()]).await;
+        support::web::ready(|c| c.filter.deny = vec!["old.example".parse().unwrap()]).await;
     let backup = c.get("/api/v1/backup").await.body;
-    let fresh = web_support::start(|_| {}).await;
+    let fresh = support::web::start(|_| {}).await;
     let file = fresh.dir.path().join("glory-hole-backup.toml");
     std::fs::write(&file, backup).unwrap();
     let base = fresh.base();
@@ -774,7 +774,7 @@ async fn setup_page_restores_a_backup() {
     .await;
     d.click("#setup-restore button").await;
     d.wait_url("/login").await;
-    d.type_into("#password", web_support::PASSWORD).await;
+    d.type_into("#password", support::web::PASSWORD).await;
     d.click("#login").await;
     d.wait_url("/").await;
     assert_eq!(

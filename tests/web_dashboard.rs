@@ -1,10 +1,10 @@
 //! The dashboard's figures, pausing blocking, and the Prometheus metrics over
 //! real HTTP.
 
-mod web_support;
+mod support;
 
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn pause_and_resume_blocking() {

@@ -1,11 +1,11 @@
 //! Clients and groups over real HTTP, and entries and lists that apply to
 //! chosen groups only: through the API, on the pages and over DNS.
 
-mod web_support;
+mod support;
 
 use glory_hole::testing::client::ask_from;
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn client_groups() {

@@ -1,11 +1,11 @@
 //! Blocklists over real HTTP: added, changed, removed, updated now, and
 //! saved to the config file on disk.
 
-mod web_support;
+mod support;
 
 use serde_json::json;
 use std::sync::atomic::Ordering;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn blocklists() {

@@ -1,11 +1,11 @@
 //! Local records and forwarded zones over real HTTP, and a record added
 //! through the API answering over DNS at once.
 
-mod web_support;
+mod support;
 
 use glory_hole::config::Config;
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn local_records_and_forwarding() {

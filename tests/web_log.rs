@@ -1,10 +1,10 @@
 //! The query log over real HTTP: searching, explaining, and paging by
 //! cursor through the real query log without losing a row.
 
-mod web_support;
+mod support;
 
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn query_log_search_and_explain() {

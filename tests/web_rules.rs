@@ -1,10 +1,10 @@
 //! Allow and deny entries over real HTTP: added, normalised, removed, and
 //! saved to the config file on disk.
 
-mod web_support;
+mod support;
 
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn allow_and_deny_rules() {

@@ -2,10 +2,10 @@
 //! real HTTP on loopback, with the auth, CSRF, Host-header and rate-limit
 //! failures a user or an attacker's page can cause.
 
-mod web_support;
+mod support;
 
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn health_is_public_and_says_whether_setup_is_needed() {

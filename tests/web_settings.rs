@@ -1,11 +1,11 @@
 //! Settings over real HTTP, applied live and saved (previous file kept), and
 //! what `App::apply` refuses.
 
-mod web_support;
+mod support;
 
 use glory_hole::web::Backend;
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn settings_apply_live_and_keep_the_previous_file() {

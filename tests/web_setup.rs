@@ -1,11 +1,11 @@
 //! First-boot setup over real HTTP: the API and the plain forms that work
 //! without JavaScript. Each change must be saved to the config file on disk.
 
-mod web_support;
+mod support;
 
 use glory_hole::web::Backend;
 use serde_json::json;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn setup_checks_everything_before_changing_anything() {

@@ -2,7 +2,7 @@
 //! restore, Pi-hole Teleporter import, appliance-only actions (reboot,
 //! factory reset, network), and the firmware placeholder.
 
-mod web_support;
+mod support;
 
 use glory_hole::config::Config;
 use glory_hole::web::Backend;
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
-use web_support::*;
+use support::web::*;
 
 #[tokio::test]
 async fn system_and_assets() {
