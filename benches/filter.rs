@@ -44,14 +44,26 @@ const REAL_SERVER_RSS_MIB: f64 = 24.0;
 /// The rebuild's peak may exceed the steady RSS by this many index sizes.
 const REBUILD_PEAK_INDEXES: f64 = 1.5;
 
-/// The targets a run missed, each said in words.
+/// The targets a run missed, each said in words. Wall-time targets
+/// (lookup ns, start-up ms) are kept apart: they fail the documented run,
+/// while `--quick` (the CI smoke on a shared runner, where wall times are
+/// noise) only reports them. Answers, memory and CPU time always count.
 #[derive(Default)]
-struct Missed(Vec<String>);
+struct Missed {
+    hard: Vec<String>,
+    wall: Vec<String>,
+}
 
 impl Missed {
     fn check(&mut self, met: bool, what: impl FnOnce() -> String) {
         if !met {
-            self.0.push(what());
+            self.hard.push(what());
+        }
+    }
+
+    fn check_wall(&mut self, met: bool, what: impl FnOnce() -> String) {
+        if !met {
+            self.wall.push(what());
         }
     }
 }
@@ -66,9 +78,24 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let missed = run(quick);
-    if !missed.0.is_empty() {
-        eprintln!("\nfilter benchmark: {} target(s) missed:", missed.0.len());
-        for m in &missed.0 {
+    for m in &missed.wall {
+        eprintln!(
+            "wall-time target missed{}: {m}",
+            if quick {
+                " (reported only with --quick)"
+            } else {
+                ""
+            }
+        );
+    }
+    let failed: Vec<&String> = missed
+        .hard
+        .iter()
+        .chain(missed.wall.iter().filter(|_| !quick))
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("\nfilter benchmark: {} target(s) missed:", failed.len());
+        for m in failed {
             eprintln!("  {m}");
         }
         std::process::exit(1);
@@ -606,7 +633,7 @@ fn run(quick: bool) -> Missed {
         ("miss", real.miss),
         ("deep subdomain", real.deep),
     ] {
-        missed.check(ns <= LOOKUP_NS, || {
+        missed.check_wall(ns <= LOOKUP_NS, || {
             format!("lookup ({kind}) {ns:.0} ns > {LOOKUP_NS} ns")
         });
     }
@@ -706,7 +733,7 @@ fn run(quick: bool) -> Missed {
             format!("{}: never blocked {blocked}", r.label)
         });
         if r.label.starts_with("glory-hole") && r.label.contains("snapshot") {
-            missed.check(r.first_answer_ms <= SNAPSHOT_START_MS, || {
+            missed.check_wall(r.first_answer_ms <= SNAPSHOT_START_MS, || {
                 format!(
                     "{}: first answer after {:.0} ms > {SNAPSHOT_START_MS} ms",
                     r.label, r.first_answer_ms
@@ -740,7 +767,7 @@ fn run(quick: bool) -> Missed {
                     )
                 });
                 if label.contains("snapshot") {
-                    missed.check(r.first_answer_ms <= SNAPSHOT_START_MS, || {
+                    missed.check_wall(r.first_answer_ms <= SNAPSHOT_START_MS, || {
                         format!(
                             "real server, {label}: first answer after {:.0} ms > {SNAPSHOT_START_MS} ms",
                             r.first_answer_ms
