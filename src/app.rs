@@ -10,6 +10,7 @@
 
 mod backend;
 mod saved_config;
+mod wipe;
 
 pub use saved_config::SavedConfig;
 
@@ -51,7 +52,11 @@ impl App {
     /// Starts DNS (and everything else the config enables). Must run
     /// inside a tokio runtime. `save_to` is where changes are written.
     pub async fn start(config: Config, save_to: PathBuf) -> anyhow::Result<Arc<App>> {
-        std::fs::create_dir_all(&config.data_dir)
+        // The state is the household's: files this process creates (SQLite's
+        // too) are owner-only, and so is the data directory.
+        // SAFETY: umask only sets the process's file-creation mask.
+        unsafe { libc::umask(0o077) };
+        crate::atomic_file::create_private_dir(&config.data_dir)
             .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
         let config = Arc::new(config);
         let filter = FilterService::start(&config)?;

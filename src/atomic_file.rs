@@ -5,11 +5,48 @@
 //! [`save_atomic`] saves bytes and keeps the previous version as
 //! `<path>.prev` (config, passwords, list copies); [`write_atomic`] streams
 //! through a buffered writer for files too large to build in memory first
-//! (the filter snapshot). Not for: appending (the query log is SQLite).
+//! (the filter snapshot). Files are created owner-only (0600) and missing
+//! directories owner-only (0700): the state holds the household's
+//! settings, password hash and list copies ([`create_private_dir`]).
+//! Not for: appending (the query log is SQLite).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Mode of every state file this program writes.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of every state directory this program creates.
+pub const DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and its missing parents owner-only (0700), and makes an
+/// existing `dir` owner-only too (a data directory made by an older
+/// version, or by hand, with the umask's 0755).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != DIR_MODE {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))?;
+    }
+    Ok(())
+}
+
+/// Opens `path` for writing, truncated, created owner-only (0600).
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    // A file left by an older version keeps its mode on open: narrow it.
+    f.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+    Ok(f)
+}
 
 /// Writes `bytes` to `path` atomically and keeps the previous version as
 /// `<path>.prev`.
@@ -32,16 +69,22 @@ fn replace(
     fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
     let tmp = path.with_extension("tmp");
     {
-        let mut out = BufWriter::with_capacity(64 << 10, File::create(&tmp)?);
+        let mut out = BufWriter::with_capacity(64 << 10, create_private(&tmp)?);
         fill(&mut out)?;
         let f = out.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
     }
     if keep_previous && path.exists() {
-        let _ = std::fs::copy(path, previous_path(path));
+        let prev = previous_path(path);
+        if std::fs::copy(path, &prev).is_ok() {
+            let _ = std::fs::set_permissions(&prev, std::fs::Permissions::from_mode(FILE_MODE));
+        }
     }
     std::fs::rename(&tmp, path)?;
     if let Ok(d) = File::open(dir) {
@@ -51,7 +94,7 @@ fn replace(
 }
 
 /// `x.toml` → `x.toml.prev`; `x` → `x.prev`.
-fn previous_path(path: &Path) -> PathBuf {
+pub fn previous_path(path: &Path) -> PathBuf {
     path.with_extension(match path.extension() {
         Some(e) => format!("{}.prev", e.to_string_lossy()),
         None => "prev".into(),
@@ -88,6 +131,23 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"bc");
         assert!(!dir.path().join("snap.prev").exists());
+    }
+
+    #[test]
+    fn files_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/x.toml");
+        save_atomic(&path, b"one").unwrap();
+        save_atomic(&path, b"two").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("new/x.toml.prev")), 0o600);
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        let wide = dir.path().join("wide");
+        std::fs::create_dir(&wide).unwrap();
+        std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&wide).unwrap();
+        assert_eq!(mode(&wide), 0o700);
     }
 
     #[test]

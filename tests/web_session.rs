@@ -265,7 +265,11 @@ async fn password_change_logs_out_other_sessions() {
 async fn api_tokens_for_scripts() {
     let (b, mut c) = ready(|_| {}).await;
     let r = c
-        .send("POST", "/api/v1/tokens", json!({"name": "home-assistant"}))
+        .send(
+            "POST",
+            "/api/v1/tokens",
+            json!({"name": "home-assistant", "scope": "admin"}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let token = r.json()["token"].as_str().unwrap().to_string();

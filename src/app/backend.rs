@@ -289,9 +289,10 @@ impl Backend for App {
     }
 
     /// Back to the embedded defaults, keeping only what makes this box
-    /// reachable (data directory, web listen addresses, appliance flag);
-    /// network.conf is removed so the next boot uses DHCP. The web layer
-    /// forgets the password; the caller reboots.
+    /// reachable (data directory, web and DNS listen addresses, appliance
+    /// flag), and the previous household's data wiped: every file in the
+    /// data directory but the fresh config (see `wipe_user_data`). The web
+    /// layer forgets the password it holds in RAM; the caller reboots.
     fn factory_reset(&self) -> Result<(), String> {
         let old = App::config(self);
         let mut fresh = Config {
@@ -302,12 +303,7 @@ impl Backend for App {
         fresh.web.appliance = old.web.appliance;
         fresh.dns.listen = old.dns.listen.clone();
         App::apply(self, fresh)?;
-        let net = old.data_dir.join(crate::web::network::NETWORK_FILE);
-        match std::fs::remove_file(&net) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!("removing {}: {e}", net.display())),
-        }
+        super::wipe::wipe_user_data(&old.data_dir, self.config_file())
     }
 
     fn engine_stats(&self) -> EngineStats {

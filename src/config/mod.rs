@@ -413,6 +413,11 @@ pub struct WebConfig {
     pub metrics: bool,
     /// Set on the board image: enables network, time and firmware pages.
     pub appliance: bool,
+    /// How long after start an unset box accepts first-boot setup.
+    pub setup_window: Dur,
+    /// When this file exists (on the card's boot partition), setup asks
+    /// for the secret it holds.
+    pub setup_secret_file: PathBuf,
 }
 
 impl Default for WebConfig {
@@ -423,6 +428,8 @@ impl Default for WebConfig {
             allowed_hosts: Vec::new(),
             metrics: false,
             appliance: false,
+            setup_window: Dur(std::time::Duration::from_secs(30 * 60)),
+            setup_secret_file: PathBuf::from("/boot/setup-secret.txt"),
         }
     }
 }
@@ -502,13 +509,8 @@ impl Config {
                 return Err(format!("{at}: path is empty"));
             }
             if let Some(u) = &l.url {
-                match reqwest::Url::parse(u) {
-                    Ok(url) if matches!(url.scheme(), "https" | "http") && url.has_host() => {}
-                    Ok(_) => {
-                        return Err(format!("{at}: url '{u}': use an https:// (or http://) URL"));
-                    }
-                    Err(e) => return Err(format!("{at}: url '{u}': {e}")),
-                }
+                let url = reqwest::Url::parse(u).map_err(|e| format!("{at}: url '{u}': {e}"))?;
+                list_url_ok(&url).map_err(|e| format!("{at}: url '{u}': {e}"))?;
             }
         }
         self.filter.check_groups()
@@ -517,6 +519,27 @@ impl Config {
     /// The query log path with `data_dir` applied.
     pub fn querylog_path(&self) -> PathBuf {
         self.data_dir.join(&self.querylog.path)
+    }
+}
+
+/// A list URL the box may download: `https://` with a host. Plain `http://`
+/// only to a loopback address (a list served on the box itself): anywhere
+/// else a device on the path could swap the list. Redirects are held to
+/// the same rule (`filter::update`).
+pub fn list_url_ok(url: &reqwest::Url) -> Result<(), String> {
+    let loopback = url
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|a| a.is_loopback());
+    match url.scheme() {
+        "https" if url.has_host() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(
+            "use an https:// URL (plain http:// can be changed on the way; \
+                  a local file is given as path)"
+                .into(),
+        ),
     }
 }
 

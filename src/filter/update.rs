@@ -1,4 +1,4 @@
-//! Downloading URL lists: HTTPS with rustls, conditional requests (ETag,
+//! Downloading URL lists: HTTPS with rustls (redirects may not leave it), conditional requests (ETag,
 //! If-Modified-Since), a size cap, a timeout, and a content check before the
 //! copy on flash is replaced. A failed download keeps the last good copy and
 //! is reported on the list, never fatal. Not for: scheduling (see the
@@ -49,8 +49,11 @@ pub enum Outcome {
     NotModified,
 }
 
+/// Redirects a list download follows at most.
+const MAX_REDIRECTS: usize = 5;
+
 /// The HTTP client used for list downloads: rustls with the webpki roots,
-/// HTTP/1.1.
+/// HTTP/1.1; every redirect must stay on https (`config::list_url_ok`).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -64,6 +67,18 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .tls_backend_preconfigured(tls)
         .user_agent(concat!("glory-hole/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match crate::config::list_url_ok(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(e) => {
+                    let to = attempt.url().to_string();
+                    attempt.error(format!("redirected to {to}: {e}"))
+                }
+            }
+        }))
         .build()?)
 }
 

@@ -3,16 +3,19 @@
 //!
 //! The password and the token hashes live in `<data_dir>/web-auth.json`,
 //! saved with `atomic_file::save_atomic`. Hashing is argon2id with bounded memory
-//! and one hash at a time, so a burst of logins cannot exhaust a small
-//! board's RAM. Sessions live in RAM only: a restart logs everyone out.
+//! and one hash at a time, with at most [`HASH_QUEUE`] waiting (the next
+//! is refused at once), so a burst of logins cannot exhaust a small
+//! board's RAM or keep the owner waiting; which login attempts get a hash
+//! at all is `login_limit`'s. Sessions live in RAM only: a restart logs
+//! everyone out.
 //! Not for: request checks (Host, Origin, CSRF), see `web::guard`.
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// argon2id memory per hash (KiB): OWASP's 19 MiB, fine on a Pi Zero 2.
@@ -21,9 +24,9 @@ const ARGON2_ITERATIONS: u32 = 2;
 pub const MIN_PASSWORD_LEN: usize = 8;
 const SESSION_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
 const MAX_SESSIONS: usize = 64;
-/// Failed logins allowed per client address per window.
-const LOGIN_FAILURES: u32 = 5;
-const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// Hashes that may wait for the one running; past that a request needing
+/// a hash is refused at once.
+pub const HASH_QUEUE: usize = 4;
 
 /// What `web-auth.json` holds, and what a backup carries: hashes only.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +46,34 @@ pub struct StoredToken {
     /// PHC string of the token's secret part.
     pub hash: String,
     pub created_ms: i64,
+    /// Tokens saved before scopes existed could do everything: `admin`.
+    #[serde(default = "TokenScope::admin")]
+    pub scope: TokenScope,
+}
+
+/// What a token may do: `read` the figures a dashboard such as Home
+/// Assistant shows (stats, log, metrics: GET requests), or everything
+/// (`admin`). Only `admin` may change anything, read the backup or the
+/// token list (see `guard::needs_admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    #[default]
+    Read,
+    Admin,
+}
+
+impl TokenScope {
+    fn admin() -> TokenScope {
+        TokenScope::Admin
+    }
+    pub fn parse(s: &str) -> Result<TokenScope, String> {
+        match s {
+            "read" => Ok(TokenScope::Read),
+            "admin" => Ok(TokenScope::Admin),
+            other => Err(format!("scope: '{other}': use read or admin")),
+        }
+    }
 }
 
 const MAX_TOKENS: usize = 32;
@@ -53,6 +84,7 @@ pub struct TokenInfo {
     pub id: String,
     pub name: String,
     pub created_ms: i64,
+    pub scope: TokenScope,
 }
 
 #[derive(Debug, Clone)]
@@ -67,10 +99,18 @@ pub struct Auth {
     sessions: Mutex<HashMap<String, Session>>,
     /// Tokens already verified once, so scripts polling /metrics do not pay
     /// an argon2 hash per request. Cleared when a token is revoked.
-    verified_tokens: Mutex<HashMap<String, String>>,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    verified_tokens: Mutex<HashMap<String, (String, TokenScope)>>,
+    pub logins: super::login_limit::LoginLimit,
     hashing: tokio::sync::Semaphore,
+    /// Hashes running or waiting (see [`HASH_QUEUE`]).
+    queued: AtomicUsize,
+    /// Password checks hashed since start (the /metrics figure a login
+    /// flood is measured by).
+    password_checks: AtomicU64,
 }
+
+/// Why a secret could not be checked now.
+pub const HASH_BUSY: &str = "the box is busy checking other logins; try again in a moment";
 
 pub fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
@@ -166,8 +206,10 @@ impl Auth {
             file: Mutex::new(file),
             sessions: Mutex::default(),
             verified_tokens: Mutex::default(),
-            failures: Mutex::default(),
+            logins: Default::default(),
             hashing: tokio::sync::Semaphore::new(1),
+            queued: AtomicUsize::new(0),
+            password_checks: AtomicU64::new(0),
         })
     }
 
@@ -181,16 +223,36 @@ impl Auth {
         lock(&self.file).password.is_some()
     }
 
-    /// Runs one argon2 computation at a time, off the async threads.
-    async fn one_hash<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+    /// Runs one argon2 computation at a time, off the async threads; with
+    /// [`HASH_QUEUE`] already waiting, refuses at once ([`HASH_BUSY`]).
+    async fn one_hash<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        struct Queued<'a>(&'a AtomicUsize);
+        impl Drop for Queued<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        if self.queued.fetch_add(1, Ordering::SeqCst) > HASH_QUEUE {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(HASH_BUSY.into());
+        }
+        let _queued = Queued(&self.queued);
         let _permit = self
             .hashing
             .acquire()
             .await
             .expect("semaphore never closed");
-        tokio::task::spawn_blocking(f)
+        Ok(tokio::task::spawn_blocking(f)
             .await
-            .expect("hashing task panicked")
+            .expect("hashing task panicked"))
+    }
+
+    /// Password checks hashed since start.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(Ordering::SeqCst)
     }
 
     /// Sets the password. `only_if_unset` makes first-boot setup race-free:
@@ -198,7 +260,7 @@ impl Auth {
     pub async fn set_password(&self, password: &str, only_if_unset: bool) -> Result<(), String> {
         check_password_strength(password)?;
         let pw = password.to_string();
-        let phc = self.one_hash(move || hash_secret(&pw)).await?;
+        let phc = self.one_hash(move || hash_secret(&pw)).await??;
         let mut file = lock(&self.file).clone();
         if only_if_unset && file.password.is_some() {
             return Err("setup is already finished; log in instead".into());
@@ -211,41 +273,17 @@ impl Auth {
         Ok(())
     }
 
-    pub async fn check_password(&self, password: &str) -> bool {
+    /// Checks the admin password. Callers count the attempt first
+    /// (`logins.begin`). Err: the hash queue is full.
+    pub async fn check_password(&self, password: &str) -> Result<bool, String> {
         let Some(phc) = lock(&self.file).password.clone() else {
-            return false;
+            return Ok(false);
         };
         let pw = password.to_string();
-        self.one_hash(move || verify_secret(&pw, &phc)).await
-    }
-
-    /// True when `client` has failed too often recently.
-    pub fn login_blocked(&self, client: IpAddr) -> bool {
-        let mut f = lock(&self.failures);
-        match f.get(&client) {
-            Some((n, since)) if since.elapsed() < LOGIN_WINDOW => *n >= LOGIN_FAILURES,
-            Some(_) => {
-                f.remove(&client);
-                false
-            }
-            None => false,
-        }
-    }
-
-    pub fn login_failed(&self, client: IpAddr) {
-        let mut f = lock(&self.failures);
-        if f.len() > 4096 {
-            f.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
-        }
-        let e = f.entry(client).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= LOGIN_WINDOW {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
-    }
-
-    pub fn login_succeeded(&self, client: IpAddr) {
-        lock(&self.failures).remove(&client);
+        let checks = &self.password_checks;
+        let ok = self.one_hash(move || verify_secret(&pw, &phc)).await?;
+        checks.fetch_add(1, Ordering::SeqCst);
+        Ok(ok)
     }
 
     /// A new session; returns (session id, csrf token).
@@ -297,12 +335,17 @@ impl Auth {
                 id: t.id.clone(),
                 name: t.name.clone(),
                 created_ms: t.created_ms,
+                scope: t.scope,
             })
             .collect()
     }
 
     /// Creates a token; the returned secret is never stored in clear.
-    pub async fn create_token(&self, name: &str) -> Result<(TokenInfo, String), String> {
+    pub async fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+    ) -> Result<(TokenInfo, String), String> {
         let name = name.trim();
         if name.is_empty() || name.len() > 64 {
             return Err("name: give the token a name of 1 to 64 characters".into());
@@ -311,12 +354,13 @@ impl Auth {
         let secret = random_hex(24);
         let token = format!("gh_{id}_{secret}");
         let s = secret.clone();
-        let hash = self.one_hash(move || hash_secret(&s)).await?;
+        let hash = self.one_hash(move || hash_secret(&s)).await??;
         let entry = StoredToken {
             id: id.clone(),
             name: name.to_string(),
             hash,
             created_ms: crate::clock::now_ms(),
+            scope,
         };
         let mut file = lock(&self.file).clone();
         if file.tokens.len() >= MAX_TOKENS {
@@ -330,6 +374,7 @@ impl Auth {
                 id,
                 name: entry.name,
                 created_ms: entry.created_ms,
+                scope,
             },
             token,
         ))
@@ -344,32 +389,32 @@ impl Auth {
         }
         self.save(&file)?;
         *lock(&self.file) = file;
-        lock(&self.verified_tokens).retain(|_, tid| tid != id);
+        lock(&self.verified_tokens).retain(|_, (tid, _)| tid != id);
         Ok(())
     }
 
-    /// Checks a bearer token "gh_<id>_<secret>"; returns the token id.
-    pub async fn check_token(&self, token: &str) -> Option<String> {
-        if let Some(id) = lock(&self.verified_tokens).get(token) {
-            return Some(id.clone());
+    /// Checks a bearer token "gh_<id>_<secret>"; returns the token id and
+    /// scope.
+    pub async fn check_token(&self, token: &str) -> Option<(String, TokenScope)> {
+        if let Some(hit) = lock(&self.verified_tokens).get(token) {
+            return Some(hit.clone());
         }
         let rest = token.strip_prefix("gh_")?;
         let (id, secret) = rest.split_once('_')?;
-        let hash = lock(&self.file)
+        let (hash, scope) = lock(&self.file)
             .tokens
             .iter()
-            .find(|t| t.id == id)?
-            .hash
-            .clone();
+            .find(|t| t.id == id)
+            .map(|t| (t.hash.clone(), t.scope))?;
         let s = secret.to_string();
-        if !self.one_hash(move || verify_secret(&s, &hash)).await {
+        if !self.one_hash(move || verify_secret(&s, &hash)).await.ok()? {
             return None;
         }
         let mut cache = lock(&self.verified_tokens);
         if cache.len() < 256 {
-            cache.insert(token.to_string(), id.to_string());
+            cache.insert(token.to_string(), (id.to_string(), scope));
         }
-        Some(id.to_string())
+        Some((id.to_string(), scope))
     }
 
     /// The stored hashes, for a backup.
@@ -394,12 +439,18 @@ impl Auth {
         Ok(())
     }
 
-    /// Forgets the password, tokens and sessions (factory reset).
+    /// Forgets the password, tokens and sessions, and the file's previous
+    /// version (factory reset).
     pub fn reset(&self) -> Result<(), String> {
-        match std::fs::remove_file(&self.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("removing {}: {e}", self.path.display())),
+        for path in [
+            self.path.clone(),
+            crate::atomic_file::previous_path(&self.path),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("removing {}: {e}", path.display())),
+            }
         }
         *lock(&self.file) = Credentials::default();
         lock(&self.sessions).clear();
@@ -440,22 +491,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rate_limit_counts_per_client() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = Auth::load(dir.path()).unwrap();
-        let ip: IpAddr = "192.168.1.9".parse().unwrap();
-        let other: IpAddr = "192.168.1.10".parse().unwrap();
-        for _ in 0..LOGIN_FAILURES {
-            assert!(!a.login_blocked(ip));
-            a.login_failed(ip);
-        }
-        assert!(a.login_blocked(ip));
-        assert!(!a.login_blocked(other));
-        a.login_succeeded(ip);
-        assert!(!a.login_blocked(ip));
-    }
-
-    #[tokio::test]
     async fn password_and_tokens_persist() {
         let dir = tempfile::tempdir().unwrap();
         let a = Auth::load(dir.path()).unwrap();
@@ -463,11 +498,15 @@ mod tests {
         assert!(a.set_password("short", true).await.is_err());
         a.set_password("long enough pw", true).await.unwrap();
         assert!(a.set_password("another one!", true).await.is_err());
-        let (info, token) = a.create_token("script").await.unwrap();
+        let (info, token) = a.create_token("script", TokenScope::Read).await.unwrap();
         let b = Auth::load(dir.path()).unwrap();
         assert!(b.password_is_set());
-        assert!(b.check_password("long enough pw").await);
-        assert_eq!(b.check_token(&token).await, Some(info.id.clone()));
+        assert!(b.check_password("long enough pw").await.unwrap());
+        assert_eq!(b.password_checks(), 1);
+        assert_eq!(
+            b.check_token(&token).await,
+            Some((info.id.clone(), TokenScope::Read))
+        );
         assert_eq!(b.check_token("gh_00000000_nope").await, None);
         b.revoke_token(&info.id).unwrap();
         assert_eq!(b.check_token(&token).await, None);

@@ -55,8 +55,12 @@ pub fn write(cfg: &Config, creds: &Credentials, now_ms: i64) -> String {
     }
     out.push_str("tokens = [\n");
     for t in &creds.tokens {
+        let scope = match t.scope {
+            super::auth::TokenScope::Read => "read",
+            super::auth::TokenScope::Admin => "admin",
+        };
         out.push_str(&format!(
-            "    {{ id = {}, name = {}, hash = {}, created_ms = {} }},\n",
+            "    {{ id = {}, name = {}, hash = {}, created_ms = {}, scope = \"{scope}\" }},\n",
             toml_str(&t.id),
             toml_str(&t.name),
             toml_str(&t.hash),
@@ -155,6 +159,7 @@ mod tests {
                 name: "backup \"script\"".into(),
                 hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
                 created_ms: 1_700_000_000_000,
+                scope: crate::web::auth::TokenScope::Read,
             }],
         }
     }

@@ -4,11 +4,14 @@
 //! Order: Host allowlist (a page on another site that rebinds its name to
 //! the box's address is refused here), then who is asking (session cookie
 //! or `Authorization: Bearer` token), then for state-changing methods the
-//! Origin check and the session's CSRF token (`X-CSRF-Token` header).
+//! Origin check and the session's CSRF token (`X-CSRF-Token` header), and
+//! for a token its scope: a `read` token may only read ([`needs_admin`]).
+//! The handler then has `listen::REQUEST_TIMEOUT` to answer.
 //! Unauthenticated requests to anything but login, setup, health and the
 //! static assets get 401 (API) or a redirect to the login or setup page.
 
 use super::State;
+use super::auth::TokenScope;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -29,6 +32,14 @@ base-uri 'none'";
 pub enum Principal {
     Session { id: String, csrf: String },
     Token,
+}
+
+/// Whether a request needs an `admin` token: every change (any method but
+/// GET and HEAD), and reading the backup (it holds the credential hashes)
+/// or the token list.
+pub fn needs_admin(method: &Method, path: &str) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD)
+        || matches!(path, "/api/v1/backup" | "/api/v1/tokens")
 }
 
 /// Host names accepted besides IP literals and `web.allowed_hosts`.
@@ -114,7 +125,18 @@ pub async fn guard(
     next: Next,
 ) -> Response {
     let started = std::time::Instant::now();
-    let mut resp = check_and_run(&st, &mut req, next).await;
+    let mut resp = match tokio::time::timeout(
+        super::listen::REQUEST_TIMEOUT,
+        check_and_run(&st, &mut req, next),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => api_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request took too long (a body sent too slowly?)",
+        ),
+    };
     add_security_headers(resp.headers_mut());
     // How long the server worked on this request (shown by browser tools;
     // read by examples/web_page_times.rs).
@@ -133,6 +155,7 @@ async fn check_and_run(st: &State, req: &mut Request, next: Next) -> Response {
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("")
         .to_string();
+    let path = req.uri().path().to_string();
     let cfg = st.backend.config();
     if !host_allowed(&host, &cfg.web.allowed_hosts) {
         return (
@@ -144,7 +167,6 @@ async fn check_and_run(st: &State, req: &mut Request, next: Next) -> Response {
         )
             .into_response();
     }
-    let path = req.uri().path().to_string();
     let is_api = path.starts_with("/api/") || path == "/metrics";
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
 
@@ -164,7 +186,13 @@ async fn check_and_run(st: &State, req: &mut Request, next: Next) -> Response {
             .map(str::trim);
         match token {
             Some(t) => match st.auth.check_token(t).await {
-                Some(id) => {
+                Some((_, TokenScope::Read)) if needs_admin(req.method(), &path) => {
+                    return api_error(
+                        StatusCode::FORBIDDEN,
+                        "this API token may only read; changes need a token with scope admin",
+                    );
+                }
+                Some((id, _)) => {
                     tracing::debug!(token = %id, path = %req.uri().path(), "API token request");
                     principal = Some(Principal::Token)
                 }

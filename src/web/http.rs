@@ -16,9 +16,6 @@ use axum::{Extension, Json};
 use serde_json::json;
 use std::net::IpAddr;
 
-/// Uploads (config restore, Teleporter archives) may be this large.
-pub const MAX_UPLOAD: usize = 64 << 20;
-
 /// A field-named error: (field, message).
 pub type FieldError = (String, String);
 
@@ -82,6 +79,10 @@ impl ApiError {
             error: msg,
             field,
         }
+    }
+    pub fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
     }
     pub fn unavailable(msg: String) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg)

@@ -89,6 +89,12 @@ async fn metrics(
         sys.uptime_secs.to_string(),
     );
     metric(
+        "login_password_checks_total",
+        "Admin password checks hashed since start (login attempts past the rate limit are not).",
+        "counter",
+        st.auth.password_checks().to_string(),
+    );
+    metric(
         "blocking_paused",
         "1 while blocking is paused.",
         "gauge",

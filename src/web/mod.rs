@@ -1,16 +1,16 @@
 //! The web UI and JSON API: set up, watch and run the box from its own page.
 //!
-//! The web UI and JSON API: set up, watch and run the box from its own page.
-//!
 //! One module per feature, each owning its input and output types, its JSON
 //! handlers under `/api/v1`, its server-rendered page and its `routes()`:
 //! `session` (login, password, tokens), `setup`, `dashboard` (and pause),
 //! `log`, `rules`, `lists`, `groups`, `local` (records and forwarding),
 //! `settings`, `system` (network, backup, import, reboot, reset), `metrics`.
 //! Pages use a little progressive JavaScript (`assets`) that sends every
-//! change to the API. Every request passes `guard` first: Host allowlist
-//! (DNS rebinding), authentication, Origin and CSRF checks, security
-//! headers. Shared by the features: `http` (errors, extractors, config
+//! change to the API. Connections are accepted by `listen` (connection
+//! cap, header and request timeouts); every request passes `guard` first:
+//! Host allowlist (DNS rebinding), authentication, token scope, Origin and
+//! CSRF checks, security headers. `limits` bounds bodies and uploads;
+//! `setup_gate` decides who may set up an unset box. Shared by the features: `http` (errors, extractors, config
 //! edits, cookies, CSRF) and `html` (escaping, page frame, widgets). The
 //! rest of the server is reached only through [`Backend`], implemented
 //! beside the server (`app`). `scope` maps "this entry / list applies to
@@ -28,9 +28,12 @@ mod groups;
 mod guard;
 mod html;
 mod http;
+mod limits;
+mod listen;
 mod lists;
 mod local;
 pub mod log;
+mod login_limit;
 mod metrics;
 pub mod network;
 mod openapi;
@@ -39,6 +42,7 @@ pub mod scope;
 mod session;
 mod settings;
 pub mod setup;
+mod setup_gate;
 pub mod sysinfo;
 mod system;
 pub mod teleporter;
@@ -46,8 +50,6 @@ pub mod teleporter;
 pub use backend::Backend;
 
 use axum::Router;
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -58,6 +60,11 @@ pub struct Web {
     pub auth: auth::Auth,
     assets: assets::Assets,
     sys: sysinfo::Sampler,
+    /// When the web server started: first-boot setup is open for
+    /// `web.setup_window` after it (see `setup_gate`).
+    started: std::time::Instant,
+    /// Uploads handled at once (see `limits`).
+    uploads: tokio::sync::Semaphore,
 }
 
 pub type State = Arc<Web>;
@@ -70,26 +77,18 @@ pub struct Conn {
     pub local: SocketAddr,
 }
 
-impl Connected<IncomingStream<'_, TcpListener>> for Conn {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        let peer = *stream.remote_addr();
-        Conn {
-            peer,
-            local: stream.io().local_addr().unwrap_or(peer),
-        }
-    }
-}
-
 impl Web {
     pub fn new(backend: Arc<dyn Backend>) -> anyhow::Result<State> {
         let data_dir = backend.data_dir();
-        std::fs::create_dir_all(&data_dir)
+        crate::atomic_file::create_private_dir(&data_dir)
             .map_err(|e| anyhow::anyhow!("creating data_dir {}: {e}", data_dir.display()))?;
         Ok(Arc::new(Web {
             auth: auth::Auth::load(&data_dir)?,
             backend,
             assets: assets::Assets::build(),
             sys: sysinfo::Sampler::new(),
+            started: std::time::Instant::now(),
+            uploads: tokio::sync::Semaphore::new(limits::UPLOADS_AT_ONCE),
         }))
     }
 }
@@ -110,6 +109,7 @@ pub fn router(state: State) -> Router {
         .merge(metrics::routes())
         .merge(openapi::routes())
         .merge(assets::routes())
+        .layer(limits::upload(limits::JSON_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
@@ -130,12 +130,7 @@ pub async fn serve(
             .await
             .map_err(|e| anyhow::anyhow!("web: cannot listen on {addr}: {e}"))?;
         bound.push(listener.local_addr()?);
-        let app = router(state.clone()).into_make_service_with_connect_info::<Conn>();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!("web server stopped: {e}");
-            }
-        });
+        tokio::spawn(listen::run(listener, router(state.clone())));
     }
     Ok(bound)
 }

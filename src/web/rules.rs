@@ -31,6 +31,11 @@ pub struct RuleIn {
     /// Groups the entry applies to; missing or empty: every client.
     #[serde(default)]
     pub groups: Option<Vec<String>>,
+    /// The entry is a queried name to match exactly (the log's block and
+    /// allow buttons): never read as a wildcard or a regex, whatever text
+    /// a device put in its query.
+    #[serde(default)]
+    pub exact: bool,
 }
 
 /// An allow/deny entry as the filter reads it, in its stored spelling:
@@ -42,6 +47,24 @@ pub fn normalize_rule(entry: &str) -> ApiResult<String> {
 /// One entry parsed by `RuleEntry::parse`; the error names the `entry` field.
 pub fn rule_entry(entry: &str) -> ApiResult<RuleEntry> {
     RuleEntry::parse(entry).map_err(|e| ApiError::field("entry", format!("entry: {e}")))
+}
+
+/// A queried name as an exact-name entry; text that is no domain name
+/// (`/.*/`, `*.example`) is refused, never turned into a pattern.
+pub fn exact_name(name: &str) -> ApiResult<RuleEntry> {
+    name.parse::<crate::syntax::DomainName>()
+        .ok()
+        .filter(|n| !n.as_str().contains('*'))
+        .map(RuleEntry::Exact)
+        .ok_or_else(|| {
+            ApiError::field(
+                "entry",
+                format!(
+                    "entry: '{name}' is not a domain name, so it cannot be matched exactly \
+                     (write a rule on the Lists page instead)"
+                ),
+            )
+        })
 }
 
 fn rule_list(list: &str) -> ApiResult<RuleList> {
@@ -88,7 +111,11 @@ async fn add_rule(
     Body(r): Body<RuleIn>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let list = rule_list(&r.list)?;
-    let entry = normalize_rule(&r.entry)?;
+    let entry = if r.exact {
+        exact_name(&r.entry)?.to_string()
+    } else {
+        normalize_rule(&r.entry)?
+    };
     let mut words = String::new();
     edit(&st, |c| {
         let want = chosen_scope(c, &r.groups)?;

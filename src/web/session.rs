@@ -3,6 +3,7 @@
 //! Not for: checking a request's credentials (see `guard`) or storing them
 //! (see `auth`).
 
+use super::auth::TokenScope;
 use super::guard::{self, Principal};
 use super::html::{esc, field_error, page};
 use super::http::{
@@ -39,22 +40,33 @@ pub async fn do_login(st: &State, client: IpAddr, password: &str) -> ApiResult<(
             "no admin password yet: finish setup first",
         ));
     }
-    if st.auth.login_blocked(client) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins; wait a minute",
-        ));
-    }
-    if !st.auth.check_password(password).await {
-        st.auth.login_failed(client);
+    let attempt = begin_attempt(st, client)?;
+    if !check_password(st, password).await? {
         return Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "wrong password".into(),
             field: Some("password".into()),
         });
     }
-    st.auth.login_succeeded(client);
+    attempt.succeeded();
     Ok(st.auth.new_session())
+}
+
+/// Counts a password attempt from `client` before anything is hashed;
+/// 429 when the address (or everyone together) tried too often.
+fn begin_attempt(st: &State, client: IpAddr) -> ApiResult<super::login_limit::Attempt<'_>> {
+    st.auth
+        .logins
+        .begin(client)
+        .map_err(|r| ApiError::new(StatusCode::TOO_MANY_REQUESTS, r.message()))
+}
+
+/// The password check; 503 at once when the hash queue is full.
+async fn check_password(st: &State, password: &str) -> ApiResult<bool> {
+    st.auth
+        .check_password(password)
+        .await
+        .map_err(ApiError::unavailable)
 }
 
 #[derive(Deserialize)]
@@ -105,17 +117,11 @@ async fn change_password(
     Extension(p): Extension<Principal>,
     Body(input): Body<PasswordIn>,
 ) -> ApiResult<Response> {
-    let client = peer(&ci);
-    if st.auth.login_blocked(client) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; wait a minute",
-        ));
-    }
-    if !st.auth.check_password(&input.current).await {
-        st.auth.login_failed(client);
+    let attempt = begin_attempt(&st, peer(&ci))?;
+    if !check_password(&st, &input.current).await? {
         return Err(ApiError::field("current", "current: wrong password"));
     }
+    attempt.succeeded();
     st.auth
         .set_password(&input.new, false)
         .await
@@ -139,21 +145,28 @@ async fn tokens(
 #[derive(Deserialize)]
 struct TokenIn {
     name: String,
+    /// "read" (the default: stats, log, metrics) or "admin".
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 async fn create_token(
     axum::extract::State(st): axum::extract::State<State>,
     Body(t): Body<TokenIn>,
 ) -> ApiResult<Response> {
+    let scope = match t.scope.as_deref().map(str::trim) {
+        None | Some("") => TokenScope::Read,
+        Some(s) => TokenScope::parse(s).map_err(|e| ApiError::field("scope", e))?,
+    };
     let (info, token) = st
         .auth
-        .create_token(&t.name)
+        .create_token(&t.name, scope)
         .await
         .map_err(|e| ApiError::field("name", e))?;
     Ok((
         StatusCode::CREATED,
         Json(
-            json!({ "id": info.id, "name": info.name, "token": token, "message": "token created" }),
+            json!({ "id": info.id, "name": info.name, "scope": info.scope, "token": token, "message": "token created" }),
         ),
     )
         .into_response())

@@ -225,9 +225,13 @@ async fn settings_page(
     for t in &toks {
         let _ = write!(
             s,
-            "<tr><td>{}</td><td class=\"mono\">gh_{}_…</td><td><time data-ms=\"{}\">{}</time></td><td><button class=\"small sec\" data-action=\"DELETE /api/v1/tokens/{}\" data-confirm=\"Revoke this token?\">revoke</button></td></tr>",
+            "<tr><td>{}</td><td class=\"mono\">gh_{}_…</td><td>{}</td><td><time data-ms=\"{}\">{}</time></td><td><button class=\"small sec\" data-action=\"DELETE /api/v1/tokens/{}\" data-confirm=\"Revoke this token?\">revoke</button></td></tr>",
             esc(&t.name),
             esc(&t.id),
+            match t.scope {
+                crate::web::auth::TokenScope::Read => "read only",
+                crate::web::auth::TokenScope::Admin => "admin",
+            },
             t.created_ms,
             time(t.created_ms),
             esc(&t.id)
@@ -237,6 +241,7 @@ async fn settings_page(
         s,
         "</tbody></table></div><form data-api=\"/api/v1/tokens\" data-done=\"show\" class=\"row\" id=\"add-token\">\
          <label>Name<input type=\"text\" name=\"name\" placeholder=\"home-assistant\" required></label>\
+         <label>May<select name=\"scope\"><option value=\"read\">read stats, log and metrics</option><option value=\"admin\">change everything</option></select></label>\
          <button>Create token</button>{}<span class=\"status\"></span><div class=\"result\"></div></form>",
         field_error("name", None)
     );

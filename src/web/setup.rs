@@ -1,19 +1,21 @@
 //! First-boot setup: the choices offered (upstream and blocklist presets,
 //! and on the appliance its network and time zone), how they become a
 //! config, the setup page and form, and `/api/v1/setup` (status, finish,
-//! or restore a backup instead).
+//! or restore a backup instead). Who may set up, and when, is
+//! `setup_gate`'s: every handler here asks it before writing anything.
 //! Not for: changing settings after setup (see `settings`, `system`).
 
 use super::guard;
 use super::html::{esc, field_error, html, page};
 use super::http::{
-    ApiError, ApiResult, Body, Ext, FieldError, MAX_UPLOAD, csrf, csrf_error, edit, field_err, ok,
+    ApiError, ApiResult, Body, Ext, FieldError, csrf, csrf_error, edit, field_err, ok, peer,
     pre_cookie, pre_csrf_ok, pre_token, session_cookie, with_pre_cookie,
 };
+use super::setup_gate;
 use super::{Conn, State};
 use crate::config::{Config, FilterList, Upstream};
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{DefaultBodyLimit, Form};
+use axum::extract::{Form, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -30,7 +32,7 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/setup", get(setup_status).post(setup_api))
         .route(
             "/api/v1/setup/restore",
-            post(setup_restore).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+            post(setup_restore).layer(super::limits::upload(super::limits::BACKUP_BYTES)),
         )
         .route("/setup", get(setup_page).post(setup_form))
         .route("/setup/done", get(setup_done))
@@ -202,17 +204,15 @@ pub struct SetupIn {
     pub blocklists: Vec<String>,
     /// Appliance only.
     pub network: Option<Network>,
+    /// The secret on the boot partition, when there is one.
+    pub setup_secret: String,
 }
 
-/// Applies first-boot choices: config first (so a bad choice leaves the
-/// box unconfigured and the form can be fixed), then the password.
-pub async fn do_setup(st: &State, input: &SetupIn) -> ApiResult<()> {
-    if st.auth.password_is_set() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "setup is already finished; log in instead",
-        ));
-    }
+/// Applies first-boot choices from `client`: who may set up is checked
+/// first, then every choice, and only then is anything written (the
+/// network settings, the password, the config).
+pub async fn do_setup(st: &State, client: std::net::IpAddr, input: &SetupIn) -> ApiResult<()> {
+    setup_gate::check(st, client, Some(&input.setup_secret))?;
     super::auth::check_password_strength(&input.password)
         .map_err(|e| ApiError::field("password", e))?;
     let mut cfg = (*st.backend.config()).clone();
@@ -244,6 +244,7 @@ async fn setup_status(
     let cfg = st.backend.config();
     let mut resp = Json(json!({
         "needed": !st.auth.password_is_set(),
+        "gate": setup_gate::status(&st),
         "appliance": cfg.web.appliance,
         "csrf": token,
         "upstream_presets": UPSTREAM_PRESETS.iter().map(|p| json!({"id": p.id, "label": p.label})).collect::<Vec<_>>(),
@@ -257,13 +258,14 @@ async fn setup_status(
 
 async fn setup_api(
     axum::extract::State(st): axum::extract::State<State>,
+    ci: Option<Extension<ConnectInfo<Conn>>>,
     headers: HeaderMap,
     Body(input): Body<SetupIn>,
 ) -> ApiResult<Response> {
     if !pre_csrf_ok(&headers, None) {
         return Err(csrf_error());
     }
-    do_setup(&st, &input).await?;
+    do_setup(&st, peer(&ci), &input).await?;
     let (id, csrf) = st.auth.new_session();
     let mut resp = Json(json!({ "message": "setup finished", "csrf": csrf })).into_response();
     resp.headers_mut()
@@ -275,20 +277,25 @@ async fn setup_api(
 /// session comes with it: the backup's password is needed to log in.
 async fn setup_restore(
     axum::extract::State(st): axum::extract::State<State>,
+    ci: Option<Extension<ConnectInfo<Conn>>>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    Query(q): Query<SecretIn>,
+    body: axum::body::Body,
 ) -> ApiResult<Json<serde_json::Value>> {
     if !pre_csrf_ok(&headers, None) {
         return Err(csrf_error());
     }
-    if st.auth.password_is_set() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "setup is already finished; log in and restore on the System page",
-        ));
-    }
+    // Before a byte of the body is read.
+    setup_gate::check(&st, peer(&ci), q.setup_secret.as_deref())?;
+    let _slot = super::limits::upload_slot(&st)?;
+    let body = super::limits::read_body(body, super::limits::BACKUP_BYTES).await?;
     restore_backup(&st, &body, true).await?;
     Ok(ok("backup restored: log in with its admin password"))
+}
+
+#[derive(Deserialize)]
+struct SecretIn {
+    setup_secret: Option<String>,
 }
 
 // ---- pages ----
@@ -300,6 +307,20 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
     };
     let mut s = String::new();
     s.push_str("<p>Welcome. Three choices and your box starts blocking ads for every device that uses it. DNS already answers with safe defaults.</p>");
+    let gate = setup_gate::status(st);
+    let mins = gate.closes_in_secs.div_ceil(60);
+    let _ = if gate.open {
+        write!(
+            s,
+            "<p class=\"muted\" id=\"setup-window\">Setup stays open for {mins} more minute{} after start, from this network only. Power-cycle the box to open it again.</p>",
+            if mins == 1 { "" } else { "s" }
+        )
+    } else {
+        write!(
+            s,
+            "<p class=\"err\" id=\"setup-window\">The setup window has closed. Power-cycle the box to open it again.</p>"
+        )
+    };
     if let Some(er) = err.filter(|e| e.field.is_none()) {
         let _ = write!(s, "<p class=\"err\">{}</p>", esc(&er.error));
     }
@@ -308,10 +329,11 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
         "<form method=\"post\" action=\"/setup\" class=\"stack\" id=\"setup\">\
          <input type=\"hidden\" name=\"_csrf\" value=\"{}\">\
          <fieldset><legend>1. Admin password</legend>\
-         <label>Password (at least {} characters)<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"new-password\" required></label>{}</fieldset>",
+         <label>Password (at least {} characters)<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"new-password\" required></label>{}{}</fieldset>",
         esc(token),
         super::auth::MIN_PASSWORD_LEN,
-        field_error("password", e("password"))
+        field_error("password", e("password")),
+        secret_field(gate.secret_needed, e("setup_secret")),
     );
     s.push_str("<fieldset><legend>2. Where the box asks</legend>");
     let chosen = if input.upstream.is_empty() {
@@ -403,10 +425,23 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
     s.push_str("<button id=\"finish\">Finish setup</button></form>");
     s.push_str("<h2>Replacing a box?</h2><p class=\"muted\">Restore the backup you downloaded from the old one's System page: its settings, admin password and API tokens come back, and you log in with the old password.</p>\
         <form data-upload=\"/api/v1/setup/restore\" data-done=\"/login\" class=\"row\" id=\"setup-restore\">\
-        <label>Backup file<input type=\"file\" name=\"file\" accept=\".toml,text/plain\"></label><button class=\"sec\">Restore</button>");
+        <label>Backup file<input type=\"file\" name=\"file\" accept=\".toml,text/plain\"></label>");
+    s.push_str(&secret_field(gate.secret_needed, None));
+    s.push_str("<button class=\"sec\">Restore</button>");
     s.push_str(&field_error("file", None));
     s.push_str("<span class=\"status\"></span></form>");
     s
+}
+
+/// The setup secret's field, when the boot partition holds one.
+fn secret_field(needed: bool, err: Option<&str>) -> String {
+    if !needed {
+        return String::new();
+    }
+    format!(
+        "<label>Setup secret (from setup-secret.txt on the card)<input type=\"password\" name=\"setup_secret\" autocomplete=\"off\" required></label>{}",
+        field_error("setup_secret", err)
+    )
 }
 
 async fn setup_page(
@@ -463,11 +498,13 @@ fn setup_from_form(form: &[(String, String)]) -> SetupIn {
             })
             .collect(),
         network: Some(network),
+        setup_secret: get("setup_secret"),
     }
 }
 
 async fn setup_form(
     axum::extract::State(st): axum::extract::State<State>,
+    ci: Option<Extension<ConnectInfo<Conn>>>,
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
@@ -480,7 +517,7 @@ async fn setup_form(
         .map(|(_, v)| v.as_str());
     let input = setup_from_form(&form);
     let result = if pre_csrf_ok(&headers, sent) {
-        do_setup(&st, &input).await
+        do_setup(&st, peer(&ci), &input).await
     } else {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -7,9 +7,9 @@
 use super::State;
 use super::guard::Principal;
 use super::html::{bytes, card, duration, esc, field_error, html, page};
-use super::http::{ApiError, ApiResult, Body, Ext, MAX_UPLOAD, csrf, edit, ok, session_cookie};
+use super::http::{ApiError, ApiResult, Body, Ext, csrf, edit, ok, session_cookie};
+use super::limits::{self, BACKUP_BYTES, TELEPORTER_BYTES};
 use super::network::Network;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,11 +26,11 @@ pub fn routes() -> Router<State> {
         .route("/api/v1/backup", get(backup))
         .route(
             "/api/v1/restore",
-            post(restore).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+            post(restore).layer(limits::upload(BACKUP_BYTES)),
         )
         .route(
             "/api/v1/import/teleporter",
-            post(teleporter).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+            post(teleporter).layer(limits::upload(TELEPORTER_BYTES)),
         )
         .route("/api/v1/system/reboot", post(reboot))
         .route("/api/v1/system/factory-reset", post(factory_reset))
@@ -144,8 +144,10 @@ pub async fn restore_backup(st: &State, body: &[u8], at_setup: bool) -> ApiResul
 async fn restore(
     axum::extract::State(st): axum::extract::State<State>,
     Extension(p): Extension<Principal>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Response> {
+    let _slot = limits::upload_slot(&st)?;
+    let body = limits::read_body(body, BACKUP_BYTES).await?;
     let Some(tokens) = restore_backup(&st, &body, false).await? else {
         return Ok(
             ok("configuration restored (the file held no password or tokens)").into_response(),
@@ -168,8 +170,10 @@ async fn restore(
 
 async fn teleporter(
     axum::extract::State(st): axum::extract::State<State>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Json<serde_json::Value>> {
+    let _slot = limits::upload_slot(&st)?;
+    let body = limits::read_body(body, TELEPORTER_BYTES).await?;
     let scratch = st.backend.data_dir();
     let imp = tokio::task::spawn_blocking(move || super::teleporter::read(&body, &scratch))
         .await

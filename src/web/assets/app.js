@@ -93,8 +93,11 @@
     if (form.hasAttribute("data-upload")) {
       var file = form.querySelector('input[type="file"]').files[0];
       if (!file) { show(form, "Choose a file first", "err"); return; }
+      var to = form.getAttribute("data-upload");
+      var secret = form.querySelector('input[name="setup_secret"]');
+      if (secret) to += "?setup_secret=" + encodeURIComponent(secret.value);
       p = file.arrayBuffer().then(function (buf) {
-        return api("POST", form.getAttribute("data-upload"), undefined, buf);
+        return api("POST", to, undefined, buf);
       });
     } else {
       var method = (form.getAttribute("data-method") || "POST").toUpperCase();
@@ -153,7 +156,7 @@
     var rule = ev.target.closest("[data-rule]");
     if (rule) {
       var list = rule.getAttribute("data-rule");
-      api("POST", "/api/v1/rules", { list: list, entry: rule.getAttribute("data-domain") }).then(function (res) {
+      api("POST", "/api/v1/rules", { list: list, entry: rule.getAttribute("data-domain"), exact: true }).then(function (res) {
         if (res.ok) rule.textContent = list === "deny" ? "✓ blocked" : "✓ allowed";
         else window.alert((res.data && res.data.error) || "failed");
       });
