@@ -141,7 +141,7 @@ async fn fetch(
             req = req.header(reqwest::header::IF_MODIFIED_SINCE, m);
         }
     }
-    let mut resp = req.send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut resp = req.send().await.map_err(|e| anyhow::anyhow!(explain(&e)))?;
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_MODIFIED && copy.exists() {
         return Ok(None);
@@ -174,6 +174,19 @@ async fn fetch(
         body.extend_from_slice(&chunk);
     }
     Ok(Some((body, etag, modified)))
+}
+
+/// reqwest's message with its causes (a refused redirect says why only
+/// in its source).
+fn explain(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
 }
 
 /// Refuses content that is not a blocklist (an HTML error page, a binary,

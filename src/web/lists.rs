@@ -75,8 +75,12 @@ async fn add_list(
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty());
     match (&url, &path) {
-        (Some(u), None) if u.starts_with("https://") || u.starts_with("http://") => {}
-        (Some(_), None) => return Err(ApiError::field("url", "url: must start with https://")),
+        (Some(u), None) => {
+            let parsed =
+                reqwest::Url::parse(u).map_err(|e| ApiError::field("url", format!("url: {e}")))?;
+            crate::config::list_url_ok(&parsed)
+                .map_err(|e| ApiError::field("url", format!("url: '{u}': {e}")))?;
+        }
         (None, Some(p)) if p.starts_with('/') => {}
         (None, Some(_)) => return Err(ApiError::field("path", "path: must be absolute")),
         _ => {

@@ -14,8 +14,13 @@ use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
 
-/// Decompressed bytes we accept from one archive (a bomb stops here).
-const MAX_UNPACKED: u64 = 128 << 20;
+/// Decompressed bytes we accept from one archive, counted as they are
+/// copied, not as the archive declares them (a bomb stops here).
+const MAX_UNPACKED: u64 = 32 << 20;
+/// Files in one archive (Pi-hole writes about a dozen).
+const MAX_ENTRIES: usize = 256;
+/// Lists, rules, records and upstreams taken from one archive.
+const MAX_ROWS: usize = 100_000;
 
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct Imported {
@@ -44,6 +49,14 @@ impl Imported {
 
 type Files = Vec<(String, Vec<u8>)>;
 
+fn too_big() -> String {
+    format!("archive: more than {} MiB unpacked", MAX_UNPACKED >> 20)
+}
+
+fn too_many() -> String {
+    format!("archive: more than {MAX_ENTRIES} files")
+}
+
 /// Reads a Teleporter archive (tar.gz or zip) into what it holds.
 pub fn read(archive: &[u8], scratch_dir: &Path) -> Result<Imported, String> {
     let files = if archive.starts_with(&[0x1f, 0x8b]) {
@@ -53,7 +66,7 @@ pub fn read(archive: &[u8], scratch_dir: &Path) -> Result<Imported, String> {
             .read_to_end(&mut tar)
             .map_err(|e| format!("archive: not a valid .tar.gz: {e}"))?;
         if tar.len() as u64 > MAX_UNPACKED {
-            return Err("archive: more than 128 MiB unpacked".into());
+            return Err(too_big());
         }
         untar(&tar)?
     } else if archive.starts_with(b"PK\x03\x04") {
@@ -97,6 +110,15 @@ pub fn read(archive: &[u8], scratch_dir: &Path) -> Result<Imported, String> {
             "gravity.db" => gravity_db(data, scratch_dir, &mut out)?,
             _ => {}
         }
+    }
+    let rows = out.lists.len()
+        + out.allow.len()
+        + out.deny.len()
+        + out.records.len()
+        + out.upstreams.len()
+        + out.skipped.len();
+    if rows > MAX_ROWS {
+        return Err(format!("archive: more than {MAX_ROWS} entries"));
     }
     if out.lists.is_empty()
         && out.allow.is_empty()
@@ -346,7 +368,11 @@ fn gravity_db(data: &[u8], scratch_dir: &Path, out: &mut Imported) -> Result<(),
             &path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )?;
-        let mut st = db.prepare("SELECT address, enabled FROM adlist")?;
+        // One row past the cap is enough to know the archive is too big.
+        let limit = MAX_ROWS + 1;
+        let mut st = db.prepare(&format!(
+            "SELECT address, enabled FROM adlist LIMIT {limit}"
+        ))?;
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for r in rows {
             let (url, enabled) = r?;
@@ -357,7 +383,9 @@ fn gravity_db(data: &[u8], scratch_dir: &Path, out: &mut Imported) -> Result<(),
                     .push(format!("adlist '{url}': not an http(s) URL"));
             }
         }
-        let mut st = db.prepare("SELECT domain, type, enabled FROM domainlist")?;
+        let mut st = db.prepare(&format!(
+            "SELECT domain, type, enabled FROM domainlist LIMIT {limit}"
+        ))?;
         let rows = st.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -407,7 +435,12 @@ fn untar(tar: &[u8]) -> Result<Files, String> {
         }
         match h[156] {
             b'L' => long_name = Some(cstr(body)),
-            b'0' | 0 => files.push((long_name.take().unwrap_or(name), body.to_vec())),
+            b'0' | 0 => {
+                if files.len() >= MAX_ENTRIES {
+                    return Err(too_many());
+                }
+                files.push((long_name.take().unwrap_or(name), body.to_vec()))
+            }
             _ => long_name = None,
         }
         pos = body_start + size.div_ceil(512) * 512;
@@ -430,6 +463,9 @@ fn unzip(zip: &[u8]) -> Result<Files, String> {
         .find(|&i| zip[i..].starts_with(b"PK\x05\x06"))
         .ok_or_else(bad)?;
     let count = u16le(zip, eocd + 10).ok_or_else(bad)?;
+    if count > MAX_ENTRIES {
+        return Err(too_many());
+    }
     let mut at = u32le(zip, eocd + 16).ok_or_else(bad)?;
     let mut files = Vec::new();
     let mut unpacked = 0u64;
@@ -454,16 +490,19 @@ fn unzip(zip: &[u8]) -> Result<Files, String> {
         let lelen = u16le(zip, local + 28).ok_or_else(bad)?;
         let start = local + 30 + lnlen + lelen;
         let data = zip.get(start..start + csize).ok_or_else(bad)?;
-        unpacked += usize_;
-        if unpacked > MAX_UNPACKED {
-            return Err("archive: more than 128 MiB unpacked".into());
-        }
+        // What may still be copied: never more than the entry declares,
+        // nor than is left of the archive's budget; one byte more shows
+        // the entry lied or the budget is spent.
+        let room = usize_.min(MAX_UNPACKED - unpacked);
         let bytes = match method {
-            0 => data.to_vec(),
+            0 => data
+                .get(..(room as usize + 1).min(data.len()))
+                .unwrap_or(data)
+                .to_vec(),
             8 => {
                 let mut v = Vec::new();
                 flate2::read::DeflateDecoder::new(data)
-                    .take(usize_ + 1)
+                    .take(room + 1)
                     .read_to_end(&mut v)
                     .map_err(|e| format!("archive: {name}: {e}"))?;
                 v
@@ -474,6 +513,15 @@ fn unzip(zip: &[u8]) -> Result<Files, String> {
                 ));
             }
         };
+        if bytes.len() as u64 > usize_ {
+            return Err(format!(
+                "archive: {name}: holds more than the {usize_} bytes it declares"
+            ));
+        }
+        if bytes.len() as u64 > room {
+            return Err(too_big());
+        }
+        unpacked += bytes.len() as u64;
         files.push((name, bytes));
     }
     Ok(files)
@@ -620,6 +668,28 @@ cnameRecords = ["scan.lan,printer.lan"]
         assert_eq!(imp.upstreams, vec!["1.1.1.1:53", "8.8.8.8:53"]);
         // The scratch copy of gravity.db is gone.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn entries_are_counted_by_what_they_unpack_to() {
+        let big = "0.0.0.0 filler.example\n".repeat(40_000);
+        let mut z = build::zip(&[("adlist.json", big.as_bytes())]);
+        // Make the central directory claim 10 bytes unpacked.
+        let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        z[cd + 24..cd + 28].copy_from_slice(&10u32.to_le_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let e = read(&z, dir.path()).unwrap_err();
+        assert!(e.contains("more than the 10 bytes it declares"), "{e}");
+        // A bomb: declared honestly, but past the archive's budget.
+        let bomb = vec![b'a'; (MAX_UNPACKED + 1) as usize];
+        let e = read(&build::zip(&[("custom.list", &bomb)]), dir.path()).unwrap_err();
+        assert!(e.contains("MiB unpacked"), "{e}");
+        let many: Vec<(String, Vec<u8>)> = (0..=MAX_ENTRIES)
+            .map(|i| (format!("f{i}"), vec![]))
+            .collect();
+        let refs: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+        let e = read(&build::zip(&refs), dir.path()).unwrap_err();
+        assert!(e.contains("files"), "{e}");
     }
 
     #[test]

@@ -216,6 +216,12 @@ impl Backend for TestBackend {
     }
     fn factory_reset(&self) -> Result<(), String> {
         self.resets.fetch_add(1, Ordering::SeqCst);
+        // The running App resets itself (and wipes its data directory);
+        // a bare config file is reset here.
+        match self.inner.factory_reset() {
+            Err(e) if e.contains(NOT_AVAILABLE) => {}
+            done => return done,
+        }
         self.apply(Config {
             data_dir: self.data_dir(),
             web: self.config().web.clone(),
