@@ -415,8 +415,8 @@ pub struct WebConfig {
     pub appliance: bool,
     /// How long after start an unset box accepts first-boot setup.
     pub setup_window: Dur,
-    /// When this file exists (on the card's boot partition), setup asks
-    /// for the secret it holds.
+    /// When this file exists (the copy of `setup-secret.txt` from the
+    /// card's boot partition), setup asks for the secret it holds.
     pub setup_secret_file: PathBuf,
 }
 
@@ -429,7 +429,9 @@ impl Default for WebConfig {
             metrics: false,
             appliance: false,
             setup_window: Dur(std::time::Duration::from_secs(30 * 60)),
-            setup_secret_file: PathBuf::from("/boot/setup-secret.txt"),
+            // Copied there from the card's boot partition at every boot
+            // (board/rpi-arm64/initramfs-init).
+            setup_secret_file: PathBuf::from("/data/setup-secret.txt"),
         }
     }
 }
