@@ -51,7 +51,7 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
     (
         "post",
         "/api/v1/setup",
-        "Finish first-boot setup (only while no admin password exists)",
+        "Finish first-boot setup (only while no admin password exists, within web.setup_window after start, from a private or link-local address, with setup_secret when the card holds one)",
         Some("Setup"),
         true,
     ),
@@ -341,9 +341,10 @@ fn schemas() -> Value {
         "Setup": s(json!({
             "password": str_, "upstream": {"enum": ["cloudflare", "quad9", "google", "custom"]},
             "protocol": {"enum": ["plain", "dot", "doh"]}, "custom_upstreams": strs,
-            "blocklists": strs, "network": {"$ref": "#/components/schemas/Network"}
+            "blocklists": strs, "network": {"$ref": "#/components/schemas/Network"},
+            "setup_secret": {"type": "string", "description": "the card's setup secret, when it holds one (docs/flashing.md)"}
         }), &["password", "upstream", "protocol"]),
-        "Rule": s(json!({"list": {"enum": ["allow", "deny"]}, "entry": {"type": "string", "description": "domain, *.domain or /regex/"}, "groups": {"type": "array", "items": str_, "description": "groups the entry applies to; empty or left out: every client"}}), &["list", "entry"]),
+        "Rule": s(json!({"list": {"enum": ["allow", "deny"]}, "entry": {"type": "string", "description": "domain, *.domain or /regex/"}, "exact": {"type": "boolean", "description": "entry is a queried name matched exactly, never a pattern (the log's buttons)"}, "groups": {"type": "array", "items": str_, "description": "groups the entry applies to; empty or left out: every client"}}), &["list", "entry"]),
         "List": s(json!({"name": str_, "url": str_, "path": str_, "enabled": {"type": "boolean"}, "groups": strs}), &["name"]),
         "ListPatch": s(json!({"enabled": {"type": "boolean"}, "groups": {"type": "array", "items": str_, "description": "groups the list applies to; empty: the default group"}}), &[]),
         "Group": s(json!({"name": str_, "clients": {"type": "array", "items": str_, "description": "IP, CIDR or MAC addresses; none for `default`"}, "lists": {"type": "array", "items": str_, "description": "blocklists that apply to this group"}, "allow": {"type": "array", "items": str_, "description": "allow entries for this group only"}, "deny": {"type": "array", "items": str_, "description": "deny entries for this group only"}}), &["name"]),
@@ -357,7 +358,7 @@ fn schemas() -> Value {
             "anonymize_clients": {"type": "boolean"}, "hide_domains": {"type": "boolean"}
         }), &[]),
         "Password": s(json!({"current": str_, "new": str_}), &["current", "new"]),
-        "TokenName": s(json!({"name": str_}), &["name"]),
+        "TokenName": s(json!({"name": str_, "scope": {"enum": ["read", "admin"], "description": "read (default): GET requests only (stats, log, metrics); admin: everything"}}), &["name"]),
         "Pause": s(json!({"minutes": {"type": ["integer", "null"]}}), &[]),
         "Network": s(json!({
             "mode": {"enum": ["dhcp", "static"]}, "address": str_, "gateway": str_,
@@ -409,7 +410,8 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Everything the web UI does. Scripts authenticate with an API token \
     (Settings → API tokens) as `Authorization: Bearer <token>`. Browser sessions use the \
-    `gh_session` cookie and must send the page's CSRF token as `X-CSRF-Token` on every change."
+    `gh_session` cookie and must send the page's CSRF token as `X-CSRF-Token` on every change. \
+    A token with scope `read` may only make GET requests (and not read the backup or the token list)."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],
