@@ -4,11 +4,13 @@
 //! The one place a config change lands: [`App::edit`] validates, saves
 //! (temp file, fsync, rename, previous kept) and then swaps every part's
 //! snapshot, under the one edit lock of [`SavedConfig`]. `backend` is the
-//! web UI's view of the running server. Nothing here is on the per-query
-//! path.
+//! web UI's view of the running server; `firmware` wires in the updater,
+//! the board's restart and the trial boot's health check. Nothing here is
+//! on the per-query path.
 //! Not for: the config's schema (see `config`) or serving pages (see `web`).
 
 mod backend;
+pub mod firmware;
 mod saved_config;
 mod wipe;
 
@@ -45,6 +47,9 @@ pub struct App {
     pub dns_addrs: Vec<SocketAddr>,
     /// Where the web UI listens (empty when `web.enabled = false`).
     pub web_addrs: std::sync::OnceLock<Vec<SocketAddr>>,
+    /// The firmware updater, or why this box has none.
+    pub firmware: Result<Arc<crate::update::Updater>, String>,
+    reboot: firmware::Reboot,
     _dns: server::DnsServer,
 }
 
@@ -52,6 +57,15 @@ impl App {
     /// Starts DNS (and everything else the config enables). Must run
     /// inside a tokio runtime. `save_to` is where changes are written.
     pub async fn start(config: Config, save_to: PathBuf) -> anyhow::Result<Arc<App>> {
+        App::start_on(config, save_to, firmware::board_reboot()).await
+    }
+
+    /// `start`, restarting the machine through `reboot` (tests count).
+    pub async fn start_on(
+        config: Config,
+        save_to: PathBuf,
+        reboot: firmware::Reboot,
+    ) -> anyhow::Result<Arc<App>> {
         // The state is the household's: files this process creates (SQLite's
         // too) are owner-only, and so is the data directory.
         // SAFETY: umask only sets the process's file-creation mask.
@@ -71,6 +85,12 @@ impl App {
         );
         let dns = server::start(engine.clone(), &config.dns).await?;
         let dns_addrs = dns.addrs.clone();
+        let updater = firmware::updater(&config).map(Arc::new);
+        if let Err(e) = &updater
+            && e != firmware::UNAVAILABLE
+        {
+            tracing::warn!("firmware updates are off: {e}");
+        }
         let app = Arc::new(App {
             config: SavedConfig::new(config, save_to),
             engine: engine.clone(),
@@ -79,6 +99,8 @@ impl App {
             started: Instant::now(),
             dns_addrs,
             web_addrs: std::sync::OnceLock::new(),
+            firmware: updater,
+            reboot,
             _dns: dns,
         });
         let web_cfg = app.config().web.clone();
@@ -88,6 +110,9 @@ impl App {
             Vec::new()
         };
         let _ = app.web_addrs.set(web_addrs);
+        if let Ok(u) = &app.firmware {
+            firmware::check_health(&app, u.clone());
+        }
         tokio::spawn(sweep_cache(engine));
         Ok(app)
     }
@@ -102,6 +127,13 @@ impl App {
 
     pub fn config_file(&self) -> &Path {
         self.config.save_path()
+    }
+
+    /// Restarts the machine, the query log stored first; `Trial` boots
+    /// the selector's `[tryboot]` slot once.
+    pub fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
+        self.querylog.flush();
+        (self.reboot)(how)
     }
 
     /// Validates `new`, saves it atomically, then swaps it in. On error

@@ -1,6 +1,6 @@
 //! The System page's actions over real HTTP: version and assets, backup and
 //! restore, Pi-hole Teleporter import, appliance-only actions (reboot,
-//! factory reset, network), and the firmware placeholder.
+//! factory reset, network); firmware updates are in web_firmware.rs.
 
 mod support;
 
@@ -443,27 +443,6 @@ async fn appliance_only_actions() {
         "the session survived a reset"
     );
     assert_eq!(c.get("/health").await.json()["setup_needed"], true);
-}
-
-#[tokio::test]
-async fn firmware_upload_is_a_placeholder() {
-    let (_b, mut c) = ready(|_| {}).await;
-    let r = c
-        .raw(
-            "POST",
-            "/api/v1/firmware",
-            "application/octet-stream",
-            vec![1, 2, 3],
-        )
-        .await;
-    assert_eq!(r.status, 501);
-    assert!(
-        r.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("not available yet")
-    );
-    assert!(c.get("/system").await.body.contains("Firmware update"));
 }
 
 /// The running server as the backend, with reboot counted instead of run:

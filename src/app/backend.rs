@@ -282,10 +282,15 @@ impl Backend for App {
 
     /// Asks init to reboot (BusyBox `reboot` on the appliance image).
     fn reboot(&self) -> Result<(), String> {
-        std::process::Command::new("reboot")
-            .spawn()
-            .map(drop)
-            .map_err(|e| format!("reboot: cannot run 'reboot': {e}"))
+        App::restart(self, crate::update::Restart::Normal)
+    }
+
+    fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
+        App::restart(self, how)
+    }
+
+    fn firmware(&self) -> Result<Arc<crate::update::Updater>, String> {
+        self.firmware.clone()
     }
 
     /// Back to the embedded defaults, keeping only what makes this box

@@ -3,12 +3,18 @@
 //! the query log (`querylog.db` with its `-wal` and `-shm`), list copies
 //! and their `.prev` and download state, the filter snapshot, the
 //! credentials and their `.prev`, `network.conf`. A resold box shows
-//! nothing of the last household. Files still open (the query log) are
+//! nothing of the last household. The firmware slots' state
+//! (`update.json`: which slot holds which version, whether it passed its
+//! health check) describes the box, not the household, and stays, so a
+//! rollback still knows what the other slot holds. Files still open (the query log) are
 //! unlinked: their space is freed when the box restarts, which the reset
 //! does.
 //! Not for: choosing the fresh config (see `backend::factory_reset`).
 
 use std::path::Path;
+
+/// The updater's state file (`update::slots`), kept by a reset.
+const UPDATE_STATE: &str = "update.json";
 
 /// Removes everything under `data_dir` except `keep` (the fresh config
 /// file) and the directories themselves. Err names the first file that
@@ -43,6 +49,7 @@ fn wipe_dir(dir: &Path, keep: &Path, err: &mut Option<String>) {
             // Empty now unless something was kept or failed; then it stays.
             let _ = std::fs::remove_dir(&path);
         } else if path != keep
+            && path.file_name() != Some(UPDATE_STATE.as_ref())
             && let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -67,16 +74,18 @@ mod tests {
             "lists/a.txt",
             "lists/a.txt.prev",
             "filter/index.snap",
+            "update.json",
         ] {
             let p = d.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "x").unwrap();
         }
         wipe_user_data(d, &d.join("config.toml")).unwrap();
-        let left: Vec<_> = std::fs::read_dir(d)
+        let mut left: Vec<_> = std::fs::read_dir(d)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(left, ["config.toml"]);
+        left.sort();
+        assert_eq!(left, ["config.toml", "update.json"]);
     }
 }

@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod update;
 mod values;
 
 use crate::syntax::rule::parse_entries;
 use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
+pub use update::{SlotPaths, UpdateConfig};
 pub use values::{BlockedResponse, Cidr, ClientSpec, Dur, Upstream, canonical_ip, parse_mac};
 
 /// The whole configuration file.
@@ -31,6 +33,7 @@ pub struct Config {
     pub filter: FilterConfig,
     pub querylog: QueryLogConfig,
     pub web: WebConfig,
+    pub update: UpdateConfig,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             filter: FilterConfig::default(),
             querylog: QueryLogConfig::default(),
             web: WebConfig::default(),
+            update: UpdateConfig::default(),
         }
     }
 }
@@ -478,6 +482,7 @@ impl Config {
 
     /// Cross-field checks that the types alone cannot express.
     pub fn validate(&self) -> Result<(), String> {
+        self.update.validate()?;
         if self.dns.listen.is_empty() {
             return Err("dns.listen: at least one address is needed".into());
         }

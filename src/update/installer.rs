@@ -75,6 +75,8 @@ pub enum InstallError {
     Aborted,
     #[error("no other slot holds a good system to go back to")]
     NoGoodSlot,
+    #[error("slot {0} holds no installed update to boot (upload a bundle first)")]
+    NothingToActivate(SlotName),
     #[error("restart requested: slot {0} boots next")]
     Restarting(SlotName),
     #[error("{0} is not supported")]
@@ -133,6 +135,22 @@ impl Installer {
 
     pub fn slots(&self) -> &Slots {
         &self.slots
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Arms the trial of the update slot that an earlier install wrote
+    /// and read back (`Finished::activate`, for a caller that asks for the
+    /// restart later, such as the System page's "Reboot into" button).
+    pub fn activate_installed(&mut self) -> Result<(), InstallError> {
+        let target = self.slots.update_slot();
+        let written = self.state()?.slot(target).map(|r| r.health) == Some(Health::Unverified);
+        if !written {
+            return Err(InstallError::NothingToActivate(target));
+        }
+        arm_trial(self, target)
     }
 
     pub fn state(&self) -> Result<UpdateState, InstallError> {
@@ -454,6 +472,11 @@ impl SlotWriter<'_> {
         self.target
     }
 
+    /// The verified manifest, once the bundle's head has passed its checks.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.unpacker.manifest()
+    }
+
     /// Bundle bytes taken so far, and the whole length once known.
     pub fn progress(&self) -> (u64, Option<u64>) {
         (self.unpacker.position(), self.unpacker.expected_len())
@@ -689,21 +712,25 @@ impl OtaUpdateFinished for Finished<'_> {
     /// Arms the one-shot trial of the new slot and restarts into it. The
     /// committed slot stays what it was: a trial that fails falls back.
     fn activate(self) -> Result<(), InstallError> {
-        let installer = self.installer;
-        let committed = installer.selector()?.committed;
-        if committed == self.target {
-            return Err(InstallError::Busy(format!(
-                "slot {} became the committed slot during the install",
-                self.target
-            )));
-        }
-        let mut state = installer.state()?;
-        state.trial = Some(self.target);
-        installer.save(&state)?;
-        installer.set_selector(Selector {
-            committed,
-            trial: self.target,
-        })?;
-        installer.restart(Restart::Trial)
+        arm_trial(self.installer, self.target)
     }
+}
+
+/// State `trial = target`, selector `[tryboot]` = target, then the
+/// restart with the tryboot flag.
+fn arm_trial(installer: &mut Installer, target: SlotName) -> Result<(), InstallError> {
+    let committed = installer.selector()?.committed;
+    if committed == target {
+        return Err(InstallError::Busy(format!(
+            "slot {target} became the committed slot during the install"
+        )));
+    }
+    let mut state = installer.state()?;
+    state.trial = Some(target);
+    installer.save(&state)?;
+    installer.set_selector(Selector {
+        committed,
+        trial: target,
+    })?;
+    installer.restart(Restart::Trial)
 }

@@ -17,12 +17,17 @@
 //! `slots` says where the partitions and the selector are (the card, or
 //! plain files in tests); `state` keeps what happened on the data partition.
 //!
-//! Not for: the web upload, the health check and the board's tryboot
-//! restart (they call into this module and are built later), nor the image
-//! build that makes the payloads (`board/`, `image/`).
+//! `updater` is the running box's one installer with its upload progress,
+//! shared by the web API (`web::firmware`) and `health`, the trial boot's
+//! check that commits or gives up the slot.
+//!
+//! Not for: the HTTP API (`web::firmware`), where the box's slots are and
+//! its restart call (`app::firmware`), nor the image build that makes the
+//! payloads (`board/`, `image/`).
 
 pub mod bundle;
 pub mod cli;
+pub mod health;
 pub mod installer;
 pub mod keys;
 pub mod manifest;
@@ -30,6 +35,7 @@ pub mod refusal;
 pub mod selector;
 pub mod slots;
 pub mod state;
+pub mod updater;
 
 pub use bundle::{Piece, Unpacker};
 pub use installer::{InstallError, Installer, Restart};
@@ -37,6 +43,7 @@ pub use keys::AcceptedKeys;
 pub use manifest::{Manifest, PayloadEntry, Policy};
 pub use refusal::Refusal;
 pub use slots::{SlotName, Slots};
+pub use updater::Updater;
 
 /// Bytes moved per read or write while streaming payloads: large enough
 /// for the card's erase blocks, small enough that an install stays far

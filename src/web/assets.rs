@@ -33,6 +33,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/app.js"),
     ),
     (
+        "firmware.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/firmware.js"),
+    ),
+    (
         "icon.svg",
         "image/svg+xml",
         include_bytes!("assets/icon.svg"),

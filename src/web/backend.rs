@@ -255,6 +255,17 @@ pub trait Backend: Send + Sync + 'static {
     fn reboot(&self) -> Result<(), String> {
         Err(format!("reboot: {NOT_AVAILABLE}"))
     }
+    /// Restarts the machine; `Trial` boots the `[tryboot]` slot once.
+    fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
+        match how {
+            crate::update::Restart::Normal => self.reboot(),
+            crate::update::Restart::Trial => Err(format!("trial boot: {NOT_AVAILABLE}")),
+        }
+    }
+    /// The firmware updater (`web::firmware`), or why there is none.
+    fn firmware(&self) -> Result<Arc<crate::update::Updater>, String> {
+        Err(crate::update::updater::UNAVAILABLE.into())
+    }
     /// Forgets every setting and the admin password; the box restarts.
     fn factory_reset(&self) -> Result<(), String> {
         Err(format!("factory reset: {NOT_AVAILABLE}"))

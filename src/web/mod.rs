@@ -4,7 +4,8 @@
 //! handlers under `/api/v1`, its server-rendered page and its `routes()`:
 //! `session` (login, password, tokens), `setup`, `dashboard` (and pause),
 //! `log`, `rules`, `lists`, `groups`, `local` (records and forwarding),
-//! `settings`, `system` (network, backup, import, reboot, reset), `metrics`.
+//! `settings`, `system` (network, backup, import, reboot, reset), `firmware`
+//! (upload, trial boot, rollback), `metrics`.
 //! Pages use a little progressive JavaScript (`assets`) that sends every
 //! change to the API. Connections are accepted by `listen` (connection
 //! cap, header and request timeouts); every request passes `guard` first:
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod backend;
 pub mod backup;
 mod dashboard;
+mod firmware;
 mod groups;
 mod guard;
 mod html;
@@ -106,6 +108,7 @@ pub fn router(state: State) -> Router {
         .merge(local::routes())
         .merge(settings::routes())
         .merge(system::routes())
+        .merge(firmware::routes())
         .merge(metrics::routes())
         .merge(openapi::routes())
         .merge(assets::routes())

@@ -317,10 +317,31 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
         false,
     ),
     (
+        "get",
+        "/api/v1/firmware",
+        "Firmware slots (version, state), running slot, pending trial, last result with its reason, upload progress (503 off the board image)",
+        None,
+        false,
+    ),
+    (
         "post",
         "/api/v1/firmware",
-        "Firmware upload (not available yet: 501)",
+        "Upload a signed bundle (.ghb), streamed into the slot that is not running; answers version, signer, boards, slot; 422 names a refusal, 409 while another upload runs, 413 over the slots' size",
         Some("Bytes"),
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/firmware/activate",
+        "Reboot into the uploaded slot for a one-shot trial boot (committed after its health check)",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/v1/firmware/rollback",
+        "Boot the other slot from now on, if it holds a system that passed its health check; reboots",
+        None,
         false,
     ),
     (

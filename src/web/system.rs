@@ -1,6 +1,7 @@
 //! The box itself: health, version and resources, the appliance's network
 //! settings, backup and restore, Pi-hole Teleporter import, reboot and
-//! factory reset (`/api/v1/system`, ... and the page at `/system`).
+//! factory reset (`/api/v1/system`, ... and the page at `/system`, which
+//! shows the `firmware` section).
 //! Not for: the backup file's format (see `backup`) or reading Teleporter
 //! archives (see `teleporter`).
 
@@ -34,7 +35,6 @@ pub fn routes() -> Router<State> {
         )
         .route("/api/v1/system/reboot", post(reboot))
         .route("/api/v1/system/factory-reset", post(factory_reset))
-        .route("/api/v1/firmware", post(firmware))
         .route("/system", get(system_page))
 }
 
@@ -209,13 +209,6 @@ async fn factory_reset(
     Ok(ok("factory reset done; the box restarts into setup"))
 }
 
-async fn firmware() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "firmware upload is not available yet; update by flashing a new card image",
-    )
-}
-
 // ---- page ----
 
 async fn system_page(
@@ -278,7 +271,6 @@ async fn system_page(
             field_error("timezone", None),
         );
     }
-    s.push_str("<h2>Firmware update</h2><p class=\"muted\" id=\"firmware\">Uploading a new firmware image from this page is coming. For now, update by flashing a new card image; your settings are kept in the backup above.</p>\
-        <p><input type=\"file\" disabled aria-label=\"firmware file (not available yet)\"> <button disabled>Upload firmware</button></p>");
+    s.push_str(&super::firmware::section(&st));
     html(page("System", "/system", Some(csrf(&p)), &s))
 }

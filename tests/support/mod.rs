@@ -2,14 +2,18 @@
 //! real glory-hole on loopback from a config text), `querylog` (a config
 //! on a temp dir, query events as the DNS core emits them), `web` (a web
 //! server over a real config file, an HTTP client keeping cookies and the
-//! CSRF token), `update` (bundles, keys and file-backed slots for the updater). Each test file declares `mod support;` and uses the part
+//! CSRF token), `update` (bundles, keys and file-backed slots for the updater),
+//! `firmware` (a real box over file-backed slots, streamed bundles),
+//! `browser` (headless Chromium over WebDriver). Each test file declares `mod support;` and uses the part
 //! it needs.
 //!
 //! Not for: test doubles of the outside world (stand-in upstream, DNS test
 //! client); those live in the library's `testing` module.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod dns;
+pub mod firmware;
 pub mod forward;
 pub mod querylog;
 pub mod update;

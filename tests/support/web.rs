@@ -323,7 +323,8 @@ impl Client {
         }
     }
 
-    pub async fn raw(&mut self, method: &str, path: &str, ctype: &str, body: Vec<u8>) -> Resp {
+    /// A request with this client's cookies, CSRF token and headers.
+    pub fn request(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut rb = self.http.request(m, format!("{}{}", self.base, path));
         if !self.cookies.is_empty() {
@@ -343,6 +344,11 @@ impl Client {
         for (k, v) in &self.extra {
             rb = rb.header(k, v);
         }
+        rb
+    }
+
+    pub async fn raw(&mut self, method: &str, path: &str, ctype: &str, body: Vec<u8>) -> Resp {
+        let mut rb = self.request(method, path);
         if !body.is_empty() || method != "GET" {
             rb = rb.header("content-type", ctype).body(body);
         }
