@@ -17,10 +17,13 @@
 //! `slots` says where the partitions and the selector are (the card, or
 //! plain files in tests); `state` keeps what happened on the data partition.
 //!
-//! Not for: the web upload, the health check and the board's tryboot
-//! restart (they call into this module and are built later), nor the image
-//! build that makes the payloads (`board/`, `image/`).
+//! `board` is what only the card does: the running slot from the kernel
+//! command line, the card's partitions, the restart with the tryboot flag.
+//!
+//! Not for: the web upload and the health check (they call into this
+//! module), nor the image build that makes the payloads (`board/`, `image/`).
 
+pub mod board;
 pub mod bundle;
 pub mod cli;
 pub mod installer;
