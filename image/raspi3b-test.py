@@ -113,7 +113,7 @@ def main():
         res.check("root squashfs and data ext4 on the SD card",
                   "/dev/mmcblk0p5 / squashfs" in text and "/dev/mmcblk0p7 /data ext4" in text, text)
         res.check("GH-BOOT mounted read-write for the updater",
-                  "/dev/mmcblk0p1 /boot-selector vfat rw" in text, text)
+                  "/dev/mmcblk0p1 /boot/selector vfat rw" in text, text)
         g.send("poweroff\n")
         res.check("clean power-off", g.wait_exit(300))
     finally:

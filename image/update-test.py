@@ -25,8 +25,8 @@ The scenario (image/boot-test.py's guest, stand-in upstream and checks):
 
 The firmware API is the one docs/update.md describes: bundle bytes as the
 body of POST /api/v1/firmware, POST /api/v1/firmware/activate, and GET
-/api/v1/firmware whose `last` holds the last result (`outcome`, `version`,
-`reason`) as `update.json` keeps it.
+/api/v1/firmware with `running`, `boots_next` and `last`, the last result
+(`outcome`, `version`, `reason`) as `update.json` keeps it.
 
 usage: update-test.py --image IMG --stand-in BIN --bundle-b GHB --bundle-bad GHB [--keep DIR]
 Prints one line per check and "N passed, N failed"; exits non-zero on any
@@ -252,6 +252,9 @@ appliance = true
         committed = wait_until(lambda: last_result(api).get("outcome") == "committed", 150)
         res.check("B: passed its health check and is committed", bool(committed),
                   json.dumps(last_result(api)))
+        status, info = api.json("GET", "/api/v1/firmware")
+        res.check("B: GET /api/v1/firmware: running B, which boots next",
+                  info.get("running") == "B" and info.get("boots_next") == "B", json.dumps(info)[:300])
         status, body = api.request("GET", f"/api/v1/querylog?domain={marker}")
         res.check("B: query-log rows made under A are there", status == 200 and marker in body,
                   f"HTTP {status}: {body[:200]}")

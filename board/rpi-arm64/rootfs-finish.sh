@@ -14,8 +14,8 @@ shift 2
 echo "$version" | grep -Eqx '[0-9]+(\.[0-9]+){0,3}' \
     || { echo "rootfs-finish: version '$version' is not up to four numbers a.b.c.d" >&2; exit 1; }
 
-# /data: the data partition; /boot-selector: GH-BOOT, read-write (rcS).
-mkdir -p "$root/data" "$root/boot-selector" "$root/etc/glory-hole/update-keys"
+# /data: the data partition; /boot/selector: GH-BOOT, read-write (rcS).
+mkdir -p "$root/data" "$root/boot/selector" "$root/etc/glory-hole/update-keys"
 echo "$version" >"$root/etc/glory-hole/version"
 rm -f "$root"/etc/glory-hole/update-keys/*.pub
 for pub in "$@"; do

@@ -10,7 +10,8 @@
 //!   [`SELECTOR_DIR`] (`/etc/init.d/rcS`).
 //! - A trial restart is `reboot(2)` with `LINUX_REBOOT_CMD_RESTART2` and
 //!   `"0 tryboot"`; a Raspberry Pi kernel's firmware driver passes the flag
-//!   to the boot firmware. Before it, the trial slot's boot files are copied
+//!   to the boot firmware (mainline's does not: docs/update.md). A normal
+//!   one goes through init (`reboot`), which shuts down cleanly. Before it, the trial slot's boot files are copied
 //!   into GH-BOOT's `slot-a/` or `slot-b/` folder when the card has them:
 //!   the Pi 3 / Zero 2 W firmware boots only from partition 1 and picks the
 //!   folder by `config.txt` / `tryboot.txt` (`selector::Selector::write`).
@@ -25,7 +26,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Where the image mounts partition 1 (GH-BOOT), read-write.
-pub const SELECTOR_DIR: &str = "/boot-selector";
+pub const SELECTOR_DIR: &str = "/boot/selector";
 /// The version the image was built as (`make image VERSION=...`).
 pub const VERSION_FILE: &str = "/etc/glory-hole/version";
 
@@ -124,8 +125,7 @@ pub fn reboot_argument(how: Restart) -> Option<&'static CStr> {
 }
 
 /// The installer's restart on the card: for a trial, the slot's boot files
-/// go into GH-BOOT's slot folder first (Pi 3 / Zero 2 W); then the data is
-/// synced and the kernel restarts.
+/// go into GH-BOOT's slot folder first (Pi 3 / Zero 2 W), then [`restart`].
 pub fn restart_fn(slots: Slots) -> RestartFn {
     Box::new(move |how| {
         if how == Restart::Trial {
@@ -216,30 +216,37 @@ fn unmount(at: &Path) -> io::Result<()> {
     }
 }
 
-/// Syncs every filesystem, then restarts the machine; with the tryboot
-/// argument for a trial. Returns only on failure.
+/// Restarts the machine. Normally through init (`reboot`: `rcK` saves
+/// the clock and unmounts `/data` first); for a trial straight through
+/// `reboot(2)` after a sync, because init cannot pass the argument. The
+/// data partition is ext4 with a journal; the root is read-only.
 pub fn restart(how: Restart) -> io::Result<()> {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    let rc = match reboot_argument(how) {
-        // SAFETY: reboot(2) with the documented magic numbers and a
-        // NUL-terminated argument that outlives the call.
-        Some(arg) => unsafe {
-            libc::syscall(
-                libc::SYS_reboot,
-                libc::LINUX_REBOOT_MAGIC1,
-                libc::LINUX_REBOOT_MAGIC2,
-                libc::LINUX_REBOOT_CMD_RESTART2,
-                arg.as_ptr(),
-            )
-        },
-        // SAFETY: as above, without an argument.
-        None => libc::c_long::from(unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_RESTART) }),
+    let Some(arg) = reboot_argument(how) else {
+        return std::process::Command::new("reboot")
+            .spawn()
+            .map(drop)
+            .map_err(|e| io::Error::new(e.kind(), format!("running 'reboot': {e}")));
+    };
+    // SAFETY: sync(2) takes no arguments; reboot(2) gets its magic numbers
+    // and a NUL-terminated argument that outlives the call.
+    let rc = unsafe {
+        libc::sync();
+        libc::syscall(
+            libc::SYS_reboot,
+            libc::LINUX_REBOOT_MAGIC1,
+            libc::LINUX_REBOOT_MAGIC2,
+            libc::LINUX_REBOOT_CMD_RESTART2,
+            arg.as_ptr(),
+        )
     };
     if rc == 0 {
         Ok(())
     } else {
-        Err(io::Error::last_os_error())
+        let e = io::Error::last_os_error();
+        Err(io::Error::new(
+            e.kind(),
+            format!("reboot(2) with '0 tryboot': {e}"),
+        ))
     }
 }
 
@@ -251,7 +258,7 @@ mod tests {
     fn the_data_partition_names_the_card() {
         let mounts = "/dev/root / squashfs ro 0 0\n\
                       /dev/mmcblk0p7 /data ext4 rw,noatime 0 0\n\
-                      /dev/mmcblk0p1 /boot-selector vfat rw 0 0\n";
+                      /dev/mmcblk0p1 /boot/selector vfat rw 0 0\n";
         assert_eq!(
             mount_device(mounts, Path::new("/data")),
             Some(PathBuf::from("/dev/mmcblk0p7"))
