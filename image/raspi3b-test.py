@@ -9,7 +9,7 @@ partition 1, which is what a Pi 3 boots); the card is a copy of the image
 grown to 1 GiB (an SD card's size must be a power of two in QEMU) on the
 SD bus. QEMU 7.2's raspi3b has no network here and its watchdog resets
 the machine once armed, so bcm2835_wdt is kept from loading. Everything
-is read from the serial console (ttyAMA0): the first boot creates the data
+is read from the image's serial console, the mini UART (ttyS1): the first boot creates the data
 partition, init's recovery shell comes up, glory-hole logs its DNS
 listener and answers a local record through its own resolver.
 
@@ -40,16 +40,35 @@ class Raspi3(bt.Guest):
     def __init__(self, disk, boot_dir, log_path):
         cmdline = open(os.path.join(boot_dir, "cmdline.txt")).read().split()
         cmdline = [a for a in cmdline if not a.startswith("console=") and a != "quiet"]
-        cmdline += ["console=ttyAMA0,115200", "module_blacklist=bcm2835_wdt"]
+        # The image's own serial console, the mini UART (ttyS1, QEMU's
+        # second serial port): the PL011 (ttyAMA0) belongs to the Bluetooth
+        # node of the Pi 3 device tree, so the kernel can write to it but a
+        # shell cannot read from it.
+        cmdline += ["console=ttyS1,115200", "module_blacklist=bcm2835_wdt"]
         self.start([
             "qemu-system-aarch64", "-M", "raspi3b", "-m", "1G",
-            "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+            "-display", "none", "-monitor", "none", "-serial", "null", "-serial", "stdio",
+            "-no-reboot",
             "-kernel", os.path.join(boot_dir, "vmlinuz"),
             "-initrd", os.path.join(boot_dir, "initramfs"),
             "-dtb", os.path.join(boot_dir, DTB),
             "-append", " ".join(cmdline),
             "-drive", f"file={disk},if=sd,format=raw",
         ], log_path)
+
+
+def open_shell(g):
+    """init's "press Enter" prompt, then Enter until the shell answers:
+    the emulated UART is slow enough here to need more than one."""
+    if not g.wait_for(r"Please press Enter to activate this console", BOOT_TIMEOUT):
+        return False
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        g.send("\n")
+        if g.wait_for(r"glory-hole# ", 20):
+            g.shell = True
+            return True
+    return False
 
 
 def main():
@@ -87,8 +106,8 @@ def main():
         res.check("initramfs finds the SD card (Pi SD host driver)",
                   g.wait_for(r"glory-hole-init: disk /dev/mmcblk0,", BOOT_TIMEOUT))
         res.check("first boot creates the data partition",
-                  "first boot: creating the data partition" in g.output())
-        if not res.check("console shell", g.open_shell(BOOT_TIMEOUT)):
+                  g.wait_for(r"first boot: creating the data partition", 120))
+        if not res.check("console shell", open_shell(g)):
             return finish(res, g)
         res.numbers["QEMU start to console shell (s)"] = round(time.monotonic() - g.started, 1)
         listening = None
@@ -115,7 +134,9 @@ def main():
         res.check("GH-BOOT mounted read-write for the updater",
                   "/dev/mmcblk0p1 /boot/selector vfat rw" in text, text)
         g.send("poweroff\n")
-        res.check("clean power-off", g.wait_exit(300))
+        # Without the watchdog driver the kernel halts and QEMU stays up.
+        res.check("clean power-off: data unmounted, system halted",
+                  g.wait_for(r"unmounting filesystem[\s\S]*reboot: System halted", 300))
     finally:
         g.kill()
     return finish(res, None, work if not args.keep else None)
