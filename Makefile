@@ -4,8 +4,17 @@
 #   make aarch64          static aarch64-unknown-linux-musl binary (cargo-zigbuild)
 #   make aarch64-test     run it under qemu-aarch64-static and get a DNS answer
 #   make image            SD card image from Debian arm64 packages (offline path)
+#                         and its update bundle, signed with keys/dev.key
 #   make image-test       boot the image in QEMU and check it from the outside
+#   make update-test      A -> B update through the web API in QEMU, then a
+#                         bundle that fails its trial and is rolled back
+#   make raspi3b-test     smoke boot under QEMU's Raspberry Pi 3 machine
 #   make buildroot-check  static checks of the Buildroot tree (buildroot-overlay/)
+#
+# Variables: VERSION (default: the crate's), MIN_VERSION (the oldest version
+# a bundle may replace), RELEASE_KEY=/path/release.key to sign with a release
+# key kept outside the repository (its release.pub beside it goes into the
+# image instead of keys/dev.pub; docs/update.md).
 #
 # Each target runs image/setup.sh first, which installs what is missing.
 
@@ -15,8 +24,14 @@ IMAGE_CACHE    := target/image-cache
 IMAGE_OUT      := target/image
 IMAGE          := $(IMAGE_OUT)/glory-hole-rpi-arm64.img
 STAND_IN       := target/debug/stand-in-upstream
+VERSION        ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MIN_VERSION    ?= 0.1.0
+SIGN_KEY       := $(if $(RELEASE_KEY),$(RELEASE_KEY),keys/dev.key)
+BUNDLE         := $(IMAGE_OUT)/glory-hole-$(VERSION)-rpi-arm64.ghb
+UPDATE_TEST    := target/update-test
+RUN_AARCH64    := qemu-aarch64-static $(AARCH64_BIN)
 
-.PHONY: setup aarch64 aarch64-test image image-test buildroot-check stand-in
+.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test buildroot-check stand-in
 
 setup:
 	@sh image/setup.sh
@@ -29,9 +44,17 @@ aarch64: setup
 aarch64-test: aarch64
 	sh image/aarch64-test.sh $(AARCH64_BIN)
 
+# image_and_bundle OUT_DIR VERSION [ENV...]: the card image in OUT_DIR and
+# OUT_DIR/glory-hole-VERSION-rpi-arm64.ghb.
+define image_and_bundle
+	VERSION=$(2) UPDATE_PUBKEYS=$(SIGN_KEY:.key=.pub) $(3) \
+		sh image/build.sh $(AARCH64_BIN) $(IMAGE_CACHE) $(1)
+	sh board/rpi-arm64/mkbundle.sh $(1) $(SIGN_KEY) $(2) $(MIN_VERSION) $(RUN_AARCH64)
+endef
+
 image: aarch64
 	sh image/fetch-debs.sh $(IMAGE_CACHE)
-	sh image/build.sh $(AARCH64_BIN) $(IMAGE_CACHE) $(IMAGE_OUT)
+	$(call image_and_bundle,$(IMAGE_OUT),$(VERSION))
 
 # The stand-in upstream (the test's internet) runs on the host; a debug
 # build is plenty for that and shares the test build's cache.
@@ -40,6 +63,19 @@ stand-in:
 
 image-test: image stand-in
 	python3 image/boot-test.py --image $(IMAGE) --stand-in $(STAND_IN) --keep $(IMAGE_OUT)/test
+
+# B is the same system as A under a later version; "bad" a later version
+# whose glory-hole never starts (a test image, GH_TEST_UNHEALTHY=1).
+update-test: image stand-in
+	$(call image_and_bundle,$(UPDATE_TEST)/b,$(VERSION).1,GH_IMAGE_XZ=0)
+	$(call image_and_bundle,$(UPDATE_TEST)/bad,$(VERSION).2,GH_IMAGE_XZ=0 GH_TEST_UNHEALTHY=1)
+	python3 image/update-test.py --image $(IMAGE) --stand-in $(STAND_IN) \
+		--bundle-b $(UPDATE_TEST)/b/glory-hole-$(VERSION).1-rpi-arm64.ghb \
+		--bundle-bad $(UPDATE_TEST)/bad/glory-hole-$(VERSION).2-rpi-arm64.ghb \
+		--keep $(UPDATE_TEST)/run
+
+raspi3b-test: image
+	python3 image/raspi3b-test.py --image $(IMAGE) --keep $(IMAGE_OUT)/raspi3b
 
 buildroot-check: setup
 	sh buildroot-overlay/check.sh

@@ -31,5 +31,17 @@ done
 # 3. Kconfig and defconfigs.
 if python3 "$here/check_kconfig.py" "$here"; then ok "Kconfig parses; defconfigs enable glory-hole"; else bad "Kconfig / defconfigs"; fi
 
+# 4. The package builds what `make aarch64` ships: the Makefile's cargo
+#    profile, installed from that profile's directory.
+# shellcheck disable=SC2016 # $(AARCH64_TARGET) is make's, matched literally
+profile=$(sed -n 's|^AARCH64_BIN *:= target/$(AARCH64_TARGET)/\([a-z]*\)/glory-hole$|\1|p' "$repo/Makefile")
+mk=$here/package/glory-hole/glory-hole.mk
+if [ -n "$profile" ] && grep -q -- "--profile $profile --no-default-features" "$mk" \
+    && grep -q "/$profile/glory-hole" "$mk"; then
+    ok "glory-hole.mk builds and installs the '$profile' profile, no features, as make aarch64"
+else
+    bad "glory-hole.mk does not build the profile make aarch64 ships ('$profile')"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

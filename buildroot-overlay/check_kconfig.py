@@ -26,6 +26,16 @@ config BR2_TOOLCHAIN_HAS_THREADS
 	default y
 config BR2_PACKAGE_HOST_RUSTC
 	bool
+choice
+	prompt "C library"
+config BR2_TOOLCHAIN_BUILDROOT_GLIBC
+	bool "glibc"
+config BR2_TOOLCHAIN_BUILDROOT_MUSL
+	bool "musl"
+	select BR2_TOOLCHAIN_USES_MUSL
+endchoice
+config BR2_TOOLCHAIN_USES_MUSL
+	bool
 """
 
 

@@ -125,10 +125,11 @@ class Http:
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
-    def request(self, method, path, body=None, headers=None, timeout=10):
-        data = json.dumps(body).encode() if body is not None else None
+    def request(self, method, path, body=None, headers=None, timeout=10, raw=None):
+        """`body` is sent as JSON; `raw` (a file) as it is."""
+        data = json.dumps(body).encode() if body is not None else raw
         req = urllib.request.Request(self.base + path, data=data, method=method)
-        if data is not None:
+        if body is not None:
             req.add_header("Content-Type", "application/json")
         for k, v in (headers or {}).items():
             req.add_header(k, v)
@@ -173,7 +174,7 @@ class Guest:
         fwd = (f"hostfwd=udp:127.0.0.1:{dns_port}-:53,"
                f"hostfwd=tcp:127.0.0.1:{dns_port}-:53,"
                f"hostfwd=tcp:127.0.0.1:{http_port}-:80")
-        self.argv = [
+        self.start([
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53", "-smp", "2", "-m", "512",
             "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
             "-kernel", os.path.join(boot_dir, "vmlinuz"),
@@ -185,7 +186,11 @@ class Guest:
             "-device", "virtio-net-pci,netdev=n0,romfile=",
             "-device", "virtio-rng-pci",
             "-device", "i6300esb",
-        ]
+        ], log_path)
+
+    def start(self, argv, log_path):
+        """Starts QEMU with the serial console on its stdin/stdout."""
+        self.argv = argv
         self.log = open(log_path, "ab")
         self.buf = b""
         self.lock = threading.Lock()
@@ -304,6 +309,19 @@ def dns_check(res, label, name, port, want, tcp=False):
         res.check(label, False, str(e))
 
 
+def start_stand_in(binary, work):
+    """The stand-in upstream, the internet for a test: (process, port).
+    It answers forwarded.example A 203.0.113.7."""
+    port = free_dns_port()
+    zone = os.path.join(work, "zone.txt")
+    with open(zone, "w") as f:
+        f.write("forwarded.example A 203.0.113.7\n")
+    proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--zone", zone],
+                            stdout=open(os.path.join(work, "stand-in.log"), "wb"),
+                            stderr=subprocess.STDOUT)
+    return proc, port
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--image", required=True)
@@ -324,14 +342,7 @@ def main():
     for f in ("vmlinuz", "initramfs", "cmdline.txt"):
         mtools(disk, parts[1], "mcopy", "-o", f"::{f}", os.path.join(boot_dir, f))
 
-    # The stand-in upstream: the internet for this test.
-    up_port = free_dns_port()
-    zone = os.path.join(work, "zone.txt")
-    with open(zone, "w") as f:
-        f.write("forwarded.example A 203.0.113.7\n")
-    stand_in = subprocess.Popen([args.stand_in, "--listen", f"127.0.0.1:{up_port}",
-                                 "--zone", zone], stdout=open(os.path.join(work, "stand-in.log"), "wb"),
-                                stderr=subprocess.STDOUT)
+    stand_in, up_port = start_stand_in(args.stand_in, work)
     up_ready = wait_dns(res, up_port, "forwarded.example", "203.0.113.7", 30)
     if not res.check("stand-in upstream answers on the host", isinstance(up_ready, float),
                      open(os.path.join(work, "stand-in.log")).read()[:300]):

@@ -3,8 +3,14 @@
 # fetch-debs.sh), the static glory-hole binary and the rootfs overlay.
 #
 # usage: image/build.sh BINARY CACHE_DIR OUT_DIR
+# Environment:
+#   VERSION       the image's version (default: the crate's)
+#   UPDATE_PUBKEYS  .pub files of the keys whose bundles it installs
+#                 (default: the development key, keys/dev.pub)
+#   GH_TEST_UNHEALTHY=1  a test image whose glory-hole never starts, for
+#                 the roll-back check of image/update-test.py; never shipped
 # Output in OUT_DIR: glory-hole-rpi-arm64.img (+ .xz), the pieces the update
-# bundle reuses (rootfs.squashfs, boot-a.vfat) and sizes.txt.
+# bundle is made of (rootfs.squashfs, boot-a.vfat, boot-b.vfat) and sizes.txt.
 set -eu
 
 bin=$(realpath "${1:?usage: build.sh BINARY CACHE_DIR OUT_DIR}")
@@ -15,6 +21,8 @@ board=$repo/board/rpi-arm64
 overlay=$repo/buildroot-overlay/rootfs-overlay
 deb=$cache/root
 work=$out/work
+version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)}
+pubkeys=${UPDATE_PUBKEYS:-$repo/keys/dev.pub}
 
 for tool in mksquashfs mkfs.vfat mcopy genimage depmod readelf cpio xz qemu-aarch64-static; do
     command -v "$tool" >/dev/null || { echo "build.sh: $tool missing: run image/setup.sh" >&2; exit 1; }
@@ -75,9 +83,13 @@ mkdir -p "$rootfs/usr/bin"
 # The appliance config must be one this very binary accepts.
 qemu-aarch64-static "$bin" check-config "$overlay/etc/glory-hole/config.toml" >/dev/null
 chmod 0755 "$rootfs/usr/bin/glory-hole"
-# The clock never starts before the image was made (see /usr/libexec/glory-hole/clock).
-echo "${SOURCE_DATE_EPOCH:-$(date +%s)}" >"$rootfs/etc/glory-hole/build-time"
-chmod 0600 "$rootfs/etc/shadow"
+# shellcheck disable=SC2086 # a list of files
+sh "$board/rootfs-finish.sh" "$rootfs" "$version" $pubkeys
+if [ "${GH_TEST_UNHEALTHY:-0}" = 1 ]; then
+    echo "build.sh: TEST IMAGE: glory-hole is never started (GH_TEST_UNHEALTHY=1)" >&2
+    printf '#!/bin/sh\nlogger -t glory-hole-run "test image: glory-hole not started"\nexec sleep 100000\n' \
+        >"$rootfs/usr/libexec/glory-hole/run"
+fi
 mksquashfs "$rootfs" "$work/rootfs.squashfs" -comp xz -b 256K -all-root -noappend -quiet >/dev/null
 
 # ---- boot partitions ----
@@ -105,6 +117,7 @@ fi
 size() { stat -c %s "$1"; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 {
+    echo "version:          $version"
     echo "kernel:           $kver"
     echo "binary stripped:  $(mib "$(size "$rootfs/usr/bin/glory-hole")") ($(size "$rootfs/usr/bin/glory-hole") bytes)"
     echo "root filesystem:  $(mib "$(size "$out/rootfs.squashfs")") (squashfs xz, $(size "$out/rootfs.squashfs") bytes)"

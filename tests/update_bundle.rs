@@ -252,3 +252,66 @@ fn the_bundle_command_makes_verifies_and_describes_a_bundle() {
     assert!(!ok);
     assert!(err.contains("exists; not replacing a key"), "{err}");
 }
+
+/// `make image` writes a boot image per slot (each names its own root);
+/// the command takes them instead of one `--boot`, and wants one of the two.
+#[test]
+fn the_bundle_command_takes_a_boot_image_per_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(p("boot-a.vfat"), bytes(5, 30_000)).unwrap();
+    std::fs::write(p("boot-b.vfat"), bytes(6, 31_000)).unwrap();
+    std::fs::write(p("root.squashfs"), bytes(7, 40_000)).unwrap();
+    let dev_key = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/dev.key");
+    let dev_pub = concat!(env!("CARGO_MANIFEST_DIR"), "/keys/dev.pub");
+    let common = [
+        "create",
+        "--key",
+        dev_key,
+        "--version",
+        "0.2.0",
+        "--min-version",
+        "0.1.0",
+        "--board",
+        BOARD,
+    ];
+    let out_file = p("slots.ghb");
+    let mut args: Vec<&str> = common.to_vec();
+    let (a, b, root) = (
+        format!("boot-a={}", p("boot-a.vfat")),
+        format!("boot-b={}", p("boot-b.vfat")),
+        p("root.squashfs"),
+    );
+    args.extend([
+        "--root",
+        &root,
+        "--payload",
+        &a,
+        "--payload",
+        &b,
+        "-o",
+        &out_file,
+    ]);
+    let (ok, _, err) = glory_hole(&args);
+    assert!(ok, "{err}");
+    let (ok, out, err) = glory_hole(&["verify", "--pubkey", dev_pub, &out_file]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 payload hashes checked"), "{out}");
+    let (ok, out, err) = glory_hole(&["info", &out_file]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("payload boot-a") && out.contains("31000 bytes"),
+        "{out}"
+    );
+
+    let mut args: Vec<&str> = common.to_vec();
+    let other = p("none.ghb");
+    args.extend(["--root", &root, "-o", &other]);
+    let (ok, _, err) = glory_hole(&args);
+    assert!(!ok);
+    assert!(
+        err.contains("--boot (or --payload boot-a=FILE --payload boot-b=FILE) is required"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&other).exists());
+}

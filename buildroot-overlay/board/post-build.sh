@@ -4,9 +4,13 @@
 set -eu
 target=${1:?TARGET_DIR}
 
-mkdir -p "$target/data"
+board=$BR2_EXTERNAL_GLORY_HOLE_PATH/../board/rpi-arm64
+repo=$BR2_EXTERNAL_GLORY_HOLE_PATH/..
+
 # The overlay's rcS and inittab replace Buildroot's numbered start scripts.
 rm -f "$target"/etc/init.d/S[0-9]*
-# The clock never starts before the image was made.
-echo "${SOURCE_DATE_EPOCH:-$(date +%s)}" >"$target/etc/glory-hole/build-time"
-chmod 0600 "$target/etc/shadow"
+# Version and accepted update keys as `make image` has them: the
+# development key unless RELEASE_KEY names a release key (its .pub beside it).
+version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)}
+key=${RELEASE_KEY:-$repo/keys/dev.key}
+sh "$board/rootfs-finish.sh" "$target" "$version" "${key%.key}.pub"

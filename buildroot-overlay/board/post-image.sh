@@ -20,3 +20,10 @@ done
 cp "$binaries/Image.gz" "$boot/vmlinuz"
 sh "$board/mkimage.sh" "$boot" "$binaries/rootfs.squashfs" "$binaries" "$work/genimage"
 echo "post-image: $binaries/glory-hole-rpi-arm64.img"
+
+# The update bundle, signed as `make image` signs it (post-build.sh put the
+# matching .pub into the image): glory-hole itself, run by host-qemu.
+repo=$BR2_EXTERNAL_GLORY_HOLE_PATH/..
+version=${VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)}
+sh "$board/mkbundle.sh" "$binaries" "${RELEASE_KEY:-$repo/keys/dev.key}" "$version" \
+    "${MIN_VERSION:-0.1.0}" "$HOST_DIR/bin/qemu-aarch64" "$TARGET_DIR/usr/bin/glory-hole"

@@ -16,6 +16,7 @@ usage: glory-hole bundle keygen PREFIX
            writes PREFIX.key (secret) and PREFIX.pub
        glory-hole bundle create --key KEY --version V --min-version M --board B [--board B...]
            --boot FILE --root FILE [--payload NAME=FILE...] [--built UNIX_SECONDS] -o OUT
+           (a boot image per slot instead of --boot: --payload boot-a=FILE --payload boot-b=FILE)
            (--built defaults to $SOURCE_DATE_EPOCH, else now)
        glory-hole bundle verify --pubkey PUB [--pubkey PUB...] [--board B --running V] FILE
        glory-hole bundle info FILE     what FILE claims to be; the signature is not checked
@@ -107,15 +108,22 @@ fn create(o: &Options) -> Result<String, String> {
     let key_path = o.one("--key")?;
     let key = keys::read_signing_key(Path::new(key_path)).map_err(|e| e.to_string())?;
     let out = PathBuf::from(o.one("-o")?);
-    let mut files: Vec<(String, PathBuf)> = vec![
-        ("boot".into(), o.one("--boot")?.into()),
-        ("root".into(), o.one("--root")?.into()),
-    ];
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    // One boot image for both slots, or one per slot (--payload boot-a=...).
+    if !o.all("--boot").is_empty() {
+        files.push(("boot".into(), o.one("--boot")?.into()));
+    }
+    files.push(("root".into(), o.one("--root")?.into()));
     for p in o.all("--payload") {
         let (name, file) = p
             .split_once('=')
             .ok_or(format!("--payload {p}: expected NAME=FILE"))?;
         files.push((name.into(), file.into()));
+    }
+    if !files.iter().any(|(n, _)| n.starts_with("boot")) {
+        return Err(format!(
+            "--boot (or --payload boot-a=FILE --payload boot-b=FILE) is required\n{USAGE}"
+        ));
     }
     let built = match o
         .optional("--built")

@@ -19,12 +19,15 @@
 //!
 //! `updater` is the running box's one installer with its upload progress,
 //! shared by the web API (`web::firmware`) and `health`, the trial boot's
-//! check that commits or gives up the slot.
+//! check that commits or gives up the slot. `board` is what only the card
+//! does: the running slot from the kernel command line, the card's
+//! partitions, the restart with the tryboot flag.
 //!
-//! Not for: the HTTP API (`web::firmware`), where the box's slots are and
-//! its restart call (`app::firmware`), nor the image build that makes the
-//! payloads (`board/`, `image/`).
+//! Not for: the HTTP API (`web::firmware`), where the app finds the box's
+//! slots (`app::firmware`), nor the image build that makes the payloads
+//! (`board/`, `image/`).
 
+pub mod board;
 pub mod bundle;
 pub mod cli;
 pub mod health;

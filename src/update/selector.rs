@@ -8,8 +8,15 @@
 //! fsync of the directory): a power cut leaves the old file or the new one.
 //! The bootloader reads at most 512 bytes of it.
 //!
-//! Not for: Pi 3 / Zero 2 W, whose firmware does not read `autoboot.txt`
-//! (docs/update.md), or deciding when to switch (`installer`).
+//! Pi 3 / Zero 2 W firmware does not read `autoboot.txt`: it boots from
+//! partition 1's `config.txt`, or `tryboot.txt` once after a tryboot
+//! restart. When the card has the slot folders for them (`slot-a/`,
+//! `slot-b/`), the same selector is also written as those two files, each
+//! pointing `os_prefix` at a slot folder (docs/update.md, "Guarantee per
+//! board").
+//!
+//! Not for: deciding when to switch (`installer`), or copying a slot's boot
+//! files into its folder (`board`).
 
 use super::SlotName;
 use std::io;
@@ -100,9 +107,36 @@ impl Selector {
         })
     }
 
+    /// Writes `autoboot.txt` and, when the slot folders are beside it,
+    /// `tryboot.txt` (the trial) then `config.txt` (the committed slot).
+    /// Each file is replaced whole; each board reads only its own.
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        crate::atomic_file::save_atomic(path, self.render().as_bytes())
+        crate::atomic_file::save_atomic(path, self.render().as_bytes())?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        if dir.join(SlotName::A.folder()).is_dir() {
+            let trial = render_legacy(
+                self.trial,
+                "tryboot.txt, booted once after a tryboot restart",
+            );
+            crate::atomic_file::save_atomic(&dir.join("tryboot.txt"), trial.as_bytes())?;
+            let normal = render_legacy(self.committed, "config.txt, booted normally");
+            crate::atomic_file::save_atomic(&dir.join("config.txt"), normal.as_bytes())?;
+        }
+        Ok(())
     }
+}
+
+/// Partition 1's `config.txt` / `tryboot.txt` for the Pi 3 / Zero 2 W:
+/// the slot's folder as `os_prefix` (kernel, initramfs, `cmdline.txt`
+/// and device trees are loaded from it) and its `config.txt` included.
+pub fn render_legacy(slot: SlotName, what: &str) -> String {
+    let folder = slot.folder();
+    format!(
+        "# Written by glory-hole's updater (docs/update.md): the Pi 3 / Zero 2 W\n\
+         # firmware's {what}. Slot {slot}.\n\
+         os_prefix={folder}/\n\
+         include {folder}/config.txt\n"
+    )
 }
 
 #[cfg(test)]
@@ -134,6 +168,46 @@ mod tests {
             assert!(text.contains("tryboot_a_b=1\n"));
             assert_eq!(Selector::parse(&text), Ok(s));
         }
+    }
+
+    #[test]
+    fn with_slot_folders_the_pi3_files_follow_the_selector() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("autoboot.txt");
+        Selector::committed(SlotName::A).write(&path).unwrap();
+        assert!(!dir.path().join("tryboot.txt").exists());
+
+        std::fs::create_dir(dir.path().join("slot-a")).unwrap();
+        Selector::committed(SlotName::B).write(&path).unwrap();
+        let config = std::fs::read_to_string(dir.path().join("config.txt")).unwrap();
+        let tryboot = std::fs::read_to_string(dir.path().join("tryboot.txt")).unwrap();
+        assert!(
+            config.contains("\nos_prefix=slot-b/\ninclude slot-b/config.txt\n"),
+            "{config}"
+        );
+        assert!(
+            tryboot.contains("\nos_prefix=slot-a/\ninclude slot-a/config.txt\n"),
+            "{tryboot}"
+        );
+    }
+
+    #[test]
+    fn the_image_pi3_files_match_what_the_updater_writes() {
+        // board/rpi-arm64/mkimage.sh puts these on partition 1.
+        let board = concat!(env!("CARGO_MANIFEST_DIR"), "/board/rpi-arm64/");
+        let config = std::fs::read_to_string(format!("{board}selector-config.txt")).unwrap();
+        assert_eq!(
+            config,
+            render_legacy(SlotName::A, "config.txt, booted normally")
+        );
+        let tryboot = std::fs::read_to_string(format!("{board}selector-tryboot.txt")).unwrap();
+        assert_eq!(
+            tryboot,
+            render_legacy(
+                SlotName::B,
+                "tryboot.txt, booted once after a tryboot restart"
+            )
+        );
     }
 
     #[test]

@@ -51,6 +51,15 @@ impl SlotName {
         }
     }
 
+    /// GH-BOOT's folder holding a copy of this slot's boot files, for the
+    /// Pi 3 / Zero 2 W firmware, which boots from partition 1 only.
+    pub fn folder(self) -> &'static str {
+        match self {
+            SlotName::A => "slot-a",
+            SlotName::B => "slot-b",
+        }
+    }
+
     /// Lower-case, as in payload names (`boot-b`).
     pub fn lower(self) -> &'static str {
         match self {
