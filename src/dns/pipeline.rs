@@ -510,8 +510,11 @@ fn blocked_answer(raw: &[u8], q: &Query, filter: &Filter, reason: Reason, out: &
         (wire::TYPE_AAAA, Some(IpAddr::V6(v6))) => {
             w.record_at_qname(0, wire::TYPE_AAAA, ttl, &v6.octets())
         }
-        // Other types and the other address family: NODATA.
-        _ => {}
+        // REFUSED says nothing about the name: nothing to cache.
+        _ if rcode == wire::RCODE_REFUSED => {}
+        // NXDOMAIN, or NODATA for other types and the other address
+        // family: with an SOA, so the client caches it for `ttl`.
+        _ => w.negative_soa(0, ttl),
     }
     w.finish();
 }
