@@ -4,13 +4,15 @@
 //! look-up while everyone else is served.
 //!
 //! The buckets live in a fixed-size table (memory never grows with the
-//! number of addresses seen): 256 sets of 8, an address hashing to one set
-//! and taking the least recently used bucket there when it has none. A
-//! client whose bucket was taken starts again with a full one: eviction
-//! can only ever let a query through, never refuse one. Each set has its
-//! own lock, taken only by DNS workers for a few nanoseconds; the control
-//! plane never takes it (the rate and burst are read from the config on
-//! every call). Time is the kernel's coarse clock, in milliseconds.
+//! number of addresses seen): 256 sets of 8 buckets of 32 bytes, 64 KiB
+//! of buckets in all (plus a lock per set), allocated once. An address
+//! hashes to one set and takes its least recently used bucket when it
+//! has none there. A client whose bucket was taken starts again with a
+//! full one: eviction can only ever let a query through, never refuse
+//! one. Each set has its own lock, taken only by DNS workers and only for
+//! a bucket update; the control plane never takes it (the rate and burst
+//! are read from the config on every call). Time is the kernel's coarse
+//! clock, in milliseconds.
 //! Not for: caps on what a client holds at once (`client_slots`).
 
 use std::net::IpAddr;
@@ -149,5 +151,6 @@ mod tests {
         }
         assert_eq!(flooder_admitted, others / 1000);
         assert_eq!(r.sets.len(), SETS);
+        assert_eq!(std::mem::size_of::<Bucket>(), 32);
     }
 }
