@@ -198,8 +198,8 @@ struct TcpLimits {
 
 /// The kernel's send buffer for one TCP client (it doubles it for its own
 /// bookkeeping): room for the largest answer, 64 KiB, while a client that
-/// never reads holds that much kernel memory at most, not the 4 MiB the
-/// kernel's autotuning would let it grow to.
+/// never reads holds that much kernel memory at most, not the 4 MiB
+/// autotuning may grow it to (`net.ipv4.tcp_wmem`'s default maximum).
 const TCP_SEND_BUFFER: usize = 64 * 1024;
 
 /// After a client stops sending, how long its answers still in flight may
