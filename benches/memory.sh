@@ -38,6 +38,9 @@ data_dir = "$WORK/data"
 [dns]
 listen = ["127.0.0.1:5411"]
 upstreams = ["127.0.0.1:5310"]
+# The flood is one dnsperf client: no per-client limit, or it would
+# be refused instead of filling the cache.
+rate_limit = 0
 [cache]
 memory_mib = $MIB
 [web]

@@ -38,6 +38,9 @@ data_dir = "$WORK/gh-data"
 listen = ["127.0.0.1:5401"]
 upstreams = ["$UP"]
 udp_sockets = ${UDP_SOCKETS:-0}
+# dnsperf is one client: a per-client limit it never reaches, so the
+# limiter is paid for on every query but refuses none.
+rate_limit = 10000000
 [web]
 enabled = false
 TOML

@@ -1,6 +1,8 @@
 //! The whole in-process cost of answering a cached query: `Engine::begin`
 //! on raw query bytes — parse, client check, local zone, filter, cache hit,
-//! EDNS echo — plus the query event handed to a draining channel. No
+//! EDNS echo, the per-client rate limit (`pipeline/cache_hit_answer`, 64
+//! clients in turn; `..._no_rate_limit` without it) — plus the query event
+//! handed to a draining channel. No
 //! sockets. The config is the default one and the filter is empty
 //! (`Filter::empty()`): no blocklists are loaded, so the number is the
 //! pipeline's own; a lookup in the real lists is measured by
@@ -13,6 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use glory_hole::config::Config;
 use glory_hole::dns::cache::CacheKey;
 use glory_hole::dns::pipeline::{Engine, Step, Transport};
+use glory_hole::dns::rate_limit::RateLimiter;
 use glory_hole::events::EventSink;
 use glory_hole::filter::Filter;
 use glory_hole::wire::{Query, RCODE_NOERROR, ResponseWriter, TYPE_A};
@@ -33,8 +36,14 @@ fn query(n: u32) -> Vec<u8> {
     )
 }
 
-fn engine() -> (Engine, std::thread::JoinHandle<()>) {
-    let config = Arc::new(Config::default());
+/// `rate_limit`: queries a second per client (0 = off), with a burst no
+/// benchmark run empties, so every query pays for the bucket and none is
+/// refused.
+fn engine(rate_limit: u32) -> (Engine, std::thread::JoinHandle<()>) {
+    let mut config = Config::default();
+    config.dns.rate_limit = rate_limit;
+    config.dns.rate_limit_burst = u32::MAX;
+    let config = Arc::new(config);
     let filter = Arc::new(ArcSwap::from_pointee(Filter::empty()));
     let (events, rx) = EventSink::bounded(4096);
     // Stand-in for the query-log writer: drain the channel the way it
@@ -49,10 +58,19 @@ fn engine() -> (Engine, std::thread::JoinHandle<()>) {
 }
 
 fn cached_answer(c: &mut Criterion) {
-    let (engine, _drain) = engine();
-    let client: SocketAddr = "192.168.1.20:40000".parse().unwrap();
-    let names = 1000;
-    let queries: Vec<Vec<u8>> = (0..names).map(query).collect();
+    for (label, rate_limit) in [
+        ("pipeline/cache_hit_answer", u32::MAX),
+        ("pipeline/cache_hit_answer_no_rate_limit", 0),
+    ] {
+        let (engine, _drain) = engine(rate_limit);
+        cache_hits(c, label, &engine);
+    }
+    parts(c);
+}
+
+/// Queries for 1000 names, each with an answer in `engine`'s cache.
+fn cached_queries(engine: &Engine) -> Vec<Vec<u8>> {
+    let queries: Vec<Vec<u8>> = (0..1000).map(query).collect();
     for raw in &queries {
         let q = Query::parse(raw).unwrap();
         let mut resp = Vec::new();
@@ -61,22 +79,43 @@ fn cached_answer(c: &mut Criterion) {
         w.finish();
         engine.cache.insert(&CacheKey::from_query(&q), &resp);
     }
+    queries
+}
+
+/// Cached answers to 64 clients in turn (so the rate limiter's table is
+/// touched in many places), each checked to be a NOERROR answer.
+fn cache_hits(c: &mut Criterion, label: &str, engine: &Engine) {
+    let clients: Vec<SocketAddr> = (0..64)
+        .map(|i| SocketAddr::from(([192, 168, 1, 20 + i], 40000)))
+        .collect();
+    let queries = cached_queries(engine);
     let mut out = Vec::with_capacity(4096);
     let mut i = 0usize;
-    c.bench_function("pipeline/cache_hit_answer", |b| {
+    c.bench_function(label, |b| {
         b.iter(|| {
             i = (i + 1) % queries.len();
+            let client = clients[i % clients.len()];
             match engine.begin(black_box(&queries[i]), client, Transport::Udp, &mut out) {
                 Step::Reply => {}
                 _ => panic!("expected a cache hit"),
             }
+            assert_eq!(out[3] & 0x0F, RCODE_NOERROR, "answered, not refused");
             black_box(out.len());
         })
     });
+}
 
-    // The parts, to see where the time goes.
+/// The parts, to see where the time goes.
+fn parts(c: &mut Criterion) {
+    let (engine, _drain) = engine(0);
+    let queries = cached_queries(&engine);
+    let mut out = Vec::with_capacity(4096);
     let f = Filter::empty();
-    let ip = client.ip();
+    let ip: std::net::IpAddr = "192.168.1.20".parse().unwrap();
+    let limiter = RateLimiter::default();
+    c.bench_function("parts/rate_limit_admit", |b| {
+        b.iter(|| black_box(limiter.admit(black_box(ip), u32::MAX, u32::MAX)))
+    });
     c.bench_function("parts/filter_check_empty", |b| {
         b.iter(|| black_box(f.check(black_box("www1.example.com"), ip)))
     });

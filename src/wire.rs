@@ -466,6 +466,23 @@ impl<'a> ResponseWriter<'a> {
         self.counts[section] += 1;
     }
 
+    /// Adds the SOA that lets a resolver cache this negative answer (RFC
+    /// 2308): in the authority section, owned by the question name's suffix
+    /// starting `zone_at` bytes into it (0: the whole name), TTL and
+    /// MINIMUM `ttl`. Call after the answer records.
+    pub fn negative_soa(&mut self, zone_at: usize, ttl: u32) {
+        let owner = 0xC000 | (field::HEADER_LEN + zone_at) as u16;
+        self.out.extend_from_slice(&owner.to_be_bytes());
+        let mut rdata = [0u8; SOA_NAMES.len() + 20];
+        rdata[..SOA_NAMES.len()].copy_from_slice(SOA_NAMES);
+        let timers = [1, 1800, 900, 604_800, ttl];
+        for (i, v) in timers.iter().enumerate() {
+            let at = SOA_NAMES.len() + 4 * i;
+            rdata[at..at + 4].copy_from_slice(&u32::to_be_bytes(*v));
+        }
+        self.tail(1, TYPE_SOA, ttl, &rdata);
+    }
+
     /// Adds an OPT record advertising `udp_size` (echoing the client's EDNS).
     pub fn opt(&mut self, udp_size: u16, do_bit: bool) {
         push_opt(self.out, udp_size, do_bit, 0);
@@ -479,6 +496,12 @@ impl<'a> ResponseWriter<'a> {
         set_arcount(self.out, ar);
     }
 }
+
+/// MNAME and RNAME of the SOA in our own negative answers: names under
+/// `.invalid` (RFC 6761), which say who answered and resolve nowhere.
+/// SERIAL 1, REFRESH 1800, RETRY 900 and EXPIRE 604800 follow them; no
+/// secondary ever reads them.
+const SOA_NAMES: &[u8] = b"\x0aglory-hole\x07invalid\x00\x06nobody\x07invalid\x00";
 
 /// Appends an OPT record (RFC 6891) without touching ARCOUNT: root owner,
 /// `udp_size` in CLASS, `ext_rcode` (the RCODE's upper 8 bits), version 0
@@ -603,5 +626,35 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!(read_u32(&out, recs[0].ttl_at), Some(300));
         assert_eq!(recs[1].rtype, TYPE_OPT);
+    }
+
+    #[test]
+    fn negative_soa_is_written_by_hand_bytes() {
+        let raw = query("ads.example", TYPE_A);
+        let q = Query::parse(&raw).unwrap();
+        let mut out = Vec::new();
+        let mut w = ResponseWriter::new(&mut out, &raw, &q, RCODE_NXDOMAIN, false);
+        // Owned by "example", 4 bytes into the question name.
+        w.negative_soa(4, 7);
+        w.finish();
+        let mut expected = vec![
+            0x12, 0x34, 0x81, 0x83, // ID; QR RD RA, NXDOMAIN
+            0, 1, 0, 0, 0, 1, 0, 0, // one question, one authority record
+            3, b'a', b'd', b's', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 0, 0, 1, 0, 1, 0xC0,
+            16, // owner: pointer to "example" at offset 16
+            0, 6, 0, 1, // SOA, IN
+            0, 0, 0, 7, // TTL
+            0, 56, // RDLENGTH
+        ];
+        expected.extend_from_slice(b"\x0aglory-hole\x07invalid\x00");
+        expected.extend_from_slice(b"\x06nobody\x07invalid\x00");
+        expected.extend_from_slice(&[
+            0, 0, 0, 1, // SERIAL
+            0, 0, 0x07, 0x08, // REFRESH 1800
+            0, 0, 0x03, 0x84, // RETRY 900
+            0, 0x09, 0x3A, 0x80, // EXPIRE 604800
+            0, 0, 0, 7, // MINIMUM
+        ]);
+        assert_eq!(out, expected);
     }
 }

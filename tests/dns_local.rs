@@ -252,24 +252,8 @@ async fn tcp_idle_connections_are_closed() {
     assert_eq!(n, 0, "EOF from the server");
 }
 
-/// Sends one query on `conn` and reads its answer: proof that the server
-/// accepted the connection and serves it.
 async fn answered_on(conn: &mut tokio::net::TcpStream, id: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let q = client::query(id, "nas.lan", 1, None, false);
-    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
-    let exchange = async {
-        conn.write_all(&framed).await?;
-        let len = conn.read_u16().await? as usize;
-        let mut b = vec![0; len];
-        conn.read_exact(&mut b).await?;
-        Ok::<_, std::io::Error>(b[..2] == id.to_be_bytes())
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), exchange).await,
-        Ok(Ok(true))
-    )
+    support::dns::answered_on(conn, "nas.lan", id).await
 }
 
 #[tokio::test]

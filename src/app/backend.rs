@@ -313,7 +313,13 @@ impl Backend for App {
 
     fn engine_stats(&self) -> EngineStats {
         let cache = self.engine.cache.stats();
+        let limits = &self.engine.counters;
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
         EngineStats {
+            rate_limited: count(&limits.rate_limited),
+            over_upstream_share: count(&limits.over_upstream_share),
+            tcp_refused: count(&limits.tcp_refused),
+            tcp_stalled: count(&limits.tcp_stalled),
             cache_hits: cache.hits,
             cache_misses: cache.misses,
             cache_entries: cache.entries,

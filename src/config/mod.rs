@@ -68,6 +68,21 @@ pub struct DnsConfig {
     pub upstream_timeout: Dur,
     pub tcp_idle_timeout: Dur,
     pub tcp_max_connections: usize,
+    /// TCP connections one client address may hold (within the above).
+    pub tcp_client_connections: u32,
+    /// Queries one TCP connection may have unanswered; past that the
+    /// connection is not read until the client reads an answer.
+    pub tcp_queries_per_connection: usize,
+    /// A TCP answer the client has not taken within this closes the
+    /// connection.
+    pub tcp_write_timeout: Dur,
+    /// Queries a second per client address; 0 = no limit. Over it: REFUSED.
+    pub rate_limit: u32,
+    /// Queries a client may send at once above `rate_limit`.
+    pub rate_limit_burst: u32,
+    /// Cache misses one client address may have waiting for upstreams
+    /// at once; more are answered SERVFAIL at once.
+    pub client_upstream_queries: u32,
     /// UDP sockets (SO_REUSEPORT) per listen address; 0 = one per two cores.
     pub udp_sockets: usize,
     /// Answer RFC 6303 private reverse zones and lan/home.arpa/local/internal
@@ -86,9 +101,50 @@ impl Default for DnsConfig {
             upstream_timeout: Dur(Duration::from_millis(1500)),
             tcp_idle_timeout: Dur(Duration::from_secs(10)),
             tcp_max_connections: 256,
+            tcp_client_connections: 8,
+            tcp_queries_per_connection: 16,
+            tcp_write_timeout: Dur(Duration::from_secs(10)),
+            rate_limit: 300,
+            rate_limit_burst: 1000,
+            client_upstream_queries: 64,
             udp_sockets: 0,
             block_private_names: true,
         }
+    }
+}
+
+impl DnsConfig {
+    /// The abuse limits: each must let a well-behaved client through.
+    fn check_limits(&self) -> Result<(), String> {
+        let at_least_one = [
+            (
+                "tcp_client_connections",
+                u64::from(self.tcp_client_connections),
+            ),
+            (
+                "tcp_queries_per_connection",
+                self.tcp_queries_per_connection as u64,
+            ),
+            (
+                "client_upstream_queries",
+                u64::from(self.client_upstream_queries),
+            ),
+        ];
+        for (key, value) in at_least_one {
+            if value == 0 {
+                return Err(format!("dns.{key}: must be at least 1"));
+            }
+        }
+        if self.rate_limit > 0 && self.rate_limit_burst == 0 {
+            return Err(
+                "dns.rate_limit_burst: must be at least 1 while dns.rate_limit is on (0 turns the limit off)"
+                    .into(),
+            );
+        }
+        if self.tcp_write_timeout.0.is_zero() {
+            return Err("dns.tcp_write_timeout: must be longer than 0s".into());
+        }
+        Ok(())
     }
 }
 
@@ -492,6 +548,7 @@ impl Config {
         if self.dns.edns_udp_size < 512 {
             return Err("dns.edns_udp_size: must be at least 512".into());
         }
+        self.dns.check_limits()?;
         if self.cache.min_ttl > self.cache.max_ttl {
             return Err("cache.min_ttl: larger than cache.max_ttl".into());
         }

@@ -45,6 +45,9 @@ enum Cut {
 pub struct LocalZone {
     records: HashMap<Box<[u8]>, Vec<Rr>>,
     cuts: HashMap<Box<[u8]>, Cut>,
+    /// How long clients may cache our NXDOMAIN and NODATA answers (the
+    /// negative SOA's TTL and MINIMUM): `filter.blocked_ttl`.
+    negative_ttl: u32,
 }
 
 /// Reverse zones of RFC 6303 and names reserved for home networks.
@@ -75,7 +78,10 @@ const PRIVATE_ZONES: &[&str] = &[
 
 impl LocalZone {
     pub fn new(cfg: &Config) -> Result<LocalZone, String> {
-        let mut zone = LocalZone::default();
+        let mut zone = LocalZone {
+            negative_ttl: cfg.filter.blocked_ttl,
+            ..LocalZone::default()
+        };
         for r in &cfg.local.records {
             zone.add(r)?;
         }
@@ -128,17 +134,18 @@ impl LocalZone {
         }
         // Longest suffix first: a forward zone inside a private one wins.
         let mut at = 0usize;
-        let mut cut = None;
-        while at < q.qname.len() && q.qname[at] != 0 && cut.is_none() {
-            cut = self.cuts.get(&q.qname[at..]).copied();
-            at += 1 + q.qname[at] as usize;
-        }
-        if let Some(Cut::Forward(i)) = cut {
-            return Local::Forward(i);
-        }
-        if cut == Some(Cut::Private) {
-            ResponseWriter::new(out, raw, q, wire::RCODE_NXDOMAIN, true).finish();
-            return Local::Answered;
+        while at < q.qname.len() && q.qname[at] != 0 {
+            match self.cuts.get(&q.qname[at..]) {
+                Some(Cut::Forward(i)) => return Local::Forward(*i),
+                Some(Cut::Private) => {
+                    // The SOA is owned by the private zone the name is in.
+                    let mut w = ResponseWriter::new(out, raw, q, wire::RCODE_NXDOMAIN, true);
+                    w.negative_soa(at, self.negative_ttl);
+                    w.finish();
+                    return Local::Answered;
+                }
+                None => at += 1 + q.qname[at] as usize,
+            }
         }
         Local::NotLocal
     }
@@ -158,12 +165,18 @@ impl LocalZone {
                 }
             }
             _ => {
+                let mut any = false;
                 for r in rrs.iter().filter(|r| r.rtype == q.qtype) {
                     w.record_at_qname(0, r.rtype, r.ttl, &r.rdata);
+                    any = true;
+                }
+                // Nothing of this type is NODATA: NOERROR, no answers, and
+                // the SOA that lets the client cache that.
+                if !any {
+                    w.negative_soa(0, self.negative_ttl);
                 }
             }
         }
-        // Nothing of this type is NODATA: NOERROR with an empty answer.
         w.finish();
     }
 }

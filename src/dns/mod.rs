@@ -3,10 +3,12 @@
 //! through are `crate::wire`.
 
 pub mod cache;
+pub mod client_slots;
 pub mod forward;
 pub mod local;
 pub mod mmsg;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod server;
 
 pub use pipeline::Engine;

@@ -1,8 +1,9 @@
 //! The life of one query, top to bottom:
 //!
 //! ```text
-//! wire view → client allowed? → ANY? → local records / private names →
-//! filter → cache → (upstream: forward → inspect answer → cache insert) →
+//! client within its rate? → wire view → client allowed? → ANY? →
+//! local records / private names → filter → cache → client's upstream
+//! share left? → (upstream: forward → inspect answer → cache insert) →
 //! answer bytes (+ one QueryEvent)
 //! ```
 //!
@@ -12,13 +13,16 @@
 //! an answer ends in `Engine::finish` (flags, EDNS, UDP size, one
 //! [`QueryEvent`]), told its [`Outcome`] for the log. The engine
 //! reads the current [`Runtime`] and filter through `arc_swap` (no locks);
-//! the only shared mutable state a query touches is its cache shard.
+//! the shared mutable state a query touches is its client's rate bucket
+//! and its cache shard (and, on a miss, its client's upstream share).
 //! Anything the wire view calls unusual goes through [`Engine::slow_path`].
 
 use crate::config::{BlockedResponse, Config};
 use crate::dns::cache::{Cache, CacheKey, Lookup};
+use crate::dns::client_slots::{ClientSlot, ClientSlots};
 use crate::dns::forward::Forwarder;
 use crate::dns::local::{Local, LocalZone};
+use crate::dns::rate_limit::RateLimiter;
 use crate::events::{EventSink, QueryEvent, Reason, Source};
 use crate::filter::{Filter, Verdict};
 use crate::wire::{self, Query, ResponseWriter, WireError, flags};
@@ -58,6 +62,8 @@ pub struct Pending {
     /// still need inspecting (allow-listed names skip it).
     inspect: bool,
     runtime: Arc<Runtime>,
+    /// One of the client's `dns.client_upstream_queries`, until answered.
+    _share: ClientSlot,
 }
 
 impl Pending {
@@ -103,12 +109,24 @@ impl Runtime {
     }
 }
 
-/// Lock-free per-source answer counters.
+/// Lock-free per-source answer counters, and what the abuse limits turned
+/// away.
 #[derive(Default)]
 pub struct Counters {
     by_source: [AtomicU64; 7],
     /// Datagrams dropped without an answer (unreadable, or responses).
     pub dropped: AtomicU64,
+    /// Queries answered REFUSED for going over `dns.rate_limit`.
+    pub rate_limited: AtomicU64,
+    /// Cache misses answered SERVFAIL because their client already had
+    /// `dns.client_upstream_queries` waiting for upstreams.
+    pub over_upstream_share: AtomicU64,
+    /// TCP connections closed at once for going over
+    /// `dns.tcp_max_connections` or `dns.tcp_client_connections`.
+    pub tcp_refused: AtomicU64,
+    /// TCP connections closed because the client left an answer unread
+    /// for `dns.tcp_write_timeout`.
+    pub tcp_stalled: AtomicU64,
 }
 
 impl Counters {
@@ -129,6 +147,8 @@ pub struct Engine {
     pub cache: Cache,
     events: EventSink,
     pub counters: Counters,
+    rate_limit: RateLimiter,
+    upstream_shares: Arc<ClientSlots>,
 }
 
 impl Engine {
@@ -143,6 +163,8 @@ impl Engine {
             filter,
             events,
             counters: Counters::default(),
+            rate_limit: RateLimiter::default(),
+            upstream_shares: Arc::default(),
         })
     }
 
@@ -168,6 +190,28 @@ impl Engine {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Step {
+        // Before anything else, so a flood of any kind costs a look-up.
+        let ip = crate::config::canonical_ip(client.ip());
+        let rt = self.runtime.load();
+        let dns = &rt.config.dns;
+        if !self
+            .rate_limit
+            .admit(ip, dns.rate_limit, dns.rate_limit_burst)
+        {
+            return self.rate_limited(raw, out);
+        }
+        self.decide(raw, ip, &rt, transport, out)
+    }
+
+    /// [`Engine::begin`] for a client within its rate.
+    fn decide(
+        &self,
+        raw: &[u8],
+        ip: IpAddr,
+        rt: &Arc<Runtime>,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Step {
         // Answers that need no I/O take well under a microsecond, below the
         // log's resolution: logged as 0 µs without reading a clock (a coarse
         // clock would log one in a few thousand as a whole tick, 4 ms).
@@ -184,10 +228,8 @@ impl Engine {
                 self.count(Source::Refused);
                 return Step::Reply;
             }
-            Err(WireError::Unusual) => return self.slow_path(raw, client, transport, out),
+            Err(WireError::Unusual) => return self.slow_path(raw, ip, rt, transport, out),
         };
-        let rt = self.runtime.load();
-        let ip = crate::config::canonical_ip(client.ip());
         let mut name = heapless::String::<256>::new();
         wire::name_to_text(&q.qname, &mut name);
         let asked = Asked {
@@ -200,15 +242,15 @@ impl Engine {
 
         if !rt.client_allowed(ip) {
             self.error_answer(raw, &q, wire::RCODE_REFUSED, out);
-            return self.finish(&asked, &rt, Outcome::ours(Source::Refused), out);
+            return self.finish(&asked, rt, Outcome::ours(Source::Refused), out);
         }
         if q.qtype == wire::TYPE_ANY {
             self.any_answer(raw, &q, out);
-            return self.finish(&asked, &rt, Outcome::ours(Source::Local), out);
+            return self.finish(&asked, rt, Outcome::ours(Source::Local), out);
         }
 
         let zone = match rt.local.answer(raw, &q, out) {
-            Local::Answered => return self.finish(&asked, &rt, Outcome::ours(Source::Local), out),
+            Local::Answered => return self.finish(&asked, rt, Outcome::ours(Source::Local), out),
             Local::Forward(i) => Some(i),
             Local::NotLocal => None,
         };
@@ -217,14 +259,27 @@ impl Engine {
         let verdict = filter.check(&name, ip);
         if let Verdict::Blocked(reason) = verdict {
             blocked_answer(raw, &q, &filter, reason, out);
-            return self.finish(&asked, &rt, Outcome::blocked(reason, NO_UPSTREAM), out);
+            return self.finish(&asked, rt, Outcome::blocked(reason, NO_UPSTREAM), out);
         }
 
         let key = CacheKey::from_query(&q);
         let question = &raw[wire::field::HEADER_LEN..q.question_end];
         if self.cache.get(&key, q.id, question, false, out) == Lookup::Hit {
-            return self.finish(&asked, &rt, Outcome::ours(Source::Cache), out);
+            return self.finish(&asked, rt, Outcome::ours(Source::Cache), out);
         }
+
+        // One client flooding unique names must not take every upstream
+        // slot the household shares.
+        let share = self
+            .upstream_shares
+            .take(ip, rt.config.dns.client_upstream_queries);
+        let Some(share) = share else {
+            self.counters
+                .over_upstream_share
+                .fetch_add(1, Ordering::Relaxed);
+            self.error_answer(raw, &q, wire::RCODE_SERVFAIL, out);
+            return self.finish(&asked, rt, Outcome::ours(Source::Failed), out);
+        };
 
         Step::Forward(Box::new(Pending {
             raw: raw.to_vec(),
@@ -237,6 +292,7 @@ impl Engine {
             zone,
             inspect: verdict == Verdict::Pass,
             runtime: rt.clone(),
+            _share: share,
         }))
     }
 
@@ -298,7 +354,8 @@ impl Engine {
     fn slow_path(
         &self,
         raw: &[u8],
-        client: SocketAddr,
+        ip: IpAddr,
+        rt: &Arc<Runtime>,
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Step {
@@ -353,7 +410,9 @@ impl Engine {
             clean.set_edns(edns);
         }
         match clean.to_vec() {
-            Ok(bytes) if Query::parse(&bytes).is_ok() => self.begin(&bytes, client, transport, out),
+            Ok(bytes) if Query::parse(&bytes).is_ok() => {
+                self.decide(&bytes, ip, rt, transport, out)
+            }
             _ => {
                 wire::header_only_error(raw, wire::RCODE_FORMERR, out);
                 self.count(Source::Refused);
@@ -397,6 +456,21 @@ impl Engine {
             latency_us: a.started.elapsed_us(),
             reason: outcome.reason,
         });
+        Step::Reply
+    }
+
+    /// Over its rate: REFUSED, counted but not logged (a flood would push
+    /// the household's own queries out of the log), never sent upstream.
+    fn rate_limited(&self, raw: &[u8], out: &mut Vec<u8>) -> Step {
+        match Query::parse(raw) {
+            Ok(q) => self.error_answer(raw, &q, wire::RCODE_REFUSED, out),
+            Err(WireError::Truncated) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                return Step::Drop;
+            }
+            Err(_) => wire::header_only_error(raw, wire::RCODE_REFUSED, out),
+        }
+        self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         Step::Reply
     }
 
@@ -510,8 +584,11 @@ fn blocked_answer(raw: &[u8], q: &Query, filter: &Filter, reason: Reason, out: &
         (wire::TYPE_AAAA, Some(IpAddr::V6(v6))) => {
             w.record_at_qname(0, wire::TYPE_AAAA, ttl, &v6.octets())
         }
-        // Other types and the other address family: NODATA.
-        _ => {}
+        // REFUSED says nothing about the name: nothing to cache.
+        _ if rcode == wire::RCODE_REFUSED => {}
+        // NXDOMAIN, or NODATA for other types and the other address
+        // family: with an SOA, so the client caches it for `ttl`.
+        _ => w.negative_soa(0, ttl),
     }
     w.finish();
 }

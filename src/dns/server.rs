@@ -5,11 +5,15 @@
 //! without I/O go back in one `sendmmsg`, so a flood is served a batch per
 //! wake-up. Cache misses are handed to the tokio runtime and
 //! answered from there. TCP: tokio, with pipelined
-//! queries (answers may come back out of order, as RFC 7766 allows), an
-//! idle timeout and a cap on concurrent connections.
+//! queries (answers may come back out of order, as RFC 7766 allows), and
+//! limits so that no client can park work on the box: a cap on
+//! connections, overall and per client address, on unanswered queries per
+//! connection (past it the socket is not read), a write timeout and an
+//! idle timeout.
 //! Not for: deciding answers (pipeline).
 
 use crate::config::DnsConfig;
+use crate::dns::client_slots::ClientSlots;
 use crate::dns::mmsg::{Inbox, Outbox};
 use crate::dns::pipeline::{Engine, Step, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -19,8 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 /// Running listeners; dropping it stops them.
 pub struct DnsServer {
@@ -57,7 +62,14 @@ pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer
         0 => default_udp_sockets(),
         n => n,
     };
-    let tcp_limit = Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1)));
+    let tcp = TcpLimits {
+        all: Arc::new(Semaphore::new(cfg.tcp_max_connections.max(1))),
+        per_client: cfg.tcp_client_connections,
+        clients: Arc::default(),
+        queries: cfg.tcp_queries_per_connection.max(1),
+        idle: cfg.tcp_idle_timeout.0,
+        write: cfg.tcp_write_timeout.0,
+    };
     let handle = tokio::runtime::Handle::current();
     let mut server = DnsServer {
         addrs: Vec::new(),
@@ -66,7 +78,7 @@ pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer
     };
     for &asked in &cfg.listen {
         let (first, addr) = bind_udp_and_tcp(asked)?;
-        let (udp0, tcp) = first;
+        let (udp0, tcp_listener) = first;
         let mut udp = vec![udp0];
         for _ in 1..sockets {
             udp.push(udp_socket(addr)?);
@@ -79,12 +91,10 @@ pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer
                 .name(format!("dns-udp-{addr}-{i}"))
                 .spawn(move || udp_loop(sock, engine, handle, stop))?;
         }
-        let idle = cfg.tcp_idle_timeout.0;
         server.tcp_tasks.push(tokio::spawn(tcp_accept(
-            tcp,
+            tcp_listener,
             engine.clone(),
-            tcp_limit.clone(),
-            idle,
+            tcp.clone(),
         )));
         server.addrs.push(addr);
     }
@@ -172,68 +182,121 @@ fn udp_loop(
     }
 }
 
-async fn tcp_accept(
-    listener: TcpListener,
-    engine: Arc<Engine>,
-    limit: Arc<Semaphore>,
+/// What TCP clients may hold, from `DnsConfig` at start.
+#[derive(Clone)]
+struct TcpLimits {
+    /// `tcp_max_connections`, shared by every listener.
+    all: Arc<Semaphore>,
+    /// `tcp_client_connections` per address, counted in `clients`.
+    per_client: u32,
+    clients: Arc<ClientSlots>,
+    /// `tcp_queries_per_connection`.
+    queries: usize,
     idle: Duration,
-) {
+    write: Duration,
+}
+
+/// The kernel's send buffer for one TCP client (it doubles it for its own
+/// bookkeeping): room for the largest answer, 64 KiB, while a client that
+/// never reads holds that much kernel memory at most, not the 4 MiB
+/// autotuning may grow it to (`net.ipv4.tcp_wmem`'s default maximum).
+const TCP_SEND_BUFFER: usize = 64 * 1024;
+
+/// After a client stops sending, how long its answers still in flight may
+/// take to go out.
+const DRAIN: Duration = Duration::from_secs(5);
+
+async fn tcp_accept(listener: TcpListener, engine: Arc<Engine>, limits: TcpLimits) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        // Over the cap: close at once rather than queue.
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        // Over either cap: close at once rather than queue.
+        let ip = crate::config::canonical_ip(peer.ip());
+        let permits = (
+            limits.all.clone().try_acquire_owned(),
+            limits.clients.take(ip, limits.per_client),
+        );
+        let (Ok(permit), Some(slot)) = permits else {
+            engine.counters.tcp_refused.fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         };
         let engine = engine.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
-            let _ = tcp_connection(stream, peer, engine, idle).await;
-            drop(permit);
+            tcp_connection(stream, peer, engine, &limits).await;
+            drop((permit, slot));
         });
     }
 }
 
+/// An answer on its way out, holding one of its connection's query slots.
+type Answer = (OwnedSemaphorePermit, Vec<u8>);
+
 /// One TCP client: length-prefixed queries, read while earlier ones are
-/// still being answered; the connection closes after `idle` without a query.
+/// still being answered, at most `limits.queries` unanswered at once.
+/// Past that the socket is not read until an answer has been written, so
+/// a client that never reads stops being read instead of piling up work,
+/// and an answer it leaves unread for `limits.write` ends the connection.
+/// So does `limits.idle` without a query.
 async fn tcp_connection(
     stream: TcpStream,
     peer: SocketAddr,
     engine: Arc<Engine>,
-    idle: Duration,
-) -> io::Result<()> {
+    limits: &TcpLimits,
+) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(msg) = rx.recv().await {
-            let mut framed = Vec::with_capacity(msg.len() + 2);
-            framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&msg);
-            if wr.write_all(&framed).await.is_err() {
-                break;
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(TCP_SEND_BUFFER);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Answer>(limits.queries);
+    let slots = Arc::new(Semaphore::new(limits.queries));
+    let writer = write_answers(wr, rx, limits.write);
+    tokio::pin!(writer);
+    tokio::select! {
+        written = &mut writer => {
+            if written.is_err_and(|e| e.kind() == io::ErrorKind::TimedOut) {
+                engine.counters.tcp_stalled.fetch_add(1, Ordering::Relaxed);
             }
         }
-    });
+        () = read_queries(rd, peer, &engine, tx, slots, limits.idle) => {
+            // The client is done or idle: answers in flight still go out.
+            let _ = tokio::time::timeout(DRAIN, writer).await;
+        }
+    }
+}
+
+/// Reads queries until the client stops, goes idle or the writer gives up;
+/// each waits for a free query slot before it is read.
+async fn read_queries(
+    mut rd: OwnedReadHalf,
+    peer: SocketAddr,
+    engine: &Arc<Engine>,
+    tx: mpsc::Sender<Answer>,
+    slots: Arc<Semaphore>,
+    idle: Duration,
+) {
     let mut buf = vec![0u8; 65535];
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let len = match tokio::time::timeout(idle, rd.read_u16()).await {
             Ok(Ok(len)) => len as usize,
-            _ => break,
+            _ => return,
         };
         if tokio::time::timeout(idle, rd.read_exact(&mut buf[..len]))
             .await
             .map_or(true, |r| r.is_err())
         {
-            break;
+            return;
         }
         let mut out = Vec::new();
         match engine.begin(&buf[..len], peer, Transport::Tcp, &mut out) {
             Step::Reply => {
-                if tx.send(out).await.is_err() {
-                    break;
+                if tx.send((slot, out)).await.is_err() {
+                    return;
                 }
             }
             Step::Drop => {}
@@ -242,13 +305,30 @@ async fn tcp_connection(
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     engine.forward(pending, &mut out).await;
-                    let _ = tx.send(out).await;
+                    let _ = tx.send((slot, out)).await;
                 });
             }
         }
     }
-    drop(tx);
-    // Let answers still in flight go out before closing.
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// Writes answers as they come; each gives its query slot back once the
+/// kernel has taken it. Ends when every sender is gone, or with
+/// `TimedOut` when the client has not made room for one within `timeout`.
+async fn write_answers(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Answer>,
+    timeout: Duration,
+) -> io::Result<()> {
+    let mut framed = Vec::new();
+    while let Some((slot, msg)) = rx.recv().await {
+        framed.clear();
+        framed.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&msg);
+        tokio::time::timeout(timeout, wr.write_all(&framed))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        drop(slot);
+    }
     Ok(())
 }

@@ -157,6 +157,16 @@ pub struct EngineStats {
     pub cache_misses: u64,
     pub cache_entries: u64,
     pub upstreams: Vec<UpstreamStat>,
+    /// What the DNS abuse limits turned away since start
+    /// (`dns::pipeline::Counters`).
+    #[serde(default)]
+    pub rate_limited: u64,
+    #[serde(default)]
+    pub over_upstream_share: u64,
+    #[serde(default)]
+    pub tcp_refused: u64,
+    #[serde(default)]
+    pub tcp_stalled: u64,
 }
 
 impl EngineStats {

@@ -76,6 +76,31 @@ async fn metrics(
         "gauge",
         e.cache_entries.to_string(),
     );
+    let limited = [
+        (
+            "dns_rate_limited_total",
+            "Queries answered REFUSED over dns.rate_limit.",
+            e.rate_limited,
+        ),
+        (
+            "dns_over_upstream_share_total",
+            "Cache misses answered SERVFAIL over dns.client_upstream_queries.",
+            e.over_upstream_share,
+        ),
+        (
+            "dns_tcp_refused_total",
+            "TCP connections closed over dns.tcp_max_connections or dns.tcp_client_connections.",
+            e.tcp_refused,
+        ),
+        (
+            "dns_tcp_stalled_total",
+            "TCP connections closed for an answer left unread for dns.tcp_write_timeout.",
+            e.tcp_stalled,
+        ),
+    ];
+    for (name, help, value) in limited {
+        metric(name, help, "counter", value.to_string());
+    }
     metric(
         "resident_memory_bytes",
         "Resident memory of the process.",

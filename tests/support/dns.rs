@@ -39,3 +39,23 @@ fn with_defaults(toml: &str) -> String {
     }
     t
 }
+
+/// Sends a query for `name` (A) on `conn` and reads an answer with its ID
+/// within 5 s: proof that the server accepted the connection and serves it.
+pub async fn answered_on(conn: &mut tokio::net::TcpStream, name: &str, id: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let q = glory_hole::testing::client::query(id, name, 1, None, false);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    let exchange = async {
+        conn.write_all(&framed).await?;
+        let len = conn.read_u16().await? as usize;
+        let mut b = vec![0; len];
+        conn.read_exact(&mut b).await?;
+        Ok::<_, std::io::Error>(b[..2] == id.to_be_bytes())
+    };
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(5), exchange).await,
+        Ok(Ok(true))
+    )
+}
