@@ -38,9 +38,11 @@ data_dir = "$WORK/data"
 [dns]
 listen = ["127.0.0.1:5411"]
 upstreams = ["127.0.0.1:5310"]
-# The flood is one dnsperf client: no per-client limit, or it would
-# be refused instead of filling the cache.
+# The flood is one dnsperf client: no per-client rate limit and the
+# whole upstream share, or it would be refused (REFUSED, SERVFAIL)
+# instead of filling the cache.
 rate_limit = 0
+client_upstream_queries = 512
 [cache]
 memory_mib = $MIB
 [web]
