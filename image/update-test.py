@@ -210,8 +210,7 @@ upstreams = ["10.0.2.2:{up_port}"]
 listen = ["0.0.0.0:80"]
 appliance = true
 """)
-    box = Box(disk, work, (bt.free_dns_port(), bt.free_port(socket.SOCK_STREAM),
-                           bt.free_port(socket.SOCK_DGRAM)))
+    box = Box(disk, work, (bt.free_dns_port(), bt.free_port(socket.SOCK_STREAM)))
     bt.mtools(disk, box.parts[0], "mcopy", "-o", seed, "::glory-hole.toml")
     dns_port = box.ports[0]
     api = Api(box.ports[1])
