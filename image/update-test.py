@@ -130,7 +130,7 @@ def setup_and_token(res, api, up_port):
     if not res.check("A: setup through the API", status == 200, f"HTTP {status}: {body[:200]}"):
         return False
     csrf = json.loads(body)["csrf"]
-    status, body = api.request("POST", "/api/v1/tokens", {"name": "update-test"},
+    status, body = api.request("POST", "/api/v1/tokens", {"name": "update-test", "scope": "admin"},
                                headers={"x-csrf-token": csrf})
     ok = status == 201
     if ok:
