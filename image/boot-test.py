@@ -491,6 +491,16 @@ def guest_checks(res, g, up_port):
     res.check("hostname is glory-hole", text.strip() == "glory-hole", text)
     rc, text = g.run("pidof glory-hole")
     res.check("glory-hole is running", rc == 0 and text.strip() != "", text)
+    rc, text = g.run("grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs)' /proc/$(pidof glory-hole)/status")
+    # CAP_KILL, CAP_NET_BIND_SERVICE, CAP_SYS_BOOT, CAP_SYS_TIME (docs/security.md).
+    res.check("glory-hole runs as its own user (uid 100) with four capabilities",
+              "Uid:\t100\t100\t100\t100" in text and "CapEff:\t0000000002400420" in text
+              and "CapBnd:\t0000000002400420" in text and "NoNewPrivs:\t1" in text, text)
+    rc, text = g.run("stat -c '%u %a %n' /data/glory-hole /data/glory-hole/*")
+    res.check("state on the data partition belongs to glory-hole, 0700/0600",
+              rc == 0 and all(l.startswith("100 700 ") if l.endswith("/data/glory-hole") else
+                              l.startswith("100 600 ") or l.startswith("100 700 ")
+                              for l in text.strip().splitlines()), text)
     rc, text = g.run(f"grep -c 10.0.2.2:{up_port} /data/glory-hole/config.toml")
     res.check("config on the data partition names the seeded upstream", rc == 0, text)
     rc, text = g.run("logread | grep -c glory-hole")

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "\
-usage: glory-hole [--config FILE]      run the server (embedded default without --config)
+usage: glory-hole [--config FILE] [--user NAME]
+                                       run the server (embedded default without --config);
+                                       started as root, become NAME first (the board image)
        glory-hole check-config FILE    validate FILE, report the bad key and line
        glory-hole print-default-config  print the embedded default as TOML
        glory-hole bundle keygen|create|verify|info ...   firmware update bundles
@@ -49,12 +51,25 @@ fn main() -> ExitCode {
         ["bundle", rest @ ..] => glory_hole::update::cli::run(rest),
         [] => run(None),
         ["--config", file] => run(Some(PathBuf::from(file))),
+        ["--user", user] => as_user(user, None),
+        ["--config", file, "--user", user] => as_user(user, Some(PathBuf::from(file))),
         _ => {
             eprint!(
                 "glory-hole: unrecognised arguments: {}\n{USAGE}",
                 args.join(" ")
             );
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Leaves root before anything else starts (one thread so far).
+fn as_user(user: &str, config_path: Option<PathBuf>) -> ExitCode {
+    match glory_hole::appliance::privileges::become_user(user) {
+        Ok(()) => run(config_path),
+        Err(e) => {
+            eprintln!("glory-hole: {e}");
+            ExitCode::FAILURE
         }
     }
 }

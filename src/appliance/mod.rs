@@ -11,6 +11,7 @@
 //! watchdog.
 
 pub mod mdns;
+pub mod privileges;
 pub mod sntp;
 pub mod watchdog;
 
