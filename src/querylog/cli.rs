@@ -72,7 +72,12 @@ impl Args {
             Some(f) => Config::load(&PathBuf::from(f)).map_err(|e| e.to_string())?,
             None => Config::default(),
         };
-        let upstreams = cfg.dns.upstreams.iter().map(|u| u.to_string()).collect();
+        // Rows name their upstream by its place in the server's list: only
+        // a config the user names says which list that was.
+        let upstreams = match self.get("config") {
+            Some(_) => cfg.dns.upstreams.iter().map(|u| u.to_string()).collect(),
+            None => Vec::new(),
+        };
         let path = self
             .get("db")
             .map(PathBuf::from)
