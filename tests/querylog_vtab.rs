@@ -374,9 +374,28 @@ fn random_filters_on_the_queries_table_equal_filtering_the_decoded_rows() {
         [name],
     )
     .unwrap();
+    // The same for a client and `block_clients`: its rows in the last day
+    // come from the blocks the index lists.
+    let client = CLIENTS[6];
+    let recent =
+        "SELECT count(*) FROM queries WHERE client = ?1 AND time > datetime('now', '-1 day')";
+    let cutoff = now_ms() - 24 * HOUR;
+    let want = rows
+        .iter()
+        .filter(|r| r.client == client && r.time_ms > cutoff)
+        .count() as i64;
+    let clients_count =
+        |c: &Connection| -> i64 { c.query_row(recent, [client], |r| r.get(0)).unwrap() };
+    assert_eq!(clients_count(&open_sql(&path, labels()).unwrap()), want);
+    w.execute(
+        "DELETE FROM block_clients WHERE client = (SELECT id FROM clients WHERE addr = ?1)",
+        [client],
+    )
+    .unwrap();
     let c = open_sql(&path, labels()).unwrap();
-    assert!(before > 0);
-    assert_eq!(count(&c), 0, "the index chose the blocks");
+    assert!(before > 0 && want > 0);
+    assert_eq!(count(&c), 0, "the domain index chose the blocks");
+    assert_eq!(clients_count(&c), 0, "the client index chose the blocks");
 }
 
 /// The SQL blocks of docs/querylog.md's "Ten questions".
