@@ -5,13 +5,15 @@
 //!
 //! Which blocks it reads follows the filter: one client's through
 //! `block_clients`, one uncommon status's through `block_statuses`, a few
-//! domains' through `block_domains` (where the database has that table),
-//! otherwise every block in the time range, along the primary key.
+//! domains' in the hours the domain index (`domain_days`, where the
+//! database has it) lists, otherwise every block in the time range, along
+//! the primary key.
 //!
 //! Not for: the log page's bounded newest-first pages (`stats.rs`), or
 //! writing blocks (`block/store.rs`).
 
 use super::block::{self, Row};
+use super::key_of;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -57,36 +59,39 @@ impl Filter {
     }
 }
 
-/// Domains at most this many are read through `block_domains`, one index
-/// range each per batch; a longer list (a substring many names contain)
-/// walks the time range instead.
-const DOMAIN_DRIVER_MAX: usize = 64;
+/// A domain walk looks up at most this many (day, domain) index rows; a
+/// substring matching more names over the range walks every block.
+const MAX_DOMAIN_LOOKUPS: usize = 20_000;
 /// Block ids fetched per look at an index.
 const BATCH: i64 = 64;
+const HOUR: i64 = 3_600_000;
 
-/// How a walk finds its blocks.
-#[derive(Debug, Clone, PartialEq)]
+/// How a walk finds its blocks within each key range it walks.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Driver {
     Time,
     Client(i64),
     Status(u8),
-    Domains(Vec<i64>),
 }
 
 const BLOCK_AT_SQL: &str =
     "SELECT id FROM main.query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1";
 const BLOCK_DATA_SQL: &str = "SELECT data FROM main.query_blocks WHERE id = ?1";
-const HAS_BLOCK_DOMAINS_SQL: &str =
-    "SELECT count(*) > 0 FROM main.sqlite_master WHERE type = 'table' AND name = 'block_domains'";
+const HAS_DOMAIN_DAYS_SQL: &str =
+    "SELECT count(*) > 0 FROM main.sqlite_master WHERE type = 'table' AND name = 'domain_days'";
+const DOMAIN_INDEX_FROM_SQL: &str = "SELECT value FROM main.meta WHERE key = 'domain_index_from'";
+const DOMAIN_HOURS_SQL: &str = "SELECT hours FROM main.domain_days WHERE day = ?1 AND domain = ?2";
+const OLDEST_BLOCK_SQL: &str = "SELECT min(id) FROM main.query_blocks";
+const NEWEST_ROW_SQL: &str =
+    "SELECT last FROM main.query_blocks WHERE id < ?1 ORDER BY id DESC LIMIT 1";
 
 /// The statement listing a driver's next block ids in `[?1, ?2)` (its key
 /// bound as ?3), ascending or descending.
-fn batch_sql(driver: &Driver, desc: bool) -> String {
+fn batch_sql(driver: Driver, desc: bool) -> String {
     let (table, col, key) = match driver {
         Driver::Time => ("query_blocks", "id", None),
         Driver::Client(_) => ("block_clients", "block", Some("client")),
         Driver::Status(_) => ("block_statuses", "block", Some("status")),
-        Driver::Domains(_) => ("block_domains", "block", Some("domain")),
     };
     let key = key.map(|k| format!("{k} = ?3 AND ")).unwrap_or_default();
     let order = if desc { "DESC" } else { "" };
@@ -96,23 +101,95 @@ fn batch_sql(driver: &Driver, desc: bool) -> String {
     )
 }
 
-/// Every statement a walk may run, for the `EXPLAIN QUERY PLAN` check.
+/// Every statement a walk may run, for the `EXPLAIN QUERY PLAN` check
+/// (the `domain_days` ones where the database has that table).
 pub fn statements() -> Vec<(String, String)> {
-    let mut out = vec![
-        ("scan: block at".to_string(), BLOCK_AT_SQL.to_string()),
-        ("scan: block data".to_string(), BLOCK_DATA_SQL.to_string()),
-    ];
-    for d in [
-        Driver::Time,
-        Driver::Client(0),
-        Driver::Status(3),
-        Driver::Domains(vec![0]),
-    ] {
+    let mut out: Vec<(String, String)> = [
+        ("block at", BLOCK_AT_SQL),
+        ("block data", BLOCK_DATA_SQL),
+        ("oldest block", OLDEST_BLOCK_SQL),
+        ("newest row", NEWEST_ROW_SQL),
+        ("domain hours", DOMAIN_HOURS_SQL),
+        ("domain index from", DOMAIN_INDEX_FROM_SQL),
+    ]
+    .into_iter()
+    .map(|(n, s)| (format!("scan: {n}"), s.to_string()))
+    .collect();
+    for d in [Driver::Time, Driver::Client(0), Driver::Status(3)] {
         for desc in [false, true] {
-            out.push((format!("scan: {d:?} desc={desc}"), batch_sql(&d, desc)));
+            out.push((format!("scan: {d:?} desc={desc}"), batch_sql(d, desc)));
         }
     }
     out
+}
+
+fn one(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<Option<i64>> {
+    Ok(c.prepare_cached(sql)?
+        .query_row(p, |r| r.get::<_, Option<i64>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// The key ranges of `[lo, hi)` that can hold rows of the domains `ids`,
+/// ascending, from the domain index (`domain_days`: which hours of a day
+/// a domain has rows in; a block never spans two hours): below the key
+/// `domain_index_from` (blocks the index does not cover) all of it, above
+/// only the hours listed. `None`: no index here, or more look-ups than
+/// [`MAX_DOMAIN_LOOKUPS`] (walk every block instead).
+fn domain_ranges(
+    c: &Connection,
+    ids: &[i64],
+    lo: i64,
+    hi: i64,
+) -> rusqlite::Result<Option<Vec<(i64, i64)>>> {
+    let has_index = c
+        .prepare_cached(HAS_DOMAIN_DAYS_SQL)?
+        .query_row([], |r| r.get::<_, bool>(0))?;
+    if !has_index {
+        return Ok(None);
+    }
+    let Some(covered_from) = one(c, DOMAIN_INDEX_FROM_SQL, [])? else {
+        return Ok(None);
+    };
+    let mut ranges = Vec::new();
+    if lo < covered_from.min(hi) {
+        ranges.push((lo, covered_from.min(hi)));
+    }
+    let start = lo.max(covered_from);
+    let (Some(oldest), Some(newest)) =
+        (one(c, OLDEST_BLOCK_SQL, [])?, one(c, NEWEST_ROW_SQL, [hi])?)
+    else {
+        return Ok(Some(ranges));
+    };
+    if start >= hi {
+        return Ok(Some(ranges));
+    }
+    let day_of = |k: i64| super::ms_of(k).div_euclid(HOUR).div_euclid(24);
+    let (d_lo, d_hi) = (day_of(start.max(oldest)), day_of((hi - 1).min(newest)));
+    let days = (d_hi - d_lo + 1).max(0) as usize;
+    if days.saturating_mul(ids.len()) > MAX_DOMAIN_LOOKUPS {
+        return Ok(None);
+    }
+    let mut st = c.prepare_cached(DOMAIN_HOURS_SQL)?;
+    for day in d_lo..=d_hi {
+        let mut mask = 0i64;
+        for &id in ids {
+            if let Some(bits) = st.query_row([day, id], |r| r.get::<_, i64>(0)).optional()? {
+                mask |= bits;
+            }
+        }
+        for h in (0..24).filter(|h| mask & (1 << h) != 0) {
+            let hour = day * 24 + h;
+            let (a, b) = (
+                key_of(hour * HOUR).max(start),
+                key_of((hour + 1) * HOUR).min(hi),
+            );
+            if a < b {
+                ranges.push((a, b));
+            }
+        }
+    }
+    Ok(Some(ranges))
 }
 
 /// A walk in progress. `C` is the connection, owned or borrowed.
@@ -121,12 +198,15 @@ pub struct Scan<C: Borrow<Connection>> {
     filter: Filter,
     desc: bool,
     driver: Driver,
+    /// Key ranges still to walk, in walk order.
+    ranges: VecDeque<(i64, i64)>,
     /// Block ids still to read, in walk order.
     queue: VecDeque<i64>,
-    /// Block ids not yet listed: `[from, to)`.
+    /// Block ids of the current range not yet listed: `[from, to)`.
     from: i64,
     to: i64,
-    listed_all: bool,
+    /// The last block read: ranges may meet in a block, which is read once.
+    last_block: Option<i64>,
     /// The current block's rows, and the next one to look at.
     rows: Vec<Row>,
     at: usize,
@@ -137,88 +217,77 @@ impl<C: Borrow<Connection>> Scan<C> {
     /// newest first.
     pub fn new(conn: C, filter: Filter, desc: bool) -> rusqlite::Result<Scan<C>> {
         let c = conn.borrow();
-        let empty = filter.lo >= filter.hi || filter.domains.as_ref().is_some_and(|d| d.is_empty());
-        // The block holding `lo` starts at or before it.
-        let from: i64 = c
-            .prepare_cached(BLOCK_AT_SQL)?
-            .query_row([filter.lo], |r| r.get(0))
-            .optional()?
-            .unwrap_or(filter.lo);
-        let driver = match (&filter.client, &filter.status, &filter.domains) {
-            (Some(id), _, _) => Driver::Client(*id),
-            (None, _, Some(ids))
-                if ids.len() <= DOMAIN_DRIVER_MAX
-                    && c.prepare_cached(HAS_BLOCK_DOMAINS_SQL)?
-                        .query_row([], |r| r.get::<_, bool>(0))? =>
-            {
-                Driver::Domains(ids.clone())
-            }
-            (None, Some(s), _) if *s >= 2 => Driver::Status(*s),
+        let driver = match (filter.client, filter.status) {
+            (Some(id), _) => Driver::Client(id),
+            (None, Some(s)) if s >= 2 => Driver::Status(s),
             _ => Driver::Time,
         };
-        let to = filter.hi;
+        let mut ranges = vec![(filter.lo, filter.hi)];
+        if driver == Driver::Time
+            && let Some(ids) = &filter.domains
+            && let Some(r) = domain_ranges(c, ids, filter.lo, filter.hi)?
+        {
+            ranges = r;
+        }
+        if filter.lo >= filter.hi || filter.domains.as_ref().is_some_and(|d| d.is_empty()) {
+            ranges.clear();
+        }
+        if desc {
+            ranges.reverse();
+        }
         Ok(Scan {
             conn,
             filter,
             desc,
             driver,
+            ranges: ranges.into(),
             queue: VecDeque::new(),
-            from,
-            to,
-            listed_all: empty,
+            from: 0,
+            to: 0,
+            last_block: None,
             rows: Vec::new(),
             at: 0,
         })
     }
 
-    /// Lists the next batch of block ids; false when there are none.
+    /// Lists the next batch of block ids, moving on to the next range when
+    /// one is done; false when there are none.
     fn list_more(&mut self) -> rusqlite::Result<bool> {
-        if self.listed_all || self.from >= self.to {
-            self.listed_all = true;
-            return Ok(false);
-        }
-        let c = self.conn.borrow();
-        let mut st = c.prepare_cached(&batch_sql(&self.driver, self.desc))?;
-        let keys: Vec<i64> = match &self.driver {
-            Driver::Time => vec![],
-            Driver::Client(id) => vec![*id],
-            Driver::Status(s) => vec![i64::from(*s)],
-            Driver::Domains(ids) => ids.clone(),
-        };
-        let mut ids: Vec<i64> = Vec::new();
-        let mut query = |key: Option<i64>| -> rusqlite::Result<()> {
+        loop {
+            if self.from >= self.to {
+                let Some((lo, hi)) = self.ranges.pop_front() else {
+                    return Ok(false);
+                };
+                // The block holding `lo` starts at or before it.
+                self.from = one(self.conn.borrow(), BLOCK_AT_SQL, [lo])?.unwrap_or(lo);
+                self.to = hi;
+                continue;
+            }
+            let c = self.conn.borrow();
+            let mut st = c.prepare_cached(&batch_sql(self.driver, self.desc))?;
+            let key = match self.driver {
+                Driver::Time => None,
+                Driver::Client(id) => Some(id),
+                Driver::Status(s) => Some(i64::from(s)),
+            };
             let p = [self.from, self.to].into_iter().chain(key);
-            let rows = st.query_map(params_from_iter(p), |r| r.get(0))?;
-            for id in rows {
-                ids.push(id?);
+            let ids: Vec<i64> = st
+                .query_map(params_from_iter(p), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            match ids.last() {
+                None => self.from = self.to,
+                Some(&last) if self.desc => self.to = last,
+                Some(&last) => self.from = last + 1,
             }
-            Ok(())
-        };
-        if keys.is_empty() {
-            query(None)?;
-        } else {
-            for k in keys {
-                query(Some(k))?;
+            if (ids.len() as i64) < BATCH {
+                // The range is listed: the next look moves on.
+                self.from = self.to;
+            }
+            if !ids.is_empty() {
+                self.queue.extend(ids);
+                return Ok(true);
             }
         }
-        // Several domains: each listed its first BATCH, so the union's
-        // first BATCH in walk order are complete.
-        ids.sort_unstable();
-        ids.dedup();
-        if self.desc {
-            ids.reverse();
-        }
-        ids.truncate(BATCH as usize);
-        match ids.last() {
-            None => {
-                self.listed_all = true;
-                return Ok(false);
-            }
-            Some(&last) if self.desc => self.to = last,
-            Some(&last) => self.from = last + 1,
-        }
-        self.queue.extend(ids);
-        Ok(true)
     }
 
     /// Decodes the next block into `rows`; false at the end.
@@ -230,6 +299,13 @@ impl<C: Borrow<Connection>> Scan<C> {
             let Some(id) = self.queue.pop_front() else {
                 continue;
             };
+            let seen = self
+                .last_block
+                .is_some_and(|l| if self.desc { id >= l } else { id <= l });
+            if seen {
+                continue;
+            }
+            self.last_block = Some(id);
             let c = self.conn.borrow();
             let mut st = c.prepare_cached(BLOCK_DATA_SQL)?;
             let mut found = st.query([id])?;
@@ -264,9 +340,10 @@ impl<C: Borrow<Connection>> Scan<C> {
                     r.key >= self.filter.hi
                 };
                 if past {
-                    self.listed_all = true;
+                    self.ranges.clear();
                     self.queue.clear();
                     self.rows.clear();
+                    self.from = self.to;
                     return Ok(None);
                 }
             }
