@@ -617,6 +617,25 @@ fn the_sql_command_reads_a_database_the_running_writer_holds_open() {
     );
     // Six outcomes in the traffic (no `refused`).
     assert_eq!(lines.len(), 2 + 6, "{text}");
+    // With --config: the database of its data_dir, upstreams by address.
+    let cfg = config(dir.path());
+    let cfg_file = dir.path().join("config.toml");
+    std::fs::write(&cfg_file, cfg.to_toml()).unwrap();
+    let out = glory_hole(&[
+        "sql",
+        "--config",
+        cfg_file.to_str().unwrap(),
+        "--format",
+        "json",
+        "SELECT DISTINCT upstream FROM queries WHERE status = 'upstream'",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["upstream"], cfg.dns.upstreams[0].to_string(), "{v}");
     // Bad SQL, a write, a missing file: a clear error and a failing exit.
     for (args, says) in [
         (

@@ -131,7 +131,7 @@ unsafe impl<'vtab> VTab<'vtab> for QueriesTab {
                 usable.push((i, col, op));
             }
         }
-        for (n, (i, col, op)) in usable.into_iter().enumerate() {
+        for (i, col, op) in usable {
             // An equality under another collation (NOCASE) may match rows
             // an exact look-up would miss.
             if op == "eq" && matches!(col, CLIENT | DOMAIN | STATUS | TYPE) {
@@ -154,7 +154,6 @@ unsafe impl<'vtab> VTab<'vtab> for QueriesTab {
                 (TIME | TIME_MS, _) => 0.3,
                 _ => 0.5,
             };
-            let _ = n;
         }
         let mut desc = false;
         let order: Vec<(c_int, bool)> = info
