@@ -14,6 +14,8 @@ usage: glory-hole [--config FILE] [--user NAME]
        glory-hole check-config FILE    validate FILE, report the bad key and line
        glory-hole print-default-config  print the embedded default as TOML
        glory-hole bundle keygen|create|verify|info ...   firmware update bundles
+       glory-hole sql [--db PATH] [--format table|csv|json] \"SELECT ...\"   ask the query log
+       glory-hole log export [--db PATH] [--format csv|jsonl] [filters]   export the query log
        glory-hole --version
 ";
 
@@ -49,6 +51,8 @@ fn main() -> ExitCode {
             }
         },
         ["bundle", rest @ ..] => glory_hole::update::cli::run(rest),
+        ["sql", rest @ ..] => glory_hole::querylog::cli::sql(rest),
+        ["log", "export", rest @ ..] => glory_hole::querylog::cli::log_export(rest),
         [] => run(None),
         ["--config", file] => run(Some(PathBuf::from(file))),
         ["--user", user] => as_user(user, None),

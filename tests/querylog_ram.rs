@@ -11,60 +11,13 @@ mod support;
 use glory_hole::clock::now_ms;
 use glory_hole::events::Source;
 use glory_hole::querylog::{LogQuery, QueryLog};
-use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use support::heap::{heap_bytes, peak_heap_bytes, reset_peak};
 use support::querylog::{config, event};
 
 const HOUR: i64 = 3_600_000;
 
-/// mimalloc (the server's allocator), counting the bytes allocated and not
-/// yet freed, and their peak.
-struct Counting;
-
-static HEAP_BYTES: AtomicI64 = AtomicI64::new(0);
-static PEAK_BYTES: AtomicI64 = AtomicI64::new(0);
-
-fn grew(by: i64) {
-    let now = HEAP_BYTES.fetch_add(by, Relaxed) + by;
-    PEAK_BYTES.fetch_max(now, Relaxed);
-}
-
-// SAFETY: forwards every call unchanged to mimalloc; the counters are
-// static atomics, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size() as i64);
-        unsafe { mimalloc::MiMalloc.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size() as i64);
-        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grew(new_size as i64 - layout.size() as i64);
-        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HEAP_BYTES.fetch_sub(layout.size() as i64, Relaxed);
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn heap_bytes() -> i64 {
-    HEAP_BYTES.load(Relaxed)
-}
-
-fn peak_heap_bytes() -> i64 {
-    PEAK_BYTES.load(Relaxed)
-}
-
-/// Starts a new peak from the bytes held now.
-fn reset_peak() {
-    PEAK_BYTES.store(heap_bytes(), Relaxed);
-}
+static GLOBAL: support::heap::Counting = support::heap::Counting;
 
 #[test]
 fn a_flood_of_distinct_names_keeps_the_writer_ram_fixed_and_the_top_domains_right() {

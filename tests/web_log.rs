@@ -178,3 +178,171 @@ async fn log_pages_follow_the_cursor_and_lose_no_row() {
         "an older page stays put"
     );
 }
+
+/// A row as the export test compares it: time, client, domain, type,
+/// status, upstream, rule.
+type ExportRow = (i64, String, String, String, String, String, String);
+
+fn s(v: &serde_json::Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+/// The rows of every page of a log search.
+async fn searched(c: &mut Client, filters: &str) -> Vec<ExportRow> {
+    let mut rows = Vec::new();
+    let mut cursor: Option<i64> = None;
+    loop {
+        let q = match cursor {
+            Some(k) => format!("/api/v1/querylog?limit=1000&{filters}&cursor={k}"),
+            None => format!("/api/v1/querylog?limit=1000&{filters}"),
+        };
+        let page = c.get(&q).await.json();
+        for r in page["rows"].as_array().unwrap() {
+            rows.push((
+                r["time_ms"].as_i64().unwrap(),
+                s(&r["client"]),
+                s(&r["domain"]),
+                s(&r["qtype"]),
+                s(&r["status"]),
+                s(&r["upstream"]),
+                s(&r["reason"]),
+            ));
+        }
+        match page["next_cursor"].as_i64() {
+            Some(k) => cursor = Some(k),
+            None => return rows,
+        }
+    }
+}
+
+/// The export over real HTTP from the running server: every row the log
+/// page's filters select (not one page), as CSV and JSON lines, the same
+/// rows the paged search shows; a read-scope token may export, a stranger
+/// may not; the page's Export links carry its filters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_streams_every_row_the_filters_select() {
+    use glory_hole::clock::now_ms;
+    let dir = tempfile::tempdir().unwrap();
+    let config = app_config(dir.path(), Some("127.0.0.1:9"));
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let log = glory_hole::querylog::QueryLog::open(&config, rx).unwrap();
+        let now = now_ms();
+        for e in support::traffic::events(3, 6_000, now - 7_200_000, now - 60_000) {
+            tx.send(e).unwrap();
+        }
+        log.flush();
+    }
+    let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
+        .await
+        .unwrap();
+    let addrs = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap();
+    let base = format!("http://{}", addrs[0]);
+    let mut c = Client::new(&base);
+    assert_eq!(c.setup(PASSWORD).await.status, 200);
+
+    for (filters, format) in [
+        ("client=192.168.1.23&status=upstream", "csv"),
+        ("domain=SAMSUNG", "jsonl"),
+        ("status=blocked&qtype=aaaa", "csv"),
+        ("", "jsonl"),
+    ] {
+        let mut want = searched(&mut c, filters).await;
+        let r = c
+            .get(&format!(
+                "/api/v1/querylog/export?format={format}&{filters}"
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{filters}: {}", r.body);
+        assert!(
+            r.header("content-disposition").starts_with("attachment;"),
+            "{}",
+            r.header("content-disposition")
+        );
+        let mut got: Vec<ExportRow> = if format == "csv" {
+            assert!(r.header("content-type").starts_with("text/csv"));
+            let mut rd = csv::Reader::from_reader(r.body.as_bytes());
+            assert_eq!(&rd.headers().unwrap()[0], "time");
+            rd.records()
+                .map(|x| {
+                    let x = x.unwrap();
+                    (
+                        x[1].parse().unwrap(),
+                        x[2].into(),
+                        x[3].into(),
+                        x[4].into(),
+                        x[6].into(),
+                        x[7].into(),
+                        x[9].into(),
+                    )
+                })
+                .collect()
+        } else {
+            assert_eq!(r.header("content-type"), "application/x-ndjson");
+            r.body
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    (
+                        v["time_ms"].as_i64().unwrap(),
+                        s(&v["client"]),
+                        s(&v["domain"]),
+                        s(&v["type"]),
+                        s(&v["status"]),
+                        s(&v["upstream"]),
+                        s(&v["rule"]),
+                    )
+                })
+                .collect()
+        };
+        assert!(
+            got.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{filters}: oldest first"
+        );
+        assert!(!want.is_empty(), "{filters} selects rows");
+        got.sort();
+        want.sort();
+        assert_eq!(got.len(), want.len(), "{filters}");
+        assert!(
+            got == want,
+            "{filters}: the exported rows are the searched ones"
+        );
+    }
+    for (q, field) in [("format=xlsx", "format"), ("status=exploded", "status")] {
+        let r = c.get(&format!("/api/v1/querylog/export?{q}")).await;
+        assert_eq!(
+            (r.status, r.json()["field"].as_str()),
+            (422, Some(field)),
+            "{q}"
+        );
+    }
+    // A stranger may not; a read-only token may.
+    let r = Client::new(&base).get("/api/v1/querylog/export").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let tok = c
+        .send("POST", "/api/v1/tokens", json!({"name": "sheet"}))
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut script = Client::new(&base);
+    script.bearer = Some(tok);
+    let r = script.get("/api/v1/querylog/export?format=csv").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.lines().count(), 6_001, "a header and every row");
+    // The page's Export links carry its filters.
+    let html = c
+        .get("/querylog?domain=samsung&status=blocked&limit=7")
+        .await
+        .body;
+    assert!(
+        html.contains(
+            "href=\"/api/v1/querylog/export?domain=samsung&amp;status=blocked&amp;format=csv\""
+        ),
+        "{html}"
+    );
+    assert!(html.contains("id=\"export-jsonl\""));
+}

@@ -6,49 +6,11 @@
 
 use super::App;
 use crate::config::Config;
-use crate::events::Source;
+use crate::querylog::{qtype_code, qtype_name, source_of};
 use crate::web::backend::*;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Record type names the log shows; others appear as TYPEnnn.
-const QTYPES: &[(u16, &str)] = &[
-    (1, "A"),
-    (2, "NS"),
-    (5, "CNAME"),
-    (6, "SOA"),
-    (12, "PTR"),
-    (15, "MX"),
-    (16, "TXT"),
-    (28, "AAAA"),
-    (33, "SRV"),
-    (64, "SVCB"),
-    (65, "HTTPS"),
-    (255, "ANY"),
-];
-
-fn qtype_name(t: u16) -> String {
-    QTYPES
-        .iter()
-        .find(|q| q.0 == t)
-        .map(|q| q.1.to_string())
-        .unwrap_or_else(|| format!("TYPE{t}"))
-}
-
-fn qtype_code(name: &str) -> Option<u16> {
-    QTYPES
-        .iter()
-        .find(|q| q.1 == name)
-        .map(|q| q.0)
-        .or_else(|| name.strip_prefix("TYPE").and_then(|n| n.parse().ok()))
-}
-
-fn source_of(s: &str) -> Option<Source> {
-    (0..=6)
-        .filter_map(Source::from_u8)
-        .find(|x| x.as_str() == s)
-}
 
 impl App {
     fn row(&self, r: &crate::querylog::LogRow, cfg: &Config) -> LogRowView {
@@ -212,6 +174,42 @@ impl Backend for App {
         }
     }
 
+    fn export(
+        &self,
+        q: &LogSearch,
+        format: crate::querylog::ExportFormat,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, String> {
+        let cfg = App::config(self);
+        let filter = self.filter.current().load_full();
+        let labels = crate::querylog::Labels {
+            upstreams: cfg.dns.upstreams.iter().map(|u| u.to_string()).collect(),
+            rule: Box::new(move |x| {
+                filter.describe(crate::events::Reason {
+                    kind: x.kind,
+                    id: x.id,
+                    cname_depth: x.cname_depth,
+                })
+            }),
+        };
+        let dq = crate::querylog::LogQuery {
+            from_ms: match (q.from_ms, q.after_ms) {
+                (Some(f), Some(a)) => Some(f.max(a + 1)),
+                (f, a) => f.or(a.map(|a| a + 1)),
+            },
+            to_ms: q.to_ms,
+            domain: q.domain.clone(),
+            client: q.client.clone(),
+            status: q.status.as_deref().and_then(source_of),
+            qtype: q.qtype.as_deref().and_then(qtype_code),
+            cursor: q.cursor.or(q.before_ms.map(crate::querylog::key_of)),
+            limit: 0,
+        };
+        self.querylog
+            .export(&dq, format, &labels, out)
+            .map_err(|e| format!("export: {e:#}"))
+    }
+
     fn explain(&self, domain: &str, client: Option<IpAddr>) -> Option<ExplanationView> {
         let f = self.filter.current().load_full();
         let e = f.explain(domain, client.unwrap_or(IpAddr::from([127, 0, 0, 1])));
@@ -335,25 +333,6 @@ impl Backend for App {
                     latency_ms: Some(h.latency_ms),
                 })
                 .collect(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn record_types_and_statuses_round_trip() {
-        for (code, name) in QTYPES {
-            assert_eq!(qtype_name(*code), *name);
-            assert_eq!(qtype_code(name), Some(*code));
-        }
-        assert_eq!(qtype_name(99), "TYPE99");
-        assert_eq!(qtype_code("TYPE99"), Some(99));
-        assert_eq!(qtype_code("BOGUS"), None);
-        for s in crate::web::log::STATUSES {
-            assert_eq!(source_of(s).map(Source::as_str), Some(*s));
         }
     }
 }

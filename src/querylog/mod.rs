@@ -20,19 +20,28 @@
 //! Not for: deciding anything about a query, or metrics counters.
 
 mod block;
+pub mod cli;
+mod export;
 mod live;
 mod names;
 mod prefetch;
 mod retention;
 mod rollup;
+mod scan;
 mod schema;
 mod sketch;
 mod stats;
+mod vtab;
+mod words;
 mod writer;
 
+pub use export::{COLUMNS as EXPORT_COLUMNS, ExportFormat};
 pub use rollup::TOP_PER_HOUR;
+pub use scan::statements as scan_plans;
 pub use schema::{MIGRATIONS, OpenError, latest_version, migrate_to};
 pub use stats::{LOG_SCAN_BUDGET, query_plans};
+pub use vtab::open as open_sql;
+pub use words::{Labels, RowWords, parse_sql_time, qtype_code, qtype_name, source_of, sql_time};
 
 use crate::config::{Config, QueryLogConfig};
 use crate::events::{EventReceiver, EventSink, Source};
@@ -399,6 +408,23 @@ impl QueryLog {
         to_ms: i64,
     ) -> anyhow::Result<ClientActivity> {
         self.read(|c| stats::client_activity(c, client, from_ms, to_ms))
+    }
+
+    /// Writes every stored row `q` selects to `out` as `format`, oldest
+    /// first, block by block (`export.rs`); stores what was received first,
+    /// so the export reaches the moment it was asked for.
+    pub fn export(
+        &self,
+        q: &LogQuery,
+        format: ExportFormat,
+        labels: &Labels,
+        out: &mut dyn std::io::Write,
+    ) -> anyhow::Result<u64> {
+        self.read(|_| Ok(()))?;
+        self.flush();
+        // Its own connection: a long export must not hold a pooled one.
+        let conn = schema::open_reader(&self.shared.path)?;
+        export::write(conn, q, format, labels, out)
     }
 
     /// Runs `f` on a pooled read-only connection.

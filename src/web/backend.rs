@@ -219,6 +219,17 @@ pub trait Backend: Send + Sync + 'static {
     fn search(&self, _q: &LogSearch) -> LogPageView {
         LogPageView::default()
     }
+    /// Writes every stored row `q`'s filters and time range select (no
+    /// page limit) to `out` as `format`, oldest first, as it reads them;
+    /// returns how many. Runs on a blocking thread.
+    fn export(
+        &self,
+        _q: &LogSearch,
+        _format: crate::querylog::ExportFormat,
+        _out: &mut dyn std::io::Write,
+    ) -> Result<u64, String> {
+        Err(format!("export: {NOT_AVAILABLE}"))
+    }
     fn explain(&self, _domain: &str, _client: Option<IpAddr>) -> Option<ExplanationView> {
         None
     }

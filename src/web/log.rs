@@ -1,12 +1,14 @@
-//! The query log: searching it (`/api/v1/querylog`), asking why a domain
-//! is blocked (`/api/v1/explain`), and the page at `/querylog` with its
-//! live tail.
+//! The query log: searching it (`/api/v1/querylog`), exporting what a
+//! search selects (`/api/v1/querylog/export`, streamed), asking why a
+//! domain is blocked (`/api/v1/explain`), and the page at `/querylog` with
+//! its live tail and Export button.
 //! Not for: storing or reading rows (the backend's query log does).
 
 use super::State;
 use super::backend::{ExplanationView, LogPageView, LogSearch, NOT_AVAILABLE};
 use super::html::{esc, html, page, time, urlencode};
 use super::http::{ApiError, ApiResult, Ext, blocking, csrf};
+use crate::querylog::ExportFormat;
 use crate::syntax::DomainName;
 use axum::extract::Query;
 use axum::response::Response;
@@ -19,6 +21,7 @@ use std::net::IpAddr;
 pub fn routes() -> Router<State> {
     Router::new()
         .route("/api/v1/querylog", get(querylog))
+        .route("/api/v1/querylog/export", get(export))
         .route("/api/v1/explain", get(explain))
         .route("/querylog", get(log_page))
 }
@@ -95,6 +98,109 @@ async fn querylog(
     Ok(Json(blocking(&st, move |st| st.backend.search(&q)).await))
 }
 
+/// The log search's parameters and the file format.
+#[derive(Deserialize, Default, Debug)]
+struct ExportParams {
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(flatten)]
+    search: LogParams,
+}
+
+/// Bytes per chunk of an export's body; at most `EXPORT_CHUNKS_AHEAD`
+/// chunks wait for a slow reader, so an export holds the same RAM over
+/// any range.
+const EXPORT_CHUNK: usize = 64 << 10;
+const EXPORT_CHUNKS_AHEAD: usize = 4;
+
+/// The export's rows, as the blocking writer hands them to the body.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(EXPORT_CHUNK));
+        self.tx
+            .blocking_send(Ok(chunk.into()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader left"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= EXPORT_CHUNK {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+async fn export(
+    axum::extract::State(st): axum::extract::State<State>,
+    Query(p): Query<ExportParams>,
+) -> ApiResult<Response> {
+    use axum::response::IntoResponse;
+    let format: ExportFormat = p
+        .format
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("csv")
+        .parse()
+        .map_err(|e: String| ApiError::field("format", e))?;
+    let mut search = p.search;
+    search.limit = None;
+    let q = search.to_query()?;
+    if !st.backend.has_querylog() {
+        return Err(ApiError::unavailable(
+            "export: the query log is not running (Settings: Keep a query log)".into(),
+        ));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_AHEAD);
+    let backend = st.backend.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter {
+            buf: Vec::with_capacity(EXPORT_CHUNK),
+            tx,
+        };
+        let result = backend.export(&q, format, &mut out);
+        let result = result.and_then(|_| out.send().map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            // The status line is gone: cut the body short instead.
+            tracing::warn!("web: {e}");
+            let _ = out.tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let name = format!(
+        "attachment; filename=\"querylog-{}.{}\"",
+        crate::clock::now_ms() / 1000,
+        format.extension()
+    );
+    Ok((
+        [
+            (
+                http::header::CONTENT_TYPE,
+                format.content_type().to_string(),
+            ),
+            (http::header::CONTENT_DISPOSITION, name),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
+}
+
 #[derive(Deserialize)]
 struct ExplainIn {
     domain: String,
@@ -124,6 +230,28 @@ async fn explain(
 }
 
 // ---- page ----
+
+/// The page's filters (and `more` of its parameters) as a query string,
+/// then `extra`.
+fn query_string(params: &LogParams, more: &[&str], extra: &[(&str, String)]) -> String {
+    let mut q: Vec<String> = Vec::new();
+    for (k, val) in [
+        ("domain", &params.domain),
+        ("client", &params.client),
+        ("status", &params.status),
+        ("qtype", &params.qtype),
+        ("from_ms", &params.from_ms),
+        ("to_ms", &params.to_ms),
+        ("limit", &params.limit),
+    ] {
+        let wanted = matches!(k, "domain" | "client" | "status" | "qtype") || more.contains(&k);
+        if let Some(x) = val.as_ref().filter(|x| wanted && !x.is_empty()) {
+            q.push(format!("{k}={}", urlencode(x)));
+        }
+    }
+    q.extend(extra.iter().map(|(k, v)| format!("{k}={}", urlencode(v))));
+    q.join("&")
+}
 
 fn status_tag(status: &str, reason: Option<&str>) -> String {
     let title = reason
@@ -221,27 +349,19 @@ async fn log_page(
     }
     s.push_str("</tbody></table></div>");
     if let Some(cursor) = page_.next_cursor {
-        let mut q: Vec<(String, String)> = Vec::new();
-        for (k, val) in [
-            ("domain", &params.domain),
-            ("client", &params.client),
-            ("status", &params.status),
-            ("qtype", &params.qtype),
-            ("limit", &params.limit),
-        ] {
-            if let Some(x) = val.as_ref().filter(|x| !x.is_empty()) {
-                q.push((k.into(), x.clone()));
-            }
-        }
-        q.push(("cursor".into(), cursor.to_string()));
-        let qs: Vec<String> = q
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect();
-        let qs = qs.join("&");
+        let qs = query_string(&params, &["limit"], &[("cursor", cursor.to_string())]);
         let _ = write!(
             s,
             "<p><a href=\"/querylog?{}\">Older queries →</a></p>",
+            esc(&qs)
+        );
+    }
+    // Every row the filters select, not just this page's.
+    for (format, label) in [("csv", "Export CSV"), ("jsonl", "Export JSON lines")] {
+        let qs = query_string(&params, &["from_ms", "to_ms"], &[("format", format.into())]);
+        let _ = write!(
+            s,
+            "<a class=\"btn sec\" id=\"export-{format}\" href=\"/api/v1/querylog/export?{}\" download>{label}</a> ",
             esc(&qs)
         );
     }

@@ -78,6 +78,13 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
     ),
     (
         "get",
+        "/api/v1/querylog/export",
+        "Every stored query the log search's filters select, oldest first, streamed as a download (query: format=csv|jsonl, domain, client, status, qtype, from_ms, to_ms, before_ms, after_ms; no page limit). Columns: time (UTC, `YYYY-MM-DD HH:MM:SS.mmm`), time_ms, client, domain, type, rcode, status, upstream, latency_us, rule",
+        None,
+        false,
+    ),
+    (
+        "get",
         "/api/v1/explain",
         "Why a domain is blocked or allowed (query: domain, client)",
         None,

@@ -1,6 +1,8 @@
 //! What the end-to-end tests share, one submodule per subject: `dns` (a
 //! real glory-hole on loopback from a config text), `querylog` (a config
-//! on a temp dir, query events as the DNS core emits them), `web` (a web
+//! on a temp dir, query events as the DNS core emits them), `traffic`
+//! (seeded household traffic for the log's read side), `heap` (the
+//! allocator that counts the Rust heap's peak), `web` (a web
 //! server over a real config file, an HTTP client keeping cookies and the
 //! CSRF token), `update` (bundles, keys and file-backed slots for the updater),
 //! `firmware` (a real box over file-backed slots, streamed bundles),
@@ -15,6 +17,8 @@ pub mod browser;
 pub mod dns;
 pub mod firmware;
 pub mod forward;
+pub mod heap;
 pub mod querylog;
+pub mod traffic;
 pub mod update;
 pub mod web;
