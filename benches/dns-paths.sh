@@ -38,8 +38,9 @@ if [ "${SMOKE:-0}" = 1 ]; then
     SECS=2; ROUNDS=1; PATHS="miss mixed"; LISTED=20000
     rate_of() { case $1 in miss) echo 1000 ;; *) echo 2000 ;; esac; }
 fi
-NAMES=0
-UP=127.0.0.1:$BASE
+# NAMES and UP are read by peers-common.sh.
+# shellcheck disable=SC2034
+NAMES=0 UP=127.0.0.1:$BASE
 . benches/peers-common.sh
 peers_init paths
 # How many names the cached and blocked pools hold.
@@ -98,25 +99,7 @@ queries() { # path tag rate
         cached) cat "$WORK/cached.queries" ;;
         blocked) cat "$WORK/blocked.queries" ;;
         miss) awk -v n="$n" -v t="$2" 'BEGIN { for (i = 0; i < n; i++) printf "q%d.%s.miss.example A\n", i, t }' ;;
-        # Zipf (s = 1) over each pool; 30 % new names, 15 % listed, the
-        # rest the cached pool.
-        mixed) awk -v n="$n" -v t="$2" -v pool="$POOL" -v seed="$(printf %s "$2" | cksum | cut -d' ' -f1)" '
-            NR == FNR { blocked[FNR] = $1; next }
-            function zipf(  r, lo, hi, mid) {
-                r = rand() * H; lo = 1; hi = pool
-                while (lo < hi) { mid = int((lo + hi) / 2); if (cum[mid] < r) lo = mid + 1; else hi = mid }
-                return lo
-            }
-            END {
-                srand(seed); H = 0
-                for (k = 1; k <= pool; k++) { H += 1 / k; cum[k] = H }
-                for (i = 0; i < n; i++) {
-                    u = rand()
-                    if (u < 0.30) printf "q%d.%s.miss.example A\n", i, t
-                    else if (u < 0.45) printf "%s A\n", blocked[zipf()]
-                    else printf "site%d.home.example A\n", zipf() - 1
-                }
-            }' "$WORK/blocked.pool" /dev/null ;;
+        mixed) mixed_queries "$n" "$2" "$POOL" "$WORK/blocked.pool" ;;
     esac
 }
 

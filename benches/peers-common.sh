@@ -31,13 +31,13 @@ start_upstream() {
     while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
 }
 
-# glory-hole on PORT (default 5401) with its defaults ($WORK/gh.toml), and
-# the TOML tables in EXTRA appended; sets GH_PID.
-start_glory_hole() { # glory-hole binary [port] [extra toml]
+# glory-hole's configuration, $WORK/gh.toml: its defaults, DNS on PORT
+# (default 5401), and the TOML tables in EXTRA appended.
+glory_hole_config() { # [port] [extra toml]
     cat >"$WORK/gh.toml" <<TOML
 data_dir = "$WORK/gh-data"
 [dns]
-listen = ["127.0.0.1:${2:-5401}"]
+listen = ["127.0.0.1:${1:-5401}"]
 upstreams = ["$UP"]
 udp_sockets = ${UDP_SOCKETS:-0}
 # dnsperf is one client: a per-client limit it never reaches, so the
@@ -45,8 +45,13 @@ udp_sockets = ${UDP_SOCKETS:-0}
 rate_limit = 10000000
 [web]
 enabled = false
-${3:-}
+${2:-}
 TOML
+}
+
+# glory-hole on PORT with glory_hole_config's configuration; sets GH_PID.
+start_glory_hole() { # glory-hole binary [port] [extra toml]
+    glory_hole_config "${2:-5401}" "${3:-}"
     "$1" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
     GH_PID=$!; PIDS="$PIDS $GH_PID"
 }
@@ -88,6 +93,30 @@ CONF
     } >"$WORK/unbound-${1:-5402}.conf"
     unbound -c "$WORK/unbound-${1:-5402}.conf" >"$WORK/unbound.log" 2>&1 &
     UB_PID=$!; PIDS="$PIDS $UB_PID"
+}
+
+# N queries like a household's, for dnsperf: 30 % new names (carrying
+# TAG, so no server saw them before), 15 % listed names from the file
+# BLOCKED, the rest the cached pool (siteK.home.example, K < POOL), the
+# last two Zipf-distributed (s = 1) over POOL names; seeded by TAG.
+mixed_queries() { # n tag pool blocked-file
+    awk -v n="$1" -v t="$2" -v pool="$3" -v seed="$(printf %s "$2" | cksum | cut -d' ' -f1)" '
+        NR == FNR { blocked[FNR] = $1; next }
+        function zipf(  r, lo, hi, mid) {
+            r = rand() * H; lo = 1; hi = pool
+            while (lo < hi) { mid = int((lo + hi) / 2); if (cum[mid] < r) lo = mid + 1; else hi = mid }
+            return lo
+        }
+        END {
+            srand(seed); H = 0
+            for (k = 1; k <= pool; k++) { H += 1 / k; cum[k] = H }
+            for (i = 0; i < n; i++) {
+                u = rand()
+                if (u < 0.30) printf "q%d.%s.miss.example A\n", i, t
+                else if (u < 0.45) printf "%s A\n", blocked[zipf()]
+                else printf "site%d.home.example A\n", zipf() - 1
+            }
+        }' "$4" /dev/null
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
