@@ -58,28 +58,7 @@ if [ -n "${BASELINE_BIN:-}" ]; then
     GB_PID=$!; PIDS="$PIDS $GB_PID"
 fi
 
-cat >"$WORK/unbound.conf" <<CONF
-server:
-  interface: 127.0.0.1@5402
-  do-daemonize: no
-  use-syslog: no
-  chroot: ""
-  username: ""
-  directory: "$WORK"
-  pidfile: ""
-  num-threads: 2
-  so-reuseport: yes
-  access-control: 127.0.0.0/8 allow
-  do-not-query-localhost: no
-  verbosity: 0
-  msg-cache-size: 16m
-  rrset-cache-size: 16m
-forward-zone:
-  name: "."
-  forward-addr: 127.0.0.1@5300
-CONF
-unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
-UB_PID=$!; PIDS="$PIDS $UB_PID"
+start_unbound
 
 start_dnsmasq
 

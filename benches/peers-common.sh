@@ -1,7 +1,8 @@
-# Sourced by benches/dns-peers.sh and benches/dns-profile.sh, so the two
+# Sourced by benches/dns-peers.sh, dns-profile.sh and dns-paths.sh, so they
 # measure the same thing: one stand-in upstream, the same cached names,
-# glory-hole's configuration, dnsmasq's command line and dnsperf's load.
-# The caller sets NAMES, RATE and SECS, then calls peers_init NAME.
+# glory-hole's configuration, unbound's and dnsmasq's, and dnsperf's load.
+# The caller sets NAMES, RATE and SECS, then calls peers_init NAME; UP (the
+# upstream's address) may be set before, to run beside another benchmark.
 # shellcheck shell=sh
 
 # A work directory, and every process started here killed on exit.
@@ -11,7 +12,7 @@ peers_init() { # name
     trap peers_cleanup EXIT INT TERM
     # shellcheck disable=SC2034 # read by the scripts that source this
     TICK=$(getconf CLK_TCK)
-    UP=127.0.0.1:5300
+    UP=${UP:-127.0.0.1:5300}
 }
 
 peers_cleanup() {
@@ -30,12 +31,13 @@ start_upstream() {
     while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
 }
 
-# glory-hole on port 5401 with its defaults ($WORK/gh.toml); sets GH_PID.
-start_glory_hole() { # glory-hole binary
+# glory-hole's configuration, $WORK/gh.toml: its defaults, DNS on PORT
+# (default 5401), and the TOML tables in EXTRA appended.
+glory_hole_config() { # [port] [extra toml]
     cat >"$WORK/gh.toml" <<TOML
 data_dir = "$WORK/gh-data"
 [dns]
-listen = ["127.0.0.1:5401"]
+listen = ["127.0.0.1:${1:-5401}"]
 upstreams = ["$UP"]
 udp_sockets = ${UDP_SOCKETS:-0}
 # dnsperf is one client: a per-client limit it never reaches, so the
@@ -43,17 +45,78 @@ udp_sockets = ${UDP_SOCKETS:-0}
 rate_limit = 10000000
 [web]
 enabled = false
+${2:-}
 TOML
+}
+
+# glory-hole on PORT with glory_hole_config's configuration; sets GH_PID.
+start_glory_hole() { # glory-hole binary [port] [extra toml]
+    glory_hole_config "${2:-5401}" "${3:-}"
     "$1" --config "$WORK/gh.toml" >"$WORK/gh.log" 2>&1 &
     GH_PID=$!; PIDS="$PIDS $GH_PID"
 }
 
-# dnsmasq on port 5403, answering from its cache; sets DM_PID.
-start_dnsmasq() {
-    dnsmasq -k -p 5403 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+# dnsmasq on PORT (default 5403), answering from its cache, with any
+# further arguments given; sets DM_PID.
+start_dnsmasq() { # [port] [dnsmasq arguments...]
+    port=${1:-5403}; [ $# -gt 0 ] && shift
+    dnsmasq -k -p "$port" --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
         --no-hosts --server="${UP%:*}#${UP##*:}" --cache-size=10000 -u root \
-        --pid-file="$WORK/dnsmasq.pid" >"$WORK/dnsmasq.log" 2>&1 &
+        --pid-file="$WORK/dnsmasq-$port.pid" "$@" >"$WORK/dnsmasq.log" 2>&1 &
     DM_PID=$!; PIDS="$PIDS $DM_PID"
+}
+
+# unbound on PORT (default 5402), two threads, forwarding everything to
+# the stand-in, with the server: lines in FILE (if given) included; sets
+# UB_PID.
+start_unbound() { # [port] [file of server: lines]
+    {
+        cat <<CONF
+server:
+  interface: 127.0.0.1@${1:-5402}
+  do-daemonize: no
+  use-syslog: no
+  chroot: ""
+  username: ""
+  directory: "$WORK"
+  pidfile: ""
+  num-threads: 2
+  so-reuseport: yes
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  verbosity: 0
+  msg-cache-size: 16m
+  rrset-cache-size: 16m
+CONF
+        if [ -n "${2:-}" ]; then echo "  include: \"$2\""; fi
+        printf 'forward-zone:\n  name: "."\n  forward-addr: %s@%s\n' "${UP%:*}" "${UP##*:}"
+    } >"$WORK/unbound-${1:-5402}.conf"
+    unbound -c "$WORK/unbound-${1:-5402}.conf" >"$WORK/unbound.log" 2>&1 &
+    UB_PID=$!; PIDS="$PIDS $UB_PID"
+}
+
+# N queries like a household's, for dnsperf: 30 % new names (carrying
+# TAG, so no server saw them before), 15 % listed names from the file
+# BLOCKED, the rest the cached pool (siteK.home.example, K < POOL), the
+# last two Zipf-distributed (s = 1) over POOL names; seeded by TAG.
+mixed_queries() { # n tag pool blocked-file
+    awk -v n="$1" -v t="$2" -v pool="$3" -v seed="$(printf %s "$2" | cksum | cut -d' ' -f1)" '
+        NR == FNR { blocked[FNR] = $1; next }
+        function zipf(  r, lo, hi, mid) {
+            r = rand() * H; lo = 1; hi = pool
+            while (lo < hi) { mid = int((lo + hi) / 2); if (cum[mid] < r) lo = mid + 1; else hi = mid }
+            return lo
+        }
+        END {
+            srand(seed); H = 0
+            for (k = 1; k <= pool; k++) { H += 1 / k; cum[k] = H }
+            for (i = 0; i < n; i++) {
+                u = rand()
+                if (u < 0.30) printf "q%d.%s.miss.example A\n", i, t
+                else if (u < 0.45) printf "%s A\n", blocked[zipf()]
+                else printf "site%d.home.example A\n", zipf() - 1
+            }
+        }' "$4" /dev/null
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

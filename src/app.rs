@@ -113,6 +113,13 @@ impl App {
         if let Ok(u) = &app.firmware {
             firmware::check_health(&app, u.clone());
         }
+        if let Some(queue) = engine.prefetch.take_queue() {
+            let e = engine.clone();
+            tokio::spawn(crate::dns::prefetch::serve(queue, move |r| {
+                let e = e.clone();
+                async move { e.refresh(r).await }
+            }));
+        }
         tokio::spawn(sweep_cache(engine));
         Ok(app)
     }

@@ -88,6 +88,9 @@ pub struct DnsConfig {
     /// Answer RFC 6303 private reverse zones and lan/home.arpa/local/internal
     /// with NXDOMAIN locally unless a [[forward]] claims them.
     pub block_private_names: bool,
+    /// Refresh a cached answer asked for in the last tenth of its TTL in
+    /// the background, so popular names never miss (`dns::prefetch`).
+    pub prefetch: bool,
 }
 
 impl Default for DnsConfig {
@@ -109,6 +112,7 @@ impl Default for DnsConfig {
             client_upstream_queries: 64,
             udp_sockets: 0,
             block_private_names: true,
+            prefetch: true,
         }
     }
 }

@@ -13,6 +13,9 @@
 //!   which locks one shard for at most a few hundred entries at a time.
 //! - TTL policy (clamping, RFC 2308 negative caching, SERVFAIL) is decided
 //!   once at insert (see [`Cache::insert`]). Serve-stale per RFC 8767.
+//! - Prefetch: the first hit in an entry's last tenth of its TTL says so
+//!   ([`Lookup::HitRefresh`]) and marks the entry; the refresh itself is
+//!   `dns::prefetch`'s, stored with [`Cache::insert_prefetched`].
 //! - Counters are atomics beside each shard's lock: [`Cache::stats`] never
 //!   locks.
 //!
@@ -64,6 +67,10 @@ impl CacheKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
     Hit,
+    /// A hit, and the first in the entry's last tenth of its TTL: answer
+    /// it, and refresh the entry in the background (`dns::prefetch`).
+    /// Only when stale answers are not allowed.
+    HitRefresh,
     /// An expired answer served because every upstream failed (RFC 8767).
     Stale,
     Miss,
@@ -72,7 +79,9 @@ pub enum Lookup {
 /// Counters since the cache was made. `hits` includes stale answers, so
 /// `hits + misses` is the number of lookups. `expired` counts entries
 /// dropped because their time (and stale window) ran out, `evictions`
-/// those dropped for room.
+/// those dropped for room. `prefetch_saved`: hits on an answer a prefetch
+/// refreshed, past the time the answer it replaced would have expired
+/// (each refresh counted once): misses prefetch saved.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct CacheStats {
     pub hits: u64,
@@ -83,6 +92,7 @@ pub struct CacheStats {
     pub entries: u64,
     pub bytes: u64,
     pub capacity_bytes: u64,
+    pub prefetch_saved: u64,
 }
 
 const SHARDS: usize = 64;
@@ -102,6 +112,7 @@ struct ShardSlot {
     expired: AtomicU64,
     entries: AtomicU64,
     bytes: AtomicU64,
+    prefetch_saved: AtomicU64,
 }
 
 impl ShardSlot {
@@ -145,6 +156,7 @@ impl Cache {
                 expired: AtomicU64::new(0),
                 entries: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
+                prefetch_saved: AtomicU64::new(0),
             })
             .collect::<Box<[_]>>();
         for slot in shards.iter() {
@@ -172,7 +184,7 @@ impl Cache {
         u32::try_from(coarse_seconds().saturating_sub(self.epoch)).unwrap_or(u32::MAX)
     }
 
-    /// On Hit or Stale, writes into `out` (cleared first) the stored response
+    /// On Hit, HitRefresh or Stale, writes into `out` (cleared first) the stored response
     /// with the ID set to `id`, the question bytes replaced by `question`
     /// (the client's `buf[12..question_end]`, which keeps its 0x20 case), and
     /// every TTL decremented by the entry's age (Stale: set to
@@ -225,11 +237,19 @@ impl Cache {
                 let response_len = usize::from(e.response_len);
                 let question_len = key.name.len() + 4;
                 answer::write_answer(data, response_len, question_len, id, question, ttl, out);
-                if lookup == Lookup::Hit {
-                    shard.touch(i);
-                }
                 bump(&slot.hits, 1);
-                lookup
+                if lookup != Lookup::Hit {
+                    return lookup;
+                }
+                let note = shard.hit(i, now);
+                if note.saved_miss {
+                    bump(&slot.prefetch_saved, 1);
+                }
+                if note.refresh && !allow_stale {
+                    Lookup::HitRefresh
+                } else {
+                    Lookup::Hit
+                }
             }
             None => {
                 if self.is_dead(e, now) {
@@ -261,9 +281,26 @@ impl Cache {
         self.insert_at(self.now(), key, response);
     }
 
+    /// [`Cache::insert`] of a prefetch refresh: the entry remembers when
+    /// the answer it replaces would have expired, so a hit past that time
+    /// counts as a miss saved ([`CacheStats::prefetch_saved`]).
+    pub fn insert_prefetched(&self, key: &CacheKey, response: &[u8]) {
+        self.store(self.now(), key, response, true);
+    }
+
     /// [`Cache::insert`] at a given clock reading, for tests.
     #[doc(hidden)]
     pub fn insert_at(&self, now: u32, key: &CacheKey, response: &[u8]) {
+        self.store(now, key, response, false);
+    }
+
+    /// [`Cache::insert_prefetched`] at a given clock reading, for tests.
+    #[doc(hidden)]
+    pub fn insert_prefetched_at(&self, now: u32, key: &CacheKey, response: &[u8]) {
+        self.store(now, key, response, true);
+    }
+
+    fn store(&self, now: u32, key: &CacheKey, response: &[u8], prefetched: bool) {
         let Some(p) = answer::prepare(response, &key.name, key.qtype, key.qclass, &self.policy)
         else {
             return;
@@ -280,6 +317,7 @@ impl Cache {
             stored_at: now,
             expires: now.saturating_add(p.ttl),
             kind: p.kind,
+            prefetched,
         };
         let mut shard = lock(&slot.shard, self.shard_budget);
         let Some(outcome) = shard.insert(&key, new, |e| self.is_dead(e, now)) else {
@@ -305,6 +343,7 @@ impl Cache {
             s.expired += slot.expired.load(Relaxed);
             s.entries += slot.entries.load(Relaxed);
             s.bytes += slot.bytes.load(Relaxed);
+            s.prefetch_saved += slot.prefetch_saved.load(Relaxed);
         }
         s
     }

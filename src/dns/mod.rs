@@ -8,6 +8,7 @@ pub mod forward;
 pub mod local;
 pub mod mmsg;
 pub mod pipeline;
+pub mod prefetch;
 pub mod rate_limit;
 pub mod server;
 

@@ -22,6 +22,7 @@ use crate::dns::cache::{Cache, CacheKey, Lookup};
 use crate::dns::client_slots::{ClientSlot, ClientSlots};
 use crate::dns::forward::Forwarder;
 use crate::dns::local::{Local, LocalZone};
+use crate::dns::prefetch::Prefetch;
 use crate::dns::rate_limit::RateLimiter;
 use crate::events::{EventSink, QueryEvent, Reason, Source};
 use crate::filter::{Filter, Verdict};
@@ -31,6 +32,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+mod refresh;
+pub use refresh::Refresh;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -107,6 +111,14 @@ impl Runtime {
     pub fn upstreams(&self) -> &Forwarder {
         &self.upstreams
     }
+
+    /// A `[[forward]]` zone's upstreams, or None for `dns.upstreams`.
+    fn forwarder(&self, zone: Option<usize>) -> &Forwarder {
+        match zone {
+            Some(i) => &self.zones[i],
+            None => &self.upstreams,
+        }
+    }
 }
 
 /// Lock-free per-source answer counters, and what the abuse limits turned
@@ -149,6 +161,7 @@ pub struct Engine {
     pub counters: Counters,
     rate_limit: RateLimiter,
     upstream_shares: Arc<ClientSlots>,
+    pub prefetch: Prefetch<Refresh>,
 }
 
 impl Engine {
@@ -165,6 +178,7 @@ impl Engine {
             counters: Counters::default(),
             rate_limit: RateLimiter::default(),
             upstream_shares: Arc::default(),
+            prefetch: Prefetch::default(),
         })
     }
 
@@ -264,8 +278,22 @@ impl Engine {
 
         let key = CacheKey::from_query(&q);
         let question = &raw[wire::field::HEADER_LEN..q.question_end];
-        if self.cache.get(&key, q.id, question, false, out) == Lookup::Hit {
-            return self.finish(&asked, rt, Outcome::ours(Source::Cache), out);
+        match self.cache.get(&key, q.id, question, false, out) {
+            Lookup::Hit => return self.finish(&asked, rt, Outcome::ours(Source::Cache), out),
+            Lookup::HitRefresh => {
+                if rt.config.dns.prefetch {
+                    self.prefetch.ask(Refresh {
+                        msg: upstream_query(raw, &q),
+                        key,
+                        zone,
+                        inspect: verdict == Verdict::Pass,
+                        client: ip,
+                        runtime: rt.clone(),
+                    });
+                }
+                return self.finish(&asked, rt, Outcome::ours(Source::Cache), out);
+            }
+            Lookup::Stale | Lookup::Miss => {}
         }
 
         // One client flooding unique names must not take every upstream
@@ -300,10 +328,7 @@ impl Engine {
     pub async fn forward(&self, p: Box<Pending>, out: &mut Vec<u8>) {
         let asked = p.asked();
         let rt = &p.runtime;
-        let forwarder = match p.zone {
-            Some(i) => &rt.zones[i],
-            None => &rt.upstreams,
-        };
+        let forwarder = rt.forwarder(p.zone);
         let msg = upstream_query(&p.raw, &p.q);
         let outcome = match forwarder.query(&msg).await {
             Ok(a) if wire::rcode(&a.bytes) != wire::RCODE_SERVFAIL => {

@@ -167,6 +167,14 @@ pub struct EngineStats {
     pub tcp_refused: u64,
     #[serde(default)]
     pub tcp_stalled: u64,
+    /// Cached answers refreshed before they expired (`dns::prefetch`),
+    /// hits they turned from misses, and refreshes dropped (queue full).
+    #[serde(default)]
+    pub prefetches: u64,
+    #[serde(default)]
+    pub prefetch_saved: u64,
+    #[serde(default)]
+    pub prefetch_dropped: u64,
 }
 
 impl EngineStats {

@@ -225,6 +225,14 @@ async fn dashboard(
         &format!("{:.1}%", data.cache_hit_rate),
         "hitrate",
     ));
+    s.push_str(&card(
+        "Prefetched",
+        &format!(
+            "{} ({} misses saved)",
+            data.engine.prefetches, data.engine.prefetch_saved
+        ),
+        "prefetch",
+    ));
     let sys = &data.system;
     s.push_str(&card(
         "Memory (glory-hole)",

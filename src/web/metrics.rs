@@ -97,6 +97,21 @@ async fn metrics(
             "TCP connections closed for an answer left unread for dns.tcp_write_timeout.",
             e.tcp_stalled,
         ),
+        (
+            "dns_prefetches_total",
+            "Cached answers refreshed in the last tenth of their TTL (dns.prefetch).",
+            e.prefetches,
+        ),
+        (
+            "dns_prefetch_saved_misses_total",
+            "Hits on a prefetched answer after the answer it replaced would have expired.",
+            e.prefetch_saved,
+        ),
+        (
+            "dns_prefetch_dropped_total",
+            "Prefetch refreshes dropped because their queue was full.",
+            e.prefetch_dropped,
+        ),
     ];
     for (name, help, value) in limited {
         metric(name, help, "counter", value.to_string());

@@ -56,9 +56,12 @@ pub(crate) struct Entry {
     /// Seconds on the cache clock.
     pub stored_at: u32,
     pub expires: u32,
+    /// Set by a prefetch refresh: when the answer it replaced would have
+    /// expired, so the first hit from then on is a miss it saved; 0: none.
+    saved_after: u32,
     pub response_len: u16,
     ttl_count: u16,
-    /// Bit 0: DO, bit 1: CD, bit 2: SERVFAIL.
+    /// Bit 0: DO, bit 1: CD, bit 2: SERVFAIL, bit 3: refresh asked for.
     bits: u8,
     queue: Queue,
     freq: u8,
@@ -67,6 +70,16 @@ pub(crate) struct Entry {
 const BIT_DO: u8 = 1;
 const BIT_CD: u8 = 2;
 const BIT_SERVFAIL: u8 = 4;
+const BIT_REFRESHING: u8 = 8;
+
+/// What a hit means beyond the answer: see [`CacheShard::hit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HitNote {
+    /// The first hit in the entry's last tenth of its TTL: refresh it.
+    pub refresh: bool,
+    /// The first hit past the expiry of the answer a prefetch replaced.
+    pub saved_miss: bool,
+}
 
 /// A free slot.
 impl Default for Entry {
@@ -79,6 +92,7 @@ impl Default for Entry {
             next: NIL,
             stored_at: 0,
             expires: 0,
+            saved_after: 0,
             response_len: 0,
             ttl_count: 0,
             bits: 0,
@@ -147,6 +161,8 @@ pub(crate) struct NewEntry<'a> {
     pub stored_at: u32,
     pub expires: u32,
     pub kind: Kind,
+    /// A prefetch refresh: remember when the answer it replaces expires.
+    pub prefetched: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -263,10 +279,37 @@ impl CacheShard {
         (e, unsafe { self.arena.get(e.loc(), e.data_len()) })
     }
 
-    /// Records a hit for the eviction policy.
+    /// Records a hit for the eviction policy (what [`CacheShard::hit`]
+    /// does first).
+    #[cfg(test)]
     pub fn touch(&mut self, i: u32) {
         let e = &mut self.slab[i as usize];
         e.freq = (e.freq + 1).min(MAX_FREQ);
+    }
+
+    /// Records a fresh hit at `now` (before the entry's expiry): for the
+    /// eviction policy, and for prefetch. The first hit in the last tenth
+    /// of the entry's TTL marks it and asks for a refresh, so a burst asks
+    /// once (a replacing insert clears the mark); a cached SERVFAIL is
+    /// never refreshed. Everything read is on the entry's one cache line.
+    #[inline]
+    pub fn hit(&mut self, i: u32, now: u32) -> HitNote {
+        let e = &mut self.slab[i as usize];
+        e.freq = (e.freq + 1).min(MAX_FREQ);
+        let saved_miss = e.saved_after != 0 && now >= e.saved_after;
+        if saved_miss {
+            e.saved_after = 0;
+        }
+        let left = u64::from(e.expires.saturating_sub(now));
+        let ttl = u64::from(e.expires.saturating_sub(e.stored_at));
+        let refresh = e.bits & (BIT_REFRESHING | BIT_SERVFAIL) == 0 && left * 10 <= ttl;
+        if refresh {
+            e.bits |= BIT_REFRESHING;
+        }
+        HitNote {
+            refresh,
+            saved_miss,
+        }
     }
 
     /// Inserts or replaces the entry for `key`, then evicts until the shard
@@ -306,6 +349,7 @@ impl CacheShard {
             (e.seg, e.at) = (at.seg, at.at);
             e.ttl_count = ttl_count;
             e.response_len = new.response_len;
+            e.saved_after = if new.prefetched { e.expires } else { 0 };
             e.stored_at = new.stored_at;
             e.expires = new.expires;
             e.bits = bits;
@@ -330,6 +374,7 @@ impl CacheShard {
                 next: NIL,
                 stored_at: new.stored_at,
                 expires: new.expires,
+                saved_after: 0,
                 response_len: new.response_len,
                 ttl_count,
                 bits,
@@ -560,6 +605,7 @@ mod tests {
             stored_at: 0,
             expires,
             kind: Kind::Positive,
+            prefetched: false,
         }
     }
 

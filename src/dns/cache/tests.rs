@@ -628,3 +628,75 @@ fn concurrent_lookups_and_inserts_see_their_own_answers() {
     assert_eq!(s.hits + s.misses, 80_000);
     assert!(s.hits > 0 && s.bytes <= s.capacity_bytes);
 }
+
+// ---- prefetch: the hit that asks for a refresh, and the misses saved ----
+
+#[test]
+fn the_first_hit_in_the_last_tenth_of_the_ttl_asks_for_one_refresh() {
+    let cache = Cache::new(&cfg());
+    let r = response("hot.test", TYPE_A, RCODE_NOERROR, &[100], None);
+    cache.insert_at(1000, &key("hot.test", TYPE_A), &r);
+    // 100 s of TTL: the last tenth starts with 10 s left, at 1090.
+    for now in [1000, 1050, 1089] {
+        assert_eq!(
+            lookup(&cache, now, "hot.test", false).0,
+            Lookup::Hit,
+            "at {now}"
+        );
+    }
+    assert_eq!(
+        lookup(&cache, 1090, "hot.test", false).0,
+        Lookup::HitRefresh
+    );
+    // A burst asks once.
+    for now in [1090, 1091, 1099] {
+        assert_eq!(
+            lookup(&cache, now, "hot.test", false).0,
+            Lookup::Hit,
+            "at {now}"
+        );
+    }
+    // Stale answers (every upstream failed) never ask.
+    let r = response("other.test", TYPE_A, RCODE_NOERROR, &[100], None);
+    cache.insert_at(1000, &key("other.test", TYPE_A), &r);
+    assert_eq!(lookup(&cache, 1095, "other.test", true).0, Lookup::Hit);
+}
+
+#[test]
+fn a_cached_servfail_is_never_refreshed() {
+    let cache = Cache::new(&CacheConfig {
+        servfail_ttl: 30,
+        ..cfg()
+    });
+    let r = response("broken.test", TYPE_A, RCODE_SERVFAIL, &[], None);
+    cache.insert_at(0, &key("broken.test", TYPE_A), &r);
+    assert_eq!(lookup(&cache, 29, "broken.test", false).0, Lookup::Hit);
+}
+
+#[test]
+fn a_prefetched_answer_counts_one_saved_miss_past_the_old_expiry() {
+    let cache = Cache::new(&cfg());
+    let k = key("hot.test", TYPE_A);
+    let r = response("hot.test", TYPE_A, RCODE_NOERROR, &[100], None);
+    cache.insert_at(0, &k, &r);
+    assert_eq!(lookup(&cache, 95, "hot.test", false).0, Lookup::HitRefresh);
+    cache.insert_prefetched_at(96, &k, &r);
+    // Renewed: 100 s from the refresh, and it may ask again in its own
+    // last tenth.
+    let (l, out) = lookup(&cache, 99, "hot.test", false);
+    assert_eq!((l, ttls(&out)), (Lookup::Hit, vec![97]));
+    assert_eq!(cache.stats().prefetch_saved, 0, "before the old expiry");
+    assert_eq!(lookup(&cache, 100, "hot.test", false).0, Lookup::Hit);
+    assert_eq!(
+        cache.stats().prefetch_saved,
+        1,
+        "the old answer was gone at 100"
+    );
+    assert_eq!(lookup(&cache, 101, "hot.test", false).0, Lookup::Hit);
+    assert_eq!(cache.stats().prefetch_saved, 1, "once per refresh");
+    assert_eq!(lookup(&cache, 186, "hot.test", false).0, Lookup::HitRefresh);
+    // An ordinary insert (a miss's answer) saves nothing.
+    cache.insert_at(300, &k, &r);
+    assert_eq!(lookup(&cache, 398, "hot.test", false).0, Lookup::HitRefresh);
+    assert_eq!(cache.stats().prefetch_saved, 1);
+}
