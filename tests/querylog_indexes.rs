@@ -257,3 +257,43 @@ fn slowest_domains_and_upstreams_match_what_was_sent() {
         assert_eq!(got.len(), 3);
     }
 }
+
+#[test]
+fn retention_takes_the_index_rows_with_their_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, tx) = open(dir.path());
+    let now = now_ms();
+    let rare = [
+        (now - 25 * DAY, "rare.tracker.example"),
+        (now - 3 * DAY, "rare.tracker.example"),
+    ];
+    let sent = thirty_days(&tx, now, &rare);
+    log.flush();
+    let mut cfg = config(dir.path()).querylog;
+    cfg.retention_days = 10;
+    log.set_config(&cfg);
+    log.run_retention();
+    let kept: Vec<(i64, String)> = sent
+        .iter()
+        .filter(|(t, _)| *t >= now - 11 * DAY)
+        .cloned()
+        .collect();
+    let page = log
+        .search(&LogQuery {
+            domain: Some("rare.tracker".into()),
+            ..LogQuery::default()
+        })
+        .unwrap();
+    assert_eq!(times(&page.rows), expected(&kept, "rare.tracker", 100));
+    drop(log);
+    let c = Connection::open(dir.path().join("querylog.db")).unwrap();
+    let (oldest_day, oldest_block): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT min(day) FROM domain_days), (SELECT min(id) FROM query_blocks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let block_day = glory_hole::querylog::ms_of(oldest_block).div_euclid(DAY);
+    assert_eq!(oldest_day, block_day, "no index rows older than the rows");
+}

@@ -647,22 +647,32 @@ pub fn search(
     // With the domain index, the hours the names have rows in (newest
     // first), then the blocks the index does not cover; without, the
     // whole range. Ranges: `[lo, hi)` and whether they come from the index.
-    let indexed = match (driver, &domains) {
+    let mut indexed = match (driver, &domains) {
         (Driver::Time, Some(ids)) => domain_index::hours_of(c, ids, lo, hi)?,
         _ => None,
     };
-    let ranges: Vec<(i64, i64, bool)> = match indexed {
-        Some(h) => h
-            .ranges
-            .iter()
-            .map(|&(a, b)| (a, b, true))
-            .chain((lo < hi.min(h.covered_from)).then_some((lo, hi.min(h.covered_from), false)))
-            .collect(),
-        None => vec![(lo, hi, false)],
+    let mut ranges: std::collections::VecDeque<(i64, i64, bool)> = match &indexed {
+        Some(_) => Default::default(),
+        None => [(lo, hi, false)].into(),
     };
     let mut chosen: Vec<Row> = Vec::new();
     let (mut examined, mut decoded, mut oldest, mut stopped) = (0i64, 0i64, None, false);
-    for (a, b, by_index) in ranges {
+    loop {
+        let Some((a, b, by_index)) = ranges.pop_front() else {
+            // The next day of the index, then what it does not cover.
+            let Some(h) = indexed.as_mut() else { break };
+            match h.next_day(c)? {
+                Some(day) => ranges.extend(day.into_iter().map(|(a, b)| (a, b, true))),
+                None => {
+                    let tail = hi.min(h.covered_from);
+                    if lo < tail {
+                        ranges.push_back((lo, tail, false));
+                    }
+                    indexed = None;
+                }
+            }
+            continue;
+        };
         walk(c, driver, a, b, |r| {
             decoded += 1;
             oldest = Some(r.key);

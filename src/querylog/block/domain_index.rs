@@ -196,19 +196,58 @@ pub(in crate::querylog) fn delete_before(conn: &Connection, day: i64) -> rusqlit
         .execute([day, DELETE_STEP])
 }
 
-/// Where a domain search reads: the key ranges of the hours the domains
-/// have rows in (newest first), then, below `covered_from`, the blocks the
-/// index does not cover.
+/// Where a domain search reads, a day at a time (newest first), so a page
+/// that fills from the newest hours looks up no older days: the key
+/// ranges of the hours the names have rows in, then, below
+/// `covered_from`, the blocks the index does not cover.
 pub(in crate::querylog) struct Hours {
-    /// `[lo, hi)` key ranges, newest first.
-    pub ranges: Vec<(i64, i64)>,
+    ids: Vec<i64>,
+    /// The next day to look up, and the oldest.
+    day: i64,
+    oldest_day: i64,
+    start: i64,
+    hi: i64,
     /// Rows below this key are not in the index.
     pub covered_from: i64,
 }
 
-/// The hours of `[lo, hi)` (keys) in which the domains `ids` have rows;
-/// `None` when that takes more than [`MAX_LOOKUPS`] look-ups (the caller
-/// walks the blocks instead).
+impl Hours {
+    /// The `[lo, hi)` key ranges of the next day's hours the names have
+    /// rows in, newest first; `None` once every day was looked up.
+    pub(in crate::querylog) fn next_day(
+        &mut self,
+        c: &Connection,
+    ) -> rusqlite::Result<Option<Vec<(i64, i64)>>> {
+        if self.day < self.oldest_day {
+            return Ok(None);
+        }
+        let day = self.day;
+        self.day -= 1;
+        let mut st = c.prepare_cached(HOURS_SQL)?;
+        let mut mask = 0i64;
+        for &id in &self.ids {
+            if let Some(bits) = st.query_row([day, id], |r| r.get::<_, i64>(0)).optional()? {
+                mask |= bits;
+            }
+        }
+        let mut ranges = Vec::new();
+        for h in (0..24).rev().filter(|h| mask & (1 << h) != 0) {
+            let hour = day * 24 + h;
+            let (a, b) = (
+                key_of(hour * HOUR).max(self.start),
+                key_of((hour + 1) * HOUR).min(self.hi),
+            );
+            if a < b {
+                ranges.push((a, b));
+            }
+        }
+        Ok(Some(ranges))
+    }
+}
+
+/// Where the rows of the domains `ids` in `[lo, hi)` (keys) are; `None`
+/// when looking them up would take more than [`MAX_LOOKUPS`] look-ups (the
+/// caller walks the blocks instead).
 pub(in crate::querylog) fn hours_of(
     c: &Connection,
     ids: &[i64],
@@ -217,50 +256,34 @@ pub(in crate::querylog) fn hours_of(
 ) -> rusqlite::Result<Option<Hours>> {
     let covered_from = meta(c, "domain_index_from")?.unwrap_or(i64::MAX);
     let start = lo.max(covered_from);
-    let mut ranges = Vec::new();
-    if start < hi {
-        // Rows of `[start, hi)` lie between the oldest block and the
-        // last row of the newest block below `hi`.
-        let first = |sql: &str, key: i64| -> rusqlite::Result<Option<i64>> {
-            c.prepare_cached(sql)?
-                .query_row([key], |r| r.get(0))
-                .optional()
-        };
-        let (newest, oldest) = (first(NEWEST_SQL, hi)?, first(OLDEST_SQL, i64::MIN)?);
-        let (Some(newest), Some(oldest)) = (newest, oldest) else {
-            return Ok(Some(Hours {
-                ranges,
-                covered_from,
-            }));
-        };
-        let day_of = |k: i64| ms_of(k).div_euclid(HOUR).div_euclid(24);
-        let (d_lo, d_hi) = (day_of(start.max(oldest)), day_of((hi - 1).min(newest)));
-        let days = (d_hi - d_lo + 1).max(0) as usize;
-        if days.saturating_mul(ids.len()) > MAX_LOOKUPS {
-            return Ok(None);
-        }
-        let mut st = c.prepare_cached(HOURS_SQL)?;
-        for day in (d_lo..=d_hi).rev() {
-            let mut mask = 0i64;
-            for &id in ids {
-                if let Some(bits) = st.query_row([day, id], |r| r.get::<_, i64>(0)).optional()? {
-                    mask |= bits;
-                }
-            }
-            for h in (0..24).rev().filter(|h| mask & (1 << h) != 0) {
-                let hour = day * 24 + h;
-                let (a, b) = (
-                    key_of(hour * HOUR).max(start),
-                    key_of((hour + 1) * HOUR).min(hi),
-                );
-                if a < b {
-                    ranges.push((a, b));
-                }
-            }
-        }
-    }
-    Ok(Some(Hours {
-        ranges,
+    let mut hours = Hours {
+        ids: ids.to_vec(),
+        day: 0,
+        oldest_day: 1,
+        start,
+        hi,
         covered_from,
-    }))
+    };
+    if start >= hi {
+        return Ok(Some(hours));
+    }
+    // Rows of `[start, hi)` lie between the oldest block and the last row
+    // of the newest block below `hi`.
+    let first = |sql: &str, key: i64| -> rusqlite::Result<Option<i64>> {
+        c.prepare_cached(sql)?
+            .query_row([key], |r| r.get(0))
+            .optional()
+    };
+    let (Some(newest), Some(oldest)) = (first(NEWEST_SQL, hi)?, first(OLDEST_SQL, i64::MIN)?)
+    else {
+        return Ok(Some(hours));
+    };
+    let day_of = |k: i64| ms_of(k).div_euclid(HOUR).div_euclid(24);
+    let (d_lo, d_hi) = (day_of(start.max(oldest)), day_of((hi - 1).min(newest)));
+    let days = (d_hi - d_lo + 1).max(0) as usize;
+    if days.saturating_mul(ids.len()) > MAX_LOOKUPS {
+        return Ok(None);
+    }
+    (hours.day, hours.oldest_day) = (d_hi, d_lo);
+    Ok(Some(hours))
 }
