@@ -100,6 +100,36 @@ impl Backend for App {
             .collect()
     }
 
+    fn slowest(&self, r: TimeRange, n: u32) -> SlowestView {
+        let q = &self.querylog;
+        let cfg = App::config(self);
+        let ms = |us: f64| us / 1000.0;
+        SlowestView {
+            domains: range_ok(q.slowest_domains(r.from_ms, r.to_ms, n as usize), "slowest")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, max_us)| SlowDomainView {
+                    name,
+                    max_ms: ms(f64::from(max_us)),
+                })
+                .collect(),
+            upstreams: range_ok(q.upstream_latency(r.from_ms, r.to_ms), "upstream latency")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| UpstreamLatencyView {
+                    name: cfg
+                        .dns
+                        .upstreams
+                        .get(usize::from(u.upstream))
+                        .map_or_else(|| format!("upstream {}", u.upstream), |x| x.to_string()),
+                    answers: u.answers,
+                    avg_ms: ms(u.avg_us),
+                    max_ms: ms(f64::from(u.max_us)),
+                })
+                .collect(),
+        }
+    }
+
     /// The first page and the live tail merge in the RAM ring, so queries
     /// show before they reach flash; older pages come from disk. One disk
     /// search per page, no count: the cursor says whether there is more.

@@ -16,6 +16,7 @@
 //! Not for: choosing which blocks to read (`stats.rs`) or when to write
 //! one (`writer.rs`).
 
+pub(super) mod domain_index;
 pub(super) mod store;
 
 /// A row as stored, its names already ids.

@@ -30,6 +30,7 @@ mod rollup;
 mod scan;
 mod schema;
 mod sketch;
+mod slow;
 mod stats;
 mod vtab;
 mod words;
@@ -39,6 +40,7 @@ pub use export::{COLUMNS as EXPORT_COLUMNS, ExportFormat};
 pub use rollup::TOP_PER_HOUR;
 pub use scan::statements as scan_plans;
 pub use schema::{MIGRATIONS, OpenError, latest_version, migrate_to};
+pub use slow::{SLOW_PER_HOUR, UpstreamLatency};
 pub use stats::{LOG_SCAN_BUDGET, query_plans};
 pub use vtab::open as open_sql;
 pub use words::{Labels, RowWords, parse_sql_time, qtype_code, qtype_name, source_of, sql_time};
@@ -394,6 +396,27 @@ impl QueryLog {
 
     pub fn query_types(&self, from_ms: i64, to_ms: i64) -> anyhow::Result<Vec<(u16, u64)>> {
         self.read(|c| stats::query_types(c, from_ms, to_ms))
+    }
+
+    /// The `n` domains (at most [`SLOW_PER_HOUR`]) with the slowest single
+    /// answers in the hours the range touches, and that latency in µs.
+    pub fn slowest_domains(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        n: usize,
+    ) -> anyhow::Result<Vec<(String, u32)>> {
+        self.read(|c| slow::slowest_domains(c, from_ms, to_ms, n))
+    }
+
+    /// Each upstream's answers, average and slowest latency, in the hours
+    /// the range touches.
+    pub fn upstream_latency(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> anyhow::Result<Vec<UpstreamLatency>> {
+        self.read(|c| slow::upstream_latency(c, from_ms, to_ms))
     }
 
     pub fn search(&self, q: &LogQuery) -> anyhow::Result<LogPage> {

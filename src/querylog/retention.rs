@@ -207,6 +207,8 @@ pub(super) fn step(
     rollups += tx.execute("DELETE FROM hour_clients WHERE hour < ?1", [hour])?;
     rollups += tx.execute("DELETE FROM hour_qtypes WHERE hour < ?1", [hour])?;
     rollups += tx.execute("DELETE FROM hour_sketches WHERE hour < ?1", [hour])?;
+    rollups += tx.execute("DELETE FROM hour_upstreams WHERE hour < ?1", [hour])?;
+    rollups += tx.execute("DELETE FROM hour_slow_domains WHERE hour < ?1", [hour])?;
     let day = hour.div_euclid(24);
     rollups += tx.execute(
         "DELETE FROM day_domains WHERE blocked = 0 AND day < ?1",
@@ -218,6 +220,7 @@ pub(super) fn step(
     )?;
     rollups += tx.execute("DELETE FROM day_clients WHERE day < ?1", [day])?;
     rollups += tx.execute("DELETE FROM day_sketches WHERE day < ?1", [day])?;
+    rollups += super::block::domain_index::delete_before(&tx, day)?;
     let names = tx
         .prepare_cached(
             "DELETE FROM domains WHERE id IN
@@ -275,10 +278,10 @@ pub(super) fn move_legacy_rows(
         .execute([oldest])?;
     // The merge's side rows go in before this transaction commits.
     let newest = merge_rows(&tx, &mut rows, &[], blocks)
-        .and_then(|newest| blocks.write_side_clients(&tx).map(|()| newest))
+        .and_then(|newest| blocks.write_side_rows(&tx).map(|()| newest))
         .inspect_err(|_| {
             // Rolled back with the transaction.
-            blocks.forget_side_clients();
+            blocks.forget_side_rows();
         })?;
     tx.commit()?;
     Ok(Migration::Moved { newest })

@@ -12,8 +12,7 @@
 //! Not for: the log page's bounded newest-first pages (`stats.rs`), or
 //! writing blocks (`block/store.rs`).
 
-use super::block::{self, Row};
-use super::key_of;
+use super::block::{self, Row, domain_index};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -59,12 +58,8 @@ impl Filter {
     }
 }
 
-/// A domain walk looks up at most this many (day, domain) index rows; a
-/// substring matching more names over the range walks every block.
-const MAX_DOMAIN_LOOKUPS: usize = 20_000;
 /// Block ids fetched per look at an index.
 const BATCH: i64 = 64;
-const HOUR: i64 = 3_600_000;
 
 /// How a walk finds its blocks within each key range it walks.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,13 +72,6 @@ enum Driver {
 const BLOCK_AT_SQL: &str =
     "SELECT id FROM main.query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1";
 const BLOCK_DATA_SQL: &str = "SELECT data FROM main.query_blocks WHERE id = ?1";
-const HAS_DOMAIN_DAYS_SQL: &str =
-    "SELECT count(*) > 0 FROM main.sqlite_master WHERE type = 'table' AND name = 'domain_days'";
-const DOMAIN_INDEX_FROM_SQL: &str = "SELECT value FROM main.meta WHERE key = 'domain_index_from'";
-const DOMAIN_HOURS_SQL: &str = "SELECT hours FROM main.domain_days WHERE day = ?1 AND domain = ?2";
-const OLDEST_BLOCK_SQL: &str = "SELECT min(id) FROM main.query_blocks";
-const NEWEST_ROW_SQL: &str =
-    "SELECT last FROM main.query_blocks WHERE id < ?1 ORDER BY id DESC LIMIT 1";
 
 /// The statement listing a driver's next block ids in `[?1, ?2)` (its key
 /// bound as ?3), ascending or descending.
@@ -102,19 +90,13 @@ fn batch_sql(driver: Driver, desc: bool) -> String {
 }
 
 /// Every statement a walk may run, for the `EXPLAIN QUERY PLAN` check
-/// (the `domain_days` ones where the database has that table).
+/// (the domain index's own are listed by `block::domain_index`).
 pub fn statements() -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = [
-        ("block at", BLOCK_AT_SQL),
-        ("block data", BLOCK_DATA_SQL),
-        ("oldest block", OLDEST_BLOCK_SQL),
-        ("newest row", NEWEST_ROW_SQL),
-        ("domain hours", DOMAIN_HOURS_SQL),
-        ("domain index from", DOMAIN_INDEX_FROM_SQL),
-    ]
-    .into_iter()
-    .map(|(n, s)| (format!("scan: {n}"), s.to_string()))
-    .collect();
+    let mut out: Vec<(String, String)> =
+        [("block at", BLOCK_AT_SQL), ("block data", BLOCK_DATA_SQL)]
+            .into_iter()
+            .map(|(n, s)| (format!("scan: {n}"), s.to_string()))
+            .collect();
     for d in [Driver::Time, Driver::Client(0), Driver::Status(3)] {
         for desc in [false, true] {
             out.push((format!("scan: {d:?} desc={desc}"), batch_sql(d, desc)));
@@ -131,63 +113,27 @@ fn one(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<
 }
 
 /// The key ranges of `[lo, hi)` that can hold rows of the domains `ids`,
-/// ascending, from the domain index (`domain_days`: which hours of a day
-/// a domain has rows in; a block never spans two hours): below the key
-/// `domain_index_from` (blocks the index does not cover) all of it, above
-/// only the hours listed. `None`: no index here, or more look-ups than
-/// [`MAX_DOMAIN_LOOKUPS`] (walk every block instead).
+/// ascending, from the domain index (`block::domain_index`): below the key
+/// the index covers from, all of it; above, only the hours listed. `None`:
+/// more look-ups than the index allows (walk every block instead).
 fn domain_ranges(
     c: &Connection,
     ids: &[i64],
     lo: i64,
     hi: i64,
 ) -> rusqlite::Result<Option<Vec<(i64, i64)>>> {
-    let has_index = c
-        .prepare_cached(HAS_DOMAIN_DAYS_SQL)?
-        .query_row([], |r| r.get::<_, bool>(0))?;
-    if !has_index {
-        return Ok(None);
-    }
-    let Some(covered_from) = one(c, DOMAIN_INDEX_FROM_SQL, [])? else {
+    let Some(mut hours) = domain_index::hours_of(c, ids, lo, hi)? else {
         return Ok(None);
     };
+    // Days come newest first, each day's hours newest first.
     let mut ranges = Vec::new();
-    if lo < covered_from.min(hi) {
-        ranges.push((lo, covered_from.min(hi)));
+    while let Some(day) = hours.next_day(c)? {
+        ranges.extend(day);
     }
-    let start = lo.max(covered_from);
-    let (Some(oldest), Some(newest)) =
-        (one(c, OLDEST_BLOCK_SQL, [])?, one(c, NEWEST_ROW_SQL, [hi])?)
-    else {
-        return Ok(Some(ranges));
-    };
-    if start >= hi {
-        return Ok(Some(ranges));
-    }
-    let day_of = |k: i64| super::ms_of(k).div_euclid(HOUR).div_euclid(24);
-    let (d_lo, d_hi) = (day_of(start.max(oldest)), day_of((hi - 1).min(newest)));
-    let days = (d_hi - d_lo + 1).max(0) as usize;
-    if days.saturating_mul(ids.len()) > MAX_DOMAIN_LOOKUPS {
-        return Ok(None);
-    }
-    let mut st = c.prepare_cached(DOMAIN_HOURS_SQL)?;
-    for day in d_lo..=d_hi {
-        let mut mask = 0i64;
-        for &id in ids {
-            if let Some(bits) = st.query_row([day, id], |r| r.get::<_, i64>(0)).optional()? {
-                mask |= bits;
-            }
-        }
-        for h in (0..24).filter(|h| mask & (1 << h) != 0) {
-            let hour = day * 24 + h;
-            let (a, b) = (
-                key_of(hour * HOUR).max(start),
-                key_of((hour + 1) * HOUR).min(hi),
-            );
-            if a < b {
-                ranges.push((a, b));
-            }
-        }
+    ranges.reverse();
+    let uncovered = hours.covered_from.min(hi);
+    if lo < uncovered {
+        ranges.insert(0, (lo, uncovered));
     }
     Ok(Some(ranges))
 }

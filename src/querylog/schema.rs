@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_query_blocks",
         include_str!("../../migrations/0004_query_blocks.sql"),
     ),
+    (
+        "0005_domain_and_latency_index",
+        include_str!("../../migrations/0005_domain_and_latency_index.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -14,7 +14,7 @@
 //! at most 1/1024 of the hour's queries too high), so a domain that is
 //! never in an hour's top list is undercounted, as in AdGuard Home.
 
-use super::block::{self, Row};
+use super::block::{self, Row, domain_index};
 use super::sketch::Sketch;
 use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
 use crate::events::Source;
@@ -24,6 +24,10 @@ use std::collections::{HashMap, HashSet};
 /// Rows a log page looks at when a filter has no index of its own; the
 /// page then returns a cursor to continue from.
 pub const LOG_SCAN_BUDGET: i64 = 5_000;
+/// Rows a log page decodes at most in the hours the domain index names
+/// (a few milliseconds); a search whose names are spread thinly over
+/// more goes on from a cursor.
+const INDEXED_SCAN_ROWS: i64 = 500_000;
 /// A client's top domains come from its latest rows, at most this many.
 const CLIENT_SAMPLE_ROWS: i64 = 2_000;
 
@@ -640,26 +644,67 @@ pub fn search(
     } else {
         limit
     };
+    // With the domain index, the hours the names have rows in (newest
+    // first), then the blocks the index does not cover; without, the
+    // whole range. Ranges: `[lo, hi)` and whether they come from the index.
+    let mut indexed = match (driver, &domains) {
+        (Driver::Time, Some(ids)) => domain_index::hours_of(c, ids, lo, hi)?,
+        _ => None,
+    };
+    let mut ranges: std::collections::VecDeque<(i64, i64, bool)> = match &indexed {
+        Some(_) => Default::default(),
+        None => [(lo, hi, false)].into(),
+    };
     let mut chosen: Vec<Row> = Vec::new();
-    let (mut examined, mut oldest) = (0i64, None);
-    walk(c, driver, lo, hi, |r| {
-        examined += 1;
-        oldest = Some(r.key);
-        let matches = outer_status.is_none_or(|s| r.status == s)
-            && q.qtype.is_none_or(|t| r.qtype == t)
-            && domains
+    let (mut examined, mut decoded, mut oldest, mut stopped) = (0i64, 0i64, None, false);
+    loop {
+        let Some((a, b, by_index)) = ranges.pop_front() else {
+            // The next day of the index, then what it does not cover.
+            let Some(h) = indexed.as_mut() else { break };
+            match h.next_day(c)? {
+                Some(day) => ranges.extend(day.into_iter().map(|(a, b)| (a, b, true))),
+                None => {
+                    let tail = hi.min(h.covered_from);
+                    if lo < tail {
+                        ranges.push_back((lo, tail, false));
+                    }
+                    indexed = None;
+                }
+            }
+            continue;
+        };
+        walk(c, driver, a, b, |r| {
+            decoded += 1;
+            oldest = Some(r.key);
+            let domain_ok = domains
                 .as_ref()
                 .is_none_or(|set| set.binary_search(&r.domain).is_ok());
-        if matches {
-            chosen.push(*r);
+            // In an indexed hour only the names' own rows count against
+            // the budget, as a client's rows do when walking its blocks;
+            // the other rows of its blocks only against a larger one.
+            if by_index && !domain_ok {
+                stopped = decoded >= INDEXED_SCAN_ROWS;
+                return !stopped;
+            }
+            examined += 1;
+            if domain_ok
+                && outer_status.is_none_or(|s| r.status == s)
+                && q.qtype.is_none_or(|t| r.qtype == t)
+            {
+                chosen.push(*r);
+            }
+            stopped = (chosen.len() as i64) >= limit || examined >= budget;
+            !stopped
+        })?;
+        if stopped {
+            break;
         }
-        (chosen.len() as i64) < limit && examined < budget
-    })?;
+    }
     let mut page = LogPage::default();
     if chosen.len() as i64 >= limit {
         page.next_cursor = chosen.last().map(|r| r.key);
-    } else if filtered && examined >= budget {
-        // The budget ran out, not the rows: go on from the oldest examined.
+    } else if stopped {
+        // A budget ran out, not the rows: go on from the oldest examined.
         page.next_cursor = oldest;
     }
     let mut namer = Namer::new(c)?;
@@ -714,5 +759,7 @@ pub fn query_plans() -> Vec<(String, String)> {
         out.push((name.into(), sql.into()));
     }
     out.extend(super::block::store::statements());
+    out.extend(domain_index::statements());
+    out.extend(super::slow::statements());
     out
 }

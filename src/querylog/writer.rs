@@ -27,6 +27,7 @@ use super::names::{ClientCache, NameCache, NameLookup};
 use super::retention::{self, Migration, RetentionPass, StepOutcome};
 use super::rollup::Rollups;
 use super::schema::{self, OpenError};
+use super::slow::SlowAnswers;
 use super::{Command, RetentionReport, RuleRef, Shared, lock};
 use crate::clock::{self, now_ms};
 use crate::config::QueryLogConfig;
@@ -68,6 +69,7 @@ pub(super) struct Writer {
     /// name cache held for it.
     looked: Vec<NameLookup>,
     rollups: Rollups,
+    slow: SlowAnswers,
     names: NameCache,
     clients: ClientCache,
     last_key: i64,
@@ -142,6 +144,7 @@ impl Writer {
             inbox: Batch::with_capacity(GROUP),
             looked: Vec::with_capacity(GROUP),
             rollups: Rollups::new(),
+            slow: SlowAnswers::new(),
             names: NameCache::new(),
             clients: ClientCache::default(),
             last_key: i64::MIN,
@@ -208,6 +211,7 @@ impl Writer {
         }
         self.forget_cached();
         self.rollups.load(&conn)?;
+        super::block::domain_index::open(&conn)?;
         let mut conn = conn;
         // Checkpoints run where the writer chooses (after a batch commit),
         // never inside a retention step: SQLite only reports the WAL size.
@@ -493,6 +497,8 @@ impl Writer {
         if let Some(now_at) = self.rollups.count(conn, at, e, client, domain, top_at)? {
             self.names.set_top_at(looked.slot, now_at);
         }
+        self.slow
+            .count(conn, at.hour, domain, row.upstream, row.latency_us)?;
         Ok((row, past, at.hour))
     }
 
@@ -592,6 +598,7 @@ impl Writer {
         self.names.bytes()
             + self.clients.bytes()
             + self.rollups.bytes()
+            + self.slow.bytes()
             + self.inbox.bytes()
             + self.looked.capacity() * std::mem::size_of::<NameLookup>()
             + (self.open.rows.capacity() + self.open.past.capacity()) * std::mem::size_of::<Row>()
@@ -603,13 +610,15 @@ impl Writer {
             return Ok(());
         }
         self.write_open(conn)?;
-        self.blocks.write_side_clients(conn)?;
+        self.blocks.write_side_rows(conn)?;
         self.rollups.write(conn)?;
+        self.slow.write(conn)?;
         conn.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'rows'")?
             .execute([self.tx_rows as i64])?;
         conn.execute_batch("COMMIT")?;
         self.tx_rows = 0;
         self.rollups.committed();
+        self.slow.committed();
         Ok(())
     }
 
@@ -618,6 +627,7 @@ impl Writer {
         self.names.clear();
         self.clients.clear();
         self.rollups.forget();
+        self.slow.forget();
         self.open.clear();
         self.blocks.forget();
         self.tx_rows = 0;

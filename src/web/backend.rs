@@ -67,6 +67,29 @@ pub struct TopItem {
     pub count: u64,
 }
 
+/// Slow answers in a range, from the query log's roll-ups.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlowestView {
+    /// The domains with the slowest single answers, slowest first.
+    pub domains: Vec<SlowDomainView>,
+    /// Each upstream's answers and latency.
+    pub upstreams: Vec<UpstreamLatencyView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlowDomainView {
+    pub name: String,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamLatencyView {
+    pub name: String,
+    pub answers: u64,
+    pub avg_ms: f64,
+    pub max_ms: f64,
+}
+
 /// One row of the query log as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRowView {
@@ -222,6 +245,9 @@ pub trait Backend: Send + Sync + 'static {
     }
     fn top(&self, _kind: TopKind, _range: TimeRange, _n: u32) -> Vec<TopItem> {
         Vec::new()
+    }
+    fn slowest(&self, _range: TimeRange, _n: u32) -> SlowestView {
+        SlowestView::default()
     }
     /// One page, newest first: one search of the log, never a count.
     fn search(&self, _q: &LogSearch) -> LogPageView {

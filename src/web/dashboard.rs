@@ -5,7 +5,7 @@
 
 use super::State;
 use super::backend::{
-    BucketView, EngineStats, PauseView, SummaryView, TimeRange, TopItem, TopKind,
+    BucketView, EngineStats, PauseView, SlowestView, SummaryView, TimeRange, TopItem, TopKind,
 };
 use super::html::{bytes, card, duration, esc, html, page, time, top_table, top_table_linked};
 use super::http::{ApiError, ApiResult, Body, Ext, blocking, csrf};
@@ -44,6 +44,8 @@ pub struct Stats {
     pub top_domains: Vec<TopItem>,
     pub top_blocked: Vec<TopItem>,
     pub top_clients: Vec<TopItem>,
+    /// The slowest domains and each upstream's latency, from the log.
+    pub slowest: SlowestView,
     pub engine: EngineStats,
     pub cache_hit_rate: f64,
     pub system: SysInfo,
@@ -81,6 +83,7 @@ pub fn stats_data(st: &State, range: Option<&str>) -> ApiResult<Stats> {
         top_domains: b.top(TopKind::Domains, r, 10),
         top_blocked: b.top(TopKind::Blocked, r, 10),
         top_clients: b.top(TopKind::Clients, r, 10),
+        slowest: b.slowest(r, 10),
         cache_hit_rate: engine.cache_hit_rate(),
         engine,
         system: st.sys.sample(&b.data_dir()),
@@ -158,6 +161,37 @@ fn chart(buckets: &[BucketView]) -> String {
         }
     }
     s.push_str("</svg><div class=\"legend\"><span><i class=\"a\"></i>allowed</span><span><i class=\"c\"></i>cached</span><span><i class=\"b\"></i>blocked</span></div>");
+    s
+}
+
+/// The slowest domains (their slowest answer) and each upstream's
+/// answers, average and slowest latency over the range.
+fn slowest_table(v: &SlowestView) -> String {
+    let mut s = String::from(
+        "<div><h2>Slowest answers</h2><div class=\"scroll\"><table id=\"slowest\"><tbody>",
+    );
+    if v.domains.is_empty() && v.upstreams.is_empty() {
+        s.push_str("<tr><td class=\"muted\">Nothing yet</td></tr>");
+    }
+    for u in &v.upstreams {
+        let _ = write!(
+            s,
+            "<tr><td class=\"mono\">{}</td><td class=\"num\">{} answers, avg {:.1} ms</td><td class=\"num\">{:.1} ms</td></tr>",
+            esc(&u.name),
+            u.answers,
+            u.avg_ms,
+            u.max_ms
+        );
+    }
+    for d in &v.domains {
+        let _ = write!(
+            s,
+            "<tr><td class=\"mono\">{}</td><td></td><td class=\"num\">{:.1} ms</td></tr>",
+            esc(&d.name),
+            d.max_ms
+        );
+    }
+    s.push_str("</tbody></table></div></div>");
     s
 }
 
@@ -295,6 +329,8 @@ async fn dashboard(
                 .unwrap_or("–".into())
         );
     }
-    s.push_str("</tbody></table></div></div></div>");
+    s.push_str("</tbody></table></div></div>");
+    s.push_str(&slowest_table(&data.slowest));
+    s.push_str("</div>");
     html(page("Dashboard", "/", Some(csrf(&p)), &s))
 }

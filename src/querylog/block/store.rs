@@ -10,6 +10,7 @@
 //! Not for: the blob's layout (`block.rs`), or when to write a block
 //! (`writer.rs`) or delete one (`retention.rs`).
 
+use super::domain_index::DomainIndex;
 use super::{Row, decode, encode};
 use crate::querylog::{key_of, ms_of};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -130,18 +131,23 @@ pub(in crate::querylog) struct BlockWriter {
     /// (one per block thrashed the writer's small page cache with many
     /// clients).
     side_clients: Vec<(i64, i64)>,
+    /// The hours each domain has rows in (`domain_days`), held back the
+    /// same way.
+    domains: DomainIndex,
 }
 
 /// Side rows held back at most (16 bytes each).
 const SIDE_CLIENTS_MAX: usize = 4096;
 
 impl BlockWriter {
-    /// Writes the held-back `block_clients` rows. Before a commit, and
-    /// before blocks of the transaction may be deleted (`merge_rows`).
-    pub(in crate::querylog) fn write_side_clients(
+    /// Writes the held-back `block_clients` and `domain_days` rows.
+    /// Before a commit, and before blocks of the transaction may be
+    /// deleted (`merge_rows`).
+    pub(in crate::querylog) fn write_side_rows(
         &mut self,
         conn: &Connection,
     ) -> rusqlite::Result<()> {
+        self.domains.write(conn)?;
         if self.side_clients.is_empty() {
             return Ok(());
         }
@@ -160,17 +166,18 @@ impl BlockWriter {
     /// side rows, and the day markers as read (they are read again).
     pub(in crate::querylog) fn forget(&mut self) {
         self.marked = None;
-        self.forget_side_clients();
+        self.forget_side_rows();
     }
 
     /// Drops the held-back side rows (their blocks were rolled back).
-    pub(in crate::querylog) fn forget_side_clients(&mut self) {
+    pub(in crate::querylog) fn forget_side_rows(&mut self) {
         self.side_clients.clear();
+        self.domains.forget();
     }
 
     /// RAM held by the buffers that grow with a block.
     pub(in crate::querylog) fn bytes(&self) -> usize {
-        self.blob.capacity() + self.side_clients.capacity() * 16
+        self.blob.capacity() + self.side_clients.capacity() * 16 + self.domains.bytes()
     }
 
     /// Deletes the day markers of the blocks below `upto` (deleted with
@@ -265,8 +272,9 @@ fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlit
     distinct_clients(rows, &mut bw.seen, &mut bw.clients);
     bw.side_clients
         .extend(bw.clients.iter().map(|&c| (c, first.key)));
-    if bw.side_clients.len() >= SIDE_CLIENTS_MAX {
-        bw.write_side_clients(conn)?;
+    bw.domains.note_block(rows);
+    if bw.side_clients.len() >= SIDE_CLIENTS_MAX || bw.domains.full() {
+        bw.write_side_rows(conn)?;
     }
     let statuses = rows
         .iter()
@@ -337,7 +345,7 @@ pub(in crate::querylog) fn merge_rows(
 ) -> rusqlite::Result<Option<i64>> {
     // Blocks of the open transaction may be deleted below: their side
     // rows must be in the table first.
-    bw.write_side_clients(conn)?;
+    bw.write_side_rows(conn)?;
     past.sort_by_key(|r| r.key);
     let Some(lo) = past.first().map(|r| r.key) else {
         write_sorted(conn, open, bw)?;

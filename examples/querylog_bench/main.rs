@@ -16,6 +16,9 @@
 //! measured, each met or missed, and exits with status 1 if one is missed
 //! (`Bounds`).
 
+mod questions;
+mod traffic;
+
 use glory_hole::clock::{now_ms, thread_cpu_ms};
 use glory_hole::config::{Config, Dur};
 use glory_hole::events::{EventSink, QueryEvent, Reason, Source};
@@ -26,94 +29,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
-
-struct Zipf {
-    cdf: Vec<f64>,
-}
-impl Zipf {
-    fn new(n: usize, s: f64) -> Zipf {
-        let mut acc = 0.0;
-        let cdf = (1..=n)
-            .map(|k| {
-                acc += 1.0 / (k as f64).powf(s);
-                acc
-            })
-            .collect::<Vec<_>>();
-        let total = acc;
-        Zipf {
-            cdf: cdf.into_iter().map(|c| c / total).collect(),
-        }
-    }
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let u = rng.unit();
-        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
-    }
-}
-
-fn blocklist_domains() -> Vec<String> {
-    // ../shared from the main checkout, ../../shared from a worktree.
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = ["../shared", "../../shared"]
-        .iter()
-        .map(|s| root.join(s).join("data/blocklists/domains"))
-        .find(|d| d.is_dir())
-        .expect("../shared/data/blocklists/domains (the shared data)");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let text = std::fs::read_to_string(entry.expect("list entry").path()).expect("list");
-        out.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#') && l.len() < 250)
-                .map(str::to_ascii_lowercase),
-        );
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-const POPULAR: &[&str] = &[
-    "www.google.com",
-    "connectivitycheck.gstatic.com",
-    "api.apple.com",
-    "www.youtube.com",
-    "i.ytimg.com",
-    "graph.facebook.com",
-    "www.netflix.com",
-    "time.android.com",
-    "mtalk.google.com",
-    "clients4.google.com",
-    "www.wikipedia.org",
-    "github.com",
-    "api.spotify.com",
-    "weather.com",
-    "outlook.office365.com",
-    "www.amazon.com",
-    "s3.amazonaws.com",
-    "cdn.jsdelivr.net",
-    "fonts.googleapis.com",
-    "ocsp.digicert.com",
-];
-
-fn ordinary(i: usize) -> String {
-    if i < POPULAR.len() {
-        return POPULAR[i].to_owned();
-    }
-    const TLDS: [&str; 6] = ["com", "net", "org", "de", "io", "co.uk"];
-    const SUBS: [&str; 6] = ["www", "cdn", "api", "static", "img", "m"];
-    format!("{}.site{}.{}", SUBS[i % 6], i / 6, TLDS[(i / 7) % 6])
-}
-
-const QTYPES: [(u16, f64); 7] = [
-    (1, 0.55),
-    (28, 0.30),
-    (65, 0.10),
-    (12, 0.02),
-    (16, 0.015),
-    (33, 0.01),
-    (15, 0.005),
-];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -126,12 +41,19 @@ mod target {
     /// Writer CPU per row, DNS-like traffic through `EventSink`: "≤ ~0.25
     /// µs of logging per query".
     pub const WRITER_CPU_US_PER_ROW: f64 = 0.25;
-    /// The database file per row, everything included.
-    pub const FILE_BYTES_PER_ROW: f64 = 60.0;
+    /// The database file per row, everything included, at 10 million
+    /// rows; shorter runs (where each of the hundred thousand names is
+    /// used by few rows) are held to the earlier bound of 60.
+    pub const FILE_BYTES_PER_ROW: f64 = 20.0;
+    pub const FILE_BYTES_PER_ROW_SHORT: f64 = 60.0;
     /// The slowest dashboard query, median.
     pub const DASHBOARD_MS: f64 = 10.0;
     /// The slowest log page, median.
     pub const LOG_PAGE_MS: f64 = 20.0;
+    /// Each of the seed's five questions on the log, median.
+    pub const QUESTION_MS: f64 = 10.0;
+    /// A rare domain over 30 days, its first page, median.
+    pub const RARE_DOMAIN_MS: f64 = 20.0;
     /// The longest retention step.
     pub const RETENTION_STEP_MS: f64 = 100.0;
 }
@@ -436,32 +358,8 @@ fn main() -> anyhow::Result<ExitCode> {
         return Ok(bounds.finish());
     }
     println!("generating {rows} rows over 30 days");
-    let blocked = blocklist_domains();
-    let universe = 300_000usize;
-    let zipf = Zipf::new(universe, 1.0);
-    let client_zipf = Zipf::new(50, 0.8);
-    let clients: Vec<IpAddr> = (0..50)
-        .map(|i| {
-            if i % 10 == 9 {
-                format!("fd00::{:x}", 0x100 + i).parse().unwrap()
-            } else {
-                format!("192.168.1.{}", 10 + i).parse().unwrap()
-            }
-        })
-        .collect();
-    // Rank r is a blocklist name for one rank in six (spread, not the top).
-    let name_of = |r: usize| -> (String, bool) {
-        if r % 6 == 5 {
-            (
-                blocked[(r.wrapping_mul(2_654_435_761)) % blocked.len()].clone(),
-                true,
-            )
-        } else {
-            (ordinary(r), false)
-        }
-    };
-    let names: Vec<(String, bool)> = (0..universe).map(name_of).collect();
-
+    let end = now_ms();
+    let traffic = traffic::Traffic::new(rows, end);
     let mut cfg = Config {
         data_dir: data_dir.clone(),
         ..Config::default()
@@ -472,75 +370,15 @@ fn main() -> anyhow::Result<ExitCode> {
     let (tx, rx) = sync_channel::<QueryEvent>(65_536);
     let log = QueryLog::open(&cfg, rx)?;
 
-    let end = now_ms();
-    let span = 30 * 86_400_000i64;
-    let start = end - span;
-    let step = span as f64 / rows as f64;
+    let start = traffic.start();
     let gen_tx = tx.clone();
     let t0 = Instant::now();
     let cpu0 = cpu_s();
     let wcpu0 = writer_cpu_s();
     let written0 = written_bytes();
+    let events = traffic.clone();
     let producer = std::thread::spawn(move || {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for i in 0..rows {
-            let r = zipf.sample(&mut rng);
-            let (name, is_blocked) = &names[r];
-            let u = rng.unit();
-            let mut acc = 0.0;
-            let qtype = QTYPES
-                .iter()
-                .find(|(_, p)| {
-                    acc += p;
-                    u < acc
-                })
-                .map_or(1, |q| q.0);
-            let (source, upstream, latency_us, reason) = if *is_blocked {
-                (
-                    Source::Blocked,
-                    u8::MAX,
-                    20 + (rng.next_u64() % 40) as u32,
-                    Reason {
-                        kind: 1,
-                        id: (rng.next_u64() % 12) as u32,
-                        cname_depth: 0,
-                    },
-                )
-            } else {
-                let p = rng.unit();
-                if p < 0.6 {
-                    (
-                        Source::Cache,
-                        u8::MAX,
-                        15 + (rng.next_u64() % 60) as u32,
-                        Reason::default(),
-                    )
-                } else if p < 0.985 {
-                    (
-                        Source::Upstream,
-                        (rng.next_u64() % 2) as u8,
-                        4_000 + (rng.next_u64() % 60_000) as u32,
-                        Reason::default(),
-                    )
-                } else if p < 0.99 {
-                    (Source::Local, u8::MAX, 10, Reason::default())
-                } else if p < 0.995 {
-                    (Source::Stale, u8::MAX, 30, Reason::default())
-                } else {
-                    (Source::Failed, 0, 2_000_000, Reason::default())
-                }
-            };
-            let ev = QueryEvent {
-                time_ms: start + (i as f64 * step) as i64,
-                client: clients[client_zipf.sample(&mut rng)],
-                qname: heapless::String::try_from(name.as_str()).unwrap_or_default(),
-                qtype,
-                rcode: if source == Source::Blocked { 3 } else { 0 },
-                source,
-                upstream,
-                latency_us,
-                reason,
-            };
+        for ev in events {
             if gen_tx.send(ev).is_err() {
                 break;
             }
@@ -597,7 +435,11 @@ fn main() -> anyhow::Result<ExitCode> {
         bounds.at_most(
             "file size per row, everything included",
             size as f64 / rows as f64,
-            target::FILE_BYTES_PER_ROW,
+            if rows >= 10_000_000 {
+                target::FILE_BYTES_PER_ROW
+            } else {
+                target::FILE_BYTES_PER_ROW_SHORT
+            },
             "bytes",
         );
         let mut st =
@@ -768,6 +610,8 @@ fn main() -> anyhow::Result<ExitCode> {
         target::LOG_PAGE_MS,
         "ms",
     );
+
+    questions::run(&log, &data_dir, traffic, end, &mut bounds)?;
 
     // Retention: expire the oldest ~1M rows (3 of 30 days at 10M rows)
     // while new queries keep arriving.
