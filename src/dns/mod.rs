@@ -10,5 +10,6 @@ pub mod mmsg;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod server;
+pub mod udp_loop;
 
 pub use pipeline::Engine;
