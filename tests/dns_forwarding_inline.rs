@@ -221,3 +221,31 @@ async fn upstream_source_ports_come_from_a_small_rotating_pool() {
     );
     assert!(ids.len() >= 11, "fresh random IDs: {ids:?}");
 }
+
+#[tokio::test]
+async fn a_closed_upstream_port_fails_over_at_once() {
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let good = stand_in().await;
+    good.set(
+        "open.example",
+        Behaviour::a(Ipv4Addr::new(192, 0, 2, 8), 300),
+    );
+    // One attempt may take the whole deadline: only the kernel's "port
+    // unreachable" lets the second upstream be asked in time.
+    let cfg = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"{closed_addr}\", \"{}\"]\n\
+         upstream_timeout = \"10s\"\nquery_timeout = \"10s\"\nudp_sockets = 1\n",
+        good.addr()
+    );
+    let s = support::dns::start(&cfg).await;
+    let m = ask(s.dns, "open.example", 1).await;
+    assert_eq!(answers(&m), ["192.0.2.8"]);
+    let health = s.app.engine.runtime().upstreams().health();
+    assert_eq!(
+        (health[0].queries, health[0].failures),
+        (1, 1),
+        "{health:?}"
+    );
+}

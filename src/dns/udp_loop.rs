@@ -52,6 +52,7 @@ pub fn run(
         upstream: InlineForwarder::default(),
         done: Vec::new(),
         fds: Vec::new(),
+        keys: Vec::new(),
     };
     while !stop.load(Ordering::Relaxed) {
         let n = reader.wait_and_read(&mut inbox);
@@ -77,8 +78,10 @@ struct Reader {
     upstream: InlineForwarder<Waiter>,
     /// Exchanges settled this round, to answer.
     done: Vec<Finished<Waiter>>,
-    /// The client socket, then the upstream sockets with their keys.
-    fds: Vec<(libc::pollfd, usize)>,
+    /// What the last poll watched: the client socket, then the upstream
+    /// sockets, whose keys are in `keys`.
+    fds: Vec<libc::pollfd>,
+    keys: Vec<usize>,
 }
 
 impl Reader {
@@ -93,7 +96,7 @@ impl Reader {
             return inbox.recv(&self.sock).unwrap_or(0);
         }
         self.poll();
-        if self.fds[0].0.revents == 0 {
+        if self.fds[0].revents == 0 {
             return 0;
         }
         inbox.recv_now(&self.sock).unwrap_or(0)
@@ -108,9 +111,11 @@ impl Reader {
             revents: 0,
         };
         self.fds.clear();
-        self.fds.push((watch(self.sock.as_raw_fd()), usize::MAX));
+        self.keys.clear();
+        self.fds.push(watch(self.sock.as_raw_fd()));
         for (fd, key) in self.upstream.sockets() {
-            self.fds.push((watch(fd), key));
+            self.fds.push(watch(fd));
+            self.keys.push(key);
         }
         let wait = self.upstream.next_deadline().map_or(STOP_CHECK, |t| {
             t.saturating_duration_since(Instant::now()).min(STOP_CHECK)
@@ -119,12 +124,19 @@ impl Reader {
             tv_sec: wait.as_secs() as _,
             tv_nsec: wait.subsec_nanos() as _,
         };
-        let mut pfds: Vec<libc::pollfd> = self.fds.iter().map(|(p, _)| *p).collect();
-        // SAFETY: `pfds` is a live array of `len` pollfds for the call;
-        // the timespec and the null signal mask are valid.
-        let n = unsafe { libc::ppoll(pfds.as_mut_ptr(), pfds.len() as _, &ts, std::ptr::null()) };
-        for ((p, _), got) in self.fds.iter_mut().zip(&pfds) {
-            p.revents = if n > 0 { got.revents } else { 0 };
+        // SAFETY: `fds` is a live array of `len` pollfds for the call; the
+        // timespec and the null signal mask are valid.
+        let n = unsafe {
+            libc::ppoll(
+                self.fds.as_mut_ptr(),
+                self.fds.len() as _,
+                &ts,
+                std::ptr::null(),
+            )
+        };
+        if n <= 0 {
+            // Timed out, or a signal: nothing to read.
+            self.fds.iter_mut().for_each(|p| p.revents = 0);
         }
     }
 
@@ -164,9 +176,9 @@ impl Reader {
 
     /// Reads every upstream socket the last poll found ready.
     fn upstream_replies(&mut self, now: Instant) {
-        for (p, key) in self.fds.iter().skip(1) {
+        for (p, &key) in self.fds.iter().skip(1).zip(&self.keys) {
             if p.revents != 0 {
-                self.upstream.receive(*key, now, &mut self.done);
+                self.upstream.receive(key, now, &mut self.done);
             }
         }
     }
