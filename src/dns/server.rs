@@ -50,7 +50,8 @@ impl Drop for DnsServer {
 /// as often. Measured with benches/dns-peers.sh's setup on 2 cores at 40k
 /// queries/s: 4.3-4.5 µs of CPU per answer with one reader, 5.0-5.6 with
 /// two (docs/performance.md). The other cores are left to the kernel's
-/// network work, cache misses and the query log.
+/// network work, the misses tokio forwards (DoT, DoH, TCP clients) and
+/// the query log.
 fn default_udp_sockets() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }

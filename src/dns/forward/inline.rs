@@ -461,6 +461,10 @@ impl<W> InlineForwarder<W> {
     fn end(&mut self, f: usize) -> Flight<W> {
         let flight = self.flights.remove(f);
         self.by_question.remove(&flight.key);
+        if self.flights.is_empty() {
+            // Every deadline left is for an attempt that has ended.
+            self.timers.clear();
+        }
         flight
     }
 }
