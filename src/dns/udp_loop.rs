@@ -185,12 +185,15 @@ impl Reader {
 
     /// Answers every query whose exchange ended this round.
     fn answer_forwarded(&mut self) {
-        for finished in std::mem::take(&mut self.done) {
+        // Taken out and put back, so the list keeps its room.
+        let mut done = std::mem::take(&mut self.done);
+        for finished in done.drain(..) {
             match finished {
                 Finished::Answered(waiters, result) => self.answer(waiters, result),
                 Finished::Tcp(waiters, retry) => self.retry_over_tcp(waiters, retry),
             }
         }
+        self.done = done;
     }
 
     /// The same result for every waiter, each finished as its own query.
