@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 pub const BATCH: usize = 16;
 /// Largest query read; longer datagrams are cut here (a DNS query is
 /// rarely over 512 bytes, and nothing legitimate needs more than this).
-const BUF: usize = 4096;
+pub const BUF: usize = 4096;
 
 /// The kernel's view of a batch: one header, address and buffer pointer
 /// per datagram. Boxed, so the pointers between its parts stay valid when
@@ -66,6 +66,16 @@ impl Inbox {
     /// Waits for at least one datagram (or the socket's read timeout), then
     /// takes whatever else is already queued, up to [`BATCH`].
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        self.recv_with(sock, libc::MSG_WAITFORONE)
+    }
+
+    /// Takes whatever is already queued, up to [`BATCH`], without waiting
+    /// (`WouldBlock` when nothing is).
+    pub fn recv_now(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        self.recv_with(sock, libc::MSG_DONTWAIT)
+    }
+
+    fn recv_with(&mut self, sock: &UdpSocket, flags: libc::c_int) -> io::Result<usize> {
         let k = &mut *self.kernel;
         for h in &mut k.hdrs {
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
@@ -77,7 +87,7 @@ impl Inbox {
                 sock.as_raw_fd(),
                 k.hdrs.as_mut_ptr(),
                 BATCH as _,
-                libc::MSG_WAITFORONE as _,
+                flags as _,
                 std::ptr::null_mut(),
             )
         };
@@ -122,6 +132,11 @@ impl Outbox {
         let b = &mut self.bufs[self.len];
         b.clear();
         b
+    }
+
+    /// Holds [`BATCH`] answers: flush before taking another slot.
+    pub fn is_full(&self) -> bool {
+        self.len == BATCH
     }
 
     /// Keeps the answer just written into [`Outbox::slot`] for `to`.

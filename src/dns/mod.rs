@@ -11,5 +11,6 @@ pub mod pipeline;
 pub mod prefetch;
 pub mod rate_limit;
 pub mod server;
+pub mod udp_loop;
 
 pub use pipeline::Engine;

@@ -20,7 +20,7 @@
 use crate::config::{BlockedResponse, Config};
 use crate::dns::cache::{Cache, CacheKey, Lookup};
 use crate::dns::client_slots::{ClientSlot, ClientSlots};
-use crate::dns::forward::Forwarder;
+use crate::dns::forward::{Answer, ForwardError, Forwarder};
 use crate::dns::local::{Local, LocalZone};
 use crate::dns::prefetch::Prefetch;
 use crate::dns::rate_limit::RateLimiter;
@@ -71,6 +71,17 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The upstreams this query goes to: a `[[forward]]` zone's, or the
+    /// default ones.
+    pub fn forwarder(&self) -> &Forwarder {
+        self.runtime.forwarder(self.zone)
+    }
+
+    /// What is sent upstream for it (see [`upstream_query`]).
+    pub fn upstream_query(&self) -> Vec<u8> {
+        upstream_query(&self.raw, &self.q)
+    }
+
     fn asked(&self) -> Asked<'_> {
         Asked {
             q: &self.q,
@@ -324,13 +335,25 @@ impl Engine {
         }))
     }
 
-    /// The upstream half of a cache miss.
+    /// The upstream half of a cache miss, on tokio.
     pub async fn forward(&self, p: Box<Pending>, out: &mut Vec<u8>) {
+        let result = p.forwarder().query(&p.upstream_query()).await;
+        self.complete(p, result, out);
+    }
+
+    /// Answers a cache miss from what its upstream exchange brought back,
+    /// however it was forwarded (tokio's [`Engine::forward`], or the UDP
+    /// reader's own): the answer inspected and cached, or the cache's stale
+    /// copy, or SERVFAIL; then `finish`ed like every answer.
+    pub fn complete(
+        &self,
+        p: Box<Pending>,
+        result: Result<Answer, ForwardError>,
+        out: &mut Vec<u8>,
+    ) {
         let asked = p.asked();
         let rt = &p.runtime;
-        let forwarder = rt.forwarder(p.zone);
-        let msg = upstream_query(&p.raw, &p.q);
-        let outcome = match forwarder.query(&msg).await {
+        let outcome = match result {
             Ok(a) if wire::rcode(&a.bytes) != wire::RCODE_SERVFAIL => {
                 let mut resp = a.bytes;
                 strip_opt(&mut resp);

@@ -3,8 +3,8 @@
 //! UDP: several SO_REUSEPORT sockets per address, each served by its own OS
 //! thread: one `recvmmsg` takes every queued datagram, the answers found
 //! without I/O go back in one `sendmmsg`, so a flood is served a batch per
-//! wake-up. Cache misses are handed to the tokio runtime and
-//! answered from there. TCP: tokio, with pipelined
+//! wake-up (`udp_loop`). Cache misses to plain-UDP upstreams are forwarded
+//! and answered by the same thread; the others go to tokio. TCP: tokio, with pipelined
 //! queries (answers may come back out of order, as RFC 7766 allows), and
 //! limits so that no client can park work on the box: a cap on
 //! connections, overall and per client address, on unanswered queries per
@@ -14,8 +14,8 @@
 
 use crate::config::DnsConfig;
 use crate::dns::client_slots::ClientSlots;
-use crate::dns::mmsg::{Inbox, Outbox};
 use crate::dns::pipeline::{Engine, Step, Transport};
+use crate::dns::udp_loop;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -50,7 +50,8 @@ impl Drop for DnsServer {
 /// as often. Measured with benches/dns-peers.sh's setup on 2 cores at 40k
 /// queries/s: 4.3-4.5 µs of CPU per answer with one reader, 5.0-5.6 with
 /// two (docs/performance.md). The other cores are left to the kernel's
-/// network work, cache misses and the query log.
+/// network work, the misses tokio forwards (DoT, DoH, TCP clients) and
+/// the query log.
 fn default_udp_sockets() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
@@ -89,7 +90,7 @@ pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer
             let handle = handle.clone();
             std::thread::Builder::new()
                 .name(format!("dns-udp-{addr}-{i}"))
-                .spawn(move || udp_loop(sock, engine, handle, stop))?;
+                .spawn(move || udp_loop::run(sock, engine, handle, stop))?;
         }
         server.tcp_tasks.push(tokio::spawn(tcp_accept(
             tcp_listener,
@@ -146,40 +147,6 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     s.listen(1024)?;
     s.set_nonblocking(true)?;
     TcpListener::from_std(s.into())
-}
-
-fn udp_loop(
-    sock: UdpSocket,
-    engine: Arc<Engine>,
-    rt: tokio::runtime::Handle,
-    stop: Arc<AtomicBool>,
-) {
-    let sock = Arc::new(sock);
-    let mut inbox = Inbox::default();
-    let mut outbox = Outbox::default();
-    while !stop.load(Ordering::Relaxed) {
-        // Errors: the read timeout (to notice `stop`) or a signal.
-        let n = inbox.recv(&sock).unwrap_or(0);
-        for i in 0..n {
-            let (raw, Some(from)) = inbox.get(i) else {
-                continue;
-            };
-            match engine.begin(raw, from, Transport::Udp, outbox.slot()) {
-                Step::Reply => outbox.push(from),
-                Step::Drop => {}
-                Step::Forward(pending) => {
-                    let sock = sock.clone();
-                    let engine = engine.clone();
-                    rt.spawn(async move {
-                        let mut out = Vec::new();
-                        engine.forward(pending, &mut out).await;
-                        let _ = sock.send_to(&out, from);
-                    });
-                }
-            }
-        }
-        outbox.flush(&sock);
-    }
 }
 
 /// What TCP clients may hold, from `DnsConfig` at start.

@@ -135,6 +135,8 @@ pub enum Behaviour {
     /// correct-looking one from another source port. Over HTTPS only the
     /// real answer is sent (TLS leaves no room for forgeries).
     SpoofFirst(Box<Behaviour>),
+    /// The inner behaviour's answer sent twice (a duplicated datagram).
+    Twice(Box<Behaviour>),
     /// An answer of at least `bytes` bytes: A records (TXT records for TXT
     /// queries), for truncation tests.
     Large {
@@ -170,6 +172,9 @@ impl Behaviour {
     pub fn spoof_first(inner: Behaviour) -> Behaviour {
         Behaviour::SpoofFirst(Box::new(inner))
     }
+    pub fn twice(inner: Behaviour) -> Behaviour {
+        Behaviour::Twice(Box::new(inner))
+    }
 }
 
 #[derive(Default)]
@@ -185,6 +190,7 @@ struct Shared {
     counters: Mutex<Counters>,
     total: AtomicUsize,
     connections: AtomicUsize,
+    udp_replies: AtomicUsize,
 }
 
 /// A scripted upstream DNS server on its own tokio tasks. Dropping it stops
@@ -220,6 +226,7 @@ impl StandIn {
                 counters: Mutex::new(Counters::default()),
                 total: AtomicUsize::new(0),
                 connections: AtomicUsize::new(0),
+                udp_replies: AtomicUsize::new(0),
             }),
             addr,
             tasks: Mutex::new(Vec::new()),
@@ -273,6 +280,12 @@ impl StandIn {
     /// Where the last UDP query came from (to check source ports vary).
     pub fn last_udp_source(&self) -> Option<SocketAddr> {
         self.shared.counters.lock().unwrap().last_udp_source
+    }
+
+    /// UDP datagrams sent so far, forgeries and duplicates included (to
+    /// know a late answer has gone out).
+    pub fn udp_replies(&self) -> usize {
+        self.shared.udp_replies.load(Ordering::SeqCst)
     }
 
     /// TCP, DoT and DoH connections accepted so far.
@@ -409,6 +422,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
                         }
                     }
                 }
+                shared.udp_replies.fetch_add(1, Ordering::SeqCst);
             }
         });
     }
@@ -576,7 +590,7 @@ async fn handle(shared: &Shared, raw: &[u8], via: Via) -> Vec<Reply> {
 
     // Peel the wrappers; what is left says what to answer.
     let (mut delay, mut truncate, mut spoof) = (Duration::ZERO, false, false);
-    let mut ignore_limit = false;
+    let (mut ignore_limit, mut twice) = (false, false);
     let mut base = &behaviour;
     loop {
         match base {
@@ -594,6 +608,10 @@ async fn handle(shared: &Shared, raw: &[u8], via: Via) -> Vec<Reply> {
             }
             Behaviour::Oversize(inner) => {
                 ignore_limit = true;
+                base = inner;
+            }
+            Behaviour::Twice(inner) => {
+                twice = true;
                 base = inner;
             }
             _ => break,
@@ -624,6 +642,9 @@ async fn handle(shared: &Shared, raw: &[u8], via: Via) -> Vec<Reply> {
     let mut bytes = encode(&real);
     if via == Via::Udp && (truncate || (bytes.len() > limit && !ignore_limit)) {
         bytes = encode(&real.truncate());
+    }
+    if twice {
+        replies.push(Reply::Send(bytes.clone()));
     }
     replies.push(Reply::Send(bytes));
     replies
@@ -760,7 +781,8 @@ fn answer(query: &Message, question: &Query, base: &Behaviour) -> Option<Message
         Behaviour::Delay(..)
         | Behaviour::Truncate(_)
         | Behaviour::SpoofFirst(_)
-        | Behaviour::Oversize(_) => {
+        | Behaviour::Oversize(_)
+        | Behaviour::Twice(_) => {
             unreachable!("wrappers are peeled before answering")
         }
     }

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 /// Queries are identical when these match: lower-cased name, type, class,
 /// DO and CD (the last two change what an upstream sends back).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Key {
+pub(crate) struct Key {
     name: WireName,
     qtype: u16,
     qclass: u16,
@@ -31,20 +31,31 @@ pub(crate) struct InFlight {
     coalesced: AtomicU64,
 }
 
-impl InFlight {
-    pub fn coalesced(&self) -> u64 {
-        self.coalesced.load(Ordering::Relaxed)
-    }
-
-    /// Joins the exchange for `msg`'s question, starting it if none runs.
-    pub async fn join(inner: &Arc<Inner>, msg: &[u8], q: Question) -> Result<Answer, ForwardError> {
-        let key = Key {
+impl Key {
+    pub fn of(q: &Question) -> Key {
+        Key {
             name: q.name.clone(),
             qtype: q.qtype,
             qclass: q.qclass,
             do_bit: q.do_bit,
             cd: q.cd,
-        };
+        }
+    }
+}
+
+impl InFlight {
+    pub fn coalesced(&self) -> u64 {
+        self.coalesced.load(Ordering::Relaxed)
+    }
+
+    /// A query answered by an exchange another query started.
+    pub fn count_coalesced(&self) {
+        self.coalesced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Joins the exchange for `msg`'s question, starting it if none runs.
+    pub async fn join(inner: &Arc<Inner>, msg: &[u8], q: Question) -> Result<Answer, ForwardError> {
+        let key = Key::of(&q);
         let (tx, rx) = oneshot::channel();
         // Taken before joining, so a refused caller leaves no waiter behind.
         let mut permit = None;
@@ -84,7 +95,7 @@ impl InFlight {
                 flight.result = Some(result);
             });
         } else {
-            inner.inflight.coalesced.fetch_add(1, Ordering::Relaxed);
+            inner.inflight.count_coalesced();
         }
         rx.await.map_err(|_| ForwardError::Abandoned)?
     }

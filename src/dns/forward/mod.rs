@@ -17,16 +17,20 @@
 //! question's letter case) set back to the caller's.
 
 mod coalesce;
+mod failover;
 mod health;
 mod https;
+mod inline;
 mod tcp;
 mod tls;
 mod udp;
 
 pub use health::UpstreamHealth;
+pub use inline::{Finished, InlineForwarder, TcpRetry};
 
 use crate::config::{DnsConfig, Upstream};
 use crate::wire::{self, WireName};
+use failover::{Failover, Verdict};
 use health::Health;
 use std::fmt;
 use std::sync::Arc;
@@ -205,7 +209,8 @@ struct UpstreamSlot {
 }
 
 /// Forwards queries to one group of upstreams. Cheap to share: wrap in an
-/// `Arc` or keep one per snapshot.
+/// `Arc` or keep one per snapshot; a clone shares the same upstreams.
+#[derive(Clone)]
 pub struct Forwarder {
     inner: Arc<Inner>,
 }
@@ -350,88 +355,37 @@ impl Inner {
         healthy.into_iter().chain(resting).map(|(i, _)| i).collect()
     }
 
-    /// The failover loop: every upstream in turn, then a second pass over
-    /// those that failed (a lost UDP packet deserves a retry), all inside
-    /// the query's deadline.
-    async fn resolve(&self, mut msg: Vec<u8>, q: &Question) -> Result<Answer, ForwardError> {
-        let started = Instant::now();
-        let deadline = started + self.query_timeout;
+    /// The failover loop (`failover`), one attempt at a time, each bounded
+    /// by the time the policy gives it.
+    async fn resolve(&self, msg: Vec<u8>, q: &Question) -> Result<Answer, ForwardError> {
+        let failover = Failover::new(self, Instant::now());
+        self.resolve_from(failover, msg, q).await
+    }
+
+    /// [`Inner::resolve`] from where `failover` stands.
+    pub(crate) async fn resolve_from(
+        &self,
+        mut failover: Failover,
+        mut msg: Vec<u8>,
+        q: &Question,
+    ) -> Result<Answer, ForwardError> {
         let client_id = wire::read_u16(&msg, 0).unwrap_or(0);
-        let mut pending = self.order();
-        let mut attempts = 0;
-        let mut last = String::from("no attempt was made");
-        let mut fallback: Option<Answer> = None;
-        for _pass in 0..2 {
-            let mut failed = Vec::new();
-            for &i in &pending {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                let budget = self.upstream_timeout.min(deadline - now);
-                let u = &self.upstreams[i];
-                attempts += 1;
-                u.health.attempt(now);
-                let id = fresh_id(client_id);
-                wire::set_id(&mut msg, id);
-                let outcome = tokio::time::timeout(budget, self.exchange(u, &msg, id, q)).await;
-                let took = now.elapsed();
-                match outcome {
-                    Ok(Ok(reply)) => {
-                        let rcode = wire::rcode(&reply);
-                        let answer = Answer {
-                            bytes: reply,
-                            upstream: i as u8,
-                        };
-                        match rcode {
-                            wire::RCODE_SERVFAIL => {
-                                // Often about the name (e.g. DNSSEC), not the
-                                // upstream: no back-off, but ask another.
-                                u.health.servfail(took);
-                                last = format!("{} answered SERVFAIL", u.label);
-                                fallback = Some(answer);
-                            }
-                            wire::RCODE_REFUSED => {
-                                // An upstream refusing us is misconfigured.
-                                u.health.failure(self.upstream_timeout);
-                                last = format!(
-                                    "{} answered REFUSED (does it allow queries from this box?)",
-                                    u.label
-                                );
-                                fallback = Some(answer);
-                            }
-                            _ => {
-                                u.health.success(took);
-                                return Ok(answer);
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        u.health.failure(self.upstream_timeout);
-                        last = format!("{}: {e}", u.label);
-                        failed.push(i);
-                    }
-                    Err(_) => {
-                        // An attempt cut short by the deadline says little
-                        // about the upstream.
-                        if budget >= self.upstream_timeout {
-                            u.health.failure(self.upstream_timeout);
-                        }
-                        last = format!("{}: no answer within {} ms", u.label, budget.as_millis());
-                        failed.push(i);
+        while let Some((i, budget)) = failover.next(self, Instant::now()) {
+            let u = &self.upstreams[i];
+            let id = fresh_id(client_id);
+            wire::set_id(&mut msg, id);
+            let sent = Instant::now();
+            match tokio::time::timeout(budget, self.exchange(u, &msg, id, q)).await {
+                Ok(Ok(reply)) => {
+                    if let Verdict::Done(a) = failover.answered(self, i, reply, sent.elapsed()) {
+                        return Ok(a);
                     }
                 }
-            }
-            pending = failed;
-            if pending.is_empty() || Instant::now() >= deadline {
-                break;
+                Ok(Err(e)) => failover.failed(self, i, &e),
+                Err(_) => failover.timed_out(self, i, budget),
             }
         }
-        fallback.ok_or(ForwardError::NoAnswer {
-            deadline_ms: self.query_timeout.as_millis() as u64,
-            attempts,
-            last,
-        })
+        failover.give_up(self)
     }
 
     /// One attempt against one upstream; the caller bounds its time.
