@@ -137,3 +137,21 @@ impl std::io::Write for Sender {
         Ok(())
     }
 }
+
+/// A FAT image of `len` bytes holding `files` at its top level and an
+/// `overlays/` folder, as a slot's boot partition (made by `fatfs`).
+pub fn fat_image(len: u64, files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut disk = std::io::Cursor::new(vec![0u8; len as usize]);
+    fatfs::format_volume(&mut disk, fatfs::FormatVolumeOptions::new()).unwrap();
+    disk.set_position(0);
+    {
+        let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new()).unwrap();
+        for (name, bytes) in files {
+            let mut f = fs.root_dir().create_file(name).unwrap();
+            f.write_all(bytes).unwrap();
+        }
+        fs.root_dir().create_dir("overlays").unwrap();
+    }
+    disk.into_inner()
+}
