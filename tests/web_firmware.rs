@@ -13,22 +13,12 @@ use glory_hole::update::state::UpdateState;
 use glory_hole::update::{Restart, SlotName};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::firmware::{FwBox, admin, fat_image, fresh, start, streamed};
+use support::firmware::{FwBox, admin, fat_image, fresh, start, streamed, upload};
 use support::update::{BOARD, booted, bytes, dev_key, good, manifest, protected, signed};
 use support::web::Client;
 
 const MIB: u64 = 1 << 20;
 const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn upload(c: &mut Client, bundle: Vec<u8>) -> support::web::Resp {
-    c.raw(
-        "POST",
-        "/api/v1/firmware",
-        "application/octet-stream",
-        bundle,
-    )
-    .await
-}
 
 fn prefix(path: &std::path::Path, len: usize) -> Vec<u8> {
     std::fs::read(path).unwrap()[..len].to_vec()

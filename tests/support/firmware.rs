@@ -94,6 +94,17 @@ pub async fn admin(b: &FwBox) -> Client {
     c
 }
 
+/// `POST /api/v1/firmware` with `bundle` as the body.
+pub async fn upload(c: &mut Client, bundle: Vec<u8>) -> super::web::Resp {
+    c.raw(
+        "POST",
+        "/api/v1/firmware",
+        "application/octet-stream",
+        bundle,
+    )
+    .await
+}
+
 /// A bundle of version `version` with payloads of `boot` and `root`
 /// bytes generated as the body is sent: never held whole.
 pub fn streamed(version: &str, boot: u64, root: u64) -> (reqwest::Body, u64) {
