@@ -521,7 +521,7 @@ impl Config {
     /// Parses and validates TOML text, and names the keys it ignored
     /// (`dns.new_key`); `origin` names the text in errors.
     pub fn read(text: &str, origin: &str) -> Result<(Config, Vec<String>), ConfigError> {
-        let (cfg, unknown) = unknown::parse::<Config>(text).map_err(|e| {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
@@ -538,6 +538,7 @@ impl Config {
         })?;
         cfg.validate()
             .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
+        let unknown = unknown::unknown(text, &cfg.to_toml());
         Ok((cfg, unknown))
     }
 
@@ -564,8 +565,9 @@ impl Config {
     /// keys of `old` this build does not know are kept where they were,
     /// except inside an array's entries, whose paths come back as dropped.
     pub fn to_toml_over(&self, old: Option<&str>) -> (String, Vec<String>) {
+        let old = old.and_then(|text| Some((text, toml::from_str::<Config>(text).ok()?)));
         match old {
-            Some(old) => unknown::keep::<Config>(old, self.to_toml()),
+            Some((text, read)) => unknown::keep(text, &read.to_toml(), self.to_toml()),
             None => (self.to_toml(), Vec::new()),
         }
     }
