@@ -9,6 +9,8 @@
 #   make update-test      A -> B update through the web API in QEMU, then a
 #                         bundle that fails its trial and is rolled back
 #   make raspi3b-test     smoke boot under QEMU's Raspberry Pi 3 machine
+#   make compat-test      the previous release (image/previous-release) started
+#                         on a data directory this build made
 #   make buildroot-check  static checks of the Buildroot tree (buildroot-overlay/)
 #
 # Variables: VERSION (default: the crate's), MIN_VERSION (the oldest version
@@ -31,7 +33,7 @@ BUNDLE         := $(IMAGE_OUT)/glory-hole-$(VERSION)-rpi-arm64.ghb
 UPDATE_TEST    := target/update-test
 RUN_AARCH64    := qemu-aarch64-static $(AARCH64_BIN)
 
-.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test buildroot-check stand-in
+.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test compat-test buildroot-check stand-in
 
 setup:
 	@sh image/setup.sh
@@ -76,6 +78,12 @@ update-test: image stand-in
 
 raspi3b-test: image
 	python3 image/raspi3b-test.py --image $(IMAGE) --keep $(IMAGE_OUT)/raspi3b
+
+# Host builds only (debug): the pinned commit in its own worktree and
+# target dir under target/compat. Update image/previous-release at each
+# release (docs/update.md).
+compat-test:
+	python3 image/compat-test.py --keep target/compat/run
 
 buildroot-check: setup
 	sh buildroot-overlay/check.sh

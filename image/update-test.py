@@ -155,6 +155,21 @@ def last_result(api):
     return (info.get("last") or {}) if status == 200 else {}
 
 
+def guest_memory(guest, reset_peak=False):
+    """glory-hole's VmRSS and VmHWM in KiB, read through the console shell."""
+    if not guest.shell and not guest.open_shell(60):
+        return {}
+    cmd = "p=$(pidof glory-hole); "
+    if reset_peak:
+        cmd += "echo 5 > /proc/$p/clear_refs; "
+    cmd += "grep -E '^Vm(RSS|HWM):' /proc/$p/status"
+    status, out = guest.run(cmd, timeout=30)
+    mem = {}
+    for m in re.finditer(r"^(VmRSS|VmHWM):\s+(\d+) kB", out or "", re.M):
+        mem[m.group(1)] = int(m.group(2))
+    return mem
+
+
 # ---------------------------------------------------------------- the run
 
 class Box:
@@ -235,20 +250,36 @@ appliance = true
         res.check("A: query-log rows written", bool(logged))
 
         # ---- 2. update to B ----
+        # glory-hole's memory around the install, from the guest's console:
+        # the peak (VmHWM) is reset first (clear_refs 5), so after the
+        # upload it is the peak of the install alone.
+        idle = guest_memory(box.guest, reset_peak=True)
+        res.check("B: glory-hole's memory read from the console before the upload",
+                  "VmRSS" in idle, str(idle))
         t0 = time.monotonic()
         status, body = api.upload("/api/v1/firmware", args.bundle_b)
         res.numbers["upload and install of bundle B (s)"] = round(time.monotonic() - t0, 1)
         res.numbers["bundle B size (bytes)"] = os.path.getsize(args.bundle_b)
         if not res.check("B: bundle uploaded and installed", status == 200, f"HTTP {status}: {body[:300]}"):
             return
+        after = guest_memory(box.guest)
+        if "VmRSS" in idle and "VmHWM" in after:
+            growth = after["VmHWM"] - idle["VmRSS"]
+            res.numbers["glory-hole RSS before the upload (KiB)"] = idle["VmRSS"]
+            res.numbers["glory-hole peak RSS during the install (KiB)"] = after["VmHWM"]
+            res.numbers["peak RSS over idle during the install (KiB)"] = growth
+            res.check("B: the install's peak RSS is within 16 MiB of the idle RSS",
+                      growth <= 16 * 1024, f"{growth} KiB over {idle['VmRSS']} KiB")
         status, body = api.request("POST", "/api/v1/firmware/activate", {})
         res.check("B: activated", status in (200, 202), f"HTTP {status}: {body[:200]}")
         res.check("B: the box restarts with the tryboot flag",
                   box.wait_reset(120) and box.tryboot, box.guest.output()[-300:])
+        t_trial = time.monotonic()
         res.check("B: the firmware boots slot B (partition 3) once", box.boot() == 3)
         up = bt.wait_dns(res, dns_port, "kept.lan", "192.0.2.77", BOOT_TIMEOUT)
         res.check("B: DNS answers the record made under A", isinstance(up, float))
         committed = wait_until(lambda: last_result(api).get("outcome") == "committed", 150)
+        res.numbers["B: QEMU start of the trial boot to committed (s)"] = round(time.monotonic() - t_trial, 1)
         res.check("B: passed its health check and is committed", bool(committed),
                   json.dumps(last_result(api)))
         status, info = api.json("GET", "/api/v1/firmware")
@@ -272,11 +303,14 @@ appliance = true
         status, body = api.request("POST", "/api/v1/firmware/activate", {})
         res.check("bad: activated", status in (200, 202), f"HTTP {status}: {body[:200]}")
         res.check("bad: the box restarts with the tryboot flag", box.wait_reset(120) and box.tryboot)
+        t_bad = time.monotonic()
         res.check("bad: its trial boots slot A (partition 2)", box.boot() == 2)
         # Nothing commits it: the trial guard restarts without the flag.
         res.check("bad: the uncommitted trial restarts by itself, without the flag",
                   box.wait_reset(ROLLBACK_TIMEOUT) and not box.tryboot,
                   box.guest.output()[-400:])
+        res.numbers["bad: QEMU start of the trial boot to its reset by the trial guard (s)"] = \
+            round(time.monotonic() - t_bad, 1)
         res.check("bad: the firmware boots the committed slot B again", box.boot() == 3)
         up = bt.wait_dns(res, dns_port, "kept.lan", "192.0.2.77", BOOT_TIMEOUT)
         res.check("bad: B answers DNS again", isinstance(up, float))

@@ -140,6 +140,9 @@ impl App {
     /// the selector's `[tryboot]` slot once.
     pub fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
         self.querylog.flush();
+        if let Ok(u) = &self.firmware {
+            firmware::before_restart(u, how)?;
+        }
         (self.reboot)(how)
     }
 

@@ -12,6 +12,7 @@ usage: glory-hole [--config FILE] [--user NAME]
                                        run the server (embedded default without --config);
                                        started as root, become NAME first (the board image)
        glory-hole check-config FILE    validate FILE, report the bad key and line
+                                       (and each unknown key, which is ignored)
        glory-hole print-default-config  print the embedded default as TOML
        glory-hole bundle keygen|create|verify|info ...   firmware update bundles
        glory-hole sql [--db PATH] [--format table|csv|json] \"SELECT ...\"   ask the query log
@@ -40,8 +41,11 @@ fn main() -> ExitCode {
             print!("{}", Config::default().to_toml());
             ExitCode::SUCCESS
         }
-        ["check-config", file] => match Config::load(&PathBuf::from(file)) {
-            Ok(_) => {
+        ["check-config", file] => match Config::read_file(&PathBuf::from(file)) {
+            Ok((_, unknown)) => {
+                for key in unknown {
+                    eprintln!("{}", glory_hole::config::unknown_key(file, &key));
+                }
                 println!("{file}: ok");
                 ExitCode::SUCCESS
             }

@@ -13,22 +13,12 @@ use glory_hole::update::state::UpdateState;
 use glory_hole::update::{Restart, SlotName};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::firmware::{FwBox, admin, fresh, start, streamed};
+use support::firmware::{FwBox, admin, fat_image, fresh, start, streamed, upload};
 use support::update::{BOARD, booted, bytes, dev_key, good, manifest, protected, signed};
 use support::web::Client;
 
 const MIB: u64 = 1 << 20;
 const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn upload(c: &mut Client, bundle: Vec<u8>) -> support::web::Resp {
-    c.raw(
-        "POST",
-        "/api/v1/firmware",
-        "application/octet-stream",
-        bundle,
-    )
-    .await
-}
 
 fn prefix(path: &std::path::Path, len: usize) -> Vec<u8> {
     std::fs::read(path).unwrap()[..len].to_vec()
@@ -262,6 +252,86 @@ async fn trial_of_b(dir: &std::path::Path) -> FwBox {
     })
     .await;
     on_a
+}
+
+/// A card laid out for the Pi 3 / Zero 2 W (GH-BOOT has `slot-a/` and
+/// `slot-b/`): "activate" on the web writes `tryboot.txt` naming
+/// `slot-b/`, and before the restart the slot's boot files are copied
+/// out of its FAT (as `update::board` does on the card), without the
+/// firmware files that only partition 1's own copy serves.
+#[tokio::test]
+async fn a_web_trial_on_a_pi_3_card_fills_the_slot_folder_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let selector = dir.path().join("selector");
+    std::fs::create_dir_all(selector.join("slot-a")).unwrap();
+    std::fs::write(selector.join("slot-a/vmlinuz"), "kernel A").unwrap();
+    std::fs::create_dir_all(selector.join("slot-b")).unwrap();
+    std::fs::write(selector.join("slot-b/stale.dtb"), "from an old slot B").unwrap();
+    let b = fresh(dir.path(), 2 * MIB, |_| {}).await;
+    let mut c = admin(&b).await;
+    let boot = fat_image(
+        MIB,
+        &[
+            ("vmlinuz", b"kernel B"),
+            ("cmdline.txt", b"root=PARTUUID=676c6f72-06 rootwait"),
+            ("bcm2710-rpi-3-b.dtb", b"device tree B"),
+            ("config.txt", b"arm_64bit=1"),
+            ("start.elf", b"firmware B"),
+            ("bootcode.bin", b"firmware B"),
+        ],
+    );
+    let root = bytes(2, 100_000);
+    let m = manifest(
+        "0.2.0",
+        "0.1.0",
+        &[BOARD],
+        &[("boot", &boot), ("root", &root)],
+    );
+    let bundle = signed(&dev_key(), &m, &[("boot", &boot), ("root", &root)]);
+    assert_eq!(upload(&mut c, bundle).await.status, 200);
+    assert_eq!(
+        std::fs::read_to_string(selector.join("slot-b/stale.dtb")).unwrap(),
+        "from an old slot B",
+        "nothing copied before activate"
+    );
+    let r = c
+        .send("POST", "/api/v1/firmware/activate", Value::Null)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    until("one trial restart", || b.restarts() == vec![Restart::Trial]).await;
+
+    let tryboot = std::fs::read_to_string(selector.join("tryboot.txt")).unwrap();
+    assert!(tryboot.contains("os_prefix=slot-b/\n"), "{tryboot}");
+    let config = std::fs::read_to_string(selector.join("config.txt")).unwrap();
+    assert!(config.contains("os_prefix=slot-a/\n"), "{config}");
+    let mut names: Vec<String> = std::fs::read_dir(selector.join("slot-b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bcm2710-rpi-3-b.dtb",
+            "cmdline.txt",
+            "config.txt",
+            "vmlinuz"
+        ]
+    );
+    let read = |n: &str| std::fs::read_to_string(selector.join("slot-b").join(n)).unwrap();
+    assert_eq!(read("vmlinuz"), "kernel B");
+    assert_eq!(read("cmdline.txt"), "root=PARTUUID=676c6f72-06 rootwait");
+    assert_eq!(read("bcm2710-rpi-3-b.dtb"), "device tree B");
+    assert_eq!(
+        std::fs::read_to_string(selector.join("slot-a/vmlinuz")).unwrap(),
+        "kernel A",
+        "the committed slot's folder is untouched"
+    );
+    assert_eq!(
+        prefix(&b.slots.b.boot, boot.len()),
+        boot,
+        "slot B's FAT unchanged"
+    );
 }
 
 #[tokio::test]

@@ -1,15 +1,16 @@
 //! Firmware updates wired into the running server: where the slots are
-//! (the card's partitions on the board image, files given in `[update]`
-//! elsewhere), the accepted keys, the board's restart (plain or tryboot),
-//! and the trial boot's health check started once the listeners are up.
+//! (the card's partitions on the board image, found by `update::board`;
+//! files given in `[update]` elsewhere), the accepted keys, the board's
+//! restart (`update::board`, or a test's counter), and the trial boot's
+//! health check started once the listeners are up.
 //!
 //! Not for: the installer (`update`), the HTTP API (`web::firmware`).
 
 use super::App;
 use crate::config::Config;
 use crate::update::health::{self, Probes, Verdict};
-use crate::update::{AcceptedKeys, Policy, Restart, SlotName, Slots, Updater, slots};
-use std::path::{Path, PathBuf};
+use crate::update::{AcceptedKeys, Policy, Restart, SlotName, Slots, Updater, board, slots};
+use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::update::updater::UNAVAILABLE;
@@ -17,42 +18,10 @@ pub use crate::update::updater::UNAVAILABLE;
 /// How the machine restarts; tests count instead of restarting.
 pub type Reboot = Arc<dyn Fn(Restart) -> Result<(), String> + Send + Sync>;
 
-/// The board's restart: BusyBox `reboot` (a clean shutdown by init), or
-/// for a trial `reboot(2)` with the argument `0 tryboot`, which the Pi
-/// firmware reads to boot the selector's `[tryboot]` slot once.
+/// The board's restart (`update::board::restart`): BusyBox `reboot`, or
+/// for a trial `reboot(2)` with the tryboot flag.
 pub fn board_reboot() -> Reboot {
-    Arc::new(|how| match how {
-        Restart::Normal => std::process::Command::new("reboot")
-            .spawn()
-            .map(drop)
-            .map_err(|e| format!("reboot: cannot run 'reboot': {e}")),
-        Restart::Trial => tryboot(),
-    })
-}
-
-/// The file systems synced, then straight to the firmware: BusyBox init
-/// cannot pass a reboot argument. The data partition is ext4 with a
-/// journal and was just synced; the root is read-only.
-fn tryboot() -> Result<(), String> {
-    // SAFETY: sync(2) takes no arguments; reboot(2) is given its magic
-    // numbers and a NUL-terminated string that outlives the call.
-    let r = unsafe {
-        libc::sync();
-        libc::syscall(
-            libc::SYS_reboot,
-            libc::LINUX_REBOOT_MAGIC1,
-            libc::LINUX_REBOOT_MAGIC2,
-            libc::LINUX_REBOOT_CMD_RESTART2,
-            c"0 tryboot".as_ptr(),
-        )
-    };
-    if r == -1 {
-        return Err(format!(
-            "reboot(2) with '0 tryboot': {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    Arc::new(|how| board::restart(how).map_err(|e| e.to_string()))
 }
 
 /// The updater `cfg` describes, or why there is none.
@@ -73,15 +42,8 @@ pub fn updater(cfg: &Config) -> Result<Updater, String> {
             }
         }
         _ if cfg.web.appliance => {
-            let disk = match &u.disk {
-                Some(d) => d.clone(),
-                None => root_disk()?,
-            };
-            let running = match u.running {
-                Some(r) => r,
-                None => running_slot()?,
-            };
-            Slots::card(&disk, &u.selector_dir, &cfg.data_dir, running)
+            board::card_slots(&cfg.data_dir, &u.selector_dir, u.disk.as_deref(), u.running)
+                .map_err(|e| format!("finding the card's slots: {e}"))?
         }
         _ => return Err(UNAVAILABLE.into()),
     };
@@ -95,43 +57,16 @@ pub fn updater(cfg: &Config) -> Result<Updater, String> {
     }
     let policy = Policy {
         board: u.board.clone(),
-        running_version: env!("CARGO_PKG_VERSION").to_string(),
+        running_version: board::running_version(),
     };
     Ok(Updater::new(slots, keys, policy))
 }
 
-/// The slot the kernel was booted from, by its root PARTUUID.
-fn running_slot() -> Result<SlotName, String> {
-    let cmdline = std::fs::read_to_string("/proc/cmdline")
-        .map_err(|e| format!("reading /proc/cmdline: {e}"))?;
-    slots::running_from_cmdline(&cmdline).ok_or_else(|| {
-        format!("/proc/cmdline names no slot's root (root=PARTUUID=...-05 or -06): {cmdline}")
-    })
-}
-
-/// The disk whose partition holds the running root: `/` is on
-/// `/dev/mmcblk0p5`, so `/sys/dev/block/MAJ:MIN` leads to `mmcblk0`.
-fn root_disk() -> Result<PathBuf, String> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata("/")
-        .map_err(|e| format!("stat /: {e}"))?
-        .dev();
-    let sys = PathBuf::from(format!(
-        "/sys/dev/block/{}:{}",
-        libc::major(dev),
-        libc::minor(dev)
-    ));
-    let part = std::fs::canonicalize(&sys).map_err(|e| {
-        format!(
-            "{}: {e} (the root is not on a disk partition; set update.disk)",
-            sys.display()
-        )
-    })?;
-    let disk = part
-        .parent()
-        .and_then(Path::file_name)
-        .ok_or_else(|| format!("{}: no parent disk", part.display()))?;
-    Ok(Path::new("/dev").join(disk))
+/// What the card needs before `how` restarts the machine
+/// (`board::before_restart`: a trial slot's boot files in its GH-BOOT
+/// folder on a Pi 3 layout).
+pub fn before_restart(updater: &Updater, how: Restart) -> Result<(), String> {
+    board::before_restart(updater.slots(), how).map_err(|e| e.to_string())
 }
 
 /// The trial boot's health check, in the background: commits the slot,

@@ -68,11 +68,16 @@ impl Edit<'_> {
         Ok(Arc::new(new))
     }
 
-    /// Writes `new` to the config file atomically.
+    /// Writes `new` to the config file atomically, keeping the keys of
+    /// the file this build does not know (a newer build's settings).
     pub fn save(&self, new: &Config) -> Result<(), String> {
         let path = &self.saved.save_to;
-        save_atomic(path, new.to_toml().as_bytes())
-            .map_err(|e| format!("saving {}: {e}", path.display()))
+        let old = std::fs::read_to_string(path).ok();
+        let (text, dropped) = new.to_toml_over(old.as_deref());
+        for key in dropped {
+            tracing::warn!("{}: unknown key '{key}' not kept", path.display());
+        }
+        save_atomic(path, text.as_bytes()).map_err(|e| format!("saving {}: {e}", path.display()))
     }
 
     /// Makes `new` the running config.

@@ -4,7 +4,9 @@
 //! value is reported with the key and line it came from (`toml` attaches the
 //! span). The user's own syntax (domain names, allow/deny entries, record
 //! values) is parsed by `syntax`, the same parser the web API uses. Unknown
-//! keys are errors. Not for: applying a config to a running server (see
+//! keys are ignored with a warning naming their path, and kept when the file
+//! is saved again (`unknown`: a newer build's config on an older build).
+//! Not for: applying a config to a running server (see
 //! `app`) or saving it (see `atomic_file`).
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod unknown;
 mod update;
 mod values;
 
@@ -22,7 +25,7 @@ pub use values::{BlockedResponse, Cidr, ClientSpec, Dur, Upstream, canonical_ip,
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Config {
     /// Where state lives: query log, list copies, filter snapshot, saved config.
     pub data_dir: PathBuf,
@@ -53,7 +56,7 @@ impl Default for Config {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct DnsConfig {
     /// Each address gets a UDP and a TCP listener.
     pub listen: Vec<SocketAddr>,
@@ -171,7 +174,7 @@ pub fn default_allow_clients() -> Vec<Cidr> {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct CacheConfig {
     /// Hard bound on the bytes the cache holds (entries, keys, bookkeeping).
     pub memory_mib: u32,
@@ -205,7 +208,7 @@ impl Default for CacheConfig {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LocalConfig {
     pub records: Vec<LocalRecord>,
 }
@@ -226,7 +229,6 @@ pub struct LocalRecord {
 
 /// A record as written, before its value is checked against its type.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct LocalRecordText {
     name: DomainName,
     #[serde(rename = "type")]
@@ -255,14 +257,13 @@ fn default_local_ttl() -> u32 {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct ForwardZone {
     pub domains: Vec<DomainName>,
     pub upstreams: Vec<Upstream>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct FilterConfig {
     pub enabled: bool,
     pub blocked_response: BlockedResponse,
@@ -306,7 +307,6 @@ impl Default for FilterConfig {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct FilterList {
     pub name: String,
     #[serde(default)]
@@ -353,7 +353,6 @@ pub struct ClientGroup {
 
 /// A group as written; its rules are parsed with the group's name at hand.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ClientGroupText {
     name: String,
     clients: Vec<String>,
@@ -436,7 +435,7 @@ fn yes() -> bool {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct QueryLogConfig {
     pub enabled: bool,
     /// Relative paths are under `data_dir`.
@@ -467,7 +466,7 @@ impl Default for QueryLogConfig {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct WebConfig {
     pub enabled: bool,
     pub listen: Vec<SocketAddr>,
@@ -502,14 +501,30 @@ impl Default for WebConfig {
 
 // ---- loading, checking, saving ----
 
+/// The warning for a key this build ignores.
+pub fn unknown_key(origin: &str, key: &str) -> String {
+    format!("{origin}: unknown key '{key}' ignored (from a newer version?)")
+}
+
 /// A config error a user can act on: it names the file, the key and the line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
 impl Config {
-    /// Parses and validates TOML text; `origin` names it in errors.
+    /// Parses and validates TOML text; `origin` names it in errors. Keys
+    /// this build does not know are logged as warnings and ignored.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let (cfg, unknown) = Config::read(text, origin)?;
+        for key in &unknown {
+            tracing::warn!("{}", unknown_key(origin, key));
+        }
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML text, and names the keys it ignored
+    /// (`dns.new_key`); `origin` names the text in errors.
+    pub fn read(text: &str, origin: &str) -> Result<(Config, Vec<String>), ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
@@ -527,17 +542,38 @@ impl Config {
         })?;
         cfg.validate()
             .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
-        Ok(cfg)
+        let unknown = unknown::unknown(text, &cfg.to_toml());
+        Ok((cfg, unknown))
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let (cfg, unknown) = Config::read_file(path)?;
+        for key in &unknown {
+            tracing::warn!("{}", unknown_key(&path.display().to_string(), key));
+        }
+        Ok(cfg)
+    }
+
+    /// [`Config::read`] of a file.
+    pub fn read_file(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
-        Config::from_toml(&text, &path.display().to_string())
+        Config::read(&text, &path.display().to_string())
     }
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config always serializes")
+    }
+
+    /// This config as the text that replaces `old` (the file as it is):
+    /// keys of `old` this build does not know are kept where they were,
+    /// except inside an array's entries, whose paths come back as dropped.
+    pub fn to_toml_over(&self, old: Option<&str>) -> (String, Vec<String>) {
+        let old = old.and_then(|text| Some((text, toml::from_str::<Config>(text).ok()?)));
+        match old {
+            Some((text, read)) => unknown::keep(text, &read.to_toml(), self.to_toml()),
+            None => (self.to_toml(), Vec::new()),
+        }
     }
 
     /// Cross-field checks that the types alone cannot express.
@@ -647,14 +683,25 @@ upstreams = ["192.168.1.1:53"]
     }
 
     #[test]
-    fn unknown_key_is_named_with_line() {
-        let e = Config::from_toml(
+    fn an_unknown_key_is_ignored_and_named() {
+        let (c, unknown) = Config::read(
             "[dns]\nlisten = [\"127.0.0.1:1053\"]\nlisen = 3\n",
             "f.toml",
         )
-        .unwrap_err()
-        .0;
-        assert!(e.contains("lisen") && e.contains("line 3"), "{e}");
+        .unwrap();
+        assert_eq!(c.dns.listen, ["127.0.0.1:1053".parse().unwrap()]);
+        assert_eq!(unknown, ["dns.lisen"]);
+    }
+
+    #[test]
+    fn a_known_key_of_the_wrong_type_is_still_an_error() {
+        let e = Config::from_toml("[dns]\nfuture = 1\nlisten = 3\n", "f.toml")
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("f.toml: line 3") && e.contains("listen = 3"),
+            "{e}"
+        );
     }
 
     #[test]

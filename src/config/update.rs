@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct UpdateConfig {
     /// The card holding the slots, such as `/dev/mmcblk0`; on the board
     /// it is found from the running root partition when not set.
@@ -37,7 +37,6 @@ pub struct UpdateConfig {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct SlotPaths {
     pub boot: PathBuf,
     pub root: PathBuf,

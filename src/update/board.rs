@@ -1,25 +1,30 @@
 //! What only the board does for an update: find the card and the slot this
 //! system booted from, and restart into the other slot once, with the
-//! Raspberry Pi tryboot flag (docs/update.md, "On the board").
+//! Raspberry Pi tryboot flag (docs/update.md, "On the board"). The running
+//! server (`app::firmware`) uses these and nothing else of its own.
 //!
 //! - The running slot is read from the kernel command line: each slot's
 //!   `cmdline.txt` names its own root, `root=PARTUUID=676c6f72-05` (A) or
 //!   `-06` (B).
-//! - The card is the disk that holds the data partition (`/data`, partition
+//! - The card is the disk that holds the data directory (`/data`, partition
 //!   7); the image mounts partition 1, GH-BOOT, read-write at
 //!   [`SELECTOR_DIR`] (`/etc/init.d/rcS`).
-//! - A trial restart is `reboot(2)` with `LINUX_REBOOT_CMD_RESTART2` and
-//!   `"0 tryboot"`; a Raspberry Pi kernel's firmware driver passes the flag
-//!   to the boot firmware (mainline's does not: docs/update.md). A normal
-//!   one goes through init (`reboot`), which shuts down cleanly. Before it, the trial slot's boot files are copied
-//!   into GH-BOOT's `slot-a/` or `slot-b/` folder when the card has them:
-//!   the Pi 3 / Zero 2 W firmware boots only from partition 1 and picks the
-//!   folder by `config.txt` / `tryboot.txt` (`selector::Selector::write`).
+//! - Before a trial restart ([`before_restart`]), the trial slot's boot
+//!   files are copied into GH-BOOT's `slot-a/` or `slot-b/` folder when the
+//!   card has them: the Pi 3 / Zero 2 W firmware boots only from partition
+//!   1 and picks the folder by `config.txt` / `tryboot.txt`
+//!   (`selector::Selector::write`). The slot's FAT is read in place
+//!   (`fatfs`), not mounted.
+//! - A trial restart ([`restart`]) is `reboot(2)` with
+//!   `LINUX_REBOOT_CMD_RESTART2` and `"0 tryboot"`; a Raspberry Pi kernel's
+//!   firmware driver passes the flag to the boot firmware (mainline's does
+//!   not: docs/update.md). A normal one goes through init (`reboot`), which
+//!   shuts down cleanly.
 //!
-//! Not for: deciding when to switch (`installer`), the health check (the
-//! app), or the selector files' contents (`selector`).
+//! Not for: deciding when to switch (`installer`), the health check
+//! (`health`), or the selector files' contents (`selector`).
 
-use super::installer::{Restart, RestartFn};
+use super::installer::Restart;
 use super::{SlotName, Slots, slots};
 use std::ffi::CStr;
 use std::io;
@@ -65,47 +70,54 @@ pub fn running_version() -> String {
 }
 
 /// The card's partitions and files, as the image lays them out: the disk
-/// holding `data_mount` (`/data`), the selector at [`SELECTOR_DIR`], the
-/// update state in `state_dir`.
-pub fn card_slots(data_mount: &Path, state_dir: &Path) -> io::Result<Slots> {
-    let mounts = std::fs::read_to_string("/proc/mounts")?;
-    let device = mount_device(&mounts, data_mount).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{} is not a mount point", data_mount.display()),
-        )
-    })?;
-    let disk = disk_of_partition(Path::new("/sys/class/block"), &device)?;
-    Ok(Slots::card(
-        &disk,
-        Path::new(SELECTOR_DIR),
-        state_dir,
-        running_slot()?,
-    ))
+/// holding `data_dir` (unless `disk` names it), the selector in
+/// `selector_dir` ([`SELECTOR_DIR`] on the image), the update state in
+/// `data_dir`, the running slot from `/proc/cmdline` (unless `running`
+/// names it).
+pub fn card_slots(
+    data_dir: &Path,
+    selector_dir: &Path,
+    disk: Option<&Path>,
+    running: Option<SlotName>,
+) -> io::Result<Slots> {
+    let disk = match disk {
+        Some(d) => d.to_path_buf(),
+        None => card_disk(data_dir)?,
+    };
+    let running = match running {
+        Some(r) => r,
+        None => running_slot()?,
+    };
+    Ok(Slots::card(&disk, selector_dir, data_dir, running))
 }
 
-/// The device mounted at `mount_point`, from `/proc/mounts` text.
-pub fn mount_device(mounts: &str, mount_point: &Path) -> Option<PathBuf> {
-    let want = mount_point.to_str()?;
-    mounts.lines().rev().find_map(|l| {
-        let mut f = l.split_whitespace();
-        let (dev, at) = (f.next()?, f.next()?);
-        (at == want && dev.starts_with("/dev/")).then(|| PathBuf::from(dev))
-    })
+/// The disk whose partition holds `path`: the data partition
+/// `/dev/mmcblk0p7` leads to `/dev/mmcblk0`.
+pub fn card_disk(path: &Path) -> io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?
+        .dev();
+    disk_of_device(
+        Path::new("/sys/dev/block"),
+        libc::major(dev),
+        libc::minor(dev),
+    )
+    .map_err(|e| io::Error::new(e.kind(), format!("{e} (set update.disk)")))
 }
 
-/// `/dev/mmcblk0p7` -> `/dev/mmcblk0`, by sysfs: a partition's directory
-/// sits inside its disk's (`/sys/class/block/mmcblk0p7` links to
+/// `MAJ:MIN` of a partition -> its disk, by sysfs: a partition's directory
+/// sits inside its disk's (`/sys/dev/block/179:7` links to
 /// `.../mmcblk0/mmcblk0p7`).
-pub fn disk_of_partition(sys_class_block: &Path, partition: &Path) -> io::Result<PathBuf> {
-    let name = partition
-        .file_name()
-        .ok_or_else(|| io::Error::other(format!("{}: no device name", partition.display())))?;
-    let real = std::fs::canonicalize(sys_class_block.join(name))?;
+pub fn disk_of_device(sys_dev_block: &Path, major: u32, minor: u32) -> io::Result<PathBuf> {
+    let link = sys_dev_block.join(format!("{major}:{minor}"));
+    let real = std::fs::canonicalize(&link)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", link.display())))?;
     if !real.join("partition").exists() {
         return Err(io::Error::other(format!(
-            "{} is not a partition",
-            partition.display()
+            "{} ({}) is not a disk partition",
+            link.display(),
+            real.display()
         )));
     }
     let disk = real
@@ -124,52 +136,53 @@ pub fn reboot_argument(how: Restart) -> Option<&'static CStr> {
     }
 }
 
-/// The installer's restart on the card: for a trial, the slot's boot files
-/// go into GH-BOOT's slot folder first (Pi 3 / Zero 2 W), then [`restart`].
-pub fn restart_fn(slots: Slots) -> RestartFn {
-    Box::new(move |how| {
-        if how == Restart::Trial {
-            let trial = slots.update_slot();
-            let selector_dir = slots.selector.parent().unwrap_or(Path::new("/"));
-            if selector_dir.join(SlotName::A.folder()).is_dir() {
-                mirror_boot_files(&slots.devices(trial).boot, selector_dir, trial)?;
-            }
-        }
-        restart(how)
+/// What a restart needs on the card before it happens: for a trial, the
+/// slot's boot files go into GH-BOOT's slot folder when the card has those
+/// folders (Pi 3 / Zero 2 W). Nothing for a normal restart.
+pub fn before_restart(slots: &Slots, how: Restart) -> io::Result<()> {
+    if how != Restart::Trial {
+        return Ok(());
+    }
+    let trial = slots.update_slot();
+    let selector_dir = slots.selector.parent().unwrap_or(Path::new("/"));
+    if !selector_dir.join(SlotName::A.folder()).is_dir() {
+        return Ok(());
+    }
+    let boot = &slots.devices(trial).boot;
+    copy_boot_files(boot, selector_dir, trial).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "copying slot {trial}'s boot files from {} into {}: {e}",
+                boot.display(),
+                selector_dir.join(trial.folder()).display()
+            ),
+        )
     })
 }
 
 /// Copies the slot's kernel, initramfs, `cmdline.txt`, `config.txt` and
-/// device trees from its boot partition into `selector_dir/slot-x/`, by a
-/// temporary folder renamed into place.
-fn mirror_boot_files(boot_device: &Path, selector_dir: &Path, slot: SlotName) -> io::Result<()> {
-    let mount_at = Path::new("/run/glory-hole-slot-boot");
-    std::fs::create_dir_all(mount_at)?;
-    mount_vfat_ro(boot_device, mount_at)?;
-    let copied = copy_boot_files(mount_at, selector_dir, slot);
-    let unmounted = unmount(mount_at);
-    copied.and(unmounted)
-}
-
-/// The copy itself, from a mounted (or any) directory of boot files.
-pub fn copy_boot_files(from: &Path, selector_dir: &Path, slot: SlotName) -> io::Result<()> {
+/// device trees (the top-level files of its boot FAT, read by `fatfs`
+/// without mounting it) into `selector_dir/slot-x/`, by a temporary
+/// folder renamed into place.
+pub fn copy_boot_files(boot_fat: &Path, selector_dir: &Path, slot: SlotName) -> io::Result<()> {
     let folder = selector_dir.join(slot.folder());
     let tmp = selector_dir.join(format!("{}.new", slot.folder()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp)?;
-    for entry in std::fs::read_dir(from)? {
+    let device = ReadOnly(std::fs::File::open(boot_fat)?);
+    let fat = fatfs::FileSystem::new(device, fatfs::FsOptions::new())?;
+    for entry in fat.root_dir().iter() {
         let entry = entry?;
         let name = entry.file_name();
-        let keep = name
-            .to_str()
-            .is_some_and(|n| !FIRMWARE_FILES.contains(&n) && n != "autoboot.txt");
-        if keep && entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), tmp.join(&name))?;
+        let keep = !FIRMWARE_FILES.contains(&name.as_str()) && name != "autoboot.txt";
+        if keep && entry.is_file() {
+            let mut out = std::fs::File::create(tmp.join(&name))?;
+            io::copy(&mut entry.to_file(), &mut out)?;
+            out.sync_all()?;
         }
     }
-    for f in std::fs::read_dir(&tmp)? {
-        std::fs::File::open(f?.path())?.sync_all()?;
-    }
+    drop(fat);
     // Not read until the tryboot flag is set, which comes after this.
     if folder.exists() {
         std::fs::remove_dir_all(&folder)?;
@@ -178,41 +191,32 @@ pub fn copy_boot_files(from: &Path, selector_dir: &Path, slot: SlotName) -> io::
     std::fs::File::open(selector_dir)?.sync_all()
 }
 
-fn c_path(p: &Path) -> io::Result<std::ffi::CString> {
-    std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
-        .map_err(|_| io::Error::other(format!("{}: NUL in path", p.display())))
-}
+/// A boot partition opened for reading only: `fatfs` wants a writable
+/// device, and writes nothing when nothing is changed; a write would be a
+/// bug, so it fails.
+struct ReadOnly(std::fs::File);
 
-fn mount_vfat_ro(device: &Path, at: &Path) -> io::Result<()> {
-    let (dev, dir) = (c_path(device)?, c_path(at)?);
-    // SAFETY: NUL-terminated strings that outlive the call; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            dev.as_ptr(),
-            dir.as_ptr(),
-            c"vfat".as_ptr(),
-            libc::MS_RDONLY,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(
-            e.kind(),
-            format!("mounting {}: {e}", device.display()),
-        ))
+impl io::Read for ReadOnly {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
     }
 }
 
-fn unmount(at: &Path) -> io::Result<()> {
-    let dir = c_path(at)?;
-    // SAFETY: a NUL-terminated path that outlives the call.
-    if unsafe { libc::umount(dir.as_ptr()) } == 0 {
+impl io::Seek for ReadOnly {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
+
+impl io::Write for ReadOnly {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other(
+            "a slot's boot partition is read only here",
+        ))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
@@ -256,30 +260,26 @@ mod tests {
 
     #[test]
     fn the_data_partition_names_the_card() {
-        let mounts = "/dev/root / squashfs ro 0 0\n\
-                      /dev/mmcblk0p7 /data ext4 rw,noatime 0 0\n\
-                      /dev/mmcblk0p1 /boot/selector vfat rw 0 0\n";
-        assert_eq!(
-            mount_device(mounts, Path::new("/data")),
-            Some(PathBuf::from("/dev/mmcblk0p7"))
-        );
-        assert_eq!(mount_device(mounts, Path::new("/srv")), None);
-
         // A sysfs shaped like the kernel's: the partition inside its disk.
         let sys = tempfile::tempdir().unwrap();
-        let devices = sys.path().join("devices/platform/mmc/mmcblk0");
-        std::fs::create_dir_all(devices.join("mmcblk0p7")).unwrap();
-        std::fs::write(devices.join("mmcblk0p7/partition"), "7\n").unwrap();
-        let class = sys.path().join("class/block");
-        std::fs::create_dir_all(&class).unwrap();
-        std::os::unix::fs::symlink(devices.join("mmcblk0p7"), class.join("mmcblk0p7")).unwrap();
-        std::os::unix::fs::symlink(&devices, class.join("mmcblk0")).unwrap();
+        let disk = sys.path().join("devices/platform/mmc/mmcblk0");
+        std::fs::create_dir_all(disk.join("mmcblk0p7")).unwrap();
+        std::fs::write(disk.join("mmcblk0p7/partition"), "7\n").unwrap();
+        let dev_block = sys.path().join("dev/block");
+        std::fs::create_dir_all(&dev_block).unwrap();
+        std::os::unix::fs::symlink(disk.join("mmcblk0p7"), dev_block.join("179:7")).unwrap();
+        std::os::unix::fs::symlink(&disk, dev_block.join("179:0")).unwrap();
         assert_eq!(
-            disk_of_partition(&class, Path::new("/dev/mmcblk0p7")).unwrap(),
+            disk_of_device(&dev_block, 179, 7).unwrap(),
             PathBuf::from("/dev/mmcblk0")
         );
-        let e = disk_of_partition(&class, Path::new("/dev/mmcblk0")).unwrap_err();
-        assert_eq!(e.to_string(), "/dev/mmcblk0 is not a partition");
+        let e = disk_of_device(&dev_block, 179, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("179:0") && e.contains("is not a disk partition"),
+            "{e}"
+        );
+        let e = disk_of_device(&dev_block, 8, 1).unwrap_err().to_string();
+        assert!(e.contains("8:1"), "{e}");
     }
 
     #[test]
@@ -288,33 +288,79 @@ mod tests {
         assert_eq!(reboot_argument(Restart::Normal), None);
     }
 
+    /// A FAT image holding `files` at its top level, made by `fatfs`.
+    pub fn fat_image(path: &Path, files: &[(&str, &[u8])]) {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        f.set_len(4 << 20).unwrap();
+        fatfs::format_volume(&f, fatfs::FormatVolumeOptions::new()).unwrap();
+        let fs = fatfs::FileSystem::new(&f, fatfs::FsOptions::new()).unwrap();
+        for (name, bytes) in files {
+            use std::io::Write;
+            fs.root_dir()
+                .create_file(name)
+                .unwrap()
+                .write_all(bytes)
+                .unwrap();
+        }
+        fs.root_dir().create_dir("overlays").unwrap();
+    }
+
     #[test]
     fn boot_files_are_mirrored_into_the_slot_folder_without_firmware() {
-        let boot = tempfile::tempdir().unwrap();
-        for (name, text) in [
-            ("vmlinuz", "kernel B"),
-            ("cmdline.txt", "root=PARTUUID=676c6f72-06"),
-            ("bcm2837-rpi-3-b.dtb", "dtb"),
-            ("start.elf", "firmware"),
-            ("bootcode.bin", "firmware"),
-        ] {
-            std::fs::write(boot.path().join(name), text).unwrap();
-        }
-        let sel = tempfile::tempdir().unwrap();
-        std::fs::create_dir(sel.path().join("slot-b")).unwrap();
-        std::fs::write(sel.path().join("slot-b/vmlinuz"), "old kernel").unwrap();
-        std::fs::write(sel.path().join("slot-b/stale.dtb"), "old").unwrap();
-        copy_boot_files(boot.path(), sel.path(), SlotName::B).unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(sel.path().join("slot-b"))
+        let dir = tempfile::tempdir().unwrap();
+        let boot = dir.path().join("b-boot.img");
+        fat_image(
+            &boot,
+            &[
+                ("vmlinuz", b"kernel B"),
+                ("cmdline.txt", b"root=PARTUUID=676c6f72-06"),
+                ("bcm2837-rpi-3-b.dtb", b"dtb"),
+                ("start.elf", b"firmware"),
+                ("bootcode.bin", b"firmware"),
+            ],
+        );
+        let before = std::fs::read(&boot).unwrap();
+        let sel = dir.path().join("selector");
+        std::fs::create_dir_all(sel.join("slot-b")).unwrap();
+        std::fs::write(sel.join("slot-b/vmlinuz"), "old kernel").unwrap();
+        std::fs::write(sel.join("slot-b/stale.dtb"), "old").unwrap();
+        copy_boot_files(&boot, &sel, SlotName::B).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(sel.join("slot-b"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
         assert_eq!(names, ["bcm2837-rpi-3-b.dtb", "cmdline.txt", "vmlinuz"]);
         assert_eq!(
-            std::fs::read_to_string(sel.path().join("slot-b/vmlinuz")).unwrap(),
+            std::fs::read_to_string(sel.join("slot-b/vmlinuz")).unwrap(),
             "kernel B"
         );
-        assert!(!sel.path().join("slot-b.new").exists());
+        assert!(!sel.join("slot-b.new").exists());
+        assert_eq!(
+            std::fs::read(&boot).unwrap(),
+            before,
+            "the slot was written"
+        );
+    }
+
+    #[test]
+    fn a_boot_partition_that_is_not_fat_fails_and_leaves_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let boot = dir.path().join("b-boot.img");
+        std::fs::write(&boot, vec![0u8; 64 << 10]).unwrap();
+        let sel = dir.path().join("selector");
+        std::fs::create_dir_all(sel.join("slot-b")).unwrap();
+        std::fs::write(sel.join("slot-b/vmlinuz"), "old kernel").unwrap();
+        assert!(copy_boot_files(&boot, &sel, SlotName::B).is_err());
+        assert_eq!(
+            std::fs::read_to_string(sel.join("slot-b/vmlinuz")).unwrap(),
+            "old kernel"
+        );
     }
 }

@@ -311,7 +311,7 @@ pub fn section(st: &State) -> String {
          <div class=\"scroll\"><table id=\"fw-slots\"><thead><tr><th>Slot</th><th>Version</th><th>State</th><th>Signed by</th><th></th></tr></thead><tbody></tbody></table></div>\
          <p id=\"fw-last\" class=\"muted\"></p>\
          <form id=\"fw-upload\" class=\"row drop\">\
-         <label>Firmware bundle (.ghb): choose or drop it here<input type=\"file\" id=\"fw-file\" name=\"file\" accept=\".ghb\"></label>\
+         <label>Firmware bundle (.ghb): choose it, or drop it on this section<input type=\"file\" id=\"fw-file\" name=\"file\" accept=\".ghb\"></label>\
          <button id=\"fw-send\">Upload</button></form>\
          <p><progress id=\"fw-progress\" max=\"100\" value=\"0\" hidden></progress> <span id=\"fw-percent\"></span> <span id=\"fw-status\" class=\"status\"></span></p>\
          <div id=\"fw-result\" class=\"card\" hidden><p>Version <b id=\"fw-version\"></b> for <span id=\"fw-boards\"></span>, signed by key <span class=\"mono\" id=\"fw-signer\"></span>, written to slot <b id=\"fw-slot\"></b> and read back.</p>\

@@ -94,6 +94,17 @@ pub async fn admin(b: &FwBox) -> Client {
     c
 }
 
+/// `POST /api/v1/firmware` with `bundle` as the body.
+pub async fn upload(c: &mut Client, bundle: Vec<u8>) -> super::web::Resp {
+    c.raw(
+        "POST",
+        "/api/v1/firmware",
+        "application/octet-stream",
+        bundle,
+    )
+    .await
+}
+
 /// A bundle of version `version` with payloads of `boot` and `root`
 /// bytes generated as the body is sent: never held whole.
 pub fn streamed(version: &str, boot: u64, root: u64) -> (reqwest::Body, u64) {
@@ -136,4 +147,22 @@ impl std::io::Write for Sender {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A FAT image of `len` bytes holding `files` at its top level and an
+/// `overlays/` folder, as a slot's boot partition (made by `fatfs`).
+pub fn fat_image(len: u64, files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut disk = std::io::Cursor::new(vec![0u8; len as usize]);
+    fatfs::format_volume(&mut disk, fatfs::FormatVolumeOptions::new()).unwrap();
+    disk.set_position(0);
+    {
+        let fs = fatfs::FileSystem::new(&mut disk, fatfs::FsOptions::new()).unwrap();
+        for (name, bytes) in files {
+            let mut f = fs.root_dir().create_file(name).unwrap();
+            f.write_all(bytes).unwrap();
+        }
+        fs.root_dir().create_dir("overlays").unwrap();
+    }
+    disk.into_inner()
 }

@@ -26,11 +26,21 @@
     var p = total > 0 ? Math.min(100, Math.floor(done * 100 / total)) : 0;
     bar.hidden = false; bar.value = p; percent.textContent = p + " %";
   }
-  function lastText(l) {
+  // The last result, kept on the data partition across the reboot:
+  // "Now running X" once a trial was committed, "Rolled back to Y because
+  // Z" when it was given up (Y: the system that boots now).
+  function lastText(f) {
+    var l = f.last;
     if (!l) return "";
+    var when = l.at_unix_s ? " (" + new Date(l.at_unix_s * 1000).toLocaleString() + ")" : "";
+    if (l.outcome === "committed") return "Now running " + l.version + ": its trial boot passed the health check" + when + ".";
+    if (l.outcome === "rolled_back") {
+      var next = f.slots.filter(function (s) { return s.boots_next; })[0];
+      var to = next && next.version ? next.version : "the other system";
+      return "Rolled back to " + to + " because " + (l.reason || "the update failed") + when + ".";
+    }
     var v = l.version ? " " + l.version : "";
     var why = l.reason ? ": " + l.reason : "";
-    var when = l.at_unix_s ? " (" + new Date(l.at_unix_s * 1000).toLocaleString() + ")" : "";
     return "Last update: " + l.outcome.replace("_", " ") + v + why + when;
   }
 
@@ -49,7 +59,7 @@
       });
       body.appendChild(tr);
     });
-    $("fw-last").textContent = lastText(f.last);
+    $("fw-last").textContent = lastText(f);
     var other = f.slots.filter(function (s) { return !s.running; })[0];
     var rb = $("fw-rollback");
     rb.hidden = !f.can_rollback;
@@ -118,12 +128,16 @@
   $("fw-upload").addEventListener("submit", function (ev) {
     ev.preventDefault(); upload($("fw-file").files[0]);
   });
-  var drop = $("fw-upload");
-  drop.addEventListener("dragover", function (ev) { ev.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", function () { drop.classList.remove("over"); });
-  drop.addEventListener("drop", function (ev) {
-    ev.preventDefault(); drop.classList.remove("over");
-    upload(ev.dataTransfer.files[0]);
+  // The whole section takes a dropped bundle, not only the form.
+  root.addEventListener("dragover", function (ev) { ev.preventDefault(); root.classList.add("over"); });
+  root.addEventListener("dragleave", function (ev) {
+    if (!root.contains(ev.relatedTarget)) root.classList.remove("over");
+  });
+  root.addEventListener("drop", function (ev) {
+    ev.preventDefault(); root.classList.remove("over");
+    var f = ev.dataTransfer && ev.dataTransfer.files[0];
+    if (f) status.textContent = "";
+    upload(f);
   });
 
   // Across the reboot: /api/v1/health is public, so a lost session does
