@@ -10,6 +10,8 @@
 #                         bundle that fails its trial and is rolled back
 #   make raspi3b-test     smoke boot under QEMU's Raspberry Pi 3 machine
 #   make buildroot-check  static checks of the Buildroot tree (buildroot-overlay/)
+#   make soak             benches/soak.sh for SOAK_SECONDS (default 1800): mixed
+#                         load, RSS flat, no client but the flooder failing
 #
 # Variables: VERSION (default: the crate's), MIN_VERSION (the oldest version
 # a bundle may replace), RELEASE_KEY=/path/release.key to sign with a release
@@ -30,8 +32,10 @@ SIGN_KEY       := $(if $(RELEASE_KEY),$(RELEASE_KEY),keys/dev.key)
 BUNDLE         := $(IMAGE_OUT)/glory-hole-$(VERSION)-rpi-arm64.ghb
 UPDATE_TEST    := target/update-test
 RUN_AARCH64    := qemu-aarch64-static $(AARCH64_BIN)
+SOAK_SECONDS   ?= 1800
 
-.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test buildroot-check stand-in
+.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test buildroot-check stand-in \
+	soak
 
 setup:
 	@sh image/setup.sh
@@ -79,3 +83,6 @@ raspi3b-test: image
 
 buildroot-check: setup
 	sh buildroot-overlay/check.sh
+
+soak:
+	sh benches/soak.sh $(SOAK_SECONDS)

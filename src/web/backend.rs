@@ -167,6 +167,12 @@ pub struct EngineStats {
     pub tcp_refused: u64,
     #[serde(default)]
     pub tcp_stalled: u64,
+    /// Query events lost since start: the DNS side found the log's channel
+    /// full, or the writer could not store them (`querylog::LogStatus`).
+    #[serde(default)]
+    pub querylog_dropped_events: u64,
+    #[serde(default)]
+    pub querylog_dropped_rows: u64,
 }
 
 impl EngineStats {

@@ -97,6 +97,16 @@ async fn metrics(
             "TCP connections closed for an answer left unread for dns.tcp_write_timeout.",
             e.tcp_stalled,
         ),
+        (
+            "querylog_dropped_events_total",
+            "Query events the DNS side dropped because the query log's channel was full.",
+            e.querylog_dropped_events,
+        ),
+        (
+            "querylog_dropped_rows_total",
+            "Query events the query log received but could not store.",
+            e.querylog_dropped_rows,
+        ),
     ];
     for (name, help, value) in limited {
         metric(name, help, "counter", value.to_string());
