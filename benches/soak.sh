@@ -149,6 +149,7 @@ echo
 echo "| t (s) | RSS MiB | cached lost/failed | blocked | forwarded | tcp | flooder lost/failed | log drops (events/rows) | API errors |"
 echo "|---|---|---|---|---|---|---|---|---|"
 : >"$WORK/rss"
+: >"$WORK/failures"
 t=0; tick=0
 while [ "$t" -lt "$DURATION" ]; do
     tick=$((tick + 1))
@@ -179,6 +180,9 @@ while [ "$t" -lt "$DURATION" ]; do
         parse "$c" >"$WORK/tick-counts"
         read -r ts tl tf <"$WORK/tick-counts"
         row="$row | $tl/$tf"
+        if [ "$c" != flooder ] && [ "$tf" -gt 0 ]; then
+            echo "$c at $t s: $(grep 'Response codes:' "$WORK/tick-$c")" >>"$WORK/failures"
+        fi
         read -r s l f <"$WORK/total-$c"
         echo "$((s + ts)) $((l + tl)) $((f + tf))" >"$WORK/total-$c"
     done
@@ -205,6 +209,10 @@ echo
 echo "flooder: $(metric dns_rate_limited_total) queries refused over its rate limit (glory_hole_dns_rate_limited_total)"
 echo "blocked in the query log: $(metric blocked_24h) of $(metric queries_24h) queries (glory_hole_blocked_24h)"
 echo "query log drops: $drops (events/rows, /metrics)"
+if [ -s "$WORK/failures" ]; then
+    echo "ticks where a household client failed, with dnsperf's response codes:"
+    sed 's/^/    /' "$WORK/failures"
+fi
 if ! awk -v warm="$WARM" -v d="$DURATION" '
     $1 > warm { n++; t[n] = $1; r[n] = $2 }
     END {
