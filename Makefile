@@ -12,6 +12,11 @@
 #   make compat-test      the previous release (image/previous-release) started
 #                         on a data directory this build made
 #   make buildroot-check  static checks of the Buildroot tree (buildroot-overlay/)
+#   make fuzz             every fuzz target (fuzz/) for FUZZ_SECONDS each (default
+#                         1800), one after the other: executions and crashes
+#   make fuzz-smoke       every fuzz target for a few seconds (CI)
+#   make soak             benches/soak.sh for SOAK_SECONDS (default 1800): mixed
+#                         load, RSS flat, no client but the flooder failing
 #
 # Variables: VERSION (default: the crate's), MIN_VERSION (the oldest version
 # a bundle may replace), RELEASE_KEY=/path/release.key to sign with a release
@@ -32,8 +37,11 @@ SIGN_KEY       := $(if $(RELEASE_KEY),$(RELEASE_KEY),keys/dev.key)
 BUNDLE         := $(IMAGE_OUT)/glory-hole-$(VERSION)-rpi-arm64.ghb
 UPDATE_TEST    := target/update-test
 RUN_AARCH64    := qemu-aarch64-static $(AARCH64_BIN)
+FUZZ_SECONDS   ?= 1800
+SOAK_SECONDS   ?= 1800
 
-.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test compat-test buildroot-check stand-in
+.PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test compat-test buildroot-check stand-in \
+	fuzz fuzz-smoke soak
 
 setup:
 	@sh image/setup.sh
@@ -87,3 +95,14 @@ compat-test:
 
 buildroot-check: setup
 	sh buildroot-overlay/check.sh
+
+# The fuzz crate (fuzz/) is its own workspace, built with nightly by cargo
+# fuzz; .ci/setup installs both.
+fuzz:
+	sh fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	sh fuzz/run.sh 5
+
+soak:
+	sh benches/soak.sh $(SOAK_SECONDS)

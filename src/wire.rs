@@ -108,7 +108,10 @@ pub fn read_name(buf: &[u8], mut at: usize, out: &mut WireName) -> Result<usize,
             }
             0xC0 => {
                 let ptr = (read_u16(buf, at).ok_or(WireError::Malformed)? & 0x3FFF) as usize;
-                if ptr >= limit {
+                // No name lives in the header: a pointer into it would
+                // make an answer that copies the question point into
+                // our own header (found by fuzz/fuzz_targets/dns_wire.rs).
+                if ptr >= limit || ptr < field::HEADER_LEN {
                     return Err(WireError::Malformed);
                 }
                 if end.is_none() {

@@ -82,4 +82,15 @@ async fn prometheus_metrics_are_off_by_default_and_token_only() {
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").starts_with("text/plain"));
     assert!(r.body.contains("glory_hole_blocked_24h 1\n"), "{}", r.body);
+    // The query log lost nothing (benches/soak.sh reads these).
+    for lost in [
+        "querylog_dropped_events_total",
+        "querylog_dropped_rows_total",
+    ] {
+        assert!(
+            r.body.contains(&format!("glory_hole_{lost} 0\n")),
+            "{}",
+            r.body
+        );
+    }
 }

@@ -343,7 +343,10 @@ impl Backend for App {
         let cache = self.engine.cache.stats();
         let limits = &self.engine.counters;
         let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let log = self.querylog.status();
         EngineStats {
+            querylog_dropped_events: log.dropped_events,
+            querylog_dropped_rows: log.dropped_rows,
             rate_limited: count(&limits.rate_limited),
             over_upstream_share: count(&limits.over_upstream_share),
             tcp_refused: count(&limits.tcp_refused),

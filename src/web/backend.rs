@@ -198,6 +198,12 @@ pub struct EngineStats {
     pub prefetch_saved: u64,
     #[serde(default)]
     pub prefetch_dropped: u64,
+    /// Query events lost since start: the DNS side found the log's channel
+    /// full, or the writer could not store them (`querylog::LogStatus`).
+    #[serde(default)]
+    pub querylog_dropped_events: u64,
+    #[serde(default)]
+    pub querylog_dropped_rows: u64,
 }
 
 impl EngineStats {

@@ -112,6 +112,16 @@ async fn metrics(
             "Prefetch refreshes dropped because their queue was full.",
             e.prefetch_dropped,
         ),
+        (
+            "querylog_dropped_events_total",
+            "Query events the DNS side dropped because the query log's channel was full.",
+            e.querylog_dropped_events,
+        ),
+        (
+            "querylog_dropped_rows_total",
+            "Query events the query log received but could not store.",
+            e.querylog_dropped_rows,
+        ),
     ];
     for (name, help, value) in limited {
         metric(name, help, "counter", value.to_string());

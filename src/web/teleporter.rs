@@ -210,14 +210,25 @@ fn json_adlists(data: &[u8], out: &mut Imported) {
     };
     for it in items {
         match it.get("address").and_then(|a| a.as_str()) {
-            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Some(url) => {
                 let enabled = it.get("enabled").and_then(|e| e.as_i64()).unwrap_or(1) != 0;
-                out.lists.push((url.to_string(), enabled));
+                adlist(url, enabled, out);
             }
-            other => out
-                .skipped
-                .push(format!("adlist {other:?}: not an http(s) URL")),
+            None => out.skipped.push("adlist without an address".into()),
         }
+    }
+}
+
+/// Takes a list URL the config accepts (https, a host that parses);
+/// anything else is skipped with why, instead of failing the whole import
+/// when the config is saved (found by fuzz/fuzz_targets/teleporter.rs).
+fn adlist(url: &str, enabled: bool, out: &mut Imported) {
+    let checked = reqwest::Url::parse(url)
+        .map_err(|e| e.to_string())
+        .and_then(|u| crate::config::list_url_ok(&u));
+    match checked {
+        Ok(()) => out.lists.push((url.to_string(), enabled)),
+        Err(why) => out.skipped.push(format!("adlist '{url}': {why}")),
     }
 }
 
@@ -376,12 +387,7 @@ fn gravity_db(data: &[u8], scratch_dir: &Path, out: &mut Imported) -> Result<(),
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for r in rows {
             let (url, enabled) = r?;
-            if url.starts_with("http://") || url.starts_with("https://") {
-                out.lists.push((url, enabled != 0));
-            } else {
-                out.skipped
-                    .push(format!("adlist '{url}': not an http(s) URL"));
-            }
+            adlist(&url, enabled != 0, out);
         }
         let mut st = db.prepare(&format!(
             "SELECT domain, type, enabled FROM domainlist LIMIT {limit}"

@@ -318,6 +318,21 @@ fn restore_question_case(answer: &mut [u8], query_head: &[u8]) {
     }
 }
 
+/// What [`Forwarder::query`] does with one upstream reply, without the
+/// exchange: `sent` is the query as it went upstream (its ID the one the
+/// reply must carry); an accepted reply comes back as the caller gets it,
+/// under `caller_id`, the question in `sent`'s letter case. The entry
+/// point of `fuzz/fuzz_targets/upstream_reply.rs`.
+pub fn accept_reply(sent: &[u8], reply: &[u8], caller_id: u16) -> Result<Vec<u8>, String> {
+    let q = Question::parse(sent).map_err(|e| e.to_string())?;
+    let id = wire::read_u16(sent, 0).unwrap_or(0);
+    check_reply(reply, id, &q).map_err(|m| format!("reply dropped: {m:?}"))?;
+    let mut bytes = reply.to_vec();
+    wire::set_id(&mut bytes, caller_id);
+    restore_question_case(&mut bytes, &sent[..q.name_end]);
+    Ok(bytes)
+}
+
 impl Inner {
     /// Upstreams in the order to try them: healthy ones fastest first,
     /// backed-off ones last (still tried when everything else fails).

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Runs every fuzz target (fuzz/fuzz_targets/) for SECONDS each, one after
+# the other, and prints a Markdown table: target, seconds it ran (a crash
+# ends a target early), executions, crashes. Exits 1 if any target crashed (the input is in
+# fuzz/artifacts/TARGET/; replay it with `cargo +nightly fuzz run TARGET
+# FILE`, then make it a regular test in tests/).
+#
+#   sh fuzz/run.sh [SECONDS]      (default 1800; `make fuzz`, `make fuzz-smoke`)
+#
+# Each target starts from its seeds (fuzz/corpus/TARGET/, in git) plus
+# what earlier runs found (fuzz/target/corpus/TARGET/, not in git), so a
+# long run continues where a short one stopped.
+set -eu
+cd "$(dirname "$0")"
+EACH=${1:-1800}
+FUZZ="cargo +nightly fuzz"
+# One build for all targets, with the flags `run` uses (no rebuild there).
+$FUZZ build
+mkdir -p target/log
+TABLE=target/log/summary.md
+{
+    echo "| target | seconds | executions | crashes |"
+    echo "|---|---|---|---|"
+} >"$TABLE"
+failed=""
+for t in $($FUZZ list); do
+    mkdir -p "target/corpus/$t" "artifacts/$t"
+    before=$(find "artifacts/$t" -type f | wc -l)
+    log="target/log/$t.log"
+    printf 'fuzz: %s for %s s\n' "$t" "$EACH" >&2
+    started=$(date +%s)
+    # -timeout: an input taking 10 s is a hang; -rss_limit_mb: a reader
+    # must stay far below what a 1 GiB board has.
+    $FUZZ run "$t" "target/corpus/$t" "corpus/$t" -- \
+        -max_total_time="$EACH" -timeout=10 -rss_limit_mb=1024 \
+        -print_final_stats=1 >"$log" 2>&1 || true
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    if [ -z "$execs" ]; then
+        # Stopped by a crash before the final stats: the last status line.
+        execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+    fi
+    crashes=$(($(find "artifacts/$t" -type f | wc -l) - before))
+    # The seconds it ran: a crash ends a target's run early.
+    echo "| $t | $(($(date +%s) - started)) | ${execs:-0} | $crashes |" >>"$TABLE"
+    if [ "$crashes" -gt 0 ] || ! grep -q '^Done [0-9]* runs' "$log"; then
+        failed="$failed $t"
+        echo "fuzz: $t: crashed or stopped early; the end of $PWD/$log:" >&2
+        tail -n 30 "$log" >&2
+    fi
+done
+cat "$TABLE"
+if [ -n "$failed" ]; then
+    echo "fuzz: FAILED:$failed (inputs in fuzz/artifacts/)" >&2
+    exit 1
+fi
