@@ -52,8 +52,8 @@ bt = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bt)
 
 BOOT_TIMEOUT = 300  # QEMU start to DNS answers, under TCG
-# The trial guard waits 240 s for a commit, plus a boot on each side.
-ROLLBACK_TIMEOUT = 240 + 2 * BOOT_TIMEOUT
+# The trial guard waits 150 s for a commit, plus a boot on each side.
+ROLLBACK_TIMEOUT = 150 + 2 * BOOT_TIMEOUT
 TRYBOOT = re.compile(r"Restarting system with command '0 tryboot'")
 ADMIN_PASSWORD = "correct horse battery staple 42"
 

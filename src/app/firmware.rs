@@ -18,8 +18,8 @@ pub use crate::update::updater::UNAVAILABLE;
 /// How the machine restarts; tests count instead of restarting.
 pub type Reboot = Arc<dyn Fn(Restart) -> Result<(), String> + Send + Sync>;
 
-/// The board's restart (`update::board::restart`): BusyBox `reboot`, or
-/// for a trial `reboot(2)` with the tryboot flag.
+/// The board's restart (`update::board::restart`): SIGTERM to BusyBox
+/// init, or for a trial `reboot(2)` with the tryboot flag.
 pub fn board_reboot() -> Reboot {
     Arc::new(|how| board::restart(how).map_err(|e| e.to_string()))
 }

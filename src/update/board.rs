@@ -220,16 +220,25 @@ impl io::Write for ReadOnly {
     }
 }
 
-/// Restarts the machine. Normally through init (`reboot`: `rcK` saves
-/// the clock and unmounts `/data` first); for a trial straight through
-/// `reboot(2)` after a sync, because init cannot pass the argument. The
-/// data partition is ext4 with a journal; the root is read-only.
+/// Restarts the machine. Normally through init: SIGTERM to PID 1 is
+/// BusyBox init's restart (what its `reboot` command sends), and `rcK`
+/// saves the clock and unmounts `/data` first. Sent from here rather than
+/// by running `reboot`, because glory-hole holds `CAP_KILL` itself
+/// (`appliance::privileges`) and a program it starts would not. For a
+/// trial straight through `reboot(2)` after a sync, because init cannot
+/// pass the argument. The data partition is ext4 with a journal; the root
+/// is read-only.
 pub fn restart(how: Restart) -> io::Result<()> {
     let Some(arg) = reboot_argument(how) else {
-        return std::process::Command::new("reboot")
-            .spawn()
-            .map(drop)
-            .map_err(|e| io::Error::new(e.kind(), format!("running 'reboot': {e}")));
+        // SAFETY: kill(2) with integer arguments.
+        if unsafe { libc::kill(1, libc::SIGTERM) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("asking init (PID 1) to restart: {e}"),
+        ));
     };
     // SAFETY: sync(2) takes no arguments; reboot(2) gets its magic numbers
     // and a NUL-terminated argument that outlives the call.
