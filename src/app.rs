@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 
 /// Events the query log may fall behind by before new ones are dropped.
 const EVENT_QUEUE: usize = 4_096;
+/// The copy of the config kept, beside it, before a trial boot of an
+/// update (docs/update.md, "Data across versions").
+pub const CONFIG_BEFORE_UPDATE: &str = "config.toml.before-update";
 /// How often code pages that went unused are unmapped (see `trim`).
 const TRIM_EVERY: Duration = Duration::from_secs(600);
 /// How often the file-backed RSS is looked at (one read of /proc/self/statm).
@@ -137,13 +140,32 @@ impl App {
     }
 
     /// Restarts the machine, the query log stored first; `Trial` boots
-    /// the selector's `[tryboot]` slot once.
+    /// the selector's `[tryboot]` slot once, after a copy of the config is
+    /// kept beside it ([`CONFIG_BEFORE_UPDATE`]): the owner's settings as
+    /// they were, whatever the new version writes.
     pub fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
         self.querylog.flush();
+        if how == crate::update::Restart::Trial {
+            self.keep_config_before_update()?;
+        }
         if let Ok(u) = &self.firmware {
             firmware::before_restart(u, how)?;
         }
         (self.reboot)(how)
+    }
+
+    /// Copies the saved config to [`CONFIG_BEFORE_UPDATE`] beside it
+    /// (atomically); nothing to copy before the first save.
+    fn keep_config_before_update(&self) -> Result<(), String> {
+        let from = self.config_file();
+        let bytes = match std::fs::read(from) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("reading {} to keep a copy: {e}", from.display())),
+        };
+        let to = from.with_file_name(CONFIG_BEFORE_UPDATE);
+        crate::atomic_file::write_atomic(&to, |out| std::io::Write::write_all(out, &bytes))
+            .map_err(|e| format!("keeping a copy of the config in {}: {e}", to.display()))
     }
 
     /// Validates `new`, saves it atomically, then swaps it in. On error

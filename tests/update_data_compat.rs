@@ -4,7 +4,8 @@
 //! process, makes a data directory, which is then made "newer" the way a
 //! later release would: unknown keys and sections in `config.toml`, and a
 //! future query-log migration applied (a new table, a new column with a
-//! default on an existing table, version 5 in `schema_migrations` and
+//! default on an existing table, the version after this build's newest in
+//! `schema_migrations` and
 //! `user_version`). Started again on it, the binary starts, warns about
 //! each unknown key by path, answers DNS, keeps logging queries, leaves the
 //! config file byte for byte as it was, and when the owner saves settings
@@ -132,16 +133,28 @@ fn newer_config_text(data: &Path) -> String {
 }
 
 /// The migration a later release might add, additive as
-/// migrations/README.md requires.
+/// migrations/README.md requires, as version `NEXT` (the one after this
+/// build's newest, filled in by [`future_migration`]).
 const FUTURE_MIGRATION: &str = "
     CREATE TABLE from_the_future (id INTEGER PRIMARY KEY, note TEXT NOT NULL);
     INSERT INTO from_the_future (note) VALUES ('kept');
     ALTER TABLE query_blocks ADD COLUMN future_flag INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE domains ADD COLUMN future_score INTEGER NOT NULL DEFAULT 7;
     INSERT INTO schema_migrations (version, name, applied_ms)
-        VALUES (5, '0005_from_the_future', 0);
-    PRAGMA user_version = 5;
+        VALUES (NEXT, 'NEXT_from_the_future', 0);
+    PRAGMA user_version = NEXT;
 ";
+
+/// This build's newest migration in `c`, and the future one after it.
+fn future_migration(c: &rusqlite::Connection) -> (i64, String) {
+    let newest: i64 = c
+        .query_row("SELECT max(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let next = newest + 1;
+    (next, FUTURE_MIGRATION.replace("NEXT", &next.to_string()))
+}
 
 fn stored_rows(db: &Path) -> i64 {
     let c = rusqlite::Connection::open(db).unwrap();
@@ -189,7 +202,8 @@ async fn a_newer_data_directory_is_used_as_it_is() {
 
     // A later release's migration and settings.
     let c = rusqlite::Connection::open(&db).unwrap();
-    c.execute_batch(FUTURE_MIGRATION).unwrap();
+    let (future, migration) = future_migration(&c);
+    c.execute_batch(&migration).unwrap();
     drop(c);
     let newer = newer_config_text(&data);
     std::fs::write(&config, &newer).unwrap();
@@ -229,7 +243,10 @@ async fn a_newer_data_directory_is_used_as_it_is() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(version, 5, "the newer schema version is left as it was");
+    assert_eq!(
+        version, future,
+        "the newer schema version is left as it was"
+    );
     let note: String = c
         .query_row("SELECT note FROM from_the_future", [], |r| r.get(0))
         .unwrap();

@@ -72,6 +72,9 @@ async fn a_good_bundle_installs_into_b_and_activate_arms_one_trial() {
     assert_eq!(f["can_activate"], true);
     assert!(b.restarts().is_empty(), "no restart before activate");
 
+    let config = b.app.config_file().to_path_buf();
+    let kept = config.with_file_name(glory_hole::app::CONFIG_BEFORE_UPDATE);
+    assert!(!kept.exists(), "no copy before activate");
     let r = c
         .send("POST", "/api/v1/firmware/activate", Value::Null)
         .await;
@@ -82,6 +85,7 @@ async fn a_good_bundle_installs_into_b_and_activate_arms_one_trial() {
             .unwrap()
             .contains("slot B (version 0.2.0)")
     );
+
     assert_eq!(
         Selector::read(&b.slots.selector).unwrap(),
         Selector {
@@ -90,6 +94,11 @@ async fn a_good_bundle_installs_into_b_and_activate_arms_one_trial() {
         }
     );
     until("one trial restart", || b.restarts() == vec![Restart::Trial]).await;
+    // The owner's settings as they were, kept before the trial restart.
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(&config).unwrap()
+    );
     assert_eq!(state(&b).trial, Some(SlotName::B));
     assert_eq!(
         state(&b).b.unwrap().health,
