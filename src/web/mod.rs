@@ -17,7 +17,9 @@
 //! beside the server (`app`). `scope` maps "this entry / list applies to
 //! these groups" onto the config; `backup` is the backup file (config plus
 //! credential hashes); `teleporter` reads Pi-hole exports; `network` is the
-//! appliance's `network.conf`.
+//! appliance's `network.conf`. `pihole` answers the part of Pi-hole's v6
+//! API (`/api/auth`, `/api/stats/...`, `/api/dns/blocking`) that Home
+//! Assistant's Pi-hole integration uses.
 //! Not for: DNS, filtering or storage; those live behind the backend.
 
 mod assets;
@@ -39,6 +41,7 @@ mod login_limit;
 mod metrics;
 pub mod network;
 mod openapi;
+mod pihole;
 mod rules;
 pub mod scope;
 mod session;
@@ -67,6 +70,8 @@ pub struct Web {
     started: std::time::Instant,
     /// Uploads handled at once (see `limits`).
     uploads: tokio::sync::Semaphore,
+    /// Pi-hole API sessions opened with an API token (see `pihole`).
+    pihole: pihole::Sessions,
 }
 
 pub type State = Arc<Web>;
@@ -91,6 +96,7 @@ impl Web {
             sys: sysinfo::Sampler::new(),
             started: std::time::Instant::now(),
             uploads: tokio::sync::Semaphore::new(limits::UPLOADS_AT_ONCE),
+            pihole: pihole::Sessions::default(),
         }))
     }
 }
@@ -110,6 +116,7 @@ pub fn router(state: State) -> Router {
         .merge(system::routes())
         .merge(firmware::routes())
         .merge(metrics::routes())
+        .merge(pihole::routes())
         .merge(openapi::routes())
         .merge(assets::routes())
         .layer(limits::upload(limits::JSON_BYTES))
