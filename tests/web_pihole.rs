@@ -271,3 +271,123 @@ async fn credentials_and_scopes_follow_our_own_api() {
     // Our own /api/v1 still needs our own credentials.
     assert_eq!(with_sid(&b, "x").get("/api/v1/stats").await.status, 401);
 }
+
+/// Runs `python3 tests/python/pihole_hole.py ACTION` against the box at `web`.
+async fn run_hole(
+    web: std::net::SocketAddr,
+    password: &str,
+    action: &[&str],
+) -> std::process::Output {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/pihole_hole.py");
+    tokio::process::Command::new("python3")
+        .arg(script)
+        .args(action)
+        .env("GH_HOST", web.ip().to_string())
+        .env("GH_PORT", web.port().to_string())
+        .env("GH_PASSWORD", password)
+        .output()
+        .await
+        .expect("python3 runs (installed by .ci/setup)")
+}
+
+/// The JSON `pihole_hole.py` prints. Fails, never skips, without the
+/// library.
+async fn hole(web: std::net::SocketAddr, password: &str, action: &[&str]) -> Value {
+    let out = run_hole(web, password, action).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "hole {action:?} failed ({}): {stderr}\n(the `hole` library comes from .ci/setup)",
+        out.status
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "hole {action:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Home Assistant's own client library, `hole`, against the running server
+/// (DNS, filter, query log, web): reads the summary, pauses blocking with a
+/// timer (a blocked name then resolves) and resumes it (blocked again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_assistants_hole_library_reads_pauses_and_resumes() {
+    use glory_hole::testing::client::{answers, ask};
+    use glory_hole::testing::upstream::{Behaviour, StandIn};
+    let upstream = StandIn::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    upstream.set_default(Behaviour::a("192.0.2.7".parse().unwrap(), 60));
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"{}\"]\n\
+         [filter]\ndeny = [\"ads.example\"]\n[querylog]\nflush_interval = \"200ms\"\n[web]\nenabled = false\n",
+        dir.path().display().to_string(),
+        upstream.addr()
+    );
+    let config = glory_hole::config::Config::from_toml(&toml, "test config").unwrap();
+    let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
+        .await
+        .unwrap();
+    let dns = app.dns_addrs[0];
+    let web = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap()[0];
+    let mut c = Client::new(&format!("http://{web}"));
+    assert_eq!(c.setup(PASSWORD).await.status, 200);
+    // Setup chose a public upstream and a list: back to the stand-in.
+    let mut cfg = (*app.config()).clone();
+    cfg.dns.upstreams = vec![glory_hole::config::Upstream::Plain(upstream.addr())];
+    cfg.filter.lists.clear();
+    app.apply(cfg).unwrap();
+
+    let unblocked = vec!["192.0.2.7".to_string()];
+    assert_ne!(answers(&ask(dns, "ads.example", 1).await), unblocked);
+    let m = ask(dns, "news.example", 1).await;
+    assert_eq!(answers(&m), unblocked, "{m:?}");
+
+    // The query log counts the two queries (poll: it takes them in batches).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let summary = loop {
+        let s = hole(web, PASSWORD, &["summary"]).await;
+        if s["dns_queries_today"].as_u64() >= Some(2) || std::time::Instant::now() > deadline {
+            break s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(summary["status"], "enabled", "{summary}");
+    assert_eq!(summary["dns_queries_today"], 2, "{summary}");
+    assert_eq!(summary["ads_blocked_today"], 1, "{summary}");
+    assert_eq!(summary["ads_percentage_today"], 50.0, "{summary}");
+    assert_eq!(summary["unique_domains"], 2, "{summary}");
+    assert_eq!(
+        summary["core_current"],
+        env!("CARGO_PKG_VERSION"),
+        "{summary}"
+    );
+    assert_eq!(summary["core_update"], false, "{summary}");
+    assert_eq!(summary["top_ads"][0]["domain"], "ads.example", "{summary}");
+
+    let paused = hole(web, PASSWORD, &["disable", "60"]).await;
+    assert_eq!(paused["status"], "disabled", "{paused}");
+    let p = app.pause_status();
+    assert!(p.paused);
+    let left = p.until_ms.expect("a timed pause") - glory_hole::clock::now_ms();
+    assert!((50_000..=60_000).contains(&left), "{left} ms left");
+    assert_eq!(answers(&ask(dns, "ads.example", 1).await), unblocked);
+
+    let resumed = hole(web, PASSWORD, &["enable"]).await;
+    assert_eq!(resumed["status"], "enabled", "{resumed}");
+    assert!(!app.pause_status().paused);
+    assert_ne!(answers(&ask(dns, "ads.example", 1).await), unblocked);
+
+    // A wrong password is refused by the library as by the integration.
+    let out = run_hole(web, "not the password", &["summary"]).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Invalid password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
