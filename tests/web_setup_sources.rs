@@ -8,9 +8,12 @@
 //! private one the same setup goes through and is saved (so the refusal
 //! was the address's doing, and the snapshot does see a write).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
+use support::netns::Namespaced;
 
 const PUBLIC: &str = "203.0.113.5";
 const PRIVATE: &str = "192.168.7.2";
@@ -38,47 +41,22 @@ c = conn(); c.request(method, path, body=body.encode(), headers=headers); r = c.
 print(json.dumps({"status": r.status, "body": r.read().decode()}))
 "#;
 
-struct Namespaced(Child);
-
-impl Drop for Namespaced {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(dir: &Path) -> Namespaced {
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    Namespaced::start(
+        dir,
+        &format!("ip addr add {PUBLIC}/32 dev lo; ip addr add {PRIVATE}/32 dev lo"),
+        &format!(
             "data_dir = {:?}\n[dns]\nlisten = [\"127.0.0.1:1053\"]\n\
              upstreams = [\"127.0.0.1:9\"]\n[web]\nlisten = [\"127.0.0.1:8080\"]\n",
             dir.join("data")
         ),
     )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = Command::new("unshare")
-        .args(["-rn", "sh", "-c"])
-        .arg(format!(
-            "ip link set lo up && ip addr add {PUBLIC}/32 dev lo && \
-             ip addr add {PRIVATE}/32 dev lo && exec \"$0\" --config \"$1\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_glory-hole"))
-        .arg(&cfg)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("unshare (util-linux) runs: the test needs a network namespace");
-    Namespaced(child)
 }
 
 fn request(server: &Namespaced, src: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let out = Command::new("nsenter")
-        .args(["--preserve-credentials", "-U", "-n", "-t"])
-        .arg(server.0.id().to_string())
-        .args(["python3", "-c", CLIENT, src, method, path, body])
+    let out = server
+        .command("python3")
+        .args(["-c", CLIENT, src, method, path, body])
         .stderr(Stdio::inherit())
         .output()
         .expect("nsenter runs");

@@ -1,8 +1,10 @@
-//! A minimal mDNS responder (RFC 6762): answers A queries for
+//! A minimal mDNS responder (RFC 6762): answers A and AAAA queries for
 //! `<hostname>.local` so `http://glory-hole.local` works without a router
-//! entry. It answers only its own name, only A (IPv4), and announces itself
-//! once at start. Not a general mDNS stack: no service discovery, no
-//! conflict resolution, no AAAA.
+//! entry, over IPv4 and IPv6 alike (the box's ULA and global IPv6
+//! addresses; link-local ones need a zone and are left out). It answers
+//! only its own name, and announces itself at start. Not a general mDNS
+//! stack: no service discovery, no conflict resolution, no IPv6 multicast
+//! group (ff02::fb).
 
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::{DNSClass, RecordType};
@@ -21,7 +23,24 @@ const LEGACY_TTL: u32 = 10;
 
 /// The addresses to answer with, asked afresh for each answer (DHCP may
 /// change them at any time).
-pub type AddrSource = Arc<dyn Fn() -> Vec<Ipv4Addr> + Send + Sync>;
+pub type AddrSource = Arc<dyn Fn() -> Vec<IpAddr> + Send + Sync>;
+
+/// Which address records a question asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Wanted {
+    a: bool,
+    aaaa: bool,
+}
+
+impl Wanted {
+    const BOTH: Wanted = Wanted {
+        a: true,
+        aaaa: true,
+    };
+    fn covers(self, ip: &IpAddr) -> bool {
+        if ip.is_ipv4() { self.a } else { self.aaaa }
+    }
+}
 
 pub struct Responder {
     /// Lower-case, with the `.local` suffix, without the trailing dot.
@@ -81,7 +100,7 @@ impl Responder {
     pub async fn run(self) {
         // RFC 6762 §8.3: announce at least twice, one second apart.
         for _ in 0..2 {
-            if let Some(msg) = self.answer(0, None, TTL, true) {
+            if let Some(msg) = self.answer(0, None, TTL, true, Wanted::BOTH) {
                 let _ = self.socket.send_to(&msg, self.group).await;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -113,35 +132,52 @@ impl Responder {
             return None;
         }
         let mut unicast_requested = false;
-        let asked = msg.queries.iter().any(|q| {
+        let mut wanted = Wanted::default();
+        for q in &msg.queries {
             let name = q.name.to_ascii().to_ascii_lowercase();
-            let ours = name.trim_end_matches('.') == self.name;
-            let wants_a = matches!(q.query_type, RecordType::A | RecordType::ANY);
             // The top bit of the class asks for a unicast answer (QU).
             let class = u16::from(q.query_class);
             let is_in = class & 0x7fff == u16::from(DNSClass::IN) || class & 0x7fff == 255;
-            if ours && wants_a && is_in && class & 0x8000 != 0 {
+            if name.trim_end_matches('.') != self.name || !is_in {
+                continue;
+            }
+            let any = q.query_type == RecordType::ANY;
+            let a = any || q.query_type == RecordType::A;
+            let aaaa = any || q.query_type == RecordType::AAAA;
+            wanted.a |= a;
+            wanted.aaaa |= aaaa;
+            if (a || aaaa) && class & 0x8000 != 0 {
                 unicast_requested = true;
             }
-            ours && wants_a && is_in
-        });
-        if !asked {
+        }
+        if wanted == Wanted::default() {
             return None;
         }
         if from.port() != MDNS_PORT {
             // Legacy unicast querier (e.g. `dig -p 5353`): a normal DNS
             // answer echoing ID and question, straight back to it.
             let question = question_section(packet)?;
-            let reply = self.answer(msg.metadata.id, Some(question), LEGACY_TTL, false)?;
+            let reply = self.answer(msg.metadata.id, Some(question), LEGACY_TTL, false, wanted)?;
             return Some((reply, from));
         }
-        let reply = self.answer(0, None, TTL, true)?;
+        let reply = self.answer(0, None, TTL, true, wanted)?;
         Some((reply, if unicast_requested { from } else { self.group }))
     }
 
-    /// An authoritative response holding one A record per address.
-    fn answer(&self, id: u16, question: Option<&[u8]>, ttl: u32, flush: bool) -> Option<Vec<u8>> {
-        let addrs = (self.addrs)();
+    /// An authoritative response holding one A or AAAA record per address
+    /// of the kinds `wanted`.
+    fn answer(
+        &self,
+        id: u16,
+        question: Option<&[u8]>,
+        ttl: u32,
+        flush: bool,
+        wanted: Wanted,
+    ) -> Option<Vec<u8>> {
+        let addrs: Vec<IpAddr> = (self.addrs)()
+            .into_iter()
+            .filter(|ip| wanted.covers(ip))
+            .collect();
         if addrs.is_empty() {
             return None;
         }
@@ -161,11 +197,15 @@ impl Responder {
                 m.extend_from_slice(label.as_bytes());
             }
             m.push(0);
-            m.extend_from_slice(&1u16.to_be_bytes());
+            let (rtype, rdata) = match ip {
+                IpAddr::V4(v4) => (1u16, v4.octets().to_vec()),
+                IpAddr::V6(v6) => (28u16, v6.octets().to_vec()),
+            };
+            m.extend_from_slice(&rtype.to_be_bytes());
             m.extend_from_slice(&class.to_be_bytes());
             m.extend_from_slice(&ttl.to_be_bytes());
-            m.extend_from_slice(&4u16.to_be_bytes());
-            m.extend_from_slice(&ip.octets());
+            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            m.extend_from_slice(&rdata);
         }
         Some(m)
     }
@@ -189,36 +229,22 @@ fn question_section(packet: &[u8]) -> Option<&[u8]> {
     packet.get(12..off + 4)
 }
 
-/// The box's IPv4 addresses that other hosts can reach (not loopback, not
-/// link-local), from getifaddrs.
-pub fn interface_addrs() -> Vec<Ipv4Addr> {
-    let mut out = Vec::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we walk read-only and then free.
-    unsafe {
-        if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
-        }
-        let mut cur = ifap;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
-                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                if !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified() {
-                    out.push(ip);
-                }
-            }
-            cur = ifa.ifa_next;
-        }
-        libc::freeifaddrs(ifap);
-    }
-    out
+/// The box's addresses that other hosts on the LAN can reach (not
+/// loopback, not link-local), from the interfaces (`netif`).
+pub fn interface_addrs() -> Vec<IpAddr> {
+    crate::netif::addrs()
+        .into_iter()
+        .map(|a| a.ip)
+        .filter(|ip| is_answerable(*ip))
+        .collect()
 }
 
 /// Whether an address is one this responder would hand out.
 pub fn is_answerable(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_link_local())
+    match ip {
+        IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified(),
+        IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unicast_link_local() && !v6.is_unspecified(),
+    }
 }
 
 #[cfg(test)]
@@ -226,11 +252,11 @@ mod tests {
     use super::*;
     use crate::testing::client;
 
-    fn fixed(addrs: Vec<Ipv4Addr>) -> AddrSource {
+    fn fixed(addrs: Vec<IpAddr>) -> AddrSource {
         Arc::new(move || addrs.clone())
     }
 
-    async fn start(addrs: Vec<Ipv4Addr>) -> (SocketAddr, UdpSocket) {
+    async fn start(addrs: Vec<IpAddr>) -> (SocketAddr, UdpSocket) {
         // The "group" is a plain loopback socket the test can read.
         let group = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -248,7 +274,7 @@ mod tests {
     #[tokio::test]
     async fn legacy_query_for_our_name_gets_our_address() {
         let ip = Ipv4Addr::new(192, 168, 1, 53);
-        let (addr, _group) = start(vec![ip]).await;
+        let (addr, _group) = start(vec![ip.into(), "fd00::53".parse().unwrap()]).await;
         let q = client::query(0x4242, "glory-hole.local", 1, None, false);
         let raw = client::udp_raw(addr, &q, Duration::from_secs(5))
             .await
@@ -263,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_names_and_types_get_no_answer() {
-        let (addr, _group) = start(vec![Ipv4Addr::new(10, 0, 0, 2)]).await;
+        let (addr, _group) = start(vec![Ipv4Addr::new(10, 0, 0, 2).into()]).await;
         for (name, qtype) in [("printer.local", 1), ("glory-hole.local", 28)] {
             let q = client::query(7, name, qtype, None, false);
             assert!(
@@ -286,8 +312,11 @@ mod tests {
 
     #[tokio::test]
     async fn announces_itself_to_the_group_with_cache_flush() {
-        let (_addr, group) =
-            start(vec![Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 1, 2)]).await;
+        let (_addr, group) = start(vec![
+            Ipv4Addr::new(10, 0, 0, 2).into(),
+            Ipv4Addr::new(10, 0, 1, 2).into(),
+        ])
+        .await;
         let mut buf = [0u8; 1500];
         let (n, _) = tokio::time::timeout(Duration::from_secs(5), group.recv_from(&mut buf))
             .await
@@ -316,16 +345,38 @@ mod tests {
                 sock,
                 "127.0.0.1:9".parse().unwrap(),
             );
-            assert!(r.answer(1, None, TTL, true).is_none());
+            assert!(r.answer(1, None, TTL, true, Wanted::BOTH).is_none());
         });
     }
 
-    #[test]
-    fn interface_addrs_skip_loopback() {
+    #[tokio::test]
+    async fn aaaa_queries_get_the_ipv6_addresses() {
+        let (addr, _group) = start(vec![
+            Ipv4Addr::new(192, 168, 1, 53).into(),
+            "fd00::53".parse().unwrap(),
+            "2001:db8:1::53".parse().unwrap(),
+        ])
+        .await;
+        let q = client::query(0x77, "glory-hole.local", 28, None, false);
+        let raw = client::udp_raw(addr, &q, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let m = Message::from_vec(&raw).unwrap();
+        assert_eq!(client::answers(&m), vec!["fd00::53", "2001:db8:1::53"]);
         assert!(
-            interface_addrs()
-                .iter()
-                .all(|ip| is_answerable(IpAddr::V4(*ip)))
+            client::types(&m).iter().all(|t| *t == RecordType::AAAA),
+            "{m:?}"
         );
+    }
+
+    #[test]
+    fn interface_addrs_skip_loopback_and_link_local() {
+        assert!(interface_addrs().iter().all(|ip| is_answerable(*ip)));
+        for not in ["127.0.0.1", "::1", "fe80::1", "169.254.1.1", "::"] {
+            assert!(!is_answerable(not.parse().unwrap()), "{not}");
+        }
+        for yes in ["192.168.1.2", "fd00::2", "2001:db8::2"] {
+            assert!(is_answerable(yes.parse().unwrap()), "{yes}");
+        }
     }
 }

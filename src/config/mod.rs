@@ -63,6 +63,10 @@ pub struct DnsConfig {
     pub upstreams: Vec<Upstream>,
     /// Clients outside these networks get REFUSED.
     pub allow_clients: Vec<Cidr>,
+    /// Also serve the prefixes of the box's own global IPv6 addresses (the
+    /// LAN's prefix from the router), read from the interfaces at start and
+    /// at every config reload (`netif`).
+    pub allow_lan_prefixes: bool,
     /// Largest UDP answer we send, whatever the client advertises (EDNS).
     pub edns_udp_size: u16,
     /// Deadline for one client query, failover included.
@@ -99,9 +103,15 @@ pub struct DnsConfig {
 impl Default for DnsConfig {
     fn default() -> Self {
         DnsConfig {
-            listen: vec!["127.0.0.1:1053".parse().unwrap()],
+            // Both loopbacks; `[::1]` is skipped with a warning on a
+            // machine without IPv6 (`dns::server`).
+            listen: vec![
+                "127.0.0.1:1053".parse().unwrap(),
+                "[::1]:1053".parse().unwrap(),
+            ],
             upstreams: vec!["1.1.1.1:53".parse().unwrap(), "9.9.9.9:53".parse().unwrap()],
             allow_clients: default_allow_clients(),
+            allow_lan_prefixes: true,
             edns_udp_size: 1232,
             query_timeout: Dur(Duration::from_secs(4)),
             upstream_timeout: Dur(Duration::from_millis(1500)),
@@ -487,7 +497,10 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             enabled: true,
-            listen: vec!["127.0.0.1:8080".parse().unwrap()],
+            listen: vec![
+                "127.0.0.1:8080".parse().unwrap(),
+                "[::1]:8080".parse().unwrap(),
+            ],
             allowed_hosts: Vec::new(),
             metrics: false,
             appliance: false,

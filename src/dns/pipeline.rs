@@ -99,11 +99,21 @@ pub struct Runtime {
     local: LocalZone,
     upstreams: Forwarder,
     zones: Vec<Forwarder>,
+    /// The LAN's global IPv6 prefixes when `dns.allow_lan_prefixes`.
+    lan_prefixes: Vec<crate::config::Cidr>,
 }
 
 impl Runtime {
     pub fn new(config: Arc<Config>) -> Result<Runtime, String> {
+        let lan_prefixes = match config.dns.allow_lan_prefixes {
+            true => crate::netif::global_v6_prefixes(&crate::netif::addrs())
+                .into_iter()
+                .map(|(addr, prefix)| crate::config::Cidr { addr, prefix })
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(Runtime {
+            lan_prefixes,
             local: LocalZone::new(&config)?,
             upstreams: Forwarder::new(&config.dns.upstreams, &config.dns),
             zones: config
@@ -116,7 +126,9 @@ impl Runtime {
     }
 
     fn client_allowed(&self, ip: IpAddr) -> bool {
-        self.config.dns.allow_clients.iter().any(|c| c.contains(ip))
+        let dns = &self.config.dns;
+        dns.allow_clients.iter().any(|c| c.contains(ip))
+            || self.lan_prefixes.iter().any(|c| c.contains(ip))
     }
 
     pub fn upstreams(&self) -> &Forwarder {

@@ -78,7 +78,13 @@ pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer
         tcp_tasks: Vec::new(),
     };
     for &asked in &cfg.listen {
-        let (first, addr) = bind_udp_and_tcp(asked)?;
+        let (first, addr) = match bind_udp_and_tcp(asked) {
+            Err(e) if crate::netif::ipv6_unavailable(asked, &e) => {
+                tracing::warn!("dns: not listening on {asked}: no IPv6 there ({e}); going on");
+                continue;
+            }
+            bound => bound?,
+        };
         let (udp0, tcp_listener) = first;
         let mut udp = vec![udp0];
         for _ in 1..sockets {
@@ -98,6 +104,12 @@ pub async fn start(engine: Arc<Engine>, cfg: &DnsConfig) -> io::Result<DnsServer
             tcp.clone(),
         )));
         server.addrs.push(addr);
+    }
+    if server.addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("dns.listen: none of {:?} could be bound", cfg.listen),
+        ));
     }
     Ok(server)
 }
@@ -126,7 +138,8 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_port(true)?;
     if addr.is_ipv6() {
-        s.set_only_v6(false)?;
+        // IPv6 only, so `[::]:53` and `0.0.0.0:53` bind side by side.
+        s.set_only_v6(true)?;
     }
     // Wake now and then to notice a stop request.
     s.set_read_timeout(Some(Duration::from_millis(500)))?;
@@ -141,7 +154,7 @@ fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     s.set_reuse_address(true)?;
     s.set_reuse_port(true)?;
     if addr.is_ipv6() {
-        s.set_only_v6(false)?;
+        s.set_only_v6(true)?;
     }
     s.bind(&addr.into())?;
     s.listen(1024)?;

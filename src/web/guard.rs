@@ -7,8 +7,9 @@
 //! Origin check and the session's CSRF token (`X-CSRF-Token` header), and
 //! for a token its scope: a `read` token may only read ([`needs_admin`]).
 //! The handler then has `listen::REQUEST_TIMEOUT` to answer.
-//! Unauthenticated requests to anything but login, setup, health and the
-//! static assets get 401 (API) or a redirect to the login or setup page.
+//! Unauthenticated requests to anything but login, setup, health, the
+//! static assets and the Pi-hole API (which checks its own sessions, see
+//! `pihole`) get 401 (API) or a redirect to the login or setup page.
 
 use super::State;
 use super::auth::TokenScope;
@@ -76,6 +77,15 @@ fn is_public(path: &str) -> bool {
             | "/api/v1/setup"
             | "/api/v1/setup/restore"
     ) || path.starts_with("/assets/")
+}
+
+/// The Pi-hole v6 API (`pihole`): its handlers check their own sessions
+/// (`X-FTL-SID`), so requests without our credentials reach them.
+fn is_pihole_api(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/auth" | "/api/info/version" | "/api/dns/blocking"
+    ) || path.starts_with("/api/stats/")
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -227,7 +237,7 @@ async fn check_and_run(st: &State, req: &mut Request, next: Next) -> Response {
         }
     }
 
-    if principal.is_none() && !is_public(&path) {
+    if principal.is_none() && !is_public(&path) && !is_pihole_api(&path) {
         if is_api {
             return api_error(StatusCode::UNAUTHORIZED, "log in first");
         }
@@ -289,6 +299,21 @@ mod tests {
             "glory-hole.evil.example",
         ] {
             assert!(!host_allowed(bad, &extra), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pihole_paths() {
+        for p in [
+            "/api/auth",
+            "/api/stats/summary",
+            "/api/dns/blocking",
+            "/api/info/version",
+        ] {
+            assert!(is_pihole_api(p), "{p}");
+        }
+        for p in ["/api/v1/stats", "/api/v1/pause", "/api/config", "/"] {
+            assert!(!is_pihole_api(p), "{p}");
         }
     }
 

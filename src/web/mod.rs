@@ -17,7 +17,9 @@
 //! beside the server (`app`). `scope` maps "this entry / list applies to
 //! these groups" onto the config; `backup` is the backup file (config plus
 //! credential hashes); `teleporter` reads Pi-hole exports; `network` is the
-//! appliance's `network.conf`.
+//! appliance's `network.conf`. `pihole` answers the part of Pi-hole's v6
+//! API (`/api/auth`, `/api/stats/...`, `/api/dns/blocking`) that Home
+//! Assistant's Pi-hole integration uses.
 //! Not for: DNS, filtering or storage; those live behind the backend.
 
 mod assets;
@@ -39,6 +41,7 @@ mod login_limit;
 mod metrics;
 pub mod network;
 mod openapi;
+mod pihole;
 mod rules;
 pub mod scope;
 mod session;
@@ -67,6 +70,8 @@ pub struct Web {
     started: std::time::Instant,
     /// Uploads handled at once (see `limits`).
     uploads: tokio::sync::Semaphore,
+    /// Pi-hole API sessions opened with an API token (see `pihole`).
+    pihole: pihole::Sessions,
 }
 
 pub type State = Arc<Web>;
@@ -91,6 +96,7 @@ impl Web {
             sys: sysinfo::Sampler::new(),
             started: std::time::Instant::now(),
             uploads: tokio::sync::Semaphore::new(limits::UPLOADS_AT_ONCE),
+            pihole: pihole::Sessions::default(),
         }))
     }
 }
@@ -110,6 +116,7 @@ pub fn router(state: State) -> Router {
         .merge(system::routes())
         .merge(firmware::routes())
         .merge(metrics::routes())
+        .merge(pihole::routes())
         .merge(openapi::routes())
         .merge(assets::routes())
         .layer(limits::upload(limits::JSON_BYTES))
@@ -121,19 +128,44 @@ pub fn router(state: State) -> Router {
 }
 
 /// Binds every address (port 0 picks a free one), serves in the background
-/// and returns the bound addresses.
+/// and returns the bound addresses. An IPv6 address is bound IPv6-only, so
+/// `[::]:80` sits beside `0.0.0.0:80`; one the machine has no IPv6 for is
+/// skipped with a warning (see `netif::ipv6_unavailable`).
 pub async fn serve(
     backend: Arc<dyn Backend>,
     addrs: &[SocketAddr],
 ) -> anyhow::Result<Vec<SocketAddr>> {
     let state = Web::new(backend)?;
     let mut bound = Vec::new();
-    for addr in addrs {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("web: cannot listen on {addr}: {e}"))?;
+    for &addr in addrs {
+        let listener = match bind(addr) {
+            Err(e) if crate::netif::ipv6_unavailable(addr, &e) => {
+                tracing::warn!("web: not listening on {addr}: no IPv6 there ({e}); going on");
+                continue;
+            }
+            l => l.map_err(|e| anyhow::anyhow!("web: cannot listen on {addr}: {e}"))?,
+        };
         bound.push(listener.local_addr()?);
         tokio::spawn(listen::run(listener, router(state.clone())));
     }
+    if bound.is_empty() && !addrs.is_empty() {
+        anyhow::bail!("web.listen: none of {addrs:?} could be bound");
+    }
     Ok(bound)
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
 }

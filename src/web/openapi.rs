@@ -352,6 +352,69 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
         false,
     ),
     (
+        "post",
+        "/api/auth",
+        "Pi-hole v6 API (Home Assistant): log in with the admin password or an API token as `password`; answers `session.sid` to send as `X-FTL-SID` (or `?sid=`) to the Pi-hole endpoints below",
+        Some("Login"),
+        true,
+    ),
+    (
+        "delete",
+        "/api/auth",
+        "Pi-hole v6 API: end the session named by X-FTL-SID",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/stats/summary",
+        "Pi-hole v6 API: queries, blocked, cached, forwarded, clients, blocked domains over the last 24 hours",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/stats/top_domains",
+        "Pi-hole v6 API: top domains (`?blocked=true` for blocked ones, `count`)",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/stats/top_clients",
+        "Pi-hole v6 API: top clients (`count`)",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/stats/upstreams",
+        "Pi-hole v6 API: upstreams and their latency",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/info/version",
+        "Pi-hole v6 API: the firmware version as core, web and ftl",
+        None,
+        false,
+    ),
+    (
+        "get",
+        "/api/dns/blocking",
+        "Pi-hole v6 API: `blocking` enabled or disabled, `timer` seconds left",
+        None,
+        false,
+    ),
+    (
+        "post",
+        "/api/dns/blocking",
+        "Pi-hole v6 API: pause (`blocking: false`, `timer` seconds rounded up to minutes, null: until resumed) or resume (`blocking: true`); admin",
+        Some("PiholeBlocking"),
+        false,
+    ),
+    (
         "get",
         "/metrics",
         "Prometheus metrics (off by default; API token only)",
@@ -388,6 +451,7 @@ fn schemas() -> Value {
         "Password": s(json!({"current": str_, "new": str_}), &["current", "new"]),
         "TokenName": s(json!({"name": str_, "scope": {"enum": ["read", "admin"], "description": "read (default): GET requests only (stats, log, metrics); admin: everything"}}), &["name"]),
         "Pause": s(json!({"minutes": {"type": ["integer", "null"]}}), &[]),
+        "PiholeBlocking": s(json!({"blocking": {"type": "boolean"}, "timer": {"type": ["number", "null"], "description": "seconds; rounded up to whole minutes"}}), &["blocking"]),
         "Network": s(json!({
             "mode": {"enum": ["dhcp", "static"]}, "address": str_, "gateway": str_,
             "address6": str_, "gateway6": str_, "timezone": str_
@@ -439,7 +503,9 @@ pub fn document() -> Value {
             "description": "Everything the web UI does. Scripts authenticate with an API token \
     (Settings → API tokens) as `Authorization: Bearer <token>`. Browser sessions use the \
     `gh_session` cookie and must send the page's CSRF token as `X-CSRF-Token` on every change. \
-    A token with scope `read` may only make GET requests (and not read the backup or the token list)."
+    A token with scope `read` may only make GET requests (and not read the backup or the token list). \
+    The `/api/auth`, `/api/stats/...`, `/api/info/version` and `/api/dns/blocking` routes are the part of \
+    Pi-hole's v6 API that Home Assistant's Pi-hole integration uses (docs/integrations.md)."
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"session": []}],

@@ -54,7 +54,7 @@ pub async fn do_login(st: &State, client: IpAddr, password: &str) -> ApiResult<(
 
 /// Counts a password attempt from `client` before anything is hashed;
 /// 429 when the address (or everyone together) tried too often.
-fn begin_attempt(st: &State, client: IpAddr) -> ApiResult<super::login_limit::Attempt<'_>> {
+pub fn begin_attempt(st: &State, client: IpAddr) -> ApiResult<super::login_limit::Attempt<'_>> {
     st.auth
         .logins
         .begin(client)
@@ -70,8 +70,8 @@ async fn check_password(st: &State, password: &str) -> ApiResult<bool> {
 }
 
 #[derive(Deserialize)]
-struct LoginIn {
-    password: String,
+pub struct LoginIn {
+    pub password: String,
 }
 
 async fn login(

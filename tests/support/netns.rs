@@ -1,0 +1,58 @@
+//! The whole glory-hole binary in a network namespace of its own
+//! (`unshare -rn`, no root needed), and commands entered into it
+//! (`nsenter`): for tests that need addresses loopback alone does not give
+//! (a public source, a ULA, the LAN's global IPv6 prefix on a veth).
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+/// The running binary; dropping it stops it.
+pub struct Namespaced(Child);
+
+impl Drop for Namespaced {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Namespaced {
+    /// Writes `config` to `dir/config.toml`, brings loopback up, runs
+    /// `net_setup` (shell, `set -e`), then the binary; its output goes to
+    /// `dir/server.log`.
+    pub fn start(dir: &Path, net_setup: &str, config: &str) -> Namespaced {
+        let cfg = dir.join("config.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let child = Command::new("unshare")
+            .args(["-rn", "sh", "-c"])
+            .arg(format!(
+                "set -e; ip link set lo up; {net_setup}; exec \"$0\" --config \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_glory-hole"))
+            .arg(&cfg)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("unshare (util-linux) runs: the test needs a network namespace");
+        Namespaced(child)
+    }
+
+    /// `program` run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["--preserve-credentials", "-U", "-n", "-t"])
+            .arg(self.0.id().to_string())
+            .arg(program);
+        c
+    }
+
+    pub fn alive(&self) -> bool {
+        Path::new(&format!("/proc/{}", self.0.id())).exists()
+    }
+}
+
+/// What the server wrote so far.
+pub fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
