@@ -35,6 +35,20 @@ impl Namespaced {
             .stderr(log)
             .spawn()
             .expect("unshare (util-linux) runs: the test needs a network namespace");
+        // Until `unshare` has switched, `nsenter -t PID` would enter this
+        // process's own namespaces: wait for the switch (a busy machine
+        // takes its time).
+        let pid = child.id();
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/net")).ok();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while ns(&pid.to_string()) == ns("self") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare did not enter a network namespace; log:\n{}",
+                self::log(dir)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         Namespaced(child)
     }
 
