@@ -5,7 +5,7 @@
 
 DIR holds a copy of querylog.db and querylog.db-wal taken during a run of
 benches/querylog-flash.sh (target/querylog-flash/r1 or r10), after its
-first flush. Prints, per commit, its pages by table or index (SQLite's
+first flush (a copy: opening the database checkpoints its WAL). Prints, per commit, its pages by table or index (SQLite's
 dbstat; pages dbstat does not list are pointer-map, free or header pages).
 docs/querylog.md ("Writes to flash") gives the counts of one flush.
 """
