@@ -34,6 +34,11 @@ fn an_empty_directory_gets_the_latest_schema_with_flash_friendly_settings() {
     assert_eq!(versions, (1..=latest_version()).collect::<Vec<_>>());
     let auto_vacuum: i64 = c.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
     assert_eq!(auto_vacuum, 2, "incremental");
+    let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(
+        page_size, 1024,
+        "small pages: a flush rewrites less (docs/querylog.md)"
+    );
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

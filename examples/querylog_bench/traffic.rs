@@ -100,7 +100,7 @@ const QTYPES: [(u16, f64); 7] = [
 ];
 
 /// The universe's names (and whether each is blocked), ranked.
-pub fn universe() -> Vec<(String, bool)> {
+pub fn universe(size: usize) -> Vec<(String, bool)> {
     let blocked = blocklist_domains();
     // Rank r is a blocklist name for one rank in six (spread, not the top).
     let name_of = |r: usize| -> (String, bool) {
@@ -113,7 +113,7 @@ pub fn universe() -> Vec<(String, bool)> {
             (ordinary(r), false)
         }
     };
-    (0..UNIVERSE).map(name_of).collect()
+    (0..size).map(name_of).collect()
 }
 
 const UNIVERSE: usize = 300_000;
@@ -133,10 +133,15 @@ pub struct Traffic {
 
 impl Traffic {
     pub fn new(rows: usize, end: i64) -> Traffic {
+        Traffic::with_universe(rows, end, UNIVERSE)
+    }
+
+    /// The same traffic over the `size` most popular names only.
+    pub fn with_universe(rows: usize, end: i64, size: usize) -> Traffic {
         let span = 30 * 86_400_000i64;
         Traffic {
-            names: Arc::new(universe()),
-            zipf: Arc::new(Zipf::new(UNIVERSE, 1.0)),
+            names: Arc::new(universe(size)),
+            zipf: Arc::new(Zipf::new(size, 1.0)),
             client_zipf: Arc::new(Zipf::new(50, 0.8)),
             clients: (0..50)
                 .map(|i| {

@@ -93,6 +93,12 @@ impl RetentionPass {
         self.report.max_batch_ms = self.report.max_batch_ms.max(ms);
     }
 
+    /// The pass changed the file (deleted or vacuumed), or someone asked
+    /// for it: then its end is worth a checkpoint (the file shrinks).
+    pub(super) fn changed_or_asked(&self) -> bool {
+        self.report.steps > 0 || !self.waiting.is_empty()
+    }
+
     /// Ends the pass: everyone waiting gets the report.
     pub(super) fn finish(mut self) {
         self.report.total_ms = self.started.elapsed().as_secs_f64() * 1000.0;

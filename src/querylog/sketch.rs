@@ -414,3 +414,109 @@ mod top_counter_tests {
         }
     }
 }
+
+/// The error bounds docs/querylog.md ("Which figures are estimates")
+/// states, checked against exact counts of skewed generated traffic.
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    /// Zipf (s = 1) ranks over `n` ids by inversion of the cumulative
+    /// weights, from a splitmix64 stream: the same traffic every run.
+    struct Zipf {
+        cdf: Vec<f64>,
+        state: u64,
+    }
+    impl Zipf {
+        fn new(n: usize, seed: u64) -> Zipf {
+            let mut acc = 0.0;
+            let mut cdf: Vec<f64> = (1..=n)
+                .map(|k| {
+                    acc += 1.0 / k as f64;
+                    acc
+                })
+                .collect();
+            cdf.iter_mut().for_each(|c| *c /= acc);
+            Zipf { cdf, state: seed }
+        }
+        fn next(&mut self) -> i64 {
+            self.state = self.state.wrapping_add(1);
+            let u = (mix(self.state) >> 11) as f64 / (1u64 << 53) as f64;
+            self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1) as i64
+        }
+    }
+
+    #[test]
+    fn top_counts_are_within_total_over_capacity_of_the_truth() {
+        // An hour of a busy household's traffic: 100 000 queries over
+        // 50 000 names, counted by the writer's summary size (1 024 ids).
+        let cap = 1024;
+        let mut z = Zipf::new(50_000, 1);
+        let mut t = TopCounter::new(cap);
+        let mut truth = IdMap::<i64, u64>::default();
+        for _ in 0..100_000 {
+            let id = z.next();
+            *truth.entry(id).or_default() += 1;
+            t.add(id, 1);
+        }
+        let bound = t.total() / cap as u64;
+        assert_eq!(bound, 97);
+        let held = t.top(cap);
+        for c in &held {
+            let real = truth.get(&c.id).copied().unwrap_or(0);
+            assert!(c.count >= real, "{c:?} undercounts {real}");
+            assert!(c.count - real <= bound, "{c:?} vs {real}: over the bound");
+        }
+        // Every id above the bound is held.
+        for (&id, &n) in &truth {
+            if n > bound {
+                assert!(held.iter().any(|c| c.id == id), "{id} ({n}) not held");
+            }
+        }
+        // The stored top 100 are the true top 100 where counts are more
+        // than twice the bound apart; here, the top 40 exactly.
+        let mut exact: Vec<(i64, u64)> = truth.into_iter().collect();
+        exact.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let got: Vec<i64> = t.top(40).iter().map(|c| c.id).collect();
+        let want: Vec<i64> = exact[..40].iter().map(|e| e.0).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn unique_counts_stay_within_three_standard_errors() {
+        // Standard error of HyperLogLog with m registers: 1.04 / sqrt(m).
+        let se = 1.04 / (REGISTERS as f64).sqrt();
+        assert!((se - 0.0325).abs() < 0.0001);
+        let mut sq = 0.0;
+        let mut runs = 0.0;
+        for (seed, n) in (0..40u64).flat_map(|s| [(s, 3_000usize), (s, 30_000), (s, 100_000)]) {
+            // Skewed traffic: repeats change nothing, only distinct ids count.
+            let mut z = Zipf::new(n, seed * 7919 + 1);
+            let mut s = Sketch::default();
+            let mut seen = IdMap::<i64, ()>::default();
+            let offset = seed as i64 * 10_000_000;
+            for _ in 0..n {
+                let id = offset + z.next();
+                seen.insert(id, ());
+                s.insert(id);
+            }
+            let real = seen.len() as f64;
+            let err = (s.estimate() as f64 - real) / real;
+            assert!(
+                err.abs() <= 3.0 * se,
+                "{n} ids, seed {seed}: {real} distinct, error {err}"
+            );
+            sq += err * err;
+            runs += 1.0;
+        }
+        let rms = (sq / runs).sqrt();
+        assert!(
+            rms <= se * 1.15,
+            "root mean square error {rms}, standard error {se}"
+        );
+        eprintln!(
+            "unique counts: rms error {:.4} over {runs} sketches (standard error {se:.4})",
+            rms
+        );
+    }
+}

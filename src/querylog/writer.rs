@@ -49,8 +49,9 @@ const GROUP: usize = 128;
 /// How far behind the newest key an event's time may be and still get the
 /// next key (see `Writer::next_key`).
 const KEY_SLACK_MS: i64 = 600_000;
-/// WAL pages (4 KiB) that make the writer checkpoint after a batch.
-const CHECKPOINT_FRAMES: i64 = 4000;
+/// WAL bytes (in pages: frames) that make the writer checkpoint after a
+/// batch: 16 MiB, 4 000 pages of 4 KiB or 16 000 of 1 KiB.
+const CHECKPOINT_BYTES: i64 = 16_384_000;
 /// How long the writer sleeps when the event channel is empty.
 const POLL: Duration = Duration::from_millis(10);
 /// The longest the loop sleeps before looking at commands again.
@@ -83,6 +84,8 @@ pub(super) struct Writer {
     step_rows: i64,
     /// Frames in the WAL after the last commit (set by SQLite's WAL hook).
     wal_frames: Arc<AtomicI64>,
+    /// Frames that make a checkpoint (`CHECKPOINT_BYTES` in pages).
+    checkpoint_frames: i64,
     /// Rows of the open transaction not yet written as a block.
     open: OpenBlock,
     blocks: BlockWriter,
@@ -155,6 +158,7 @@ impl Writer {
             last_retention: Instant::now(),
             step_rows: retention::STEP_ROWS,
             wal_frames: Arc::default(),
+            checkpoint_frames: CHECKPOINT_BYTES / 4096,
             open: OpenBlock::default(),
             blocks: BlockWriter::default(),
             legacy_left: false,
@@ -212,6 +216,8 @@ impl Writer {
         self.forget_cached();
         self.rollups.load(&conn)?;
         super::block::domain_index::open(&conn)?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        self.checkpoint_frames = CHECKPOINT_BYTES / page_size.max(512);
         let mut conn = conn;
         // Checkpoints run where the writer chooses (after a batch commit),
         // never inside a retention step: SQLite only reports the WAL size.
@@ -330,7 +336,7 @@ impl Writer {
                     self.flush();
                 }
                 // A long pass with no batches in between still checkpoints.
-                self.checkpoint_if(2 * CHECKPOINT_FRAMES);
+                self.checkpoint_if(2 * self.checkpoint_frames);
                 self.retention_step();
             }
         }
@@ -574,7 +580,7 @@ impl Writer {
             }
             Err(e) => self.write_failed(e, rows),
         }
-        self.checkpoint_if(CHECKPOINT_FRAMES);
+        self.checkpoint_if(self.checkpoint_frames);
     }
 
     /// Copies the WAL back into the database file once it holds `frames`
@@ -789,11 +795,20 @@ impl Writer {
                 "query log: rows of an older version not moved into blocks: {e}"
             ));
         }
-        self.checkpoint_if(CHECKPOINT_FRAMES);
+        self.checkpoint_if(self.checkpoint_frames);
     }
 
     fn finish_retention(&mut self) {
-        self.checkpoint_if(1);
+        // A pass that found nothing to do (the common case: one a minute)
+        // leaves the WAL alone, so a checkpoint still comes only every
+        // `CHECKPOINT_BYTES` and writes a page many flushes changed once.
+        if self
+            .retention
+            .as_ref()
+            .is_some_and(RetentionPass::changed_or_asked)
+        {
+            self.checkpoint_if(1);
+        }
         if let Some(pass) = self.retention.take() {
             pass.finish();
         }
