@@ -13,6 +13,8 @@
 #   GH=PATH benches/instructions.sh    that glory-hole build instead of a
 #                                      fresh release build
 #   N=10000 REPS=5 benches/instructions.sh  more queries, more repetitions
+#   SLOW_N=3000 SLOW_RATE=200 benches/instructions.sh  the same for the
+#                                      miss and mixed lines
 #
 # First the idle process is counted for 3 s: its timers (tokio's, the
 # query-log writer's poll) execute about a million instructions a second,
@@ -28,12 +30,23 @@
 # blocked paths the UDP reader, which does all of an answer's work and
 # executes nothing while idle (it sleeps in recvmmsg), so its count
 # holds within a few percent. --check compares that one.
+#
+# The miss and mixed lines go slower: SLOW_N (2000) queries at SLOW_RATE
+# (400/s). Under valgrind's slowdown a forwarded query takes long enough
+# that at 2,500/s the exchanges pile up, time out and fail over, and the
+# pairs' differences come out negative. And their N window is padded
+# with N / SLOW_RATE seconds of sleep, so both windows of a pair last
+# about as long: at these rates a window lasts 5-10 s, and the idle
+# share it carries would otherwise weigh thousands of instructions per
+# answer, with an idle rate that itself moves between runs.
 set -eu
 cd "$(dirname "$0")/.."
 MODE=${1:-}
 N=${N:-5000}
 RATE=${RATE:-2500}
 REPS=${REPS:-3}
+SLOW_N=${SLOW_N:-2000}
+SLOW_RATE=${SLOW_RATE:-400}
 PATHS=${PATHS:-cached blocked miss mixed}
 # The check needs only the cached line.
 if [ "$MODE" = --check ]; then PATHS=cached; fi
@@ -105,14 +118,20 @@ window() { # command...
     T=$(awk -v a="$opened" -v b="$closed" 'BEGIN { printf "%.3f", b - a }')
 }
 
-# COUNT queries of PATH offered at RATE; fails unless all are answered.
-offer_all() { # path count tag
+# Queries per window and their rate, per path (see the top).
+count_of() { case $1 in miss|mixed) echo "$SLOW_N" ;; *) echo "$N" ;; esac; }
+rate_of() { case $1 in miss|mixed) echo "$SLOW_RATE" ;; *) echo "$RATE" ;; esac; }
+
+# COUNT queries of PATH offered at its rate, then PAD seconds of sleep;
+# fails unless all are answered.
+offer_all() { # path count tag pad
     queries "$1" "$2" "$3" >"$WORK/q"
-    dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/q" -n 1 -Q "$RATE" -t 5 >"$WORK/perf" 2>&1 || true
+    dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/q" -n 1 -Q "$(rate_of "$1")" -t 5 >"$WORK/perf" 2>&1 || true
     done_n=$(awk '/Queries completed:/ { print $3 }' "$WORK/perf")
     if [ "$done_n" != "$2" ]; then
         echo "instructions: $1: $done_n of $2 queries answered; dnsperf said:" >&2; cat "$WORK/perf" >&2; exit 1
     fi
+    sleep "$4"
 }
 
 # What the idle process executes per second (tokio's and the writer's
@@ -126,12 +145,14 @@ echo "|---|---|---|"
 : >"$WORK/result"
 for path in $PATHS; do
     : >"$WORK/reps"
+    n=$(count_of "$path")
+    case $path in miss|mixed) pad=$((n / SLOW_RATE)) ;; *) pad=0 ;; esac
     rep=0
     while [ $rep -lt "$REPS" ]; do
-        window offer_all "$path" "$N" "$path-$rep-1"
+        window offer_all "$path" "$n" "$path-$rep-1" "$pad"
         first_i=$I; first_t=$T; first_r=$R
-        window offer_all "$path" $((2 * N)) "$path-$rep-2"
-        awk -v i1="$first_i" -v t1="$first_t" -v i2="$I" -v t2="$T" -v idle="$IDLE_RATE" -v n="$N" \
+        window offer_all "$path" $((2 * n)) "$path-$rep-2" 0
+        awk -v i1="$first_i" -v t1="$first_t" -v i2="$I" -v t2="$T" -v idle="$IDLE_RATE" -v n="$n" \
             -v r1="$first_r" -v r2="$R" \
             'BEGIN { printf "%.0f %.0f\n", ((i2 - idle * t2) - (i1 - idle * t1)) / n, (r2 - r1) / n }' >>"$WORK/reps"
         rep=$((rep + 1))
@@ -144,7 +165,7 @@ done
 
 case $MODE in
     --record)
-        { echo "# path, whole process, busiest thread (per answer). benches/instructions.sh --record, N=$N, RATE=$RATE, REPS=$REPS; commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d)"
+        { echo "# path, whole process, busiest thread (per answer). benches/instructions.sh --record, N=$N, RATE=$RATE, SLOW_N=$SLOW_N, SLOW_RATE=$SLOW_RATE, REPS=$REPS; commit $(git rev-parse --short HEAD), $(date -u +%Y-%m-%d)"
           cat "$WORK/result"; } >"$BASELINE"
         echo "written: $BASELINE" ;;
     --check)

@@ -12,9 +12,9 @@
 //! → answer forwarded queries (Engine::complete) → sendmmsg the answers
 //! ```
 //!
-//! Waiting is `ppoll(2)` over a handful of descriptors (the client socket
-//! and [`POOL`](crate::dns::forward::inline) sockets per upstream): see
-//! docs/architecture.md for why not epoll or a crate. An answer truncated
+//! Waiting is `ppoll(2)` over a few dozen descriptors at most (the client
+//! socket and [`POOL`](crate::dns::forward::inline) sockets per upstream):
+//! see docs/architecture.md for why not epoll or a crate. An answer truncated
 //! upstream is retried over TCP on tokio, as are DoT, DoH and `[[forward]]`
 //! zones that are not all plain UDP. The thread never waits on anything
 //! but its own sockets: tokio work is spawned, not awaited.
