@@ -261,6 +261,9 @@ appliance = true
         res.numbers["upload and install of bundle B (s)"] = round(time.monotonic() - t0, 1)
         res.numbers["bundle B size (bytes)"] = os.path.getsize(args.bundle_b)
         if not res.check("B: bundle uploaded and installed", status == 200, f"HTTP {status}: {body[:300]}"):
+            # Kept for whoever reads the failure: the server's own words.
+            _, text = box.guest.run("logread | grep -v kernel: | tail -n 40; ls -l /dev/vda* /boot/selector", timeout=60)
+            print(text)
             return
         after = guest_memory(box.guest)
         if "VmRSS" in idle and "VmHWM" in after:
