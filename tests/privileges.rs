@@ -5,21 +5,14 @@
 //! web UI on port 80, and creates its state files as that user, 0600.
 //! Needs root, as `.ci/setup` does (it installs Debian packages).
 
+mod support;
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use support::netns::Namespaced;
 
 const NOBODY: u32 = 65534;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn status_field(pid: u32, field: &str) -> String {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -53,7 +46,7 @@ fn assert_root() {
     );
 }
 
-fn start(dir: &Path, user: &str) -> Server {
+fn start(dir: &Path, user: &str) -> Namespaced {
     let data = dir.join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -68,18 +61,7 @@ fn start(dir: &Path, user: &str) -> Server {
     .unwrap();
     std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
     std::os::unix::fs::chown(&cfg, Some(NOBODY), Some(NOBODY)).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let child = Command::new("unshare")
-        .args(["-n", "sh", "-c"])
-        .arg("ip link set lo up && exec \"$0\" --config \"$1\" --user \"$2\"")
-        .arg(env!("CARGO_BIN_EXE_glory-hole"))
-        .arg(&cfg)
-        .arg(user)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("unshare (util-linux) runs");
-    Server(child)
+    Namespaced::start_as_root(dir, &cfg, user)
 }
 
 #[test]
@@ -87,8 +69,8 @@ fn becomes_its_own_user_with_four_capabilities_and_still_binds_53_and_80() {
     assert_root();
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "nobody");
-    let pid = server.0.id();
-    let log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    let pid = server.pid();
+    let log = || support::netns::log(dir.path());
     let deadline = Instant::now() + Duration::from_secs(60);
     while !(listening(pid, "udp", 53) && listening(pid, "tcp", 53) && listening(pid, "tcp", 80)) {
         assert!(
@@ -127,7 +109,7 @@ fn an_unknown_user_is_refused_by_name() {
     assert_root();
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path(), "no-such-user-here");
-    let status = server.0.wait().unwrap();
+    let status = server.wait();
     assert!(!status.success());
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     assert!(
