@@ -33,6 +33,15 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// POSTs an action (`activate`, `rollback`) that must succeed; its message.
+async fn act(c: &mut Client, action: &str) -> String {
+    let r = c
+        .send("POST", &format!("/api/v1/firmware/{action}"), Value::Null)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["message"].as_str().unwrap().to_string()
+}
+
 fn state(b: &FwBox) -> UpdateState {
     UpdateState::load(&b.slots.state).unwrap()
 }
@@ -75,16 +84,8 @@ async fn a_good_bundle_installs_into_b_and_activate_arms_one_trial() {
     let config = b.app.config_file().to_path_buf();
     let kept = config.with_file_name(glory_hole::app::CONFIG_BEFORE_UPDATE);
     assert!(!kept.exists(), "no copy before activate");
-    let r = c
-        .send("POST", "/api/v1/firmware/activate", Value::Null)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("slot B (version 0.2.0)")
-    );
+    let message = act(&mut c, "activate").await;
+    assert!(message.contains("slot B (version 0.2.0)"), "{message}");
 
     assert_eq!(
         Selector::read(&b.slots.selector).unwrap(),
@@ -252,10 +253,7 @@ async fn trial_of_b(dir: &std::path::Path) -> FwBox {
     let on_a = fresh(dir, 2 * MIB, |c| c.querylog.enabled = false).await;
     let mut c = admin(&on_a).await;
     assert_eq!(upload(&mut c, good().0).await.status, 200);
-    let r = c
-        .send("POST", "/api/v1/firmware/activate", Value::Null)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    act(&mut c, "activate").await;
     until("the trial restart", || {
         on_a.restarts() == vec![Restart::Trial]
     })
@@ -303,10 +301,7 @@ async fn a_web_trial_on_a_pi_3_card_fills_the_slot_folder_first() {
         "from an old slot B",
         "nothing copied before activate"
     );
-    let r = c
-        .send("POST", "/api/v1/firmware/activate", Value::Null)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    act(&mut c, "activate").await;
     until("one trial restart", || b.restarts() == vec![Restart::Trial]).await;
 
     let tryboot = std::fs::read_to_string(selector.join("tryboot.txt")).unwrap();
@@ -374,16 +369,8 @@ async fn a_healthy_trial_is_committed_and_the_owner_can_roll_back() {
         f["can_rollback"], true,
         "A still holds its good system: {f}"
     );
-    let r = c
-        .send("POST", "/api/v1/firmware/rollback", Value::Null)
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("slot A (version 0.1.0)")
-    );
+    let message = act(&mut c, "rollback").await;
+    assert!(message.contains("slot A (version 0.1.0)"), "{message}");
     assert_eq!(
         Selector::read(&on_b.slots.selector).unwrap(),
         Selector::committed(SlotName::A)
