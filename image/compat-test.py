@@ -15,17 +15,22 @@ usage: compat-test.py [--keep DIR]     (make compat-test)
 """
 
 import argparse
+import importlib.util
 import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+# boot-test.py's DNS client (the same one update-test.py uses).
+_spec = importlib.util.spec_from_file_location(
+    "boot_test", os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot-test.py"))
+bt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bt)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPAT = os.path.join(ROOT, "target", "compat")
@@ -74,35 +79,6 @@ def config_text(binary, data):
         if n != 1:
             sys.exit(f"print-default-config: no line matches {pattern!r}")
     return text
-
-
-def dns_query(port, name, timeout=2.0):
-    """(rcode, [IPv4 answers]) for an A query over UDP to 127.0.0.1:port."""
-    qid = random.randrange(1 << 16)
-    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
-    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
-    q += struct.pack(">HH", 1, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(q, ("127.0.0.1", port))
-        r, _ = s.recvfrom(4096)
-    rid, flags, qd, an = struct.unpack(">HHHH", r[:8])
-    if rid != qid:
-        raise ValueError("answer to another query")
-    i = 12
-    for _ in range(qd):
-        while r[i]:
-            i += r[i] + 1
-        i += 5
-    out = []
-    for _ in range(an):
-        i += 2 if r[i] & 0xC0 == 0xC0 else len(r[i:].split(b"\0", 1)[0]) + 1
-        rtype, _, _, rdlen = struct.unpack(">HHIH", r[i:i + 10])
-        i += 10
-        if rtype == 1:
-            out.append(socket.inet_ntoa(r[i:i + rdlen]))
-        i += rdlen
-    return flags & 0xF, out
 
 
 class Server:
@@ -188,8 +164,8 @@ def main():
     try:
         port = s.dns_port()
         if check("this build starts on its own default config", port is not None, s.output()[-2000:]):
-            check("this build answers nas.lan", dns_query(port, "nas.lan")[1] == ["192.168.1.10"])
-            dns_query(port, marker)
+            check("this build answers nas.lan", bt.dns_query("nas.lan", port)[1] == ["192.168.1.10"])
+            bt.dns_query(marker, port)
             check("this build logs a query", logged(db, marker), s.output()[-2000:])
     finally:
         s.stop()
@@ -203,8 +179,8 @@ def main():
         if check("the previous release starts on this build's data directory", port is not None,
                  s.output()[-2000:]):
             check("the previous release answers nas.lan from that config",
-                  dns_query(port, "nas.lan")[1] == ["192.168.1.10"])
-            dns_query(port, marker)
+                  bt.dns_query("nas.lan", port)[1] == ["192.168.1.10"])
+            bt.dns_query(marker, port)
             check("the previous release logs into this build's query log", logged(db, marker),
                   s.output()[-2000:])
     finally:
