@@ -13,7 +13,8 @@
 #                         on a data directory this build made
 #   make buildroot-check  static checks of the Buildroot tree (buildroot-overlay/)
 #   make fuzz             every fuzz target (fuzz/) for FUZZ_SECONDS each (default
-#                         1800), one after the other: executions and crashes
+#                         1800), FUZZ_JOBS side by side (default 1): executions
+#                         and crashes
 #   make fuzz-smoke       every fuzz target for a few seconds (CI)
 #   make soak             benches/soak.sh for SOAK_SECONDS (default 1800): mixed
 #                         load, RSS flat, no client but the flooder failing
@@ -38,6 +39,7 @@ BUNDLE         := $(IMAGE_OUT)/glory-hole-$(VERSION)-rpi-arm64.ghb
 UPDATE_TEST    := target/update-test
 RUN_AARCH64    := qemu-aarch64-static $(AARCH64_BIN)
 FUZZ_SECONDS   ?= 1800
+FUZZ_JOBS      ?= 1
 SOAK_SECONDS   ?= 1800
 
 .PHONY: setup aarch64 aarch64-test image image-test update-test raspi3b-test compat-test buildroot-check stand-in \
@@ -99,7 +101,7 @@ buildroot-check: setup
 # The fuzz crate (fuzz/) is its own workspace, built with nightly by cargo
 # fuzz; .ci/setup installs both.
 fuzz:
-	sh fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) sh fuzz/run.sh $(FUZZ_SECONDS)
 
 fuzz-smoke:
 	sh fuzz/run.sh 5

@@ -7,6 +7,10 @@
 #
 #   sh fuzz/run.sh [SECONDS]      (default 1800; `make fuzz`, `make fuzz-smoke`)
 #
+# FUZZ_JOBS=N runs the targets in N lanes side by side (default 1), each
+# lane one target at a time on one core: `make fuzz FUZZ_JOBS=2` on a
+# 2-core machine takes half the wall time.
+#
 # Each target starts from its seeds (fuzz/corpus/TARGET/, in git) plus
 # what earlier runs found (fuzz/target/corpus/TARGET/, not in git), so a
 # long run continues where a short one stopped.
@@ -27,8 +31,8 @@ TABLE=target/log/summary.md
     echo "| target | seconds | executions | crashes |"
     echo "|---|---|---|---|"
 } >"$TABLE"
-failed=""
-for t in $($FUZZ list); do
+fuzz_one() {
+    t=$1
     mkdir -p "target/corpus/$t" "artifacts/$t"
     before=$(find "artifacts/$t" -type f | wc -l)
     log="target/log/$t.log"
@@ -46,12 +50,35 @@ for t in $($FUZZ list); do
     fi
     crashes=$(($(find "artifacts/$t" -type f | wc -l) - before))
     # The seconds it ran: a crash ends a target's run early.
-    echo "| $t | $(($(date +%s) - started)) | ${execs:-0} | $crashes |" >>"$TABLE"
+    echo "| $t | $(($(date +%s) - started)) | ${execs:-0} | $crashes |" >"target/log/$t.row"
     if [ "$crashes" -gt 0 ] || ! grep -q '^Done [0-9]* runs' "$log"; then
-        failed="$failed $t"
         echo "fuzz: $t: crashed or stopped early; the end of $PWD/$log:" >&2
         tail -n 30 "$log" >&2
     fi
+}
+TARGETS=$($FUZZ list)
+JOBS=${FUZZ_JOBS:-1}
+lane=0
+while [ "$lane" -lt "$JOBS" ]; do
+    (
+        i=0
+        for t in $TARGETS; do
+            [ $((i % JOBS)) -eq "$lane" ] && fuzz_one "$t"
+            i=$((i + 1))
+        done
+    ) &
+    lane=$((lane + 1))
+done
+wait
+failed=""
+for t in $TARGETS; do
+    row="target/log/$t.row"
+    if [ -f "$row" ]; then cat "$row" >>"$TABLE"; else echo "| $t | 0 | 0 | ? |" >>"$TABLE"; fi
+    log="target/log/$t.log"
+    if [ ! -f "$row" ] || [ "$(cut -d'|' -f5 "$row" | tr -d ' ')" != 0 ] || ! grep -q '^Done [0-9]* runs' "$log"; then
+        failed="$failed $t"
+    fi
+    rm -f "$row"
 done
 cat "$TABLE"
 if [ -n "$failed" ]; then
