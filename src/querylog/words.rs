@@ -127,8 +127,11 @@ pub struct Labels {
     pub upstreams: Vec<String>,
     pub rule: Box<dyn Fn(RuleRef) -> String + Send + Sync>,
     /// A client address's device name (`names`); none outside the server.
-    pub client_name: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub client_name: ClientNamer,
 }
+
+/// A client address (as the log writes it) to its device name.
+pub type ClientNamer = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Labels {
     /// Without the filter snapshot: the rule's kind and number.

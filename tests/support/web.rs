@@ -448,6 +448,18 @@ pub fn app_config(dir: &std::path::Path, upstream: Option<&str>) -> Config {
     Config::from_toml(&toml, "test config").unwrap()
 }
 
+/// The web UI in front of a running `App` on a free loopback port, set
+/// up with [`PASSWORD`]: its base URL and a logged-in client.
+pub async fn serve_set_up(app: &Arc<glory_hole::app::App>) -> (String, Client) {
+    let addrs = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap();
+    let base = format!("http://{}", addrs[0]);
+    let mut c = Client::new(&base);
+    assert_eq!(c.setup(PASSWORD).await.status, 200);
+    (base, c)
+}
+
 /// The config file as saved on disk.
 pub fn saved(b: &TestBox) -> Config {
     Config::load(&b.config_path()).unwrap()
