@@ -45,6 +45,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     pub filter: Arc<FilterService>,
     pub querylog: Arc<QueryLog>,
+    /// Client addresses to device names, for what the web shows.
+    pub names: Arc<crate::names::DeviceNames>,
     pub started: Instant,
     /// Where DNS actually listens (ports resolved).
     pub dns_addrs: Vec<SocketAddr>,
@@ -94,11 +96,13 @@ impl App {
         {
             tracing::warn!("firmware updates are off: {e}");
         }
+        let names = crate::names::DeviceNames::start(&config);
         let app = Arc::new(App {
             config: SavedConfig::new(config, save_to),
             engine: engine.clone(),
             filter,
             querylog,
+            names,
             started: Instant::now(),
             dns_addrs,
             web_addrs: std::sync::OnceLock::new(),
@@ -200,6 +204,7 @@ impl App {
             // CNAME targets.
             self.engine.cache.clear();
         }
+        self.names.apply(&new);
         if old.querylog != new.querylog {
             self.querylog.set_config(&new.querylog);
         }

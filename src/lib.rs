@@ -53,6 +53,7 @@ pub mod config;
 pub mod dns;
 pub mod events;
 pub mod filter;
+pub mod names;
 pub mod netif;
 pub mod priority;
 pub mod querylog;

@@ -130,7 +130,8 @@ fn from_csv(bytes: &[u8]) -> Vec<Tuple> {
             "status",
             "upstream",
             "latency_us",
-            "rule"
+            "rule",
+            "client_name"
         ]
     );
     r.records()

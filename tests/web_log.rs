@@ -224,24 +224,12 @@ async fn export_streams_every_row_the_filters_select() {
     use glory_hole::clock::now_ms;
     let dir = tempfile::tempdir().unwrap();
     let config = app_config(dir.path(), Some("127.0.0.1:9"));
-    {
-        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
-        let log = glory_hole::querylog::QueryLog::open(&config, rx).unwrap();
-        let now = now_ms();
-        for e in support::traffic::events(3, 6_000, now - 7_200_000, now - 60_000) {
-            tx.send(e).unwrap();
-        }
-        log.flush();
-    }
+    let now = now_ms();
+    support::traffic::store(&config, 3, 6_000, now - 7_200_000, now - 60_000);
     let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
         .await
         .unwrap();
-    let addrs = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
-        .await
-        .unwrap();
-    let base = format!("http://{}", addrs[0]);
-    let mut c = Client::new(&base);
-    assert_eq!(c.setup(PASSWORD).await.status, 200);
+    let (base, mut c) = serve_set_up(&app).await;
 
     for (filters, format) in [
         ("client=192.168.1.23&status=upstream", "csv"),

@@ -15,9 +15,12 @@ use std::sync::Arc;
 impl App {
     fn row(&self, r: &crate::querylog::LogRow, cfg: &Config) -> LogRowView {
         let filter = self.filter.current().load_full();
+        let (client_name, client_name_source) = self.client_name(&r.client).map(split).unzip();
         LogRowView {
             time_ms: r.time_ms,
             client: r.client.clone(),
+            client_name,
+            client_name_source,
             domain: r.domain.clone(),
             qtype: qtype_name(r.qtype),
             status: r.status.as_str().to_string(),
@@ -36,6 +39,10 @@ impl App {
             }),
         }
     }
+}
+
+fn split(n: ClientNameView) -> (String, String) {
+    (n.name, n.source)
 }
 
 fn range_ok<T>(r: anyhow::Result<T>, what: &str) -> Option<T> {
@@ -96,7 +103,15 @@ impl Backend for App {
         range_ok(res, "top")
             .unwrap_or_default()
             .into_iter()
-            .map(|(name, count)| TopItem { name, count })
+            .map(|(name, count)| {
+                let mut item = TopItem::new(name, count);
+                if kind == TopKind::Clients
+                    && let Some(n) = self.client_name(&item.name)
+                {
+                    (item.client_name, item.client_name_source) = (Some(n.name), Some(n.source));
+                }
+                item
+            })
             .collect()
     }
 
@@ -212,8 +227,10 @@ impl Backend for App {
     ) -> Result<u64, String> {
         let cfg = App::config(self);
         let filter = self.filter.current().load_full();
+        let names = self.names.clone();
         let labels = crate::querylog::Labels {
             upstreams: cfg.dns.upstreams.iter().map(|u| u.to_string()).collect(),
+            client_name: Box::new(move |c| names.name_of(c).map(|n| n.name.to_string())),
             rule: Box::new(move |x| {
                 filter.describe(crate::events::Reason {
                     kind: x.kind,
@@ -266,6 +283,13 @@ impl Backend for App {
             domain: e.name,
             decision: e.decision.to_string(),
             matches,
+        })
+    }
+
+    fn client_name(&self, client: &str) -> Option<ClientNameView> {
+        self.names.name_of(client).map(|n| ClientNameView {
+            name: n.name.to_string(),
+            source: n.source.as_str().to_string(),
         })
     }
 

@@ -50,8 +50,9 @@ impl ExportFormat {
     }
 }
 
-/// The columns of an export, as the `queries` SQL table names them.
-pub const COLUMNS: [&str; 10] = [
+/// The columns of an export, as the `queries` SQL table names them, and
+/// the device name (`names`; the SQL table has addresses only).
+pub const COLUMNS: [&str; 11] = [
     "time",
     "time_ms",
     "client",
@@ -62,6 +63,7 @@ pub const COLUMNS: [&str; 10] = [
     "upstream",
     "latency_us",
     "rule",
+    "client_name",
 ];
 
 const CLIENT_ID_SQL: &str = "SELECT id FROM main.clients WHERE addr = ?1";

@@ -126,7 +126,12 @@ pub struct Labels {
     /// The configured upstreams, by index.
     pub upstreams: Vec<String>,
     pub rule: Box<dyn Fn(RuleRef) -> String + Send + Sync>,
+    /// A client address's device name (`names`); none outside the server.
+    pub client_name: ClientNamer,
 }
+
+/// A client address (as the log writes it) to its device name.
+pub type ClientNamer = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Labels {
     /// Without the filter snapshot: the rule's kind and number.
@@ -134,6 +139,7 @@ impl Labels {
         Labels {
             upstreams,
             rule: Box::new(plain_rule),
+            client_name: Box::new(|_| None),
         }
     }
 
@@ -179,6 +185,9 @@ pub struct RowWords {
     pub upstream: Option<String>,
     pub latency_us: u32,
     pub rule: Option<String>,
+    /// Last, so a script reading the columns by position reads the others
+    /// where they were.
+    pub client_name: Option<String>,
 }
 
 /// Names seen in a walk, by id. Cleared when full, so a walk over any
@@ -232,10 +241,12 @@ impl Namer {
         labels: &Labels,
     ) -> rusqlite::Result<RowWords> {
         let time_ms = super::ms_of(r.key);
+        let client = self.client(c, r.client)?;
         Ok(RowWords {
             time: sql_time(time_ms),
             time_ms,
-            client: self.client(c, r.client)?,
+            client_name: (labels.client_name)(&client),
+            client,
             domain: self.domain(c, r.domain)?,
             qtype: qtype_name(r.qtype),
             rcode: r.rcode,

@@ -65,6 +65,31 @@ pub enum TopKind {
 pub struct TopItem {
     pub name: String,
     pub count: u64,
+    /// Top clients: the device's name, when known, and where it came
+    /// from (see [`ClientNameView`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name_source: Option<String>,
+}
+
+impl TopItem {
+    pub fn new(name: String, count: u64) -> TopItem {
+        TopItem {
+            name,
+            count,
+            client_name: None,
+            client_name_source: None,
+        }
+    }
+}
+
+/// A client's device name and where it came from: "dhcp" (a lease),
+/// "local" (a local record) or "ptr" (the router's answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientNameView {
+    pub name: String,
+    pub source: String,
 }
 
 /// Slow answers in a range, from the query log's roll-ups.
@@ -95,6 +120,12 @@ pub struct UpstreamLatencyView {
 pub struct LogRowView {
     pub time_ms: i64,
     pub client: String,
+    /// The client's device name, when known, and where it came from
+    /// (see [`ClientNameView`]).
+    #[serde(default)]
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub client_name_source: Option<String>,
     pub domain: String,
     /// "A", "AAAA", ... or the number.
     pub qtype: String,
@@ -271,6 +302,11 @@ pub trait Backend: Send + Sync + 'static {
         Err(format!("export: {NOT_AVAILABLE}"))
     }
     fn explain(&self, _domain: &str, _client: Option<IpAddr>) -> Option<ExplanationView> {
+        None
+    }
+    /// The device name of a client address (as text), when known. Never
+    /// waits: a name still being asked for shows on a later call.
+    fn client_name(&self, _client: &str) -> Option<ClientNameView> {
         None
     }
     /// Every configured list; counts and times when the filter knows them.

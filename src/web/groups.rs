@@ -4,7 +4,7 @@
 use super::State;
 use super::backend::TopKind;
 use super::dashboard::parse_range;
-use super::html::{esc, field_error, group_boxes, groups_text, html, page, top_table};
+use super::html::{client_text, esc, field_error, group_boxes, groups_text, html, page, top_table};
 use super::http::{ApiError, ApiResult, Body, Ext, blocking, csrf, edit, ok};
 use super::rules::rule_entry;
 use super::scope;
@@ -307,10 +307,20 @@ async fn clients_page(
         let clients = if is_default {
             "<span class=\"muted\">everyone else</span>".to_string()
         } else {
-            format!(
-                "<span class=\"mono\">{}</span>",
-                esc(&g.clients.as_deref().unwrap_or(&[]).join(", "))
-            )
+            let shown: Vec<String> = g
+                .clients
+                .iter()
+                .flatten()
+                .map(|c| {
+                    let n = st.backend.client_name(c);
+                    client_text(
+                        c,
+                        n.as_ref().map(|n| n.name.as_str()),
+                        n.as_ref().map(|n| n.source.as_str()),
+                    )
+                })
+                .collect();
+            shown.join(", ")
         };
         let mut own = Vec::new();
         for (word, v) in [("allow", &g.allow), ("block", &g.deny)] {

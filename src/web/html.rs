@@ -160,23 +160,58 @@ pub fn top_table_linked(title: &str, id: &str, items: &[TopItem], link: Option<&
         s.push_str("<tr><td class=\"muted\">Nothing yet</td></tr>");
     }
     for it in items {
+        let shown = match &it.client_name {
+            Some(n) => client_text(&it.name, Some(n), it.client_name_source.as_deref()),
+            None => esc(&it.name),
+        };
         let name = match link {
             Some(param) => format!(
-                "<a href=\"/querylog?{param}={}\">{}</a>",
+                "<a href=\"/querylog?{param}={}\">{shown}</a>",
                 esc(&urlencode(&it.name)),
-                esc(&it.name)
             ),
-            None => esc(&it.name),
+            None => shown,
         };
         let _ = write!(
             s,
-            "<tr><td class=\"mono\">{name}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"{}\">{name}</td><td class=\"num\">{}</td></tr>",
+            if it.client_name.is_some() {
+                "client"
+            } else {
+                "mono"
+            },
             it.count
         );
     }
     s.push_str("</tbody></table></div></div>");
     s
 }
+/// A client as the pages show it: its device name, with the address
+/// beside it and where the name came from on hover; the bare address when
+/// it has no name. `app.js` (`clientCell`) writes the same for the live
+/// log.
+pub fn client_text(addr: &str, name: Option<&str>, source: Option<&str>) -> String {
+    match name {
+        Some(n) => format!(
+            "<span class=\"device\" title=\"{} ({})\">{}</span> <span class=\"mono muted\">{}</span>",
+            esc(addr),
+            name_source(source.unwrap_or("")),
+            esc(n),
+            esc(addr)
+        ),
+        None => format!("<span class=\"mono\">{}</span>", esc(addr)),
+    }
+}
+
+/// Where a device name came from, in words.
+fn name_source(source: &str) -> &'static str {
+    match source {
+        "dhcp" => "name from a DHCP lease",
+        "local" => "name from a local record",
+        "ptr" => "name from the router",
+        _ => "name",
+    }
+}
+
 /// A query-string value, percent-encoded.
 pub fn urlencode(s: &str) -> String {
     s.bytes()

@@ -6,7 +6,7 @@
 
 use super::State;
 use super::backend::{ExplanationView, LogPageView, LogSearch, NOT_AVAILABLE};
-use super::html::{esc, html, page, time, urlencode};
+use super::html::{client_text, esc, html, page, time, urlencode};
 use super::http::{ApiError, ApiResult, Ext, blocking, csrf};
 use crate::querylog::ExportFormat;
 use crate::syntax::DomainName;
@@ -337,11 +337,16 @@ async fn log_page(
         };
         let _ = write!(
             s,
-            "<tr data-ms=\"{ms}\"><td><time data-ms=\"{ms}\">{t}</time></td><td class=\"mono hide-sm\">{c}</td><td class=\"mono\">{d}</td><td class=\"hide-sm\">{ty}</td><td>{tag}</td>\
+            "<tr data-ms=\"{ms}\"><td><time data-ms=\"{ms}\">{t}</time></td><td class=\"client hide-sm\">{shown}</td><td class=\"mono\">{d}</td><td class=\"hide-sm\">{ty}</td><td>{tag}</td>\
              <td><button type=\"button\" class=\"small sec\" data-why=\"{d}\" data-client=\"{c}\">why?</button> {action}</td></tr>",
             ms = r.time_ms,
             t = time(r.time_ms),
             c = esc(&r.client),
+            shown = client_text(
+                &r.client,
+                r.client_name.as_deref(),
+                r.client_name_source.as_deref()
+            ),
             d = esc(&r.domain),
             ty = esc(&r.qtype),
             tag = status_tag(&r.status, r.reason.as_deref()),

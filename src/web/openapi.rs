@@ -79,7 +79,7 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
     (
         "get",
         "/api/v1/querylog/export",
-        "Every stored query the log search's filters select, oldest first, streamed as a download (query: format=csv|jsonl, domain, client, status, qtype, from_ms, to_ms, before_ms, after_ms; no page limit). Columns: time (UTC, `YYYY-MM-DD HH:MM:SS.mmm`), time_ms, client, domain, type, rcode, status, upstream, latency_us, rule",
+        "Every stored query the log search's filters select, oldest first, streamed as a download (query: format=csv|jsonl, domain, client, status, qtype, from_ms, to_ms, before_ms, after_ms; no page limit). Columns: time (UTC, `YYYY-MM-DD HH:MM:SS.mmm`), time_ms, client, domain, type, rcode, status, upstream, latency_us, rule, client_name (the device name, when known)",
         None,
         false,
     ),

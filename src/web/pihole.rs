@@ -386,7 +386,7 @@ async fn top_clients(
         req,
         TopKind::Clients,
         q,
-        |t| json!({"ip": t.name, "name": "", "count": t.count}),
+        |t| json!({"ip": t.name, "name": t.client_name.unwrap_or_default(), "count": t.count}),
     )
     .await
 }

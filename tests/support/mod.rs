@@ -6,7 +6,8 @@
 //! server over a real config file, an HTTP client keeping cookies and the
 //! CSRF token), `update` (bundles, keys and file-backed slots for the updater),
 //! `firmware` (a real box over file-backed slots, streamed bundles),
-//! `browser` (headless Chromium over WebDriver), `netns` (the binary in a
+//! `browser` (headless Chromium over WebDriver), `names` (a household
+//! with device names: local records, a stand-in router answering PTR), `netns` (the binary in a
 //! network namespace of its own). Each test file declares `mod support;` and uses the part
 //! it needs.
 //!
@@ -19,6 +20,7 @@ pub mod dns;
 pub mod firmware;
 pub mod forward;
 pub mod heap;
+pub mod names;
 pub mod netns;
 pub mod querylog;
 pub mod traffic;

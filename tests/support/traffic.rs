@@ -32,6 +32,17 @@ pub const UPSTREAM: &str = "9.9.9.9:53";
 /// The list id blocked events name (their rule: kind 1, list 7).
 pub const BLOCK_LIST: u32 = 7;
 
+/// Stores `events(seed, n, from_ms, to_ms)` in `config`'s query log, as
+/// the log a box finds when it starts.
+pub fn store(config: &glory_hole::config::Config, seed: u64, n: usize, from_ms: i64, to_ms: i64) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let log = glory_hole::querylog::QueryLog::open(config, rx).unwrap();
+    for e in events(seed, n, from_ms, to_ms) {
+        tx.send(e).unwrap();
+    }
+    log.flush();
+}
+
 /// `n` events evenly spread over `[from_ms, to_ms)`, oldest first.
 pub fn events(seed: u64, n: usize, from_ms: i64, to_ms: i64) -> impl Iterator<Item = QueryEvent> {
     let mut rng = Rng(seed);

@@ -40,6 +40,8 @@ impl TestBackend {
         rows.push(LogRowView {
             time_ms,
             client: client.into(),
+            client_name: None,
+            client_name_source: None,
             domain: domain.into(),
             qtype: "A".into(),
             status: status.into(),
@@ -72,6 +74,9 @@ impl Backend for TestBackend {
     }
     fn lists(&self) -> Vec<ListView> {
         self.inner.lists()
+    }
+    fn client_name(&self, client: &str) -> Option<ClientNameView> {
+        self.inner.client_name(client)
     }
     fn summary(&self, r: TimeRange) -> Option<SummaryView> {
         if self.inner.has_querylog() {
@@ -136,7 +141,7 @@ impl Backend for TestBackend {
         }
         let mut v: Vec<TopItem> = counts
             .into_iter()
-            .map(|(name, count)| TopItem { name, count })
+            .map(|(name, count)| TopItem::new(name, count))
             .collect();
         v.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         v.truncate(n as usize);
@@ -441,6 +446,18 @@ pub fn app_config(dir: &std::path::Path, upstream: Option<&str>) -> Config {
         dir.display().to_string()
     );
     Config::from_toml(&toml, "test config").unwrap()
+}
+
+/// The web UI in front of a running `App` on a free loopback port, set
+/// up with [`PASSWORD`]: its base URL and a logged-in client.
+pub async fn serve_set_up(app: &Arc<glory_hole::app::App>) -> (String, Client) {
+    let addrs = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
+        .await
+        .unwrap();
+    let base = format!("http://{}", addrs[0]);
+    let mut c = Client::new(&base);
+    assert_eq!(c.setup(PASSWORD).await.status, 200);
+    (base, c)
 }
 
 /// The config file as saved on disk.

@@ -183,12 +183,24 @@
     Object.keys(attrs).forEach(function (k) { b.setAttribute(k, attrs[k]); });
     td.appendChild(b); td.appendChild(document.createTextNode(" "));
   }
+  // As html.rs client_text: the device name, the address beside it.
+  var nameFrom = { dhcp: "name from a DHCP lease", local: "name from a local record", ptr: "name from the router" };
+  function clientCell(td, r) {
+    var addr = document.createElement("span"); addr.className = "mono"; addr.textContent = r.client;
+    if (r.client_name) {
+      var n = document.createElement("span"); n.className = "device"; n.textContent = r.client_name;
+      n.title = r.client + " (" + (nameFrom[r.client_name_source] || "name") + ")";
+      addr.className = "mono muted";
+      td.appendChild(n); td.appendChild(document.createTextNode(" "));
+    }
+    td.appendChild(addr);
+  }
   function logRow(r) {
     var tr = document.createElement("tr");
     tr.setAttribute("data-ms", r.time_ms);
     var t = document.createElement("time"); t.setAttribute("data-ms", r.time_ms);
     cell(tr, null).appendChild(t);
-    cell(tr, r.client, "mono hide-sm");
+    clientCell(cell(tr, null, "client hide-sm"), r);
     cell(tr, r.domain, "mono");
     cell(tr, r.qtype, "hide-sm");
     var tag = document.createElement("span"); tag.className = "tag " + r.status; tag.textContent = r.status;
