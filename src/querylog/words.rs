@@ -57,21 +57,15 @@ pub fn source_of(s: &str) -> Option<Source> {
 /// `datetime()` form with milliseconds, so the text compares with
 /// `datetime('now', '-7 days')` as the times do.
 pub fn sql_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let t = secs as libc::time_t;
-    // SAFETY: gmtime_r only writes the tm we pass.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::gmtime_r(&t, &mut tm) }.is_null() {
-        return String::new();
-    }
+    let c = crate::clock::Civil::from_unix(ms.div_euclid(1000));
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
+        c.year,
+        c.month,
+        c.day,
+        c.hour,
+        c.minute,
+        c.second,
         ms.rem_euclid(1000)
     )
 }
@@ -104,15 +98,19 @@ pub fn parse_sql_time(s: &str) -> Option<i64> {
             .map(|d| d.iter().fold(0i64, |n, c| n * 10 + i64::from(c - b'0')))
             .unwrap_or(0)
     };
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    tm.tm_year = (num(0, 4) - 1900) as i32;
-    tm.tm_mon = (num(5, 2) - 1) as i32;
-    tm.tm_mday = num(8, 2) as i32;
-    tm.tm_hour = num(11, 2) as i32;
-    tm.tm_min = num(14, 2) as i32;
-    tm.tm_sec = num(17, 2) as i32;
-    // SAFETY: timegm only reads (and normalises) the tm we pass.
-    let secs = unsafe { libc::timegm(&mut tm) } as i64;
+    let month = num(5, 2) as u32;
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let secs = crate::clock::Civil {
+        year: num(0, 4),
+        month,
+        day: num(8, 2) as u32,
+        hour: num(11, 2) as u32,
+        minute: num(14, 2) as u32,
+        second: num(17, 2) as u32,
+    }
+    .to_unix();
     let frac = b.get(20..).unwrap_or(&[]);
     let mut ms = 0i64;
     for (i, c) in frac.iter().enumerate() {

@@ -153,20 +153,10 @@ pub fn utc(unix_s: u64) -> String {
     if unix_s == 0 {
         return String::new();
     }
-    let t = unix_s as libc::time_t;
-    // SAFETY: gmtime_r only writes the tm we pass.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::gmtime_r(&t, &mut tm) }.is_null() {
-        return String::new();
-    }
+    let c = crate::clock::Civil::from_unix(unix_s as i64);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
+        c.year, c.month, c.day, c.hour, c.minute, c.second
     )
 }
 
