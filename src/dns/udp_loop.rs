@@ -63,8 +63,9 @@ pub fn run(
             }
         }
         // A round with nothing upstream (every cached or blocked answer)
-        // reads no clock: the precise one costs a cached answer about
-        // 2 % (benches/instructions.sh).
+        // reads no clock and skips the upstream steps: 4 % of a cached
+        // answer's instructions (benches/instructions.sh,
+        // docs/performance.md).
         if !reader.upstream.idle() {
             let now = Instant::now();
             reader.upstream_replies(now);
