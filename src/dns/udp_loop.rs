@@ -63,7 +63,7 @@ pub fn run(
             }
         }
         // A round with nothing upstream (every cached or blocked answer)
-        // reads no clock and skips the upstream steps: 4 % of a cached
+        // reads no clock and skips the upstream steps: 2-4 % of a cached
         // answer's instructions (benches/instructions.sh,
         // docs/performance.md).
         if !reader.upstream.idle() {
