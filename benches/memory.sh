@@ -9,6 +9,7 @@
 #   PROFILE=release benches/memory.sh (default: the `firmware` profile, the
 #                                  code the board runs; smaller code maps fewer
 #                                  program pages)
+#   GH=PATH benches/memory.sh      (that glory-hole build instead of a fresh one)
 #
 # Prints Markdown, then fails (exit 1) if a bound is broken: idle <= 8 MiB
 # and peak during the flood <= memory_mib + 12 MiB (docs/performance.md's
@@ -26,8 +27,10 @@ trap cleanup EXIT INT TERM
 
 .ci/setup >/dev/null
 PROFILE=${PROFILE:-firmware}
-cargo build --profile "$PROFILE" --quiet --bin glory-hole
-GH=target/$PROFILE/glory-hole
+if [ -z "${GH:-}" ]; then
+    cargo build --profile "$PROFILE" --quiet --bin glory-hole
+    GH=target/$PROFILE/glory-hole
+fi
 # The test's internet: its own binary, with the `testing` feature.
 cargo build --release --quiet --features testing --bin stand-in-upstream
 
@@ -75,7 +78,7 @@ DONE=$(awk '/Response codes:/ { for (i = 3; i < NF; i++) if ($i == "NOERROR") n 
 AFTER=$(kib VmRSS)
 PEAK=$(kib VmHWM)
 
-echo "query log: ${QUERYLOG:-on}; build profile: $PROFILE"
+echo "query log: ${QUERYLOG:-on}; build: $GH"
 echo
 echo "| measure | MiB |"
 echo "|---|---|"

@@ -7,8 +7,9 @@
 //!       client and upstream sockets until the next attempt deadline)
 //! → queries: recvmmsg → Engine::begin → answer now, or forward
 //!       (plain UDP: this thread's InlineForwarder; else tokio)
-//! → upstream replies, expired attempts → settled exchanges
-//! → sendmmsg the upstream queries of the batch, per upstream
+//! → if anything is upstream: upstream replies, expired attempts →
+//!       settled exchanges; sendmmsg the upstream queries of the batch
+//!       per upstream
 //! → answer forwarded queries (Engine::complete) → sendmmsg the answers
 //! ```
 //!
@@ -56,15 +57,21 @@ pub fn run(
     };
     while !stop.load(Ordering::Relaxed) {
         let n = reader.wait_and_read(&mut inbox);
-        let now = Instant::now();
         for i in 0..n {
             if let (raw, Some(from)) = inbox.get(i) {
-                reader.serve(raw, from, now);
+                reader.serve(raw, from);
             }
         }
-        reader.upstream_replies(now);
-        reader.upstream.expire(now, &mut reader.done);
-        reader.upstream.flush();
+        // A round with nothing upstream (every cached or blocked answer)
+        // reads no clock and skips the upstream steps: 2-4 % of a cached
+        // answer's instructions (benches/instructions.sh,
+        // docs/performance.md).
+        if !reader.upstream.idle() {
+            let now = Instant::now();
+            reader.upstream_replies(now);
+            reader.upstream.expire(now, &mut reader.done);
+            reader.upstream.flush();
+        }
         reader.answer_forwarded();
         reader.outbox.flush(&reader.sock);
     }
@@ -141,7 +148,7 @@ impl Reader {
     }
 
     /// One query from `from`: answered into the outbox, or forwarded.
-    fn serve(&mut self, raw: &[u8], from: SocketAddr, now: Instant) {
+    fn serve(&mut self, raw: &[u8], from: SocketAddr) {
         if self.outbox.is_full() {
             self.outbox.flush(&self.sock);
         }
@@ -151,13 +158,13 @@ impl Reader {
         {
             Step::Reply => self.outbox.push(from),
             Step::Drop => {}
-            Step::Forward(pending) => self.forward(pending, from, now),
+            Step::Forward(pending) => self.forward(pending, from),
         }
     }
 
     /// A cache miss: sent from this thread when its upstreams are plain
     /// UDP, else forwarded on tokio as a TCP client's miss is.
-    fn forward(&mut self, pending: Box<Pending>, from: SocketAddr, now: Instant) {
+    fn forward(&mut self, pending: Box<Pending>, from: SocketAddr) {
         let fwd = pending.forwarder();
         if !fwd.plain_udp_only() {
             let (sock, engine) = (self.sock.clone(), self.engine.clone());
@@ -171,7 +178,7 @@ impl Reader {
         let fwd = fwd.clone();
         let msg = pending.upstream_query();
         self.upstream
-            .start(&fwd, msg, (pending, from), now, &mut self.done);
+            .start(&fwd, msg, (pending, from), Instant::now(), &mut self.done);
     }
 
     /// Reads every upstream socket the last poll found ready.
@@ -185,6 +192,9 @@ impl Reader {
 
     /// Answers every query whose exchange ended this round.
     fn answer_forwarded(&mut self) {
+        if self.done.is_empty() {
+            return;
+        }
         // Taken out and put back, so the list keeps its room.
         let mut done = std::mem::take(&mut self.done);
         for finished in done.drain(..) {

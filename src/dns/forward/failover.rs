@@ -26,7 +26,9 @@ pub(crate) struct Failover {
     failed: Vec<usize>,
     passes_left: u8,
     attempts: usize,
-    last: String,
+    /// The last problem, if any: set only on a failure, so an answered
+    /// query allocates nothing for it.
+    last: Option<String>,
     fallback: Option<Answer>,
 }
 
@@ -46,7 +48,7 @@ impl Failover {
             failed: Vec::new(),
             passes_left: 1,
             attempts: 0,
-            last: String::from("no attempt was made"),
+            last: None,
             fallback: None,
         }
     }
@@ -85,15 +87,15 @@ impl Failover {
                 // Often about the name (e.g. DNSSEC), not the upstream:
                 // no back-off, but ask another.
                 u.health.servfail(took);
-                self.last = format!("{} answered SERVFAIL", u.label);
+                self.last = Some(format!("{} answered SERVFAIL", u.label));
             }
             wire::RCODE_REFUSED => {
                 // An upstream refusing us is misconfigured.
                 u.health.failure(inner.upstream_timeout);
-                self.last = format!(
+                self.last = Some(format!(
                     "{} answered REFUSED (does it allow queries from this box?)",
                     u.label
-                );
+                ));
             }
             _ => {
                 u.health.success(took);
@@ -108,7 +110,7 @@ impl Failover {
     pub fn failed(&mut self, inner: &Inner, i: usize, error: &dyn Display) {
         let u = &inner.upstreams[i];
         u.health.failure(inner.upstream_timeout);
-        self.last = format!("{}: {error}", u.label);
+        self.last = Some(format!("{}: {error}", u.label));
         self.failed.push(i);
     }
 
@@ -120,7 +122,11 @@ impl Failover {
         if budget >= inner.upstream_timeout {
             u.health.failure(inner.upstream_timeout);
         }
-        self.last = format!("{}: no answer within {} ms", u.label, budget.as_millis());
+        self.last = Some(format!(
+            "{}: no answer within {} ms",
+            u.label,
+            budget.as_millis()
+        ));
         self.failed.push(i);
     }
 
@@ -130,7 +136,7 @@ impl Failover {
         self.fallback.ok_or(ForwardError::NoAnswer {
             deadline_ms: inner.query_timeout.as_millis() as u64,
             attempts: self.attempts,
-            last: self.last,
+            last: self.last.unwrap_or_else(|| "no attempt was made".into()),
         })
     }
 }
