@@ -52,6 +52,8 @@ pub struct App {
     pub web_addrs: std::sync::OnceLock<Vec<SocketAddr>>,
     /// The firmware updater, or why this box has none.
     pub firmware: Result<Arc<crate::update::Updater>, String>,
+    /// The DHCP server (off unless `dhcp.enabled`): status and leases.
+    pub dhcp: crate::dhcp::Dhcp,
     reboot: firmware::Reboot,
     _dns: server::DnsServer,
 }
@@ -87,6 +89,7 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?,
         );
         let dns = server::start(engine.clone(), &config.dns).await?;
+        let dhcp = crate::dhcp::Dhcp::start(&config, engine.lease_names.clone());
         let dns_addrs = dns.addrs.clone();
         let updater = firmware::updater(&config).map(Arc::new);
         if let Err(e) = &updater
@@ -103,6 +106,7 @@ impl App {
             dns_addrs,
             web_addrs: std::sync::OnceLock::new(),
             firmware: updater,
+            dhcp,
             reboot,
             _dns: dns,
         });
@@ -145,6 +149,7 @@ impl App {
     /// they were, whatever the new version writes.
     pub fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
         self.querylog.flush();
+        self.dhcp.flush();
         if how == crate::update::Restart::Trial {
             self.keep_config_before_update()?;
         }
@@ -202,6 +207,9 @@ impl App {
         }
         if old.querylog != new.querylog {
             self.querylog.set_config(&new.querylog);
+        }
+        if old.dhcp != new.dhcp || old.data_dir != new.data_dir {
+            self.dhcp.apply(&new);
         }
         edit.swap_in(new);
         Ok(())
@@ -300,6 +308,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         }
         tracing::info!("stopping");
         app.querylog.flush();
+        app.dhcp.flush();
         Ok(())
     })
 }

@@ -14,12 +14,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod dhcp;
 mod unknown;
 mod update;
 mod values;
 
 use crate::syntax::rule::parse_entries;
 use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
+pub use dhcp::{DhcpConfig, Mac, StaticLease, check_label};
 pub use update::{SlotPaths, UpdateConfig};
 pub use values::{BlockedResponse, Cidr, ClientSpec, Dur, Upstream, canonical_ip, parse_mac};
 
@@ -37,6 +39,7 @@ pub struct Config {
     pub querylog: QueryLogConfig,
     pub web: WebConfig,
     pub update: UpdateConfig,
+    pub dhcp: DhcpConfig,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             querylog: QueryLogConfig::default(),
             web: WebConfig::default(),
             update: UpdateConfig::default(),
+            dhcp: DhcpConfig::default(),
         }
     }
 }
@@ -592,6 +596,7 @@ impl Config {
     /// Cross-field checks that the types alone cannot express.
     pub fn validate(&self) -> Result<(), String> {
         self.update.validate()?;
+        self.dhcp.validate()?;
         if self.dns.listen.is_empty() {
             return Err("dns.listen: at least one address is needed".into());
         }
