@@ -13,9 +13,10 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 /// How long offers are waited for; the DISCOVER is sent at the start and
-/// again halfway (one may be lost). Home routers answer within
-/// milliseconds.
-pub const WAIT: Duration = Duration::from_secs(2);
+/// again halfway (one may be lost). A server may first ping the address
+/// it means to offer: dnsmasq (in many home routers) waits 3 s for an
+/// echo before offering (seen in tests/dhcp.rs's log).
+pub const WAIT: Duration = Duration::from_secs(5);
 
 /// The address of a DHCP server that offered on `interface` within
 /// `wait`, or None.

@@ -7,7 +7,8 @@
 //! CSRF token), `update` (bundles, keys and file-backed slots for the updater),
 //! `firmware` (a real box over file-backed slots, streamed bundles),
 //! `browser` (headless Chromium over WebDriver), `netns` (the binary in a
-//! network namespace of its own). Each test file declares `mod support;` and uses the part
+//! network namespace of its own), `segment` (a LAN of two namespaces
+//! over a veth pair, for the DHCP server). Each test file declares `mod support;` and uses the part
 //! it needs.
 //!
 //! Not for: test doubles of the outside world (stand-in upstream, DNS test
@@ -21,6 +22,7 @@ pub mod forward;
 pub mod heap;
 pub mod netns;
 pub mod querylog;
+pub mod segment;
 pub mod traffic;
 pub mod update;
 pub mod web;

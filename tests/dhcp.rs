@@ -1,0 +1,277 @@
+//! The DHCP server against real DHCP clients from Debian, over a veth
+//! pair between two network namespaces (`support::segment`): busybox's
+//! `udhcpc` gets a lease with the box as its DNS server and renews it, a
+//! static lease goes to its MAC, a second DHCP server on the segment keeps
+//! ours from starting, leases survive a restart, and a lease's name
+//! answers over DNS (A and PTR).
+
+mod support;
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+use support::segment::{BOX, Segment, Server};
+
+const SERVING: &str = "dhcp: serving on gh0";
+
+fn config(dir: &Path) -> String {
+    format!(
+        r#"data_dir = {:?}
+[dns]
+listen = ["127.0.0.1:1053"]
+upstreams = ["127.0.0.1:9"]
+[web]
+enabled = false
+[dhcp]
+enabled = true
+interface = "gh0"
+range = ["192.168.7.100", "192.168.7.120"]
+netmask = "255.255.255.0"
+gateway = "192.168.7.1"
+lease_time = "1h"
+domain = "lan"
+[[dhcp.static]]
+mac = "02:00:00:00:00:09"
+ip = "192.168.7.20"
+name = "tv"
+"#,
+        dir.join("data")
+    )
+}
+
+/// A segment and a serving glory-hole, or None where veth is refused.
+fn serving(dir: &Path) -> Option<(Segment, Server)> {
+    let seg = Segment::new(dir)?;
+    let mut server = seg.start_server(&config(dir));
+    server.wait_for_log(SERVING, 1);
+    Some((seg, server))
+}
+
+/// The udhcpc script: each event and what the lease says, one line, into
+/// `events`; the address put on the interface (renewing needs it).
+fn script(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("udhcpc.sh");
+    let text = format!(
+        "#!/bin/sh\necho \"$1 ip=$ip subnet=$subnet router=$router dns=$dns domain=$domain \
+         lease=$lease\" >> {events}\ncase \"$1\" in bound|renew) ip addr flush dev \"$interface\"; \
+         ip addr add \"$ip/$subnet\" dev \"$interface\";; esac\n",
+        events = dir.join("events").display()
+    );
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p
+}
+
+/// `busybox udhcpc` on gh1 with `args`, running.
+fn udhcpc(seg: &Segment, dir: &Path, args: &[&str]) -> Child {
+    seg.on_lan("busybox")
+        .args(["udhcpc", "-f", "-i", "gh1", "-t", "10", "-T", "1", "-s"])
+        .arg(script(dir))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("busybox is installed (.ci/setup)")
+}
+
+/// The `nth` (1-based) script line starting with `event`, waited for.
+fn event(dir: &Path, event: &str, nth: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(dir.join("events")).unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{event} ")))
+            .collect();
+        if lines.len() >= nth {
+            return lines[nth - 1].to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {event} #{nth} from udhcpc in 30 s; events:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A lease taken with `udhcpc -q` (quits once bound): the script's line.
+fn lease_once(seg: &Segment, dir: &Path, nth: usize) -> String {
+    let mut c = udhcpc(seg, dir, &["-q", "-n"]);
+    let line = event(dir, "bound", nth);
+    let _ = c.wait();
+    line
+}
+
+/// `dig +short` inside the box for `name` and `qtype`.
+fn dig(seg: &Segment, name: &str, qtype: &str) -> String {
+    let out = seg
+        .in_box("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            "1053",
+            "+short",
+            "+tries=3",
+            "+time=2",
+            name,
+            qtype,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dig {name} {qtype}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn udhcpc_gets_a_lease_with_the_box_as_dns_renews_it_and_its_name_answers() {
+    let dir = tmp();
+    let Some((seg, server)) = serving(dir.path()) else {
+        return;
+    };
+    seg.set_mac("02:00:00:00:00:01");
+    let mut client = udhcpc(&seg, dir.path(), &["-x", "hostname:Kitchen-Radio"]);
+    let bound = event(dir.path(), "bound", 1);
+    assert_eq!(
+        bound,
+        format!(
+            "bound ip=192.168.7.100 subnet=255.255.255.0 router=192.168.7.1 dns={BOX} \
+             domain=lan lease=3600"
+        ),
+        "{}",
+        server.log()
+    );
+    // SIGUSR1: renew now (a unicast REQUEST from the leased address).
+    // SAFETY: kill(2) on the client this test started.
+    unsafe { libc::kill(client.id() as i32, libc::SIGUSR1) };
+    let renew = event(dir.path(), "renew", 1);
+    assert!(renew.starts_with("renew ip=192.168.7.100 "), "{renew}");
+    assert!(renew.contains(&format!("dns={BOX} ")), "{renew}");
+    let _ = client.kill();
+    let _ = client.wait();
+
+    assert_eq!(dig(&seg, "kitchen-radio.lan", "A"), "192.168.7.100");
+    assert_eq!(
+        dig(&seg, "100.7.168.192.in-addr.arpa", "PTR"),
+        "kitchen-radio.lan."
+    );
+    // The static lease's name answers before its device has come.
+    assert_eq!(dig(&seg, "tv.lan", "A"), "192.168.7.20");
+    assert_eq!(dig(&seg, "kitchen-radio.lan", "AAAA"), "");
+    assert_eq!(dig(&seg, "nobody.lan", "A"), "");
+}
+
+#[test]
+fn a_static_lease_goes_to_its_mac() {
+    let dir = tmp();
+    let Some((seg, server)) = serving(dir.path()) else {
+        return;
+    };
+    seg.set_mac("02:00:00:00:00:09");
+    let bound = lease_once(&seg, dir.path(), 1);
+    assert!(
+        bound.starts_with("bound ip=192.168.7.20 "),
+        "{bound}\n{}",
+        server.log()
+    );
+    assert!(bound.contains(&format!("dns={BOX} ")), "{bound}");
+    assert_eq!(dig(&seg, "20.7.168.192.in-addr.arpa", "PTR"), "tv.lan.");
+}
+
+#[test]
+fn leases_survive_a_restart() {
+    let dir = tmp();
+    let Some((seg, server)) = serving(dir.path()) else {
+        return;
+    };
+    seg.set_mac("02:00:00:00:00:01");
+    assert!(lease_once(&seg, dir.path(), 1).starts_with("bound ip=192.168.7.100 "));
+    seg.set_mac("02:00:00:00:00:02");
+    let second = lease_once(&seg, dir.path(), 2);
+    assert!(second.starts_with("bound ip=192.168.7.101 "), "{second}");
+    server.stop();
+    let saved = std::fs::read_to_string(dir.path().join("data/dhcp-leases.json")).unwrap();
+    assert!(saved.contains("02:00:00:00:00:02"), "{saved}");
+
+    // The second client comes back first: a server that forgot would give
+    // it the first free address, .100.
+    let mut server = seg.start_server(&config(dir.path()));
+    server.wait_for_log(SERVING, 2);
+    seg.set_mac("02:00:00:00:00:02");
+    let again = lease_once(&seg, dir.path(), 3);
+    assert!(
+        again.starts_with("bound ip=192.168.7.101 "),
+        "{again}\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_second_dhcp_server_on_the_segment_stops_ours() {
+    let dir = tmp();
+    let Some(seg) = Segment::new(dir.path()) else {
+        return;
+    };
+    seg.lan_sh("ip addr add 192.168.7.3/24 dev gh1");
+    let dnsmasq_log = dir.path().join("dnsmasq.log");
+    let mut dnsmasq = seg
+        .on_lan("dnsmasq")
+        .args([
+            "--no-daemon",
+            "--port=0",
+            "--interface=gh1",
+            "--bind-interfaces",
+            "--dhcp-range=192.168.7.150,192.168.7.160,1h",
+            "--no-resolv",
+            "--no-hosts",
+            "--user=root",
+            "--log-facility=-",
+            "--log-dhcp",
+        ])
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("dnsmasq.pid").display()
+        ))
+        .arg(format!(
+            "--dhcp-leasefile={}",
+            dir.path().join("dnsmasq.leases").display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&dnsmasq_log).unwrap())
+        .spawn()
+        .expect("dnsmasq is installed (.ci/setup)");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&dnsmasq_log)
+        .unwrap_or_default()
+        .contains("DHCP, IP range")
+    {
+        assert!(
+            dnsmasq.try_wait().unwrap().is_none(),
+            "dnsmasq ended: {}",
+            std::fs::read_to_string(&dnsmasq_log).unwrap_or_default()
+        );
+        assert!(Instant::now() < deadline, "dnsmasq did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut server = seg.start_server(&config(dir.path()));
+    server.wait_for_log("dhcp: not serving:", 1);
+    let log = server.log();
+    assert!(
+        log.contains(
+            "another DHCP server (192.168.7.3) answers on gh0; two DHCP servers on one network"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains(SERVING), "{log}");
+    // Nothing listens on the DHCP port; DNS still answers.
+    let ss = seg.in_box("ss").args(["-lun"]).output().unwrap();
+    let ss = String::from_utf8_lossy(&ss.stdout).to_string();
+    assert!(!ss.contains(":67 "), "{ss}");
+    assert!(ss.contains("127.0.0.1:1053"), "{ss}");
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+}
