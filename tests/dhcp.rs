@@ -275,3 +275,62 @@ fn a_second_dhcp_server_on_the_segment_stops_ours() {
     let _ = dnsmasq.kill();
     let _ = dnsmasq.wait();
 }
+
+#[test]
+fn dhcpcd_is_offered_the_network_with_the_box_as_dns() {
+    let dir = tmp();
+    let Some((seg, server)) = serving(dir.path()) else {
+        return;
+    };
+    seg.set_mac("02:00:00:00:00:03");
+    // --test: print the offer's variables, touch nothing. dhcpcd then
+    // fails to drop privileges inside the user namespace and ends badly
+    // (its exit status says nothing about the offer, its output does),
+    // leaving helpers behind: a PID namespace of its own ends them all.
+    let out_file = dir.path().join("dhcpcd.out");
+    let out = std::fs::File::create(&out_file).unwrap();
+    let _ = seg
+        .on_lan("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "timeout",
+            "-s",
+            "KILL",
+            "30",
+        ])
+        .args([
+            "dhcpcd",
+            "--test",
+            "-B",
+            "-4",
+            "-1",
+            "-t",
+            "20",
+            "-f",
+            "/dev/null",
+            "gh1",
+        ])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .status()
+        .expect("dhcpcd is installed (.ci/setup)");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    for want in [
+        "reason='TEST'".to_string(),
+        "new_ip_address='192.168.7.100'".into(),
+        format!("new_domain_name_servers='{BOX}'"),
+        format!("new_dhcp_server_identifier='{BOX}'"),
+        "new_routers='192.168.7.1'".into(),
+        "new_domain_name='lan'".into(),
+        "new_subnet_mask='255.255.255.0'".into(),
+        "new_dhcp_lease_time='3600'".into(),
+    ] {
+        assert!(
+            text.contains(&want),
+            "{want} missing:\n{text}\n{}",
+            server.log()
+        );
+    }
+}
