@@ -41,8 +41,13 @@ name = "tv"
 
 /// A segment and a serving glory-hole, or None where veth is refused.
 fn serving(dir: &Path) -> Option<(Segment, Server)> {
+    serving_with(dir, "")
+}
+
+/// [`serving`] with `extra` TOML after the config.
+fn serving_with(dir: &Path, extra: &str) -> Option<(Segment, Server)> {
     let seg = Segment::new(dir)?;
-    let mut server = seg.start_server(&config(dir));
+    let mut server = seg.start_server(&(config(dir) + extra));
     server.wait_for_log(SERVING, 1);
     Some((seg, server))
 }
@@ -167,7 +172,9 @@ fn udhcpc_gets_a_lease_with_the_box_as_dns_renews_it_and_its_name_answers() {
 #[test]
 fn a_static_lease_goes_to_its_mac() {
     let dir = tmp();
-    let Some((seg, server)) = serving(dir.path()) else {
+    // The user's own record for the name wins over the lease's.
+    let record = "[[local.records]]\nname = \"tv.lan\"\ntype = \"A\"\nvalue = \"192.168.7.99\"\n";
+    let Some((seg, server)) = serving_with(dir.path(), record) else {
         return;
     };
     seg.set_mac("02:00:00:00:00:09");
@@ -179,6 +186,7 @@ fn a_static_lease_goes_to_its_mac() {
     );
     assert!(bound.contains(&format!("dns={BOX} ")), "{bound}");
     assert_eq!(dig(&seg, "20.7.168.192.in-addr.arpa", "PTR"), "tv.lan.");
+    assert_eq!(dig(&seg, "tv.lan", "A"), "192.168.7.99");
 }
 
 #[test]
