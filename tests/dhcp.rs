@@ -101,9 +101,9 @@ fn event(dir: &Path, event: &str, nth: usize) -> String {
 
 /// A lease taken with `udhcpc -q` (quits once bound): the script's line.
 fn lease_once(seg: &Segment, dir: &Path, nth: usize) -> String {
-    let mut c = udhcpc(seg, dir, &["-q", "-n"]);
+    let mut c = Killed(udhcpc(seg, dir, &["-q", "-n"]));
     let line = event(dir, "bound", nth);
-    let _ = c.wait();
+    let _ = c.0.wait();
     line
 }
 
@@ -127,6 +127,16 @@ fn dig(seg: &Segment, name: &str, qtype: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -138,7 +148,7 @@ fn udhcpc_gets_a_lease_with_the_box_as_dns_renews_it_and_its_name_answers() {
         return;
     };
     seg.set_mac("02:00:00:00:00:01");
-    let mut client = udhcpc(&seg, dir.path(), &["-x", "hostname:Kitchen-Radio"]);
+    let client = Killed(udhcpc(&seg, dir.path(), &["-x", "hostname:Kitchen-Radio"]));
     let bound = event(dir.path(), "bound", 1);
     assert_eq!(
         bound,
@@ -151,12 +161,11 @@ fn udhcpc_gets_a_lease_with_the_box_as_dns_renews_it_and_its_name_answers() {
     );
     // SIGUSR1: renew now (a unicast REQUEST from the leased address).
     // SAFETY: kill(2) on the client this test started.
-    unsafe { libc::kill(client.id() as i32, libc::SIGUSR1) };
+    unsafe { libc::kill(client.0.id() as i32, libc::SIGUSR1) };
     let renew = event(dir.path(), "renew", 1);
     assert!(renew.starts_with("renew ip=192.168.7.100 "), "{renew}");
     assert!(renew.contains(&format!("dns={BOX} ")), "{renew}");
-    let _ = client.kill();
-    let _ = client.wait();
+    drop(client);
 
     assert_eq!(dig(&seg, "kitchen-radio.lan", "A"), "192.168.7.100");
     assert_eq!(
@@ -251,13 +260,14 @@ fn a_second_dhcp_server_on_the_segment_stops_ours() {
         .stderr(std::fs::File::create(&dnsmasq_log).unwrap())
         .spawn()
         .expect("dnsmasq is installed (.ci/setup)");
+    let mut dnsmasq = Killed(dnsmasq);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&dnsmasq_log)
         .unwrap_or_default()
         .contains("DHCP, IP range")
     {
         assert!(
-            dnsmasq.try_wait().unwrap().is_none(),
+            dnsmasq.0.try_wait().unwrap().is_none(),
             "dnsmasq ended: {}",
             std::fs::read_to_string(&dnsmasq_log).unwrap_or_default()
         );
@@ -280,8 +290,6 @@ fn a_second_dhcp_server_on_the_segment_stops_ours() {
     let ss = String::from_utf8_lossy(&ss.stdout).to_string();
     assert!(!ss.contains(":67 "), "{ss}");
     assert!(ss.contains("127.0.0.1:1053"), "{ss}");
-    let _ = dnsmasq.kill();
-    let _ = dnsmasq.wait();
 }
 
 #[test]
