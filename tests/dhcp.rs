@@ -234,7 +234,7 @@ fn a_second_dhcp_server_on_the_segment_stops_ours() {
     };
     seg.lan_sh("ip addr add 192.168.7.3/24 dev gh1");
     let dnsmasq_log = dir.path().join("dnsmasq.log");
-    let mut dnsmasq = seg
+    let dnsmasq = seg
         .on_lan("dnsmasq")
         .args([
             "--no-daemon",
