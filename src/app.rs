@@ -54,6 +54,8 @@ pub struct App {
     pub web_addrs: std::sync::OnceLock<Vec<SocketAddr>>,
     /// The firmware updater, or why this box has none.
     pub firmware: Result<Arc<crate::update::Updater>, String>,
+    /// The DHCP server (off unless `dhcp.enabled`): status and leases.
+    pub dhcp: crate::dhcp::Dhcp,
     reboot: firmware::Reboot,
     _dns: server::DnsServer,
 }
@@ -89,6 +91,8 @@ impl App {
                 .map_err(|e| anyhow::anyhow!("config: {e}"))?,
         );
         let dns = server::start(engine.clone(), &config.dns).await?;
+        let names = crate::names::DeviceNames::start(&config);
+        let dhcp = crate::dhcp::Dhcp::start(&config, engine.lease_names.clone(), names.clone());
         let dns_addrs = dns.addrs.clone();
         let updater = firmware::updater(&config).map(Arc::new);
         if let Err(e) = &updater
@@ -96,7 +100,6 @@ impl App {
         {
             tracing::warn!("firmware updates are off: {e}");
         }
-        let names = crate::names::DeviceNames::start(&config);
         let app = Arc::new(App {
             config: SavedConfig::new(config, save_to),
             engine: engine.clone(),
@@ -107,6 +110,7 @@ impl App {
             dns_addrs,
             web_addrs: std::sync::OnceLock::new(),
             firmware: updater,
+            dhcp,
             reboot,
             _dns: dns,
         });
@@ -149,6 +153,7 @@ impl App {
     /// they were, whatever the new version writes.
     pub fn restart(&self, how: crate::update::Restart) -> Result<(), String> {
         self.querylog.flush();
+        self.dhcp.flush();
         if how == crate::update::Restart::Trial {
             self.keep_config_before_update()?;
         }
@@ -207,6 +212,9 @@ impl App {
         self.names.apply(&new);
         if old.querylog != new.querylog {
             self.querylog.set_config(&new.querylog);
+        }
+        if old.dhcp != new.dhcp || old.data_dir != new.data_dir {
+            self.dhcp.apply(&new);
         }
         edit.swap_in(new);
         Ok(())
@@ -305,6 +313,7 @@ pub fn run(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         }
         tracing::info!("stopping");
         app.querylog.flush();
+        app.dhcp.flush();
         Ok(())
     })
 }

@@ -50,6 +50,7 @@ pub mod appliance;
 pub mod atomic_file;
 pub mod clock;
 pub mod config;
+pub mod dhcp;
 pub mod dns;
 pub mod events;
 pub mod filter;

@@ -5,7 +5,8 @@
 //! Used for: the LAN's global IPv6 prefixes, which `dns.allow_clients`'s
 //! private ranges cannot name in advance (`dns::pipeline` reads them at
 //! start and at every config reload); the addresses the mDNS responder
-//! answers with; skipping an IPv6 listen address on a machine without IPv6.
+//! answers with; skipping an IPv6 listen address on a machine without IPv6;
+//! the DHCP server's own address on the interface it serves.
 //! Not for: configuring interfaces (the appliance's `network.conf`).
 
 use std::io;
@@ -23,12 +24,29 @@ pub struct IfAddr {
 /// Every address on every interface that is up.
 pub fn addrs() -> Vec<IfAddr> {
     let mut out = Vec::new();
+    walk(|_, a| out.push(a));
+    out
+}
+
+/// The addresses of the interface named `name` (`eth0`), if it is up.
+pub fn addrs_on(name: &str) -> Vec<IfAddr> {
+    let mut out = Vec::new();
+    walk(|n, a| {
+        if n == name.as_bytes() {
+            out.push(a)
+        }
+    });
+    out
+}
+
+/// Calls `found` with each up interface's name and one of its addresses.
+fn walk(mut found: impl FnMut(&[u8], IfAddr)) {
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills a list we walk read-only and then free; each
     // sockaddr is read as the type its family names.
     unsafe {
         if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
+            return;
         }
         let mut cur = ifap;
         while !cur.is_null() {
@@ -39,6 +57,10 @@ pub fn addrs() -> Vec<IfAddr> {
             }
             let mask = (!ifa.ifa_netmask.is_null()).then_some(ifa.ifa_netmask);
             let loopback = ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0;
+            let name = match ifa.ifa_name.is_null() {
+                true => &[][..],
+                false => std::ffi::CStr::from_ptr(ifa.ifa_name).to_bytes(),
+            };
             match (*ifa.ifa_addr).sa_family as i32 {
                 libc::AF_INET => {
                     let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
@@ -47,11 +69,12 @@ pub fn addrs() -> Vec<IfAddr> {
                         let m = &*(m as *const libc::sockaddr_in);
                         u32::from_be(m.sin_addr.s_addr).count_ones() as u8
                     });
-                    out.push(IfAddr {
+                    let a = IfAddr {
                         ip: ip.into(),
                         prefix,
                         loopback,
-                    });
+                    };
+                    found(name, a);
                 }
                 libc::AF_INET6 => {
                     let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
@@ -60,18 +83,18 @@ pub fn addrs() -> Vec<IfAddr> {
                         let m = &*(m as *const libc::sockaddr_in6);
                         u128::from_be_bytes(m.sin6_addr.s6_addr).count_ones() as u8
                     });
-                    out.push(IfAddr {
+                    let a = IfAddr {
                         ip: ip.into(),
                         prefix,
                         loopback,
-                    });
+                    };
+                    found(name, a);
                 }
                 _ => {}
             }
         }
         libc::freeifaddrs(ifap);
     }
-    out
 }
 
 /// A global unicast IPv6 address (2000::/3), the kind a router hands out

@@ -62,6 +62,12 @@ impl Backend for App {
     fn data_dir(&self) -> PathBuf {
         App::data_dir(self)
     }
+    fn dhcp_status(&self) -> crate::dhcp::Status {
+        (*self.dhcp.status()).clone()
+    }
+    fn dhcp_leases(&self) -> Arc<Vec<crate::dhcp::LeaseInfo>> {
+        self.dhcp.leases().snapshot()
+    }
 
     fn has_querylog(&self) -> bool {
         App::config(self).querylog.enabled

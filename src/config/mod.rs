@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod dhcp;
 mod names;
 mod unknown;
 mod update;
@@ -21,6 +22,7 @@ mod values;
 
 use crate::syntax::rule::parse_entries;
 use crate::syntax::{DomainName, Rdata, RecordType, RuleEntry};
+pub use dhcp::{DhcpConfig, Mac, StaticLease, check_label};
 pub use names::NamesConfig;
 pub use update::{SlotPaths, UpdateConfig};
 pub use values::{BlockedResponse, Cidr, ClientSpec, Dur, Upstream, canonical_ip, parse_mac};
@@ -40,6 +42,7 @@ pub struct Config {
     pub web: WebConfig,
     pub update: UpdateConfig,
     pub names: NamesConfig,
+    pub dhcp: DhcpConfig,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             web: WebConfig::default(),
             update: UpdateConfig::default(),
             names: NamesConfig::default(),
+            dhcp: DhcpConfig::default(),
         }
     }
 }
@@ -597,6 +601,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.update.validate()?;
         self.names.validate()?;
+        self.dhcp.validate()?;
         if self.dns.listen.is_empty() {
             return Err("dns.listen: at least one address is needed".into());
         }

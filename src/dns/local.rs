@@ -9,6 +9,7 @@
 //! Not for: blocking (filter) or caching (cache).
 
 use crate::config::{Config, LocalRecord};
+use crate::dns::lease_names::LeaseNames;
 use crate::wire::{self, Query, ResponseWriter, WireName};
 use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
@@ -125,11 +126,16 @@ impl LocalZone {
     }
 
     /// Decides a query locally when the name is ours; writes the answer.
-    pub fn answer(&self, raw: &[u8], q: &Query, out: &mut Vec<u8>) -> Local {
+    /// The user's records win over devices' names (`leases`), which win
+    /// over the private zones they live in (`lan`).
+    pub fn answer(&self, raw: &[u8], q: &Query, leases: &LeaseNames, out: &mut Vec<u8>) -> Local {
         if !self.records.is_empty()
             && let Some(rrs) = self.records.get(&q.qname[..])
         {
             self.write_records(raw, q, rrs, out);
+            return Local::Answered;
+        }
+        if leases.answer(raw, q, self.negative_ttl, out) {
             return Local::Answered;
         }
         // Longest suffix first: a forward zone inside a private one wins.

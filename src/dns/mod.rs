@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod client_slots;
 pub mod forward;
+pub mod lease_names;
 pub mod local;
 pub mod mmsg;
 pub mod pipeline;

@@ -21,6 +21,7 @@ use crate::config::{BlockedResponse, Config};
 use crate::dns::cache::{Cache, CacheKey, Lookup};
 use crate::dns::client_slots::{ClientSlot, ClientSlots};
 use crate::dns::forward::{Answer, ForwardError, Forwarder};
+use crate::dns::lease_names::LeaseNames;
 use crate::dns::local::{Local, LocalZone};
 use crate::dns::prefetch::Prefetch;
 use crate::dns::rate_limit::RateLimiter;
@@ -185,6 +186,9 @@ pub struct Engine {
     rate_limit: RateLimiter,
     upstream_shares: Arc<ClientSlots>,
     pub prefetch: Prefetch<Refresh>,
+    /// Devices' names from DHCP leases (`lease_names`), swapped in by
+    /// the DHCP server.
+    pub lease_names: Arc<ArcSwap<LeaseNames>>,
 }
 
 impl Engine {
@@ -202,6 +206,7 @@ impl Engine {
             rate_limit: RateLimiter::default(),
             upstream_shares: Arc::default(),
             prefetch: Prefetch::default(),
+            lease_names: Arc::default(),
         })
     }
 
@@ -286,7 +291,7 @@ impl Engine {
             return self.finish(&asked, rt, Outcome::ours(Source::Local), out);
         }
 
-        let zone = match rt.local.answer(raw, &q, out) {
+        let zone = match rt.local.answer(raw, &q, &self.lease_names.load(), out) {
             Local::Answered => return self.finish(&asked, rt, Outcome::ours(Source::Local), out),
             Local::Forward(i) => Some(i),
             Local::NotLocal => None,

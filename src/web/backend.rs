@@ -346,6 +346,14 @@ pub trait Backend: Send + Sync + 'static {
     fn engine_stats(&self) -> EngineStats {
         EngineStats::default()
     }
+    /// The DHCP server's status (`dhcp`).
+    fn dhcp_status(&self) -> crate::dhcp::Status {
+        crate::dhcp::Status::Off
+    }
+    /// The devices the DHCP server knows, by address.
+    fn dhcp_leases(&self) -> Arc<Vec<crate::dhcp::LeaseInfo>> {
+        Arc::default()
+    }
     fn firmware_version(&self) -> String {
         env!("CARGO_PKG_VERSION").to_string()
     }

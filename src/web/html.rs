@@ -29,6 +29,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/lists", "Lists"),
     ("/clients", "Clients"),
     ("/local", "Local DNS"),
+    ("/dhcp", "DHCP"),
     ("/settings", "Settings"),
     ("/system", "System"),
 ];

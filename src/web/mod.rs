@@ -27,6 +27,7 @@ pub mod auth;
 pub mod backend;
 pub mod backup;
 mod dashboard;
+mod dhcp;
 mod firmware;
 mod groups;
 mod guard;
@@ -112,6 +113,7 @@ pub fn router(state: State) -> Router {
         .merge(lists::routes())
         .merge(groups::routes())
         .merge(local::routes())
+        .merge(dhcp::routes())
         .merge(settings::routes())
         .merge(system::routes())
         .merge(firmware::routes())

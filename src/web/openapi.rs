@@ -176,6 +176,13 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
     ),
     (
         "get",
+        "/api/v1/dhcp/leases",
+        "The DHCP server's status and the devices it knows",
+        None,
+        false,
+    ),
+    (
+        "get",
         "/api/v1/local/records",
         "Local DNS records",
         None,

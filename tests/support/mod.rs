@@ -8,7 +8,8 @@
 //! `firmware` (a real box over file-backed slots, streamed bundles),
 //! `browser` (headless Chromium over WebDriver), `names` (a household
 //! with device names: local records, a stand-in router answering PTR), `netns` (the binary in a
-//! network namespace of its own). Each test file declares `mod support;` and uses the part
+//! network namespace of its own), `segment` (a LAN of two namespaces
+//! over a veth pair, for the DHCP server). Each test file declares `mod support;` and uses the part
 //! it needs.
 //!
 //! Not for: test doubles of the outside world (stand-in upstream, DNS test
@@ -23,6 +24,7 @@ pub mod heap;
 pub mod names;
 pub mod netns;
 pub mod querylog;
+pub mod segment;
 pub mod traffic;
 pub mod update;
 pub mod web;

@@ -66,6 +66,12 @@ impl Backend for TestBackend {
     fn data_dir(&self) -> PathBuf {
         self.inner.data_dir()
     }
+    fn dhcp_status(&self) -> glory_hole::dhcp::Status {
+        self.inner.dhcp_status()
+    }
+    fn dhcp_leases(&self) -> Arc<Vec<glory_hole::dhcp::LeaseInfo>> {
+        self.inner.dhcp_leases()
+    }
     fn engine_stats(&self) -> EngineStats {
         self.inner.engine_stats()
     }
