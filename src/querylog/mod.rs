@@ -32,6 +32,7 @@ mod schema;
 mod sketch;
 mod slow;
 mod stats;
+mod tail;
 mod vtab;
 mod words;
 mod writer;
