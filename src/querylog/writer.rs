@@ -636,7 +636,9 @@ impl Writer {
     fn flush(&mut self) {
         self.last_flush = Instant::now();
         self.store_inbox();
-        let derive_only = self.tx_rows == 0 && self.derive_now && self.tail_rows > 0;
+        // Nothing held: nothing to write at the next commit either.
+        self.derive_now &= self.tail_rows > 0;
+        let derive_only = self.tx_rows == 0 && self.derive_now;
         if (self.tx_rows == 0 && !derive_only) || self.conn.is_none() {
             return;
         }
