@@ -9,17 +9,19 @@
 //!
 //! Granularity: counts and time series are exact to the minute; unique
 //! clients/domains, top lists and query types cover the whole hours the
-//! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries
-//! (for the open hour, as the writer's space-saving summary counts them:
-//! at most 1/1024 of the hour's queries too high), so a domain that is
-//! never in an hour's top list is undercounted, as in AdGuard Home.
+//! range touches. Top domains sum each closed hour's top
+//! [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries (as the writer's
+//! space-saving summary counted them: at most 1/1024 of the hour's
+//! queries too high), so a domain that is never in an hour's top list is
+//! undercounted, as in AdGuard Home; the tail (`tail.rs`, the newest
+//! blocks whose roll-ups are not written yet) is counted row by row.
 
 use super::block::{self, Row, domain_index};
 use super::sketch::Sketch;
+use super::tail::{self, TailSums};
 use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
 use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
-use super::tail::{self, TailSums};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Rows a log page looks at when a filter has no index of its own; the

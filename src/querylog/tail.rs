@@ -18,9 +18,10 @@
 //! Not for: the roll-ups themselves (`rollup.rs`, `slow.rs`) or the side
 //! tables (`block/store.rs`, `block/domain_index.rs`).
 
+use super::block::store::BlockWriter;
 use super::block::{self, Row};
-use super::sketch::Sketch;
 use super::ms_of;
+use super::sketch::Sketch;
 use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
@@ -86,6 +87,30 @@ pub(super) fn for_each_underived(
     };
     let upto = meta(c, "blocks_last")?.unwrap_or(i64::MIN);
     for_each_block(c, from, upto, |rows| f(rows))
+}
+
+/// Counts the blocks a writer has not written the derived rows of
+/// ([`for_each_underived`]) again: `count` for each row, their side rows
+/// noted in `blocks`.
+pub(super) fn recount(
+    c: &Connection,
+    blocks: &mut BlockWriter,
+    mut count: impl FnMut(&Row) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut n = 0;
+    for_each_underived(c, |rows| {
+        blocks.note_side_rows(rows);
+        rows.iter().try_for_each(&mut count)?;
+        n += rows.len();
+        if blocks.side_full() {
+            blocks.write_side_rows(c)?;
+        }
+        Ok(())
+    })?;
+    if n > 0 {
+        tracing::info!("query log: counted {n} rows again whose roll-ups were not written");
+    }
+    Ok(())
 }
 
 fn for_each_block(

@@ -26,7 +26,7 @@ use super::live::{self, Batch};
 use super::names::{ClientCache, NameCache, NameLookup};
 use super::retention::{self, Migration, RetentionPass, StepOutcome};
 use super::rollup::Rollups;
-use super::schema::{self, OpenError};
+use super::schema::{self, OpenError, move_aside};
 use super::slow::SlowAnswers;
 use super::tail;
 use super::{Command, RetentionReport, RuleRef, Shared, lock, ms_of};
@@ -34,7 +34,6 @@ use crate::clock::{self, now_ms};
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent};
 use rusqlite::{Connection, ErrorCode};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
@@ -125,25 +124,6 @@ fn is_code(e: &rusqlite::Error, code: ErrorCode) -> bool {
     e.sqlite_error_code() == Some(code)
 }
 
-/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
-pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Moves a damaged database (and its WAL) out of the way; returns where.
-fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let aside = sibling(path, &format!(".corrupt-{}", now_ms()));
-    std::fs::rename(path, &aside)?;
-    for suffix in ["-wal", "-shm"] {
-        let from = sibling(path, suffix);
-        if from.exists() {
-            let _ = std::fs::rename(&from, sibling(&aside, suffix));
-        }
-    }
-    Ok(aside)
-}
 impl Writer {
     pub(super) fn open(cfg: QueryLogConfig, shared: Arc<Shared>) -> anyhow::Result<Writer> {
         let mut w = Writer {
@@ -548,23 +528,12 @@ impl Writer {
     /// Counts the blocks whose derived rows are not written (a power cut,
     /// a failed commit) into the roll-ups and side rows again.
     fn recount_tail(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut n = 0;
-        let mut result = Ok(());
-        tail::for_each_underived(conn, |rows| {
-            self.blocks.note_side_rows(rows);
-            for r in rows {
-                self.count(conn, r, None)?;
-                self.last_key = self.last_key.max(r.key);
-            }
-            n += rows.len();
-            if self.blocks.side_full() {
-                result = self.blocks.write_side_rows(conn);
-            }
-            Ok(())
-        })?;
-        if n > 0 {
-            tracing::info!("query log: counted {n} rows again whose roll-ups were not written");
-        }
+        let mut blocks = std::mem::take(&mut self.blocks);
+        let result = tail::recount(conn, &mut blocks, |r| {
+            self.last_key = self.last_key.max(r.key);
+            self.count(conn, r, None).map(drop)
+        });
+        self.blocks = blocks;
         result
     }
 

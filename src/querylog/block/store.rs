@@ -153,8 +153,9 @@ impl BlockWriter {
     ) -> rusqlite::Result<()> {
         self.domains.write(conn)?;
         self.side_statuses.sort_unstable();
-        let mut st = conn
-            .prepare_cached("INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)")?;
+        let mut st = conn.prepare_cached(
+            "INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)",
+        )?;
         for &(s, block) in &self.side_statuses {
             st.execute([s, block])?;
         }
