@@ -6,13 +6,13 @@
 # directory under target/querylog-flash (deleted afterwards).
 #   benches/querylog-flash.sh                 five minutes each (the documented run)
 #   SECONDS_EACH=20 FLUSH_SECS=4 WARM=20000 benches/querylog-flash.sh   a smoke
+# WARM (default: a day at the rate, at least 200000): queries of history.
 # NAMES (default 20000): the size of the Zipf name universe.
 # LIMIT_MB_DAY (default 50): exit 1 when a rate writes more per day.
 set -eu
 cd "$(dirname "$0")/.."
 secs="${SECONDS_EACH:-300}"
 flush="${FLUSH_SECS:-60}"
-warm="${WARM:-200000}"
 names="${NAMES:-20000}"
 limit="${LIMIT_MB_DAY:-50}"
 cargo build --release --example querylog_flash
@@ -20,6 +20,8 @@ dir=target/querylog-flash
 rm -rf "$dir"
 mkdir -p "$dir/r1" "$dir/r10"
 for r in 1 10; do
+    day=$((r * 86400))
+    warm="${WARM:-$((day > 200000 ? day : 200000))}"
     target/release/examples/querylog_flash --dir "$dir/r$r" --rate "$r" \
         --seconds "$secs" --flush-secs "$flush" --warm "$warm" --names "$names" >"$dir/out$r" &
 done

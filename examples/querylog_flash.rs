@@ -14,10 +14,14 @@
 //! (a log with history: most names are known), then `--rate` events a
 //! second are sent for `--seconds`, paced on the wall clock; the writer
 //! flushes on its own timer. The count ends when every event sent is
-//! stored. A checkpoint comes only after 4000 WAL frames (hours at these
-//! rates), so at the end one is run from here and its bytes are added:
-//! an upper bound, since a real checkpoint comes later and writes a page
-//! changed by many flushes once.
+//! stored. Then the writer is made to write the derived rows it holds
+//! for the open hour (roll-ups, side tables: written once an hour,
+//! `src/querylog/tail.rs`), and those bytes count 24 times a day. A
+//! checkpoint comes only after 16 MiB of WAL (hours at these rates), so
+//! one is run from here after the window (its bytes scaled to a day like
+//! the window's) and one after the hour's end (24 a day): an upper bound,
+//! since a real checkpoint comes later and writes a page changed by many
+//! flushes once.
 //!
 //! Not for: CPU or latency (`benches/querylog.sh`).
 
@@ -123,30 +127,40 @@ fn main() {
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let flushes = thread_write_bytes("querylog-writer") - before;
+    let checkpoint = || -> u64 {
+        let io_self = Path::new("/proc/thread-self/io");
+        let c0 = write_bytes(io_self);
+        let (busy, frames, copied): (i64, i64, i64) = side
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .expect("checkpoint");
+        assert!(
+            busy == 0 && frames == copied,
+            "checkpoint: busy {busy}, {copied} of {frames} frames"
+        );
+        write_bytes(io_self) - c0
+    };
+    let checkpoint_window = checkpoint();
+    // The derived rows (roll-ups, side tables) the writer holds for the
+    // open hour and writes once when it ends: written now, as at an
+    // hour's end, and counted 24 times a day, with their checkpoint.
+    let b0 = thread_write_bytes("querylog-writer");
+    log.flush();
+    let close = thread_write_bytes("querylog-writer") - b0;
+    let checkpoint_close = checkpoint();
 
-    let io_self = Path::new("/proc/thread-self/io");
-    let c0 = write_bytes(io_self);
-    let (busy, frames, copied): (i64, i64, i64) = side
-        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .expect("final checkpoint");
-    assert!(
-        busy == 0 && frames == copied,
-        "checkpoint: busy {busy}, {copied} of {frames} frames"
-    );
-    let checkpoint = write_bytes(io_self) - c0;
-
-    let all = flushes + checkpoint;
     let per_day = |b: u64| b as f64 / elapsed * 86_400.0 / 1e6;
+    let day = per_day(flushes) + 24.0 * close as f64 / 1e6;
+    let all = day + per_day(checkpoint_window) + 24.0 * checkpoint_close as f64 / 1e6;
+    let per_query = |mb: f64| mb * 1e6 / (rate * 86_400.0);
     println!(
         "rate {rate}/s, {names} names, {total} queries in {elapsed:.0} s, flush every {flush_secs} s: \
-         writer {flushes} B ({:.0} B/query, {:.1} MB/day), checkpoint at the end {checkpoint} B; \
-         total {:.0} B/query, {:.1} MB/day",
-        flushes as f64 / total as f64,
-        per_day(flushes),
-        all as f64 / total as f64,
-        per_day(all),
+         writer {flushes} B, hour's end {close} B (24 a day): {:.0} B/query, {day:.1} MB/day; \
+         checkpoints {checkpoint_window} B after the window, {checkpoint_close} B after the hour's end; \
+         total {:.0} B/query, {all:.1} MB/day",
+        per_query(day),
+        per_query(all),
     );
     drop(log);
 }

@@ -32,6 +32,7 @@ mod schema;
 mod sketch;
 mod slow;
 mod stats;
+mod tail;
 mod vtab;
 mod words;
 mod writer;
@@ -353,7 +354,7 @@ impl QueryLog {
         }
         s.file_bytes = [
             self.shared.path.clone(),
-            writer::sibling(&self.shared.path, "-wal"),
+            schema::sibling(&self.shared.path, "-wal"),
         ]
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())

@@ -11,7 +11,7 @@
 //! Not for: reading the roll-ups (`stats.rs`), or deleting old ones
 //! (`retention.rs`).
 
-use super::live::Entry;
+use super::block::Row;
 use super::sketch::{IdMap, Sketch, TopCounter};
 use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -100,27 +100,26 @@ impl Rollups {
         }
     }
 
-    /// Counts a row of minute `at` with its client and domain ids. `top_at`
+    /// Counts a row of minute `at`. `top_at`
     /// is where the domain was last counted in its hour's top domains, if
     /// known (`TopCounter::add_at`); then where it is now is returned.
     pub(super) fn count(
         &mut self,
         conn: &Connection,
         at: MinuteKeys,
-        e: &Entry,
-        client: i64,
-        domain: i64,
+        row: &Row,
         top_at: Option<usize>,
     ) -> rusqlite::Result<Option<usize>> {
-        let blocked = e.source == Source::Blocked;
+        let blocked = row.status == Source::Blocked as u8;
+        let domain = row.domain;
         self.counts.add(
             &mut self.deltas,
             at.minute,
             at.hour,
-            e.source as usize,
-            e.latency_us,
-            client,
-            e.qtype,
+            usize::from(row.status).min(6),
+            row.latency_us,
+            row.client,
+            row.qtype,
             blocked,
         );
         self.newest_hour = self.newest_hour.max(at.hour);

@@ -13,6 +13,7 @@
 //! writing blocks (`block/store.rs`).
 
 use super::block::{self, Row, domain_index};
+use super::tail;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use std::borrow::Borrow;
 use std::collections::VecDeque;
@@ -70,7 +71,7 @@ enum Driver {
 }
 
 const BLOCK_AT_SQL: &str =
-    "SELECT id FROM main.query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1";
+    "SELECT id, last FROM main.query_blocks WHERE id <= ?1 ORDER BY id DESC LIMIT 1";
 const BLOCK_DATA_SQL: &str = "SELECT data FROM main.query_blocks WHERE id = ?1";
 
 /// The statement listing a driver's next block ids in `[?1, ?2)` (its key
@@ -105,13 +106,6 @@ pub fn statements() -> Vec<(String, String)> {
     out
 }
 
-fn one(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<Option<i64>> {
-    Ok(c.prepare_cached(sql)?
-        .query_row(p, |r| r.get::<_, Option<i64>>(0))
-        .optional()?
-        .flatten())
-}
-
 /// The key ranges of `[lo, hi)` that can hold rows of the domains `ids`,
 /// ascending, from the domain index (`block::domain_index`): below the key
 /// the index covers from, all of it; above, only the hours listed. `None`:
@@ -143,9 +137,10 @@ pub struct Scan<C: Borrow<Connection>> {
     conn: C,
     filter: Filter,
     desc: bool,
+    /// How the current range finds its blocks.
     driver: Driver,
-    /// Key ranges still to walk, in walk order.
-    ranges: VecDeque<(i64, i64)>,
+    /// Key ranges still to walk, in walk order, each with its driver.
+    ranges: VecDeque<(i64, i64, Driver)>,
     /// Block ids still to read, in walk order.
     queue: VecDeque<i64>,
     /// Block ids of the current range not yet listed: `[from, to)`.
@@ -168,13 +163,19 @@ impl<C: Borrow<Connection>> Scan<C> {
             (None, Some(s)) if s >= 2 => Driver::Status(s),
             _ => Driver::Time,
         };
-        let mut ranges = vec![(filter.lo, filter.hi)];
+        // The tail's blocks are in no side table yet (`tail.rs`): walked
+        // along the primary key.
+        let tail_from = tail::tail_from(c)?.max(filter.lo);
+        let below = filter.hi.min(tail_from);
+        let mut ranges = vec![(filter.lo, below, driver)];
         if driver == Driver::Time
             && let Some(ids) = &filter.domains
-            && let Some(r) = domain_ranges(c, ids, filter.lo, filter.hi)?
+            && let Some(r) = domain_ranges(c, ids, filter.lo, below)?
         {
-            ranges = r;
+            ranges = r.into_iter().map(|(a, b)| (a, b, driver)).collect();
         }
+        ranges.push((tail_from, filter.hi, Driver::Time));
+        ranges.retain(|(a, b, _)| a < b);
         if filter.lo >= filter.hi || filter.domains.as_ref().is_some_and(|d| d.is_empty()) {
             ranges.clear();
         }
@@ -201,11 +202,20 @@ impl<C: Borrow<Connection>> Scan<C> {
     fn list_more(&mut self) -> rusqlite::Result<bool> {
         loop {
             if self.from >= self.to {
-                let Some((lo, hi)) = self.ranges.pop_front() else {
+                let Some((lo, hi, driver)) = self.ranges.pop_front() else {
                     return Ok(false);
                 };
-                // The block holding `lo` starts at or before it.
-                self.from = one(self.conn.borrow(), BLOCK_AT_SQL, [lo])?.unwrap_or(lo);
+                self.driver = driver;
+                // The block holding `lo` starts at or before it (a block
+                // there that ends before `lo` is not read).
+                self.from = self
+                    .conn
+                    .borrow()
+                    .prepare_cached(BLOCK_AT_SQL)?
+                    .query_row([lo], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?
+                    .filter(|&(_, last)| last >= lo)
+                    .map_or(lo, |(id, _)| id);
                 self.to = hi;
                 continue;
             }

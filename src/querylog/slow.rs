@@ -17,6 +17,7 @@
 //! hour).
 
 use super::sketch::IdMap;
+use super::tail::TailSums;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -237,7 +238,7 @@ fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<SlowHour> {
 }
 
 /// `[from, to)` as the hours it touches.
-fn hours(from: i64, to: i64) -> (i64, i64) {
+pub(super) fn hours(from: i64, to: i64) -> (i64, i64) {
     (from.div_euclid(HOUR), (to - 1).max(from).div_euclid(HOUR))
 }
 
@@ -257,6 +258,13 @@ pub fn slowest_domains(
         let (domain, us): (i64, i64) = (r.get(0)?, r.get(1)?);
         let m = max.entry(domain).or_default();
         *m = (*m).max(us.clamp(0, i64::from(u32::MAX)) as u32);
+    }
+    // The tail's answers are in no roll-up yet (`tail.rs`).
+    for (&(h, domain), &us) in &TailSums::read(c)?.slowest {
+        if (lo..=hi).contains(&h) {
+            let m = max.entry(domain).or_default();
+            *m = (*m).max(us);
+        }
     }
     let mut v: Vec<(u32, i64)> = max.into_iter().map(|(d, m)| (m, d)).collect();
     v.sort_unstable_by_key(|&(m, d)| std::cmp::Reverse(rank(m, d)));
@@ -279,15 +287,29 @@ pub fn upstream_latency(
     to: i64,
 ) -> anyhow::Result<Vec<UpstreamLatency>> {
     let (lo, hi) = hours(from, to);
+    let mut by: BTreeMap<u8, (i64, i64, i64)> = BTreeMap::new();
+    let mut add = |u: u8, (n, sum, max): (i64, i64, i64)| {
+        let e = by.entry(u).or_default();
+        *e = (e.0 + n, e.1 + sum, e.2.max(max));
+    };
     let mut st = c.prepare_cached(UPSTREAMS_SQL)?;
-    let rows = st.query_map([lo, hi], |r| {
-        let (u, n, sum, max): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        Ok(UpstreamLatency {
-            upstream: u.clamp(0, 255) as u8,
+    let mut rows = st.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let u: i64 = r.get(0)?;
+        add(u.clamp(0, 255) as u8, (r.get(1)?, r.get(2)?, r.get(3)?));
+    }
+    for (&(h, u), &e) in &TailSums::read(c)?.upstreams {
+        if (lo..=hi).contains(&h) {
+            add(u, e);
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(upstream, (n, sum, max))| UpstreamLatency {
+            upstream,
             answers: n.max(0) as u64,
             avg_us: if n > 0 { sum as f64 / n as f64 } else { 0.0 },
             max_us: max.clamp(0, i64::from(u32::MAX)) as u32,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .collect())
 }

@@ -9,17 +9,20 @@
 //!
 //! Granularity: counts and time series are exact to the minute; unique
 //! clients/domains, top lists and query types cover the whole hours the
-//! range touches. Top domains sum each hour's top [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries
-//! (for the open hour, as the writer's space-saving summary counts them:
-//! at most 1/1024 of the hour's queries too high), so a domain that is
-//! never in an hour's top list is undercounted, as in AdGuard Home.
+//! range touches. Top domains sum each closed hour's top
+//! [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries (as the writer's
+//! space-saving summary counted them: at most 1/1024 of the hour's
+//! queries too high), so a domain that is never in an hour's top list is
+//! undercounted, as in AdGuard Home; the tail (`tail.rs`, the newest
+//! blocks whose roll-ups are not written yet) is counted row by row.
 
 use super::block::{self, Row, domain_index};
 use super::sketch::Sketch;
+use super::tail::{self, TailSums};
 use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
 use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Rows a log page looks at when a filter has no index of its own; the
 /// page then returns a cursor to continue from.
@@ -125,6 +128,8 @@ fn counts(c: &Connection, from: i64, to: i64) -> rusqlite::Result<[i64; 8]> {
             m_hi,
         )?);
     }
+    // The tail's rows are in no roll-up yet (`tail.rs`).
+    parts.push(TailSums::read(c)?.counts(m_lo, m_hi));
     let mut out = [0i64; 8];
     for p in parts {
         for (o, v) in out.iter_mut().zip(p) {
@@ -167,6 +172,17 @@ pub fn summary(c: &Connection, from: i64, to: i64) -> anyhow::Result<Summary> {
         while let Some(r) = rows.next()? {
             sketch.merge_bytes(r.get_ref(0)?.as_blob()?);
         }
+    }
+    let (h_lo, h_hi) = hours(from, to);
+    let tail = TailSums::read(c)?;
+    clients.extend(
+        tail.clients
+            .keys()
+            .filter(|(h, _)| (h_lo..=h_hi).contains(h))
+            .map(|&(_, client)| client),
+    );
+    for (_, s) in tail.sketches.range(h_lo..=h_hi) {
+        sketch.merge_bytes(s.as_bytes());
     }
     let unique_clients = clients.len();
     let pct = |x: i64| {
@@ -223,15 +239,27 @@ pub fn time_series(
          FROM {table} WHERE {key} BETWEEN ?1 AND ?2"
     ))?;
     let mut rows = st.query([from.div_euclid(unit), (to - 1).div_euclid(unit)])?;
-    while let Some(r) = rows.next()? {
-        let start = r.get::<_, i64>(0)? * unit;
+    let (u_lo, u_hi) = (from.div_euclid(unit), (to - 1).div_euclid(unit));
+    let mut tail: BTreeMap<i64, [i64; 8]> = BTreeMap::new();
+    for (m, c) in &TailSums::read(c)?.minutes {
+        let at = tail.entry(m * MINUTE / unit).or_default();
+        at.iter_mut().zip(c).for_each(|(a, v)| *a += v);
+    }
+    let mut add = |u: i64, (t, b, ca): (i64, i64, i64)| {
+        let start = u * unit;
         let i = ((start.max(from) - from) / width).clamp(0, n - 1) as usize;
-        let (t, b, ca): (i64, i64, i64) = (r.get(1)?, r.get(2)?, r.get(3)?);
         let bucket = &mut out[i];
         bucket.total += t as u64;
         bucket.blocked += b as u64;
         bucket.allowed += (t - b) as u64;
         bucket.cached += ca as u64;
+    };
+    while let Some(r) = rows.next()? {
+        add(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
+    }
+    for (&u, c) in tail.range(u_lo..=u_hi) {
+        let cached = c[Source::Cache as usize] + c[Source::Stale as usize];
+        add(u, (total(c), c[Source::Blocked as usize], cached));
     }
     Ok(out)
 }
@@ -276,8 +304,12 @@ fn top_by_id(
     kind: Option<bool>,
     n: usize,
     name_sql: &str,
+    tail: impl Iterator<Item = (i64, i64)>,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let mut sums: HashMap<i64, i64> = HashMap::new();
+    for (id, n) in tail {
+        *sums.entry(id).or_default() += n;
+    }
     let parts = t
         .days
         .iter()
@@ -314,6 +346,14 @@ pub fn top_domains(
     blocked_only: bool,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let t = tiers(c, from, to)?;
+    let (lo, hi) = hours(from, to);
+    let tail = TailSums::read(c)?;
+    let in_range = tail
+        .domains
+        .iter()
+        .filter(|((h, _), _)| (lo..=hi).contains(h))
+        .map(|(&(_, d), &(all, blocked))| (d, if blocked_only { blocked } else { all }))
+        .filter(|&(_, n)| n > 0);
     top_by_id(
         c,
         &t,
@@ -321,6 +361,7 @@ pub fn top_domains(
         Some(blocked_only),
         n,
         DOMAIN_NAME_SQL,
+        in_range,
     )
 }
 
@@ -331,6 +372,13 @@ pub fn top_clients(
     n: usize,
 ) -> anyhow::Result<Vec<(String, u64)>> {
     let t = tiers(c, from, to)?;
+    let (lo, hi) = hours(from, to);
+    let tail = TailSums::read(c)?;
+    let in_range = tail
+        .clients
+        .iter()
+        .filter(|((h, _), _)| (lo..=hi).contains(h))
+        .map(|(&(_, client), &(n, _))| (client, n));
     top_by_id(
         c,
         &t,
@@ -338,12 +386,23 @@ pub fn top_clients(
         None,
         n,
         CLIENT_ADDR_SQL,
+        in_range,
     )
 }
 
 pub fn query_types(c: &Connection, from: i64, to: i64) -> anyhow::Result<Vec<(u16, u64)>> {
     let (lo, hi) = hours(from, to);
-    pairs(c, QUERY_TYPES_SQL, params![lo, hi])
+    let mut n: HashMap<u16, u64> = pairs(c, QUERY_TYPES_SQL, params![lo, hi])?
+        .into_iter()
+        .collect();
+    for (&(h, t), &k) in &TailSums::read(c)?.qtypes {
+        if (lo..=hi).contains(&h) {
+            *n.entry(t).or_default() += k as u64;
+        }
+    }
+    let mut v: Vec<(u16, u64)> = n.into_iter().collect();
+    v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(v)
 }
 
 fn client_id(c: &Connection, addr: &str) -> rusqlite::Result<Option<i64>> {
@@ -366,10 +425,19 @@ pub fn client_activity(
         return Ok(out);
     };
     let (lo, hi) = hours(from, to);
+    let mut hourly: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     let mut st = c.prepare_cached(CLIENT_HOURS_SQL)?;
     let mut rows = st.query(params![lo, hi, id])?;
     while let Some(r) = rows.next()? {
-        let (h, n, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        hourly.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+    }
+    for (&(h, client), &(n, b)) in &TailSums::read(c)?.clients {
+        if client == id && (lo..=hi).contains(&h) {
+            let at = hourly.entry(h).or_default();
+            (at.0, at.1) = (at.0 + n, at.1 + b);
+        }
+    }
+    for (h, (n, b)) in hourly {
         out.total += n as u64;
         out.blocked += b as u64;
         out.hourly.push(Bucket {
@@ -436,21 +504,49 @@ fn walk(
     hi: i64,
     mut f: impl FnMut(&Row) -> bool,
 ) -> rusqlite::Result<()> {
+    // The tail's blocks are in no side table yet: walked by time first.
+    let tail_from = match driver {
+        Driver::Time => i64::MAX,
+        _ => tail::tail_from(c)?,
+    };
+    let tail_lo = lo.max(tail_from);
+    if hi > tail_lo && !walk_blocks(c, driver, BLOCKS_BY_TIME_SQL, None, tail_lo, hi, &mut f)? {
+        return Ok(());
+    }
     let (sql, arg) = match driver {
         Driver::Time => (BLOCKS_BY_TIME_SQL, None),
         Driver::Client(id) => (BLOCKS_BY_CLIENT_SQL, Some(id)),
         Driver::Status(s) => (BLOCKS_BY_STATUS_SQL, Some(i64::from(s))),
     };
+    let below = hi.min(tail_from);
+    if below <= lo {
+        return Ok(());
+    }
+    walk_blocks(c, driver, sql, arg.map(|a| (a, below)), lo, hi, &mut f).map(drop)
+}
+
+/// `walk` over the blocks `sql` lists (bound below `hi`, or with `arg`
+/// as (?2, the bound)); false once `f` asked to stop, true once the rows
+/// reach `lo` or run out.
+fn walk_blocks(
+    c: &Connection,
+    driver: Driver,
+    sql: &str,
+    arg: Option<(i64, i64)>,
+    lo: i64,
+    hi: i64,
+    f: &mut impl FnMut(&Row) -> bool,
+) -> rusqlite::Result<bool> {
     let mut st = c.prepare_cached(sql)?;
     let mut blocks = match arg {
-        Some(a) => st.query(params![hi, a])?,
+        Some((a, below)) => st.query(params![below, a])?,
         None => st.query([hi])?,
     };
     let mut rows = Vec::new();
     while let Some(b) = blocks.next()? {
         let (id, last): (i64, i64) = (b.get(0)?, b.get(1)?);
         if last < lo {
-            break;
+            return Ok(true);
         }
         rows.clear();
         if let Err(e) = block::decode_into(b.get_ref(2)?.as_blob()?, &mut rows) {
@@ -462,7 +558,7 @@ fn walk(
                 continue;
             }
             if r.key < lo {
-                return Ok(());
+                return Ok(true);
             }
             let selected = match driver {
                 Driver::Time => true,
@@ -470,11 +566,11 @@ fn walk(
                 Driver::Status(s) => r.status == s,
             };
             if selected && !f(r) {
-                return Ok(());
+                return Ok(false);
             }
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Domain and client names of the rows of one page.
@@ -647,11 +743,14 @@ pub fn search(
     // With the domain index, the hours the names have rows in (newest
     // first), then the blocks the index does not cover; without, the
     // whole range. Ranges: `[lo, hi)` and whether they come from the index.
+    // The tail is in no index yet: walked first (it is the newest).
+    let tail_from = tail::tail_from(c)?;
     let mut indexed = match (driver, &domains) {
-        (Driver::Time, Some(ids)) => domain_index::hours_of(c, ids, lo, hi)?,
+        (Driver::Time, Some(ids)) => domain_index::hours_of(c, ids, lo, hi.min(tail_from))?,
         _ => None,
     };
     let mut ranges: std::collections::VecDeque<(i64, i64, bool)> = match &indexed {
+        Some(_) if hi > tail_from => [(lo.max(tail_from), hi, false)].into(),
         Some(_) => Default::default(),
         None => [(lo, hi, false)].into(),
     };
@@ -664,7 +763,7 @@ pub fn search(
             match h.next_day(c)? {
                 Some(day) => ranges.extend(day.into_iter().map(|(a, b)| (a, b, true))),
                 None => {
-                    let tail = hi.min(h.covered_from);
+                    let tail = hi.min(tail_from).min(h.covered_from);
                     if lo < tail {
                         ranges.push_back((lo, tail, false));
                     }
@@ -761,5 +860,6 @@ pub fn query_plans() -> Vec<(String, String)> {
     out.extend(super::block::store::statements());
     out.extend(domain_index::statements());
     out.extend(super::slow::statements());
+    out.extend(tail::statements());
     out
 }

@@ -26,14 +26,14 @@ use super::live::{self, Batch};
 use super::names::{ClientCache, NameCache, NameLookup};
 use super::retention::{self, Migration, RetentionPass, StepOutcome};
 use super::rollup::Rollups;
-use super::schema::{self, OpenError};
+use super::schema::{self, OpenError, move_aside};
 use super::slow::SlowAnswers;
-use super::{Command, RetentionReport, RuleRef, Shared, lock};
+use super::tail;
+use super::{Command, RetentionReport, RuleRef, Shared, lock, ms_of};
 use crate::clock::{self, now_ms};
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent};
 use rusqlite::{Connection, ErrorCode};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
@@ -91,6 +91,12 @@ pub(super) struct Writer {
     blocks: BlockWriter,
     /// The table `queries` still holds rows (an older build's).
     legacy_left: bool,
+    /// Rows stored since the derived rows were last written, the hour
+    /// of the first, and whether the next commit must write them
+    /// (`tail.rs`).
+    tail_rows: usize,
+    tail_hour: Option<i64>,
+    derive_now: bool,
 }
 
 /// Rows staged but not yet in a block.
@@ -118,25 +124,6 @@ fn is_code(e: &rusqlite::Error, code: ErrorCode) -> bool {
     e.sqlite_error_code() == Some(code)
 }
 
-/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
-pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-/// Moves a damaged database (and its WAL) out of the way; returns where.
-fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let aside = sibling(path, &format!(".corrupt-{}", now_ms()));
-    std::fs::rename(path, &aside)?;
-    for suffix in ["-wal", "-shm"] {
-        let from = sibling(path, suffix);
-        if from.exists() {
-            let _ = std::fs::rename(&from, sibling(&aside, suffix));
-        }
-    }
-    Ok(aside)
-}
 impl Writer {
     pub(super) fn open(cfg: QueryLogConfig, shared: Arc<Shared>) -> anyhow::Result<Writer> {
         let mut w = Writer {
@@ -162,6 +149,9 @@ impl Writer {
             open: OpenBlock::default(),
             blocks: BlockWriter::default(),
             legacy_left: false,
+            tail_rows: 0,
+            tail_hour: None,
+            derive_now: false,
         };
         if w.cfg.enabled {
             w.open_db()?;
@@ -215,6 +205,13 @@ impl Writer {
         }
         self.forget_cached();
         self.rollups.load(&conn)?;
+        // The tail a power cut left: counted again and its derived rows
+        // written, before the domain index looks at its coverage.
+        conn.execute_batch("BEGIN")?;
+        self.recount_tail(&conn)?;
+        self.write_derived(&conn)?;
+        conn.execute_batch("COMMIT")?;
+        self.derived();
         super::block::domain_index::open(&conn)?;
         let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         self.checkpoint_frames = CHECKPOINT_BYTES / page_size.max(512);
@@ -265,13 +262,16 @@ impl Writer {
                 match commands.try_recv() {
                     Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
                         events.try_iter().for_each(|e| self.accept(e));
+                        self.derive_now = true;
                         self.flush();
                         return;
                     }
                     Ok(Command::Flush(ack)) => {
                         // Everything sent before the flush call is stored by it
-                        // (bounded, should the channel never run dry).
+                        // (bounded, should the channel never run dry), the
+                        // derived rows too.
                         for _ in 0..64 {
+                            self.derive_now = true;
                             let mut took = 0;
                             while let Ok(n @ 1..) = self.receive(&events) {
                                 took += n;
@@ -349,6 +349,7 @@ impl Writer {
     fn command(&mut self, c: Command) {
         match c {
             Command::Flush(ack) => {
+                self.derive_now = true;
                 self.flush();
                 let _ = ack.send(());
             }
@@ -435,6 +436,7 @@ impl Writer {
         if let Err(err) = result {
             self.write_failed(err, before + events.len());
         } else if self.rollups.too_many_hours() {
+            self.derive_now = true;
             self.flush();
         }
     }
@@ -477,8 +479,8 @@ impl Writer {
         if !past {
             self.last_key = key;
         }
-        let at = self.rollups.minute_of(key);
-        let domain = self.names.id(conn, name, at.day, looked)?;
+        let day = self.rollups.minute_of(key).day;
+        let domain = self.names.id(conn, name, day, looked)?;
         let client = self.clients.id(conn, e.client)?;
         let row = Row {
             key,
@@ -500,12 +502,57 @@ impl Writer {
         };
 
         let top_at = looked.found.map(|_| self.names.top_at(looked.slot));
-        if let Some(now_at) = self.rollups.count(conn, at, e, client, domain, top_at)? {
+        if let Some(now_at) = self.count(conn, &row, top_at)? {
             self.names.set_top_at(looked.slot, now_at);
         }
+        Ok((row, past, ms_of(key).div_euclid(3_600_000)))
+    }
+
+    /// Counts a row in the roll-ups held for the tail (`tail.rs`).
+    fn count(
+        &mut self,
+        conn: &Connection,
+        row: &Row,
+        top_at: Option<usize>,
+    ) -> rusqlite::Result<Option<usize>> {
+        let at = self.rollups.minute_of(row.key);
+        self.tail_rows += 1;
+        let first = *self.tail_hour.get_or_insert(at.hour);
+        self.derive_now |= at.hour != first || self.tail_rows >= tail::TAIL_ROWS;
+        let now_at = self.rollups.count(conn, at, row, top_at)?;
         self.slow
-            .count(conn, at.hour, domain, row.upstream, row.latency_us)?;
-        Ok((row, past, at.hour))
+            .count(conn, at.hour, row.domain, row.upstream, row.latency_us)?;
+        Ok(now_at)
+    }
+
+    /// Counts the blocks whose derived rows are not written (a power cut,
+    /// a failed commit) into the roll-ups and side rows again.
+    fn recount_tail(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut blocks = std::mem::take(&mut self.blocks);
+        let result = tail::recount(conn, &mut blocks, |r| {
+            self.last_key = self.last_key.max(r.key);
+            self.count(conn, r, None).map(drop)
+        });
+        self.blocks = blocks;
+        result
+    }
+
+    /// Writes the derived rows held for the tail (inside the open
+    /// transaction): side rows, roll-ups, slow answers, and the mark.
+    fn write_derived(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.blocks.write_side_rows(conn)?;
+        self.rollups.write(conn)?;
+        self.slow.write(conn)?;
+        tail::set_derived_to(conn, self.last_key.saturating_add(1))
+    }
+
+    /// The derived rows are committed: the tail is empty.
+    fn derived(&mut self) {
+        self.rollups.committed();
+        self.slow.committed();
+        self.tail_rows = 0;
+        self.tail_hour = None;
+        self.derive_now = false;
     }
 
     /// Adds a staged row to the open block, writing the block (inside the
@@ -518,6 +565,8 @@ impl Writer {
         hour: i64,
     ) -> rusqlite::Result<()> {
         if past {
+            // Merged among stored blocks, which have their derived rows.
+            self.derive_now = true;
             self.open.past.push(row);
         } else {
             if !self.open.rows.is_empty() && hour != self.open.hour {
@@ -556,7 +605,10 @@ impl Writer {
     fn flush(&mut self) {
         self.last_flush = Instant::now();
         self.store_inbox();
-        if self.tx_rows == 0 || self.conn.is_none() {
+        // Nothing held: nothing to write at the next commit either.
+        self.derive_now &= self.tail_rows > 0;
+        let derive_only = self.tx_rows == 0 && self.derive_now;
+        if (self.tx_rows == 0 && !derive_only) || self.conn.is_none() {
             return;
         }
         let rows = self.tx_rows;
@@ -613,18 +665,22 @@ impl Writer {
 
     fn commit_on(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if self.tx_rows == 0 {
-            return Ok(());
+            // Only the tail's derived rows to write.
+            conn.execute_batch("BEGIN")?;
         }
         self.write_open(conn)?;
-        self.blocks.write_side_rows(conn)?;
-        self.rollups.write(conn)?;
-        self.slow.write(conn)?;
+        let derive = self.derive_now;
+        if derive {
+            self.write_derived(conn)?;
+        }
+        tail::set_blocks_last(conn, self.last_key)?;
         conn.prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'rows'")?
             .execute([self.tx_rows as i64])?;
         conn.execute_batch("COMMIT")?;
         self.tx_rows = 0;
-        self.rollups.committed();
-        self.slow.committed();
+        if derive {
+            self.derived();
+        }
         Ok(())
     }
 
@@ -637,6 +693,8 @@ impl Writer {
         self.open.clear();
         self.blocks.forget();
         self.tx_rows = 0;
+        self.tail_rows = 0;
+        self.tail_hour = None;
     }
 
     /// A failed transaction is dropped and counted; what happens next
@@ -650,6 +708,13 @@ impl Writer {
         // days it closed are open again (closing is idempotent).
         self.rollups.reopen_days();
         self.forget_cached();
+        // What the tail's committed blocks had counted is gone with it.
+        if let Some(conn) = self.conn.take() {
+            if let Err(e) = self.recount_tail(&conn) {
+                tracing::warn!("query log: counting the tail again: {e}");
+            }
+            self.conn = Some(conn);
+        }
         let mut st = lock(&self.shared.status);
         st.dropped_rows += rows as u64;
         if is_code(&e, ErrorCode::DiskFull) {

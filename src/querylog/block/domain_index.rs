@@ -29,7 +29,7 @@ const HOUR: i64 = 3_600_000;
 /// Slots of the table of pairs already noted (16 bytes each: 128 KiB).
 const SEEN_SLOTS: usize = 8192;
 /// Pairs held back at most before they are written (24 bytes each).
-const PENDING_MAX: usize = 8192;
+const PENDING_MAX: usize = 16_384;
 /// A search looks up at most this many (domain, day) rows; a substring
 /// matching more names than that over the range walks the blocks instead.
 const MAX_LOOKUPS: usize = 20_000;

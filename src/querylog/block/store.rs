@@ -131,13 +131,17 @@ pub(in crate::querylog) struct BlockWriter {
     /// (one per block thrashed the writer's small page cache with many
     /// clients).
     side_clients: Vec<(i64, i64)>,
+    /// `(status, block)` rows held back the same way.
+    side_statuses: Vec<(i64, i64)>,
     /// The hours each domain has rows in (`domain_days`), held back the
     /// same way.
     domains: DomainIndex,
 }
 
-/// Side rows held back at most (16 bytes each).
-const SIDE_CLIENTS_MAX: usize = 4096;
+/// Side rows held back at most (16 bytes each): the writer holds a
+/// tail's side rows until the hour ends (`tail.rs`), at household rates
+/// a few thousand.
+const SIDE_CLIENTS_MAX: usize = 16_384;
 
 impl BlockWriter {
     /// Writes the held-back `block_clients` and `domain_days` rows.
@@ -148,6 +152,14 @@ impl BlockWriter {
         conn: &Connection,
     ) -> rusqlite::Result<()> {
         self.domains.write(conn)?;
+        self.side_statuses.sort_unstable();
+        let mut st = conn.prepare_cached(
+            "INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)",
+        )?;
+        for &(s, block) in &self.side_statuses {
+            st.execute([s, block])?;
+        }
+        self.side_statuses.clear();
         if self.side_clients.is_empty() {
             return Ok(());
         }
@@ -172,12 +184,39 @@ impl BlockWriter {
     /// Drops the held-back side rows (their blocks were rolled back).
     pub(in crate::querylog) fn forget_side_rows(&mut self) {
         self.side_clients.clear();
+        self.side_statuses.clear();
         self.domains.forget();
     }
 
     /// RAM held by the buffers that grow with a block.
     pub(in crate::querylog) fn bytes(&self) -> usize {
-        self.blob.capacity() + self.side_clients.capacity() * 16 + self.domains.bytes()
+        self.blob.capacity()
+            + (self.side_clients.capacity() + self.side_statuses.capacity()) * 16
+            + self.domains.bytes()
+    }
+
+    /// Notes the side rows of a stored block (key order, one hour):
+    /// held back until `write_side_rows`.
+    pub(in crate::querylog) fn note_side_rows(&mut self, rows: &[Row]) {
+        let Some(first) = rows.first() else { return };
+        distinct_clients(rows, &mut self.seen, &mut self.clients);
+        self.side_clients
+            .extend(self.clients.iter().map(|&c| (c, first.key)));
+        self.domains.note_block(rows);
+        let statuses = rows
+            .iter()
+            .filter(|r| r.status >= 2)
+            .fold(0u8, |m, r| m | 1 << (r.status & 7));
+        self.side_statuses.extend(
+            (2..8)
+                .filter(|s| statuses & (1 << s) != 0)
+                .map(|s| (i64::from(s), first.key)),
+        );
+    }
+
+    /// Whether the side rows held back should be written now (RAM).
+    pub(in crate::querylog) fn side_full(&self) -> bool {
+        self.side_clients.len() >= SIDE_CLIENTS_MAX || self.domains.full()
     }
 
     /// Deletes the day markers of the blocks below `upto` (deleted with
@@ -269,21 +308,9 @@ fn write_block(conn: &Connection, rows: &[Row], bw: &mut BlockWriter) -> rusqlit
     encode(rows, blob);
     conn.prepare_cached("INSERT INTO query_blocks (id, last, rows, data) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![first.key, last.key, rows.len() as i64, &blob[..]])?;
-    distinct_clients(rows, &mut bw.seen, &mut bw.clients);
-    bw.side_clients
-        .extend(bw.clients.iter().map(|&c| (c, first.key)));
-    bw.domains.note_block(rows);
-    if bw.side_clients.len() >= SIDE_CLIENTS_MAX || bw.domains.full() {
+    bw.note_side_rows(rows);
+    if bw.side_full() {
         bw.write_side_rows(conn)?;
-    }
-    let statuses = rows
-        .iter()
-        .filter(|r| r.status >= 2)
-        .fold(0u8, |m, r| m | 1 << (r.status & 7));
-    let mut st = conn
-        .prepare_cached("INSERT OR IGNORE INTO block_statuses (status, block) VALUES (?1, ?2)")?;
-    for s in (2..8).filter(|s| statuses & (1 << s) != 0) {
-        st.execute([s, first.key])?;
     }
     bw.mark_day(conn, first.key)
 }
