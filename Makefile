@@ -101,7 +101,7 @@ buildroot-check: setup
 # The fuzz crate (fuzz/) is its own workspace, built with nightly by cargo
 # fuzz; .ci/setup installs both.
 fuzz:
-	FUZZ_JOBS=$(FUZZ_JOBS) sh fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh fuzz/run.sh $(FUZZ_SECONDS)
 
 fuzz-smoke:
 	sh fuzz/run.sh 5

@@ -9,7 +9,8 @@
 #
 # FUZZ_JOBS=N runs the targets in N lanes side by side (default 1), each
 # lane one target at a time on one core: `make fuzz FUZZ_JOBS=2` on a
-# 2-core machine takes half the wall time.
+# 2-core machine takes half the wall time. FUZZ_TARGETS="a b" runs only
+# those targets (default: every one `cargo fuzz list` names).
 #
 # Each target starts from its seeds (fuzz/corpus/TARGET/, in git) plus
 # what earlier runs found (fuzz/target/corpus/TARGET/, not in git), so a
@@ -56,7 +57,7 @@ fuzz_one() {
         tail -n 30 "$log" >&2
     fi
 }
-TARGETS=$($FUZZ list)
+TARGETS=${FUZZ_TARGETS:-$($FUZZ list)}
 JOBS=${FUZZ_JOBS:-1}
 lane=0
 while [ "$lane" -lt "$JOBS" ]; do
