@@ -33,8 +33,8 @@ async fn leases(axum::extract::State(st): axum::extract::State<State>) -> Json<L
     })
 }
 
-/// What the status line says.
-fn status_text(s: &Status) -> String {
+/// What the status line says (here and on the Settings page).
+pub(super) fn status_text(s: &Status) -> String {
     match s {
         Status::Off => {
             "Off: set <span class=\"mono\">[dhcp] enabled = true</span> to hand out addresses."
