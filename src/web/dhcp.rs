@@ -33,8 +33,8 @@ async fn leases(axum::extract::State(st): axum::extract::State<State>) -> Json<L
     })
 }
 
-/// What the status line says.
-fn status_text(s: &Status) -> String {
+/// What the status line says (here and on the Settings page).
+pub(super) fn status_text(s: &Status) -> String {
     match s {
         Status::Off => {
             "Off: set <span class=\"mono\">[dhcp] enabled = true</span> to hand out addresses."
@@ -60,7 +60,7 @@ async fn dhcp_page(
     let leases = st.backend.dhcp_leases();
     let now = (crate::clock::now_ms() / 1000).max(0) as u64;
     let mut s = format!(
-        "<h2>DHCP</h2><p id=\"dhcp-status\">{}</p><div class=\"scroll\"><table id=\"leases\">\
+        "<p id=\"dhcp-status\">{}</p><div class=\"scroll\"><table id=\"leases\">\
          <thead><tr><th>Name</th><th>Address</th><th>MAC</th><th>Lease</th></tr></thead><tbody>",
         status_text(&status)
     );

@@ -28,6 +28,8 @@ pub mod backend;
 pub mod backup;
 mod dashboard;
 mod dhcp;
+mod dhcp_form;
+mod dhcp_offer;
 mod firmware;
 mod groups;
 mod guard;
@@ -114,6 +116,7 @@ pub fn router(state: State) -> Router {
         .merge(groups::routes())
         .merge(local::routes())
         .merge(dhcp::routes())
+        .merge(dhcp_form::routes())
         .merge(settings::routes())
         .merge(system::routes())
         .merge(firmware::routes())

@@ -183,6 +183,20 @@ pub const OPERATIONS: &[(&str, &str, &str, Option<&str>, bool)] = &[
     ),
     (
         "get",
+        "/api/v1/dhcp/settings",
+        "The [dhcp] section as the Settings page edits it",
+        None,
+        false,
+    ),
+    (
+        "put",
+        "/api/v1/dhcp/settings",
+        "Change the DHCP server's settings (static leases are kept)",
+        Some("DhcpSettings"),
+        false,
+    ),
+    (
+        "get",
         "/api/v1/local/records",
         "Local DNS records",
         None,
@@ -440,8 +454,15 @@ fn schemas() -> Value {
             "password": str_, "upstream": {"enum": ["cloudflare", "quad9", "google", "custom"]},
             "protocol": {"enum": ["plain", "dot", "doh"]}, "custom_upstreams": strs,
             "blocklists": strs, "network": {"$ref": "#/components/schemas/Network"},
-            "setup_secret": {"type": "string", "description": "the card's setup secret, when it holds one (docs/flashing.md)"}
+            "setup_secret": {"type": "string", "description": "the card's setup secret, when it holds one (docs/flashing.md)"},
+            "dhcp": {"$ref": "#/components/schemas/DhcpSettings"}
         }), &["password", "upstream", "protocol"]),
+        "DhcpSettings": s(json!({
+            "enabled": {"type": "boolean"}, "interface": str_, "range_first": str_, "range_last": str_,
+            "netmask": str_, "gateway": str_,
+            "lease_time": {"type": "string", "description": "like 12h; empty keeps the saved one"},
+            "domain": {"type": "string", "description": "empty keeps the saved one"}
+        }), &["enabled"]),
         "Rule": s(json!({"list": {"enum": ["allow", "deny"]}, "entry": {"type": "string", "description": "domain, *.domain or /regex/"}, "exact": {"type": "boolean", "description": "entry is a queried name matched exactly, never a pattern (the log's buttons)"}, "groups": {"type": "array", "items": str_, "description": "groups the entry applies to; empty or left out: every client"}}), &["list", "entry"]),
         "List": s(json!({"name": str_, "url": str_, "path": str_, "enabled": {"type": "boolean"}, "groups": strs}), &["name"]),
         "ListPatch": s(json!({"enabled": {"type": "boolean"}, "groups": {"type": "array", "items": str_, "description": "groups the list applies to; empty: the default group"}}), &[]),

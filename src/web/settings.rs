@@ -208,6 +208,7 @@ async fn settings_page(
             cfg.querylog.anonymize_clients
         ),
     );
+    s.push_str(&super::dhcp_form::section(&st));
     let _ = write!(
         s,
         "<h2>Admin password</h2><form data-api=\"/api/v1/password\" data-done=\"show\" class=\"stack\" id=\"password-form\">\

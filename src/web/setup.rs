@@ -5,6 +5,7 @@
 //! `setup_gate`'s: every handler here asks it before writing anything.
 //! Not for: changing settings after setup (see `settings`, `system`).
 
+use super::dhcp_form::{self, DhcpIn};
 use super::guard;
 use super::html::{esc, field_error, html, page};
 use super::http::{
@@ -206,6 +207,20 @@ pub struct SetupIn {
     pub network: Option<Network>,
     /// The secret on the boot partition, when there is one.
     pub setup_secret: String,
+    /// "My router can't change DNS": the box's DHCP server, when enabled.
+    pub dhcp: Option<DhcpIn>,
+}
+
+/// What the DHCP option starts with: read from the box's interface, else
+/// the saved section.
+fn dhcp_proposal(cfg: &Config) -> DhcpIn {
+    match super::dhcp_offer::offer(&cfg.dhcp.interface) {
+        Some(o) => DhcpIn::offered(&o, &cfg.dhcp),
+        None => DhcpIn {
+            enabled: false,
+            ..DhcpIn::of(&cfg.dhcp)
+        },
+    }
 }
 
 /// Applies first-boot choices from `client`: who may set up is checked
@@ -218,6 +233,9 @@ pub async fn do_setup(st: &State, client: std::net::IpAddr, input: &SetupIn) -> 
     let mut cfg = (*st.backend.config()).clone();
     cfg.dns.upstreams = upstreams(&input.upstream, &input.protocol, &input.custom_upstreams)?;
     add_blocklists(&mut cfg, &input.blocklists)?;
+    if let Some(d) = input.dhcp.as_ref().filter(|d| d.enabled) {
+        cfg.dhcp = d.apply(&cfg.dhcp)?;
+    }
     cfg.validate().map_err(ApiError::from_config)?;
     if cfg.web.appliance {
         let net = input.network.clone().unwrap_or_default();
@@ -246,6 +264,7 @@ async fn setup_status(
         "needed": !st.auth.password_is_set(),
         "gate": setup_gate::status(&st),
         "appliance": cfg.web.appliance,
+        "dhcp": dhcp_proposal(&cfg),
         "csrf": token,
         "upstream_presets": UPSTREAM_PRESETS.iter().map(|p| json!({"id": p.id, "label": p.label})).collect::<Vec<_>>(),
         "blocklist_presets": BLOCKLIST_PRESETS.iter().map(|p| json!({"id": p.0, "label": p.1, "url": p.2})).collect::<Vec<_>>(),
@@ -422,6 +441,19 @@ fn setup_body(st: &State, token: &str, input: &SetupIn, err: Option<&ApiError>) 
             field_error("timezone", e("timezone")),
         );
     }
+    let d = input
+        .dhcp
+        .clone()
+        .unwrap_or_else(|| dhcp_proposal(&st.backend.config()));
+    let _ = write!(
+        s,
+        "<fieldset id=\"setup-dhcp\"><legend>My router can't change DNS</legend>\
+         <label class=\"check\"><input type=\"checkbox\" name=\"dhcp_enabled\" id=\"dhcp_enabled\"{}> Let this box hand out addresses (DHCP)</label>\
+         <p class=\"muted\">Tick this only if your router has no setting for the DNS server it hands out: the box then gives your devices their addresses itself, and you switch off the router's DHCP server.</p>\
+         <div data-show-when=\"dhcp_enabled=on\" class=\"stack\">{}</div></fieldset>",
+        if d.enabled { " checked" } else { "" },
+        dhcp_form::fields("dhcp_", &d, err),
+    );
     s.push_str("<button id=\"finish\">Finish setup</button></form>");
     s.push_str("<h2>Replacing a box?</h2><p class=\"muted\">Restore the backup you downloaded from the old one's System page: its settings, admin password and API tokens come back, and you log in with the old password.</p>\
         <form data-upload=\"/api/v1/setup/restore\" data-done=\"/login\" class=\"row\" id=\"setup-restore\">\
@@ -499,6 +531,16 @@ fn setup_from_form(form: &[(String, String)]) -> SetupIn {
             .collect(),
         network: Some(network),
         setup_secret: get("setup_secret"),
+        dhcp: Some(DhcpIn {
+            enabled: get("dhcp_enabled") == "on",
+            interface: get("dhcp_interface"),
+            range_first: get("dhcp_range_first"),
+            range_last: get("dhcp_range_last"),
+            netmask: get("dhcp_netmask"),
+            gateway: get("dhcp_gateway"),
+            lease_time: get("dhcp_lease_time"),
+            domain: get("dhcp_domain"),
+        }),
     }
 }
 

@@ -9,7 +9,8 @@
 //! `browser` (headless Chromium over WebDriver), `names` (a household
 //! with device names: local records, a stand-in router answering PTR), `netns` (the binary in a
 //! network namespace of its own), `segment` (a LAN of two namespaces
-//! over a veth pair, for the DHCP server). Each test file declares `mod support;` and uses the part
+//! over a veth pair, for the DHCP server), `relay` (a loopback port here
+//! reaching the box's namespace, for the browser). Each test file declares `mod support;` and uses the part
 //! it needs.
 //!
 //! Not for: test doubles of the outside world (stand-in upstream, DNS test
@@ -24,6 +25,7 @@ pub mod heap;
 pub mod names;
 pub mod netns;
 pub mod querylog;
+pub mod relay;
 pub mod segment;
 pub mod traffic;
 pub mod update;
