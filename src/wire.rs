@@ -99,9 +99,6 @@ pub fn read_name(buf: &[u8], mut at: usize, out: &mut WireName) -> Result<usize,
                 if out.len() + 1 + len + 1 > 255 {
                     return Err(WireError::Malformed);
                 }
-                // The label whole, then lower-cased in place: a byte at a
-                // time cost a miss ~1,600 instructions over its four names
-                // (benches/instructions.sh, docs/performance.md).
                 let start = out.len() + 1;
                 out.push(len as u8).map_err(|_| WireError::Malformed)?;
                 out.extend_from_slice(label)
