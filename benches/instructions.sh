@@ -15,6 +15,11 @@
 #   N=10000 REPS=5 benches/instructions.sh  more queries, more repetitions
 #   SLOW_N=3000 SLOW_RATE=200 benches/instructions.sh  the same for the
 #                                      miss and mixed lines
+#   KEEP=DIR PATHS=miss REPS=1 benches/instructions.sh  also keep
+#                                      callgrind's files in DIR, a dump per
+#                                      window and thread (cg.out.K-TT), for
+#                                      callgrind_annotate (build GH with
+#                                      symbols: docs/performance.md)
 #
 # First the idle process is counted for 3 s: its timers (tokio's, the
 # query-log writer's poll) execute about a million instructions a second,
@@ -162,6 +167,12 @@ for path in $PATHS; do
     echo "$path $per $reader" >>"$WORK/result"
     echo "| $path | $per ($(cut -d' ' -f1 "$WORK/reps" | sort -n | paste -sd' ')) | $reader ($(cut -d' ' -f2 "$WORK/reps" | sort -n | paste -sd' ')) |"
 done
+
+if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    cp "$WORK"/cg.out.* "$KEEP"/
+    echo "callgrind's files kept in $KEEP" >&2
+fi
 
 case $MODE in
     --record)

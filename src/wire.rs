@@ -99,11 +99,11 @@ pub fn read_name(buf: &[u8], mut at: usize, out: &mut WireName) -> Result<usize,
                 if out.len() + 1 + len + 1 > 255 {
                     return Err(WireError::Malformed);
                 }
+                let start = out.len() + 1;
                 out.push(len as u8).map_err(|_| WireError::Malformed)?;
-                for &b in label {
-                    out.push(b.to_ascii_lowercase())
-                        .map_err(|_| WireError::Malformed)?;
-                }
+                out.extend_from_slice(label)
+                    .map_err(|_| WireError::Malformed)?;
+                out[start..].make_ascii_lowercase();
                 at += 1 + len;
             }
             0xC0 => {
