@@ -3,7 +3,7 @@
 //! blocks. The roll-ups keep only each closed hour's top 100 (a
 //! space-saving summary, `rollup.rs`), which is exact only for the
 //! domains far above the hour's cut-off. Counting costs no byte on disk
-//! or on flash, but ~40 ns per row on the benchmark machine, so it is
+//! or on flash, but ~35 ns per row on the benchmark machine, so it is
 //! done for ranges of at most [`EXACT_ROWS`] rows (the 1h range at any
 //! household rate, the 24h range up to ~3 queries a second); busier
 //! ranges read the roll-ups (docs/querylog.md, "Which figures are
@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension};
 /// Ranges up to this long (25 hours: the 24h range touches 25 hours)
 /// count their rows; longer ones read the roll-ups.
 pub const EXACT_SPAN_MS: i64 = 25 * 3_600_000;
-/// Rows a range may hold and still be counted (about 10 ms).
+/// Rows a range may hold and still be counted (about 9 ms).
 pub const EXACT_ROWS: i64 = 250_000;
 
 /// The block holding the row at key ?1, if any: a block may begin
