@@ -21,6 +21,7 @@
 
 mod block;
 pub mod cli;
+mod exact_top;
 mod export;
 mod live;
 mod names;

@@ -345,6 +345,9 @@ pub fn top_domains(
     n: usize,
     blocked_only: bool,
 ) -> anyhow::Result<Vec<(String, u64)>> {
+    if super::exact_top::countable(c, from, to)? {
+        return super::exact_top::top_domains(c, from, to, n, blocked_only);
+    }
     let t = tiers(c, from, to)?;
     let (lo, hi) = hours(from, to);
     let tail = TailSums::read(c)?;
@@ -861,5 +864,6 @@ pub fn query_plans() -> Vec<(String, String)> {
     out.extend(domain_index::statements());
     out.extend(super::slow::statements());
     out.extend(tail::statements());
+    out.extend(super::exact_top::statements());
     out
 }

@@ -113,7 +113,9 @@ pub(super) fn recount(
     Ok(())
 }
 
-fn for_each_block(
+/// Calls `f` with the rows of each block whose key is in `[from, upto]`,
+/// in key order; a damaged block is skipped with a warning.
+pub(super) fn for_each_block(
     c: &Connection,
     from: i64,
     upto: i64,
