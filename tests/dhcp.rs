@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 use support::segment::{BOX, Segment, Server};
+use support::web::{Client, PASSWORD};
 
 const SERVING: &str = "dhcp: serving on gh0";
 
@@ -351,26 +352,8 @@ fn dhcpcd_is_offered_the_network_with_the_box_as_dns() {
     }
 }
 
-/// Python in the box: first-boot setup over the web API (from loopback,
-/// as the owner's browser would), then the query log's rows for `client`
-/// as JSON.
-const LOG_ROWS: &str = r#"
-import http.cookiejar, json, sys, urllib.request
-base, client = sys.argv[1], sys.argv[2]
-web = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-def call(method, path, body=None, csrf=None):
-    req = urllib.request.Request(base + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"content-type": "application/json", **({"x-csrf-token": csrf} if csrf else {})})
-    return json.load(web.open(req, timeout=10))
-csrf = call("GET", "/api/v1/setup")["csrf"]
-call("POST", "/api/v1/setup", {"password": "correct horse battery", "upstream": "quad9",
-     "protocol": "plain", "blocklists": []}, csrf)
-print(json.dumps(call("GET", "/api/v1/querylog?client=" + client + "&limit=5")))
-"#;
-
-#[test]
-fn a_lease_name_names_its_device_in_the_query_log() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_name_names_its_device_in_the_query_log() {
     let dir = tmp();
     let config = config(dir.path())
         .replace(
@@ -412,15 +395,17 @@ fn a_lease_name_names_its_device_in_the_query_log() {
         .unwrap();
     assert!(out.status.success(), "dig from the LAN: {out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "192.168.7.20");
+    // The owner's first-boot setup over the web API, reached inside the
+    // box's namespace through the relay, then the log's rows for the device.
+    let base = format!("http://{}", support::relay::to_box(&seg, 8080).await);
+    let mut web = Client::new(&base);
+    assert_eq!(web.setup(PASSWORD).await.status, 200, "{}", server.log());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = seg
-            .in_box("python3")
-            .args(["-c", LOG_ROWS, "http://127.0.0.1:8080", "192.168.7.100"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}\n{}", server.log());
-        let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let page = web
+            .get("/api/v1/querylog?client=192.168.7.100&limit=5")
+            .await
+            .json();
         let rows = page["rows"].as_array().cloned().unwrap_or_default();
         if let Some(row) = rows.first() {
             assert_eq!(row["domain"], "tv.lan", "{page}");
@@ -432,6 +417,6 @@ fn a_lease_name_names_its_device_in_the_query_log() {
             Instant::now() < deadline,
             "no logged query from 192.168.7.100 in 30 s: {page}"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
