@@ -70,8 +70,8 @@ fn script(dir: &Path) -> std::path::PathBuf {
 
 /// `busybox udhcpc` on gh1 with `args`, running.
 fn udhcpc(seg: &Segment, dir: &Path, args: &[&str]) -> Child {
-    seg.on_lan("busybox")
-        .args(["udhcpc", "-f", "-i", "gh1", "-t", "10", "-T", "1", "-s"])
+    seg.udhcpc()
+        .args(["-f", "-s"])
         .arg(script(dir))
         .args(args)
         .stdout(std::process::Stdio::null())

@@ -53,20 +53,8 @@ name = "printer"
 /// `hostname` when given; waits for it to end bound.
 fn lease(seg: &Segment, mac: &str, hostname: Option<&str>) {
     seg.set_mac(mac);
-    let mut c = seg.on_lan("busybox");
-    c.args([
-        "udhcpc",
-        "-q",
-        "-n",
-        "-i",
-        "gh1",
-        "-t",
-        "10",
-        "-T",
-        "1",
-        "-s",
-        "/bin/true",
-    ]);
+    let mut c = seg.udhcpc();
+    c.args(["-q", "-n", "-s", "/bin/true"]);
     if let Some(h) = hostname {
         c.args(["-x", &format!("hostname:{h}")]);
     }

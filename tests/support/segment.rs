@@ -118,6 +118,14 @@ impl Segment {
         ));
     }
 
+    /// busybox's DHCP client on the household's `gh1`, ten tries a second
+    /// apart; the caller adds its own options (`-q`, `-s SCRIPT`, `-x ...`).
+    pub fn udhcpc(&self) -> Command {
+        let mut c = self.on_lan("busybox");
+        c.args(["udhcpc", "-i", "gh1", "-t", "10", "-T", "1"]);
+        c
+    }
+
     /// glory-hole with `config` (written to `dir/config.toml`) in the
     /// box's namespace, its output in `dir/server.log` (appended across
     /// restarts).
