@@ -20,8 +20,6 @@ mod reply;
 mod server;
 mod store;
 
-pub use pool::label_from_hostname;
-
 use crate::config::{Config, DhcpConfig, Mac};
 use crate::dns::lease_names::LeaseNames;
 use crate::names::DeviceNames;
@@ -82,14 +80,6 @@ impl Leases {
     /// Every known device, by address.
     pub fn snapshot(&self) -> Arc<Vec<LeaseInfo>> {
         self.0.load_full()
-    }
-
-    /// The name of the device leased `ip`, if it has one.
-    pub fn name_of(&self, ip: IpAddr) -> Option<String> {
-        let IpAddr::V4(ip) = crate::config::canonical_ip(ip) else {
-            return None;
-        };
-        self.0.load().iter().find(|l| l.ip == ip)?.name.clone()
     }
 }
 
