@@ -104,7 +104,7 @@ fuzz:
 	FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_TARGETS="$(FUZZ_TARGETS)" sh fuzz/run.sh $(FUZZ_SECONDS)
 
 fuzz-smoke:
-	sh fuzz/run.sh 5
+	FUZZ_JOBS=2 sh fuzz/run.sh 5
 
 soak:
 	sh benches/soak.sh $(SOAK_SECONDS)
