@@ -43,6 +43,12 @@ udp_sockets = ${UDP_SOCKETS:-0}
 # dnsperf is one client: a per-client limit it never reaches, so the
 # limiter is paid for on every query but refuses none.
 rate_limit = 10000000
+# ...and the whole upstream share (512), not one device's (64): dnsperf
+# keeps up to 100 queries outstanding, and when the upstream stalls on a
+# loaded machine the 65th waiting miss is answered SERVFAIL at once (the
+# likely cause of one loaded run's 7.6 % SERVFAIL misses, docs/
+# performance.md), where unbound and dnsmasq have no such cap.
+client_upstream_queries = 512
 [web]
 enabled = false
 ${2:-}
