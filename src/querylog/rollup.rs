@@ -15,6 +15,7 @@
 //! (`retention.rs`).
 
 use super::block::Row;
+use super::block::store::BlockWriter;
 use super::domain_counts::{self, HourCounts};
 use super::sketch::{IdMap, Sketch};
 use crate::events::Source;
@@ -71,8 +72,10 @@ impl Rollups {
     }
 
     /// Picks up where the database stands: hours and days a previous run
-    /// left open close as new events come.
+    /// left open close as new events come; where the domain counts cover
+    /// from (before the tail is counted again).
     pub(super) fn load(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        domain_counts::open(conn)?;
         self.untrimmed.clear();
         self.newest_hour = conn
             .query_row("SELECT max(hour) FROM hour_counts", [], |r| {
@@ -157,16 +160,18 @@ impl Rollups {
         self.hours.values().any(|h| h.counts.wants_write())
     }
 
-    /// Calls `f(day, domain, queries, blocked)` with the counts
-    /// `domain_days` does not hold yet (then written with the derived
-    /// rows, before [`Self::write`]).
-    pub(super) fn take_domain_counts(
+    /// Hands the (day, domain) counts `domain_days` does not hold yet to
+    /// `blocks`, written with the side rows of the tail's derived rows
+    /// (before [`Self::write`], which closes days from them).
+    pub(super) fn note_domain_counts(
         &mut self,
-        mut f: impl FnMut(i64, i64, u32, u32) -> rusqlite::Result<()>,
+        conn: &Connection,
+        blocks: &mut BlockWriter,
     ) -> rusqlite::Result<()> {
         for (&hour, h) in self.hours.iter_mut() {
-            h.counts
-                .take_deltas(|domain, n, b| f(hour.div_euclid(24), domain, n, b))?;
+            h.counts.take_deltas(|domain, n, b| {
+                blocks.note_domain_counts(conn, hour.div_euclid(24), domain, n, b)
+            })?;
         }
         Ok(())
     }

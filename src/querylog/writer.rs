@@ -204,7 +204,6 @@ impl Writer {
             st.schema_version = schema::current_version(&conn)?;
         }
         self.forget_cached();
-        super::domain_counts::open(&conn)?;
         self.rollups.load(&conn)?;
         // The tail a power cut left: counted again and its derived rows
         // written, before the domain index looks at its coverage.
@@ -520,8 +519,8 @@ impl Writer {
         self.tail_rows += 1;
         let first = *self.tail_hour.get_or_insert(at.hour);
         self.derive_now |= at.hour != first || self.tail_rows >= tail::TAIL_ROWS;
-        let now_at = self.rollups.count(conn, at, row, top_at)?;
         self.derive_now |= self.rollups.wants_write();
+        let now_at = self.rollups.count(conn, at, row, top_at)?;
         self.slow
             .count(conn, at.hour, row.domain, row.upstream, row.latency_us)?;
         Ok(now_at)
@@ -539,13 +538,9 @@ impl Writer {
         result
     }
 
-    /// Writes the derived rows held for the tail (inside the open
-    /// transaction): side rows, roll-ups, slow answers, and the mark.
+    /// Writes the tail's derived rows in the open transaction (side rows, roll-ups, slow answers).
     fn write_derived(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let blocks = &mut self.blocks;
-        self.rollups.take_domain_counts(|day, domain, n, b| {
-            blocks.note_domain_counts(conn, day, domain, n, b)
-        })?;
+        self.rollups.note_domain_counts(conn, &mut self.blocks)?;
         self.blocks.write_side_rows(conn)?;
         self.rollups.write(conn)?;
         self.slow.write(conn)?;
