@@ -112,9 +112,9 @@ impl Rollups {
         }
     }
 
-    /// Counts a row of minute `at`. `top_at`
-    /// is where the domain was last counted in its hour's top domains, if
-    /// known (`TopCounter::add_at`); then where it is now is returned.
+    /// Counts a row of minute `at`. `top_at` is where the domain was last
+    /// counted in its hour's domain counts, if known
+    /// (`HourCounts::add_at`); then where it is now is returned.
     pub(super) fn count(
         &mut self,
         conn: &Connection,

@@ -8,13 +8,10 @@
 //! `EXPLAIN QUERY PLAN` in `tests/querylog_plans.rs`: none scans a table.
 //!
 //! Granularity: counts and time series are exact to the minute; unique
-//! clients/domains, top lists and query types cover the whole hours the
-//! range touches. Top domains sum each closed hour's top
-//! [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries (as the writer's
-//! space-saving summary counted them: at most 1/1024 of the hour's
-//! queries too high), so a domain that is never in an hour's top list is
-//! undercounted, as in AdGuard Home; the tail (`tail.rs`, the newest
-//! blocks whose roll-ups are not written yet) is counted row by row.
+//! clients/domains, top clients and query types cover the whole hours the
+//! range touches; the tail (`tail.rs`, the newest blocks whose roll-ups
+//! are not written yet) is counted row by row. Top domains are exact to
+//! the millisecond and are not here (`range_top.rs`).
 
 use super::block::{self, Row, domain_index};
 use super::sketch::Sketch;
