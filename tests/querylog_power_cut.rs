@@ -88,8 +88,8 @@ fn answered(log: &QueryLog, from: i64, to: i64) -> Figures {
             .iter()
             .map(|b| (b.total, b.blocked, b.cached))
             .collect(),
-        top_domains: log.top_domains(from, to, 100, false).unwrap(),
-        top_blocked: log.top_domains(from, to, 100, true).unwrap(),
+        top_domains: log.top_domains(from, to, 100, false).unwrap().items,
+        top_blocked: log.top_domains(from, to, 100, true).unwrap().items,
         top_clients: log.top_clients(from, to, 100).unwrap(),
         qtypes: log.query_types(from, to).unwrap(),
         slowest: log.slowest_domains(from, to, 5).unwrap(),

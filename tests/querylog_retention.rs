@@ -49,6 +49,7 @@ fn retention_by_age_removes_old_rows_and_their_rollups() {
     assert!(
         log.top_domains(now - 41 * DAY, now - 35 * DAY, 5, false)
             .unwrap()
+            .items
             .is_empty()
     );
     assert_eq!(log.summary(now - 2 * HOUR, now + 1).unwrap().total, 1_000);

@@ -101,7 +101,8 @@ fn every_earlier_version_upgrades_and_keeps_its_rows() {
         );
         let top = log
             .top_domains(now_ms() - 7_200_000, now_ms() + 1, 5, false)
-            .unwrap();
+            .unwrap()
+            .items;
         assert!(
             top.contains(&("old.example.org".to_string(), 1)),
             "from version {v}: {top:?}"

@@ -304,7 +304,7 @@ fn add_domain_index(path: &std::path::Path, rows: &[LogRow], from_ms: i64) -> i6
     let covered_from_ms = ms_of(covered_from);
     let mut upsert = c
         .prepare(
-            "INSERT INTO domain_days SELECT ?2, id, ?3 FROM domains WHERE name = ?1
+            "INSERT INTO domain_days (day, domain, hours) SELECT ?2, id, ?3 FROM domains WHERE name = ?1
              ON CONFLICT (day, domain) DO UPDATE SET hours = hours | excluded.hours",
         )
         .unwrap();

@@ -108,10 +108,10 @@ fn dashboard_numbers_match_what_was_sent() {
             .all(|b| b.total == 150 && b.blocked == 45 && b.allowed == 105)
     );
 
-    let top = log.top_domains(base, to, 2, false).unwrap();
+    let top = log.top_domains(base, to, 2, false).unwrap().items;
     assert_eq!(top[0], ("ads.tracker.example".to_string(), 180));
     assert_eq!(top[1], ("www.example.org".to_string(), 120));
-    let blocked = log.top_domains(base, to, 10, true).unwrap();
+    let blocked = log.top_domains(base, to, 10, true).unwrap().items;
     assert_eq!(blocked, vec![("ads.tracker.example".to_string(), 180)]);
     let clients = log.top_clients(base, to, 10).unwrap();
     assert_eq!(clients.len(), 3);
@@ -346,7 +346,7 @@ fn long_ranges_read_day_rollups_and_agree_with_the_hours() {
         (s.total, s.blocked, s.unique_clients, s.unique_domains),
         (960, 384, 5, 3)
     );
-    let top = log.top_domains(base, end, 3, false).unwrap();
+    let top = log.top_domains(base, end, 3, false).unwrap().items;
     assert_eq!(
         top,
         [
@@ -356,7 +356,7 @@ fn long_ranges_read_day_rollups_and_agree_with_the_hours() {
         ]
     );
     assert_eq!(
-        log.top_domains(base, end, 3, true).unwrap(),
+        log.top_domains(base, end, 3, true).unwrap().items,
         [("a.example".to_string(), 384)]
     );
     let clients = log.top_clients(base, end, 10).unwrap();
@@ -365,7 +365,8 @@ fn long_ranges_read_day_rollups_and_agree_with_the_hours() {
     // Ragged ends come from the hours around the whole days.
     let part = log
         .top_domains(base + 5 * HOUR, end - 2 * HOUR, 1, false)
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(part, [("a.example".to_string(), 4 * (96 - 7))]);
     let s = log.summary(base + 5 * HOUR, end + DAY).unwrap();
     assert_eq!(

@@ -17,6 +17,7 @@
 //! (`Bounds`).
 
 mod questions;
+mod top_lists;
 mod traffic;
 
 use glory_hole::clock::{now_ms, thread_cpu_ms};

@@ -390,6 +390,7 @@ pub fn run(
         target::QUESTION_MS,
         "ms",
     );
+    super::top_lists::run(log, &plain, to, bounds)?;
 
     // Each question's statements on the log use their index; the plain
     // table's plans are shown for comparison.

@@ -101,16 +101,22 @@ impl Backend for App {
 
     fn top(&self, kind: TopKind, r: TimeRange, n: u32) -> Vec<TopItem> {
         let q = &self.querylog;
+        let (from, to, n) = (r.from_ms, r.to_ms, n as usize);
         let res = match kind {
-            TopKind::Domains => q.top_domains(r.from_ms, r.to_ms, n as usize, false),
-            TopKind::Blocked => q.top_domains(r.from_ms, r.to_ms, n as usize, true),
-            TopKind::Clients => q.top_clients(r.from_ms, r.to_ms, n as usize),
+            TopKind::Domains => q
+                .top_domains(from, to, n, false)
+                .map(|t| (t.items, t.estimated)),
+            TopKind::Blocked => q
+                .top_domains(from, to, n, true)
+                .map(|t| (t.items, t.estimated)),
+            TopKind::Clients => q.top_clients(from, to, n).map(|v| (v, false)),
         };
-        range_ok(res, "top")
-            .unwrap_or_default()
+        let (items, estimated) = range_ok(res, "top").unwrap_or_default();
+        items
             .into_iter()
             .map(|(name, count)| {
                 let mut item = TopItem::new(name, count);
+                item.estimated = estimated;
                 if kind == TopKind::Clients
                     && let Some(n) = self.client_name(&item.name)
                 {

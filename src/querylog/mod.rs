@@ -21,11 +21,12 @@
 
 mod block;
 pub mod cli;
-mod exact_top;
+mod domain_counts;
 mod export;
 mod live;
 mod names;
 mod prefetch;
+mod range_top;
 mod retention;
 mod rollup;
 mod scan;
@@ -39,6 +40,7 @@ mod words;
 mod writer;
 
 pub use export::{COLUMNS as EXPORT_COLUMNS, ExportFormat};
+pub use range_top::TopDomains;
 pub use rollup::TOP_PER_HOUR;
 pub use scan::statements as scan_plans;
 pub use schema::{MIGRATIONS, OpenError, latest_version, migrate_to};
@@ -383,8 +385,8 @@ impl QueryLog {
         to_ms: i64,
         n: usize,
         blocked_only: bool,
-    ) -> anyhow::Result<Vec<(String, u64)>> {
-        self.read(|c| stats::top_domains(c, from_ms, to_ms, n, blocked_only))
+    ) -> anyhow::Result<TopDomains> {
+        self.read(|c| range_top::top_domains(c, from_ms, to_ms, n, blocked_only))
     }
 
     pub fn top_clients(

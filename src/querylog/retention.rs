@@ -215,6 +215,12 @@ pub(super) fn step(
     rollups += tx.execute("DELETE FROM hour_sketches WHERE hour < ?1", [hour])?;
     rollups += tx.execute("DELETE FROM hour_upstreams WHERE hour < ?1", [hour])?;
     rollups += tx.execute("DELETE FROM hour_slow_domains WHERE hour < ?1", [hour])?;
+    for blocked in 0..2 {
+        rollups += tx.execute(
+            "DELETE FROM hour_top_cutoffs WHERE blocked = ?1 AND hour < ?2",
+            [blocked, hour],
+        )?;
+    }
     let day = hour.div_euclid(24);
     rollups += tx.execute(
         "DELETE FROM day_domains WHERE blocked = 0 AND day < ?1",
@@ -226,6 +232,12 @@ pub(super) fn step(
     )?;
     rollups += tx.execute("DELETE FROM day_clients WHERE day < ?1", [day])?;
     rollups += tx.execute("DELETE FROM day_sketches WHERE day < ?1", [day])?;
+    for blocked in 0..2 {
+        rollups += tx.execute(
+            "DELETE FROM day_top_cutoffs WHERE blocked = ?1 AND day < ?2",
+            [blocked, day],
+        )?;
+    }
     rollups += super::block::domain_index::delete_before(&tx, day)?;
     let names = tx
         .prepare_cached(

@@ -5,14 +5,19 @@
 //! and writes the sums before its COMMIT.
 //!
 //! Counting a row is array work, not hashing: most rows fall in the same
-//! minute as the one before ([`MinuteHourCounts`]), and an hour's top
-//! domains are a space-saving summary ([`TopCounter`]) of fixed size.
+//! minute as the one before ([`MinuteHourCounts`]), and an hour's domains
+//! are counted exactly in slots the name cache remembers
+//! ([`HourCounts`]), from which the hour's top list and cut-off and the
+//! day counts of `domain_days` are written; a closed day's top list comes
+//! from those day counts.
 //!
 //! Not for: reading the roll-ups (`stats.rs`), or deleting old ones
 //! (`retention.rs`).
 
 use super::block::Row;
-use super::sketch::{IdMap, Sketch, TopCounter};
+use super::block::store::BlockWriter;
+use super::domain_counts::{self, HourCounts};
+use super::sketch::{IdMap, Sketch};
 use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
@@ -22,10 +27,6 @@ use std::collections::btree_map::Entry as Slot;
 pub const TOP_PER_HOUR: i64 = 100;
 /// Domains kept per closed day and kind in `day_domains`.
 pub const TOP_PER_DAY: i64 = 300;
-/// Distinct domains an hour's top-domain summary holds, all queries and
-/// blocked ones: enough that the top `TOP_PER_HOUR` are exact for
-/// any domain queried more than 1/`TOP_CAP` of the hour's queries.
-const TOP_CAP: [usize; 2] = [1024, 512];
 /// A transaction touching more hours than this is committed early, so
 /// events with scattered times cannot grow the per-hour state.
 const MAX_HOURS: usize = 4;
@@ -47,6 +48,12 @@ pub(super) struct Rollups {
     untrimmed: Vec<i64>,
     /// The newest day whose day roll-ups are written.
     closed_day: Option<i64>,
+    /// Closed days that got rows since (late rows): their lists are
+    /// taken again.
+    reclose: Vec<i64>,
+    /// `meta`'s `domain_counts_from`: days wholly from here on have
+    /// complete counts in `domain_days`.
+    counted_from: i64,
 }
 
 impl Rollups {
@@ -59,12 +66,16 @@ impl Rollups {
             hours: BTreeMap::new(),
             untrimmed: Vec::new(),
             closed_day: None,
+            reclose: Vec::new(),
+            counted_from: i64::MAX,
         }
     }
 
     /// Picks up where the database stands: hours and days a previous run
-    /// left open close as new events come.
+    /// left open close as new events come; where the domain counts cover
+    /// from (before the tail is counted again).
     pub(super) fn load(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        domain_counts::open(conn)?;
         self.untrimmed.clear();
         self.newest_hour = conn
             .query_row("SELECT max(hour) FROM hour_counts", [], |r| {
@@ -79,6 +90,7 @@ impl Rollups {
             }
         }
         self.closed_day = conn.query_row("SELECT max(day) FROM day_sketches", [], |r| r.get(0))?;
+        self.counted_from = domain_counts::counted_from(conn)?;
         Ok(())
     }
 
@@ -95,14 +107,14 @@ impl Rollups {
     pub(super) fn prefetch_top(&self, ats: impl Iterator<Item = usize>) {
         if let Some(h) = self.hours.get(&self.minute.hour) {
             for at in ats {
-                h.top[0].prefetch(at);
+                h.counts.prefetch(at);
             }
         }
     }
 
-    /// Counts a row of minute `at`. `top_at`
-    /// is where the domain was last counted in its hour's top domains, if
-    /// known (`TopCounter::add_at`); then where it is now is returned.
+    /// Counts a row of minute `at`. `top_at` is where the domain was last
+    /// counted in its hour's domain counts, if known
+    /// (`HourCounts::add_at`); then where it is now is returned.
     pub(super) fn count(
         &mut self,
         conn: &Connection,
@@ -123,28 +135,45 @@ impl Rollups {
             blocked,
         );
         self.newest_hour = self.newest_hour.max(at.hour);
+        if self.closed_day.is_some_and(|d| at.day <= d) && !self.reclose.contains(&at.day) {
+            self.reclose.push(at.day);
+        }
         let h = match self.hours.entry(at.hour) {
             Slot::Occupied(o) => o.into_mut(),
             Slot::Vacant(v) => v.insert(load_hour(conn, at.hour)?),
         };
         h.sketch.insert(domain);
         h.sketch_dirty = true;
-        let now_at = match top_at {
-            Some(top_at) => Some(h.top[0].add_at(top_at, domain, 1)),
-            None => {
-                h.top[0].add(domain, 1);
-                None
-            }
-        };
-        if blocked {
-            h.top[1].add(domain, 1);
-        }
-        Ok(now_at)
+        let now_at = h
+            .counts
+            .add_at(top_at.unwrap_or(usize::MAX), domain, blocked);
+        Ok(top_at.map(|_| now_at))
     }
 
     /// The open transaction counts into more hours than it may hold.
     pub(super) fn too_many_hours(&self) -> bool {
         self.hours.len() > MAX_HOURS
+    }
+
+    /// Whether the derived rows should be written now (a flood of names).
+    pub(super) fn wants_write(&self) -> bool {
+        self.hours.values().any(|h| h.counts.wants_write())
+    }
+
+    /// Hands the (day, domain) counts `domain_days` does not hold yet to
+    /// `blocks`, written with the side rows of the tail's derived rows
+    /// (before [`Self::write`], which closes days from them).
+    pub(super) fn note_domain_counts(
+        &mut self,
+        conn: &Connection,
+        blocks: &mut BlockWriter,
+    ) -> rusqlite::Result<()> {
+        for (&hour, h) in self.hours.iter_mut() {
+            h.counts.take_deltas(|domain, n, b| {
+                blocks.note_domain_counts(conn, hour.div_euclid(24), domain, n, b)
+            })?;
+        }
+        Ok(())
     }
 
     /// Writes what the open transaction counted, before its COMMIT.
@@ -161,7 +190,7 @@ impl Rollups {
                 h.sketch_dirty = false;
             }
             for kind in 0..2 {
-                write_top(conn, hour, kind, &h.top[kind], &mut h.written[kind])?;
+                write_top(conn, hour, kind, &h.counts, &mut h.written[kind])?;
             }
         }
         // Hours a previous run left open keep only their top entries once
@@ -208,7 +237,7 @@ impl Rollups {
             .values()
             .map(|h| {
                 super::sketch::REGISTERS
-                    + h.top.iter().map(TopCounter::bytes).sum::<usize>()
+                    + h.counts.bytes()
                     + h.written.iter().map(|w| w.capacity() * 24).sum::<usize>()
             })
             .sum();
@@ -226,6 +255,11 @@ impl Rollups {
             return Ok(());
         }
         let last_full = (self.newest_hour - 24).div_euclid(24);
+        for day in std::mem::take(&mut self.reclose) {
+            if domain_counts::day_counted(day, self.counted_from) {
+                close_day_domains(tx, day)?;
+            }
+        }
         let first = match self.closed_day {
             Some(d) => d + 1,
             None => match tx.query_row("SELECT min(hour) FROM hour_counts", [], |r| {
@@ -237,7 +271,8 @@ impl Rollups {
         };
         for day in (first..=last_full).take(8) {
             let (h_lo, h_hi) = (day * 24, day * 24 + 23);
-            for blocked in [false, true] {
+            let counted = domain_counts::day_counted(day, self.counted_from);
+            for blocked in [false, true].into_iter().filter(|_| !counted) {
                 tx.prepare_cached("DELETE FROM day_domains WHERE blocked = ?1 AND day = ?2")?
                     .execute(params![blocked, day])?;
                 tx.prepare_cached(
@@ -256,6 +291,9 @@ impl Rollups {
                  WHERE hour BETWEEN ?2 AND ?3 GROUP BY client",
             )?
             .execute(params![day, h_lo, h_hi])?;
+            if counted {
+                close_day_domains(tx, day)?;
+            }
             let mut sketch = Sketch::default();
             {
                 let mut st = tx.prepare_cached(
@@ -483,17 +521,21 @@ impl Default for MinuteHourCounts {
 }
 
 /// What the writer keeps for an hour it is counting into: the distinct
-/// domains sketch and the top domains (all, blocked), with what of them
+/// domains sketch and every domain's counts, with what of its top list
 /// the database already holds.
 struct HourState {
     sketch: Sketch,
     sketch_dirty: bool,
-    top: [TopCounter; 2],
+    counts: HourCounts,
     written: [IdMap<i64, u64>; 2],
 }
 
+const HOUR_BLOCKS_SQL: &str = "SELECT data FROM query_blocks WHERE id >= ?1 AND id < ?2";
+
 /// An hour's state as the database holds it (a previous run, an earlier
-/// transaction), so counting goes on where it stopped.
+/// transaction), so counting goes on where it stopped: its domains are
+/// counted again from the hour's blocks whose derived rows are written
+/// (a block never spans two hours).
 fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<HourState> {
     let stored: Option<Vec<u8>> = conn
         .prepare_cached("SELECT domains FROM hour_sketches WHERE hour = ?1")?
@@ -502,9 +544,26 @@ fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<HourState> {
     let mut h = HourState {
         sketch: stored.map(|b| Sketch::from_bytes(&b)).unwrap_or_default(),
         sketch_dirty: false,
-        top: [TopCounter::new(TOP_CAP[0]), TopCounter::new(TOP_CAP[1])],
+        counts: HourCounts::default(),
         written: [IdMap::default(), IdMap::default()],
     };
+    let lo = super::key_of(hour * 3_600_000);
+    let hi = super::key_of((hour + 1) * 3_600_000).min(super::tail::tail_from(conn)?);
+    {
+        let mut st = conn.prepare_cached(HOUR_BLOCKS_SQL)?;
+        let mut blocks = st.query([lo, hi])?;
+        let mut rows = Vec::new();
+        let blocked = Source::Blocked as u8;
+        while let Some(b) = blocks.next()? {
+            rows.clear();
+            // A damaged block's rows are left out, as every reader does.
+            if super::block::decode_into(b.get_ref(0)?.as_blob()?, &mut rows).is_ok() {
+                for r in &rows {
+                    h.counts.add_written(r.domain, r.status == blocked);
+                }
+            }
+        }
+    }
     for kind in 0..2 {
         let mut st = conn.prepare_cached(
             "SELECT domain, n FROM hour_domains WHERE blocked = ?1 AND hour = ?2",
@@ -512,7 +571,6 @@ fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<HourState> {
         let mut rows = st.query(params![kind as i64, hour])?;
         while let Some(r) = rows.next()? {
             let (domain, n): (i64, i64) = (r.get(0)?, r.get(1)?);
-            h.top[kind].add(domain, n.max(0) as u64);
             h.written[kind].insert(domain, n.max(0) as u64);
         }
     }
@@ -520,25 +578,26 @@ fn load_hour(conn: &Connection, hour: i64) -> rusqlite::Result<HourState> {
 }
 
 /// Makes the hour's rows in `hour_domains` its current top entries,
-/// writing only what changed.
+/// writing only what changed, and its cut-off row (none once the hour
+/// had more names than it holds).
 fn write_top(
     conn: &Connection,
     hour: i64,
     kind: usize,
-    top: &TopCounter,
+    counts: &HourCounts,
     written: &mut IdMap<i64, u64>,
 ) -> rusqlite::Result<()> {
-    let best = top.top(TOP_PER_HOUR as usize);
+    let (best, cutoff) = counts.top(TOP_PER_HOUR as usize, kind == 1);
     let mut upsert = conn.prepare_cached(
         "INSERT INTO hour_domains (blocked, hour, domain, n) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (blocked, hour, domain) DO UPDATE SET n = excluded.n",
     )?;
     let mut keep = IdMap::<i64, u64>::default();
-    for c in &best {
-        if written.get(&c.id) != Some(&c.count) {
-            upsert.execute(params![kind as i64, hour, c.id, c.count as i64])?;
+    for &(id, count) in &best {
+        if written.get(&id) != Some(&count) {
+            upsert.execute(params![kind as i64, hour, id, count as i64])?;
         }
-        keep.insert(c.id, c.count);
+        keep.insert(id, count);
     }
     let mut delete = conn.prepare_cached(
         "DELETE FROM hour_domains WHERE blocked = ?1 AND hour = ?2 AND domain = ?3",
@@ -547,6 +606,60 @@ fn write_top(
         delete.execute(params![kind as i64, hour, id])?;
     }
     *written = keep;
+    if counts.exact() {
+        conn.prepare_cached(
+            "INSERT INTO hour_top_cutoffs (blocked, hour, cutoff) VALUES (?1, ?2, ?3)
+             ON CONFLICT (blocked, hour) DO UPDATE SET cutoff = excluded.cutoff",
+        )?
+        .execute(params![kind as i64, hour, cutoff as i64])?;
+    } else {
+        conn.prepare_cached("DELETE FROM hour_top_cutoffs WHERE blocked = ?1 AND hour = ?2")?
+            .execute(params![kind as i64, hour])?;
+    }
+    Ok(())
+}
+
+const DAY_COUNTS_SQL: &str = "SELECT domain, n, blocked FROM domain_days WHERE day = ?1";
+
+/// Statements, for the `EXPLAIN QUERY PLAN` test.
+pub(super) fn statements() -> Vec<(String, String)> {
+    vec![
+        ("rollup: hour blocks".into(), HOUR_BLOCKS_SQL.into()),
+        ("rollup: day counts".into(), DAY_COUNTS_SQL.into()),
+    ]
+}
+
+/// A counted day's `day_domains` (its top `TOP_PER_DAY` per kind) and
+/// cut-offs, from its complete `domain_days` counts.
+fn close_day_domains(tx: &Connection, day: i64) -> rusqlite::Result<()> {
+    let (mut all, mut blocked) = (Vec::new(), Vec::new());
+    {
+        let mut st = tx.prepare_cached(DAY_COUNTS_SQL)?;
+        let mut rows = st.query([day])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let n: Option<i64> = r.get(1)?;
+            let b: Option<i64> = r.get(2)?;
+            all.push((id, n.unwrap_or(0).max(0) as u64));
+            blocked.push((id, b.unwrap_or(0).max(0) as u64));
+        }
+    }
+    for (kind, counts) in [all, blocked].into_iter().enumerate() {
+        let (top, cutoff) = domain_counts::top_of(counts.into_iter(), TOP_PER_DAY as usize);
+        tx.prepare_cached("DELETE FROM day_domains WHERE blocked = ?1 AND day = ?2")?
+            .execute(params![kind as i64, day])?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO day_domains (blocked, day, domain, n) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (id, n) in top {
+            insert.execute(params![kind as i64, day, id, n as i64])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO day_top_cutoffs (blocked, day, cutoff) VALUES (?1, ?2, ?3)
+             ON CONFLICT (blocked, day) DO UPDATE SET cutoff = excluded.cutoff",
+        )?
+        .execute(params![kind as i64, day, cutoff as i64])?;
+    }
     Ok(())
 }
 

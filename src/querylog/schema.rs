@@ -33,6 +33,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_domain_and_latency_index",
         include_str!("../../migrations/0005_domain_and_latency_index.sql"),
     ),
+    (
+        "0006_exact_top_domains",
+        include_str!("../../migrations/0006_exact_top_domains.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

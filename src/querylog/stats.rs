@@ -8,13 +8,10 @@
 //! `EXPLAIN QUERY PLAN` in `tests/querylog_plans.rs`: none scans a table.
 //!
 //! Granularity: counts and time series are exact to the minute; unique
-//! clients/domains, top lists and query types cover the whole hours the
-//! range touches. Top domains sum each closed hour's top
-//! [`TOP_PER_HOUR`](super::TOP_PER_HOUR) entries (as the writer's
-//! space-saving summary counted them: at most 1/1024 of the hour's
-//! queries too high), so a domain that is never in an hour's top list is
-//! undercounted, as in AdGuard Home; the tail (`tail.rs`, the newest
-//! blocks whose roll-ups are not written yet) is counted row by row.
+//! clients/domains, top clients and query types cover the whole hours the
+//! range touches; the tail (`tail.rs`, the newest blocks whose roll-ups
+//! are not written yet) is counted row by row. Top domains are exact to
+//! the millisecond and are not here (`range_top.rs`).
 
 use super::block::{self, Row, domain_index};
 use super::sketch::Sketch;
@@ -266,11 +263,7 @@ pub fn time_series(
 
 // Top lists add up per-hour rows in Rust: a hash map beats SQL's sort-based
 // GROUP BY over tens of thousands of roll-up rows.
-const TOP_DOMAINS_SQL: &str =
-    "SELECT domain, n FROM hour_domains WHERE blocked = ?3 AND hour BETWEEN ?1 AND ?2";
 const TOP_CLIENTS_SQL: &str = "SELECT client, n FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
-const DAY_DOMAINS_SQL: &str =
-    "SELECT domain, n FROM day_domains WHERE blocked = ?3 AND day BETWEEN ?1 AND ?2";
 const DAY_CLIENTS_SQL: &str = "SELECT client, n FROM day_clients WHERE day BETWEEN ?1 AND ?2";
 const HOUR_CLIENT_IDS_SQL: &str =
     "SELECT DISTINCT client FROM hour_clients WHERE hour BETWEEN ?1 AND ?2";
@@ -336,36 +329,6 @@ fn top_by_id(
         }
     }
     Ok(out)
-}
-
-pub fn top_domains(
-    c: &Connection,
-    from: i64,
-    to: i64,
-    n: usize,
-    blocked_only: bool,
-) -> anyhow::Result<Vec<(String, u64)>> {
-    if super::exact_top::countable(c, from, to)? {
-        return super::exact_top::top_domains(c, from, to, n, blocked_only);
-    }
-    let t = tiers(c, from, to)?;
-    let (lo, hi) = hours(from, to);
-    let tail = TailSums::read(c)?;
-    let in_range = tail
-        .domains
-        .iter()
-        .filter(|((h, _), _)| (lo..=hi).contains(h))
-        .map(|(&(_, d), &(all, blocked))| (d, if blocked_only { blocked } else { all }))
-        .filter(|&(_, n)| n > 0);
-    top_by_id(
-        c,
-        &t,
-        (DAY_DOMAINS_SQL, TOP_DOMAINS_SQL),
-        Some(blocked_only),
-        n,
-        DOMAIN_NAME_SQL,
-        in_range,
-    )
 }
 
 pub fn top_clients(
@@ -821,14 +784,12 @@ pub fn search(
 /// `page`) are the only things allowed to appear in a `SCAN`.
 pub fn query_plans() -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = vec![
-        ("top domains".into(), TOP_DOMAINS_SQL.into()),
         ("top clients".into(), TOP_CLIENTS_SQL.into()),
         ("query types".into(), QUERY_TYPES_SQL.into()),
         ("domain name".into(), DOMAIN_NAME_SQL.into()),
         ("client address".into(), CLIENT_ADDR_SQL.into()),
         ("client hours".into(), CLIENT_HOURS_SQL.into()),
         ("names".into(), NAMES_SQL.into()),
-        ("day domains".into(), DAY_DOMAINS_SQL.into()),
         ("day clients".into(), DAY_CLIENTS_SQL.into()),
         ("hour client ids".into(), HOUR_CLIENT_IDS_SQL.into()),
         ("day client ids".into(), DAY_CLIENT_IDS_SQL.into()),
@@ -864,6 +825,8 @@ pub fn query_plans() -> Vec<(String, String)> {
     out.extend(domain_index::statements());
     out.extend(super::slow::statements());
     out.extend(tail::statements());
-    out.extend(super::exact_top::statements());
+    out.extend(super::range_top::statements());
+    out.extend(super::domain_counts::statements());
+    out.extend(super::rollup::statements());
     out
 }

@@ -519,6 +519,7 @@ impl Writer {
         self.tail_rows += 1;
         let first = *self.tail_hour.get_or_insert(at.hour);
         self.derive_now |= at.hour != first || self.tail_rows >= tail::TAIL_ROWS;
+        self.derive_now |= self.rollups.wants_write();
         let now_at = self.rollups.count(conn, at, row, top_at)?;
         self.slow
             .count(conn, at.hour, row.domain, row.upstream, row.latency_us)?;
@@ -537,9 +538,9 @@ impl Writer {
         result
     }
 
-    /// Writes the derived rows held for the tail (inside the open
-    /// transaction): side rows, roll-ups, slow answers, and the mark.
+    /// Writes the tail's derived rows in the open transaction (side rows, roll-ups, slow answers).
     fn write_derived(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.rollups.note_domain_counts(conn, &mut self.blocks)?;
         self.blocks.write_side_rows(conn)?;
         self.rollups.write(conn)?;
         self.slow.write(conn)?;

@@ -71,6 +71,10 @@ pub struct TopItem {
     pub client_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_name_source: Option<String>,
+    /// Top domains: the count is an estimate (the range reaches days
+    /// stored before exact counts, docs/querylog.md); absent when exact.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 impl TopItem {
@@ -80,6 +84,7 @@ impl TopItem {
             count,
             client_name: None,
             client_name_source: None,
+            estimated: false,
         }
     }
 }

@@ -174,12 +174,18 @@ pub fn top_table_linked(title: &str, id: &str, items: &[TopItem], link: Option<&
         };
         let _ = write!(
             s,
-            "<tr><td class=\"{}\">{name}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td class=\"{}\">{name}</td><td class=\"num\"{}>{}{}</td></tr>",
             if it.client_name.is_some() {
                 "client"
             } else {
                 "mono"
             },
+            if it.estimated {
+                " title=\"estimate: the range reaches days stored without exact counts\""
+            } else {
+                ""
+            },
+            if it.estimated { "≈ " } else { "" },
             it.count
         );
     }

@@ -34,8 +34,11 @@ const PENDING_MAX: usize = 16_384;
 /// matching more names than that over the range walks the blocks instead.
 const MAX_LOOKUPS: usize = 20_000;
 
-const UPSERT_SQL: &str = "INSERT INTO domain_days (day, domain, hours) VALUES (?1, ?2, ?3)
-    ON CONFLICT (day, domain) DO UPDATE SET hours = hours | excluded.hours";
+/// The hours bits, and the day's counts (`domain_counts.rs`) added.
+const UPSERT_SQL: &str = "INSERT INTO domain_days (day, domain, hours, n, blocked)
+    VALUES (?1, ?2, ?3, ?4, ?5)
+    ON CONFLICT (day, domain) DO UPDATE SET hours = hours | excluded.hours,
+    n = coalesce(n, 0) + excluded.n, blocked = coalesce(blocked, 0) + excluded.blocked";
 const HOURS_SQL: &str = "SELECT hours FROM domain_days WHERE day = ?1 AND domain = ?2";
 const META_SQL: &str = "SELECT value FROM meta WHERE key = ?1";
 const SET_META_SQL: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -66,8 +69,9 @@ pub(in crate::querylog) fn statements() -> Vec<(String, String)> {
 pub(in crate::querylog) struct DomainIndex {
     /// (domain, hour) pairs noted lately, by a hash of the domain.
     seen: Box<[(i64, i64)]>,
-    /// (day, domain, hour bits) not yet written.
-    pending: Vec<(i64, i64, i64)>,
+    /// (day, domain, hour bits, queries, blocked) not yet written
+    /// (24 bytes).
+    pending: Vec<(i32, i64, u32, u32, u32)>,
     /// The newest block key noted since the last write.
     newest: Option<i64>,
 }
@@ -102,11 +106,34 @@ impl DomainIndex {
             let s = &mut self.seen[slot(r.domain)];
             if *s != (r.domain, hour) {
                 *s = (r.domain, hour);
-                self.pending
-                    .push((hour.div_euclid(24), r.domain, 1 << hour.rem_euclid(24)));
+                self.pending.push((
+                    hour.div_euclid(24) as i32,
+                    r.domain,
+                    1 << hour.rem_euclid(24),
+                    0,
+                    0,
+                ));
             }
         }
         self.newest = Some(self.newest.map_or(first.key, |n| n.max(first.key)));
+    }
+
+    /// Notes a day's counts of a domain, to be added by the next write
+    /// (only with the tail's derived rows: they are not idempotent);
+    /// writes what is held back once it is full.
+    pub(in crate::querylog) fn note_counts(
+        &mut self,
+        conn: &Connection,
+        day: i64,
+        domain: i64,
+        n: u32,
+        blocked: u32,
+    ) -> rusqlite::Result<()> {
+        self.pending.push((day as i32, domain, 0, n, blocked));
+        if self.full() {
+            self.write(conn)?;
+        }
+        Ok(())
     }
 
     /// Whether enough is held back to write it now.
@@ -121,15 +148,17 @@ impl DomainIndex {
             let mut st = conn.prepare_cached(UPSERT_SQL)?;
             let mut i = 0;
             while i < self.pending.len() {
-                let (day, domain, mut bits) = self.pending[i];
+                let (day, domain, mut bits, mut n, mut blocked) = self.pending[i];
                 i += 1;
-                while let Some(&(d, id, b)) = self.pending.get(i)
+                while let Some(&(d, id, b, more, more_blocked)) = self.pending.get(i)
                     && (d, id) == (day, domain)
                 {
                     bits |= b;
+                    n += more;
+                    blocked += more_blocked;
                     i += 1;
                 }
-                st.execute([day, domain, bits])?;
+                st.execute(params![day, domain, bits, n, blocked])?;
             }
             self.pending.clear();
         }

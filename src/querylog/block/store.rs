@@ -214,6 +214,19 @@ impl BlockWriter {
         );
     }
 
+    /// Notes a day's counts of a domain for `domain_days`, written with
+    /// the next side rows (the tail's derived rows: `writer.rs`).
+    pub(in crate::querylog) fn note_domain_counts(
+        &mut self,
+        conn: &Connection,
+        day: i64,
+        domain: i64,
+        n: u32,
+        blocked: u32,
+    ) -> rusqlite::Result<()> {
+        self.domains.note_counts(conn, day, domain, n, blocked)
+    }
+
     /// Whether the side rows held back should be written now (RAM).
     pub(in crate::querylog) fn side_full(&self) -> bool {
         self.side_clients.len() >= SIDE_CLIENTS_MAX || self.domains.full()
