@@ -38,7 +38,7 @@ struct NameSlot {
     /// The `last_seen` the database holds for the name.
     seen: i32,
     /// Where the name's id was last counted in its hour's top domains
-    /// (`TopCounter::add_at`; checked there, so it may be stale).
+    /// (`domain_counts`' `add_at`; checked there, so it may be stale).
     top_at: u16,
     len: u8,
     /// Recently used (second-chance replacement within the set).
@@ -180,7 +180,7 @@ impl NameCache {
     }
 
     /// Notes where the name in `slot` was counted. The slot may hold
-    /// another name by now: `TopCounter::add_at` checks what it is given.
+    /// another name by now: `domain_counts`' `add_at` checks what it is given.
     pub(super) fn set_top_at(&mut self, slot: usize, at: usize) {
         self.slots[slot].top_at = u16::try_from(at).unwrap_or(u16::MAX);
     }
