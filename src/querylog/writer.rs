@@ -326,7 +326,13 @@ impl Writer {
             if self.legacy_left && self.retention.is_none() {
                 self.migrate_now();
             }
-            if self.retention.is_none() && self.last_retention.elapsed() >= retention::EVERY {
+            // A due pass waits for the next flush (it commits the rows
+            // received first): started between flushes it made a commit
+            // a minute whatever `flush_interval` says.
+            if self.retention.is_none()
+                && self.tx_rows == 0
+                && self.last_retention.elapsed() >= retention::EVERY
+            {
                 self.start_retention(None);
             }
             if self.retention.is_some() {
