@@ -46,11 +46,9 @@ pub const BATCH_ROWS: usize = 16_384;
 /// Events stored together: received events wait in RAM for at most this
 /// many (or until the channel is empty).
 const GROUP: usize = 128;
-/// How far behind the newest key an event's time may be and still get the
-/// next key (see `Writer::next_key`).
+/// How far behind the newest key an event may be and get the next key.
 const KEY_SLACK_MS: i64 = 600_000;
-/// WAL bytes (in pages: frames) that make the writer checkpoint after a
-/// batch: 16 MiB, 4 000 pages of 4 KiB or 16 000 of 1 KiB.
+/// WAL bytes after which a batch checkpoints: 16 MiB (16,000 1 KiB pages).
 const CHECKPOINT_BYTES: i64 = 16_384_000;
 /// How long the writer sleeps when the event channel is empty.
 const POLL: Duration = Duration::from_millis(10);
@@ -267,9 +265,8 @@ impl Writer {
                         return;
                     }
                     Ok(Command::Flush(ack)) => {
-                        // Everything sent before the flush call is stored by it
-                        // (bounded, should the channel never run dry), the
-                        // derived rows too.
+                        // Everything sent before the call is stored, derived rows
+                        // too (bounded, should the channel never run dry).
                         for _ in 0..64 {
                             self.derive_now = true;
                             let mut took = 0;
@@ -326,13 +323,10 @@ impl Writer {
             if self.legacy_left && self.retention.is_none() {
                 self.migrate_now();
             }
-            // A due pass waits for the next flush (it commits the rows
-            // received first): started between flushes it made a commit
-            // a minute whatever `flush_interval` says.
-            if self.retention.is_none()
-                && self.tx_rows == 0
-                && self.last_retention.elapsed() >= retention::EVERY
-            {
+            // A due pass waits for the next flush: started between flushes it
+            // committed the open rows, a commit a minute whatever the interval.
+            let due = self.last_retention.elapsed() >= retention::EVERY;
+            if self.retention.is_none() && self.tx_rows == 0 && due {
                 self.start_retention(None);
             }
             if self.retention.is_some() {
