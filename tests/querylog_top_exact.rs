@@ -19,12 +19,13 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
-/// Slot `h` of the traffic: the 50 minutes from `now - (h + 1) hours + 5
-/// minutes`, so no query is within 5 minutes of a range's edge. Each slot
+/// Slot `h` of the traffic: the 20 minutes from `start` (see
+/// `slot_start`: within one clock hour, and no query within 5 minutes of
+/// a range's edge). Each slot
 /// asks 150 names of its own (4 to 8 times, every other one blocked),
 /// eight shared names Zipf-like (40/(j+1) times, s4..s7 blocked) and two
 /// steady names 3 times (steady1 blocked).
-fn slot(now: i64, h: i64) -> Vec<QueryEvent> {
+fn slot(start: i64, h: i64) -> Vec<QueryEvent> {
     let mut asked: Vec<(String, u64, bool)> = Vec::new();
     for k in 0..150u64 {
         asked.push((format!("h{h}-n{k}.example"), 4 + k % 5, k % 2 == 0));
@@ -43,8 +44,7 @@ fn slot(now: i64, h: i64) -> Vec<QueryEvent> {
             }
         }
     }
-    let start = now - (h + 1) * HOUR + 5 * MINUTE;
-    let step = 50 * MINUTE / names.len() as i64;
+    let step = 20 * MINUTE / names.len() as i64;
     names
         .into_iter()
         .enumerate()
@@ -58,6 +58,21 @@ fn slot(now: i64, h: i64) -> Vec<QueryEvent> {
             event(start + i as i64 * step, &client, &name, source)
         })
         .collect()
+}
+
+/// Where the slot `h` hours back starts: in its own clock hour, in the
+/// 20 minutes ([5, 25] or [35, 55] past the hour) at least 5 minutes from
+/// the minute `now` is at, so every range ending now (whose edges are at
+/// that minute) has every query of a slot or none, whatever the second the
+/// API reads it. Slot 0 is the newest whole one before `now`: in the 1h
+/// range.
+fn slot_start(now: i64, h: i64) -> i64 {
+    let hour_start = now - now.rem_euclid(HOUR);
+    if now - hour_start >= 30 * MINUTE {
+        hour_start - h * HOUR + 5 * MINUTE
+    } else {
+        hour_start - (h + 1) * HOUR + 35 * MINUTE
+    }
 }
 
 /// Checks `got` is a top-10 of `exact`: its counts are the 10 largest
@@ -286,11 +301,15 @@ async fn the_dashboards_top_domains_over_1h_and_24h_are_a_count_of_the_stored_qu
     let dir = tempfile::tempdir().unwrap();
     let config = app_config(dir.path(), Some("127.0.0.1:9"));
     let now = now_ms();
-    // 26 slots (the newest in the last hour, two beyond 24 h), plus a
-    // slot three days back; oldest first, as the DNS core sends them.
-    let mut events: Vec<QueryEvent> = slot(now - 2 * 24 * HOUR, 24);
+    // 26 slots, one in each of 26 clock hours (the newest in the last
+    // hour, two beyond 24 h), plus a slot three days back; oldest first,
+    // as the DNS core sends them. Each slot lies within its clock hour: a
+    // slot spread over two hours split its names' counts between them,
+    // and whether the hours' cut-offs reached 4 (checked below) then
+    // depended on the minute the test ran.
+    let mut events: Vec<QueryEvent> = slot(slot_start(now, 24 + 48), 24);
     for h in (0..26).rev() {
-        events.extend(slot(now, h));
+        events.extend(slot(slot_start(now, h), h));
     }
     {
         let (tx, rx) = std::sync::mpsc::sync_channel::<QueryEvent>(events.len());
