@@ -344,35 +344,13 @@ async fn the_dashboards_top_domains_over_1h_and_24h_are_a_count_of_the_stored_qu
         .unwrap();
     assert!(cut_hours >= 20, "hours with a cut-off: {cut_hours}");
 
-    let app = glory_hole::app::App::start(config, dir.path().join("config.toml"))
-        .await
-        .unwrap();
-    let addrs = glory_hole::web::serve(app.clone(), &["127.0.0.1:0".parse().unwrap()])
-        .await
-        .unwrap();
-    let mut web = Client::new(&format!("http://{}", addrs[0]));
-    assert_eq!(web.setup(support::web::PASSWORD).await.status, 200);
-
-    for (range, span) in [("1h", HOUR), ("24h", 24 * HOUR)] {
-        let s = web.get(&format!("/api/v1/stats?range={range}")).await;
-        assert_eq!(s.status, 200, "{}", s.body);
-        let s = s.json();
-        let (mut all, mut blocked) = (HashMap::new(), HashMap::new());
-        for e in events.iter().filter(|e| e.time_ms >= now - span) {
-            *all.entry(e.qname.to_string()).or_default() += 1;
-            if e.source == Source::Blocked {
-                *blocked.entry(e.qname.to_string()).or_default() += 1;
-            }
-        }
+    let got = stats(config, dir.path(), &["1h", "24h"]).await;
+    for ((range, span), s) in [("1h", HOUR), ("24h", 24 * HOUR)].into_iter().zip(&got) {
+        let (all, blocked) = counts_since(&events, now - span);
         assert_top(&format!("{range} top domains"), &s["top_domains"], &all);
         assert_top(&format!("{range} top blocked"), &s["top_blocked"], &blocked);
         if range == "24h" {
-            let names: Vec<&str> = s["top_domains"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["name"].as_str().unwrap())
-                .collect();
+            let names = names_of(&s["top_domains"]);
             assert!(
                 names.contains(&"steady0.example") && names.contains(&"steady1.example"),
                 "names below every hour's top 100 add up into the day's top 10: {names:?}"
