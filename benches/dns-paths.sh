@@ -70,7 +70,7 @@ awk -v n="$POOL" -v total="$(wc -l <"$WORK/listed")" 'NR % int(total / n) == 0 &
     "$WORK/listed" >"$WORK/blocked.pool"
 awk '{ print $1 " A" }' "$WORK/blocked.pool" >"$WORK/blocked.queries"
 # The cached pool: made-up ordinary names, warmed before each line.
-awk -v n="$POOL" 'BEGIN { for (i = 0; i < n; i++) printf "site%d.home.example A\n", i }' >"$WORK/cached.queries"
+cached_pool "$POOL" >"$WORK/cached.queries"
 
 start_glory_hole "$GH" $((BASE + 1)) "[[filter.lists]]
 name = \"shared\"

@@ -27,7 +27,7 @@ GH=target/release/glory-hole
 start_upstream
 if [ "${MIXED:-0}" = 1 ]; then
     # The warmed pool is mixed_queries' siteK.home.example names.
-    awk -v n="$NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "site%d.home.example A\n", i }' >"$WORK/queries"
+    cached_pool "$NAMES" >"$WORK/queries"
     grep -hv '^#' ../shared/data/blocklists/domains/ads.txt | grep '\.' | head -n 2000 >"$WORK/listed"
     mixed_queries $((RATE * SECS)) "t$$" "$NAMES" "$WORK/listed" >"$WORK/load.queries"
     start_glory_hole "$GH" 5401 "[[filter.lists]]

@@ -73,7 +73,7 @@ start_upstream
 
 # Made-up listed names, and the cached pool (siteK.home.example).
 awk -v n="$POOL" 'BEGIN { for (i = 0; i < n; i++) printf "ad%d.tracker.example\n", i }' >"$WORK/listed"
-awk -v n="$POOL" 'BEGIN { for (i = 0; i < n; i++) printf "site%d.home.example A\n", i }' >"$WORK/cached.queries"
+cached_pool "$POOL" >"$WORK/cached.queries"
 
 # peers-common's glory-hole configuration, one UDP reader (one thread on
 # the path whatever the cores), under callgrind. The query log keeps its

@@ -101,6 +101,12 @@ CONF
     UB_PID=$!; PIDS="$PIDS $UB_PID"
 }
 
+# The cached pool mixed_queries draws from: N made-up ordinary names
+# (siteK.home.example, K < N), one query each, for dnsperf.
+cached_pool() { # n
+    awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "site%d.home.example A\n", i }'
+}
+
 # N queries like a household's, for dnsperf: 30 % new names (carrying
 # TAG, so no server saw them before), 15 % listed names from the file
 # BLOCKED, the rest the cached pool (siteK.home.example, K < POOL), the
