@@ -42,7 +42,6 @@ const HOUR_LIST_SQL: &str = "SELECT domain, n FROM hour_domains WHERE blocked = 
 const DOMAIN_DAY_SQL: &str = "SELECT n, blocked FROM domain_days WHERE day = ?1 AND domain = ?2";
 const DAY_COUNTS_SQL: &str = "SELECT domain, n, blocked FROM domain_days WHERE day = ?1";
 const FIRST_BLOCK_SQL: &str = "SELECT max(id) FROM query_blocks WHERE id <= ?1";
-const DOMAIN_NAME_SQL: &str = "SELECT name FROM domains WHERE id = ?1";
 
 /// Statements, for the `EXPLAIN QUERY PLAN` test.
 pub(super) fn statements() -> Vec<(String, String)> {
@@ -354,15 +353,8 @@ pub(super) fn top_domains(
         s.count_rows(key_of(h * HOUR), key_of(hi))?;
     }
     let top = s.top(n)?;
-    let mut name = c.prepare_cached(DOMAIN_NAME_SQL)?;
-    let mut items = Vec::with_capacity(top.len());
-    for (id, count) in top {
-        if let Some(v) = name.query_row([id], |r| r.get::<_, String>(0)).optional()? {
-            items.push((v, count));
-        }
-    }
     Ok(TopDomains {
-        items,
+        items: super::named(c, top)?,
         estimated: s.estimated,
     })
 }

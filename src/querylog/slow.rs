@@ -269,15 +269,7 @@ pub fn slowest_domains(
     let mut v: Vec<(u32, i64)> = max.into_iter().map(|(d, m)| (m, d)).collect();
     v.sort_unstable_by_key(|&(m, d)| std::cmp::Reverse(rank(m, d)));
     v.truncate(n.min(SLOW_PER_HOUR));
-    let mut name = c.prepare_cached("SELECT name FROM domains WHERE id = ?1")?;
-    let mut out = Vec::with_capacity(v.len());
-    for (m, d) in v {
-        use rusqlite::OptionalExtension;
-        if let Some(s) = name.query_row([d], |r| r.get::<_, String>(0)).optional()? {
-            out.push((s, m));
-        }
-    }
-    Ok(out)
+    Ok(super::named(c, v.into_iter().map(|(m, d)| (d, m)))?)
 }
 
 /// Each upstream's answers in the hours `[from, to)` touches.

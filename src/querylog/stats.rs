@@ -16,7 +16,10 @@
 use super::block::{self, Row, domain_index};
 use super::sketch::Sketch;
 use super::tail::{self, TailSums};
-use super::{Bucket, ClientActivity, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of, ms_of};
+use super::{
+    Bucket, ClientActivity, DOMAIN_NAME_SQL, LogPage, LogQuery, LogRow, RuleRef, Summary, key_of,
+    ms_of, named,
+};
 use crate::events::Source;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -271,7 +274,6 @@ const DAY_CLIENT_IDS_SQL: &str =
     "SELECT DISTINCT client FROM day_clients WHERE day BETWEEN ?1 AND ?2";
 const HOUR_SKETCHES_SQL: &str = "SELECT domains FROM hour_sketches WHERE hour BETWEEN ?1 AND ?2";
 const DAY_SKETCHES_SQL: &str = "SELECT domains FROM day_sketches WHERE day BETWEEN ?1 AND ?2";
-const DOMAIN_NAME_SQL: &str = "SELECT name FROM domains WHERE id = ?1";
 const CLIENT_ADDR_SQL: &str = "SELECT addr FROM clients WHERE id = ?1";
 
 const QUERY_TYPES_SQL: &str = "SELECT qtype, sum(n) AS n FROM hour_qtypes WHERE hour BETWEEN ?1 AND ?2 GROUP BY qtype ORDER BY n DESC";
@@ -425,15 +427,9 @@ pub fn client_activity(
     let mut top: Vec<(i64, u64)> = counts.into_iter().collect();
     top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top.truncate(10);
-    let mut name = c.prepare_cached(DOMAIN_NAME_SQL)?;
-    for (domain, n) in top {
-        if let Some(s) = name
-            .query_row([domain], |r| r.get::<_, String>(0))
-            .optional()?
-        {
-            out.top_domains.push((s, n));
-            out.top_domains_rows = sampled;
-        }
+    out.top_domains = named(c, top)?;
+    if !out.top_domains.is_empty() {
+        out.top_domains_rows = sampled;
     }
     Ok(out)
 }
