@@ -8,7 +8,9 @@
 //! health check) describes the box, not the household, and stays, so a
 //! rollback still knows what the other slot holds. Files still open (the query log) are
 //! unlinked: their space is freed when the box restarts, which the reset
-//! does.
+//! does. A file that is a mount point (the firmware binds a RAM file over
+//! `querylog.db-shm`, docs/querylog.md "Writes to flash") is not on the
+//! card and cannot be unlinked: it is left, and goes with the restart.
 //! Not for: choosing the fresh config (see `backend::factory_reset`).
 
 use std::path::Path;
@@ -34,6 +36,9 @@ pub fn wipe_user_data(data_dir: &Path, keep: &Path) -> Result<(), String> {
 }
 
 fn wipe_dir(dir: &Path, keep: &Path, err: &mut Option<String>) {
+    use std::os::unix::fs::MetadataExt;
+    // The device the directory is on: an entry on another is a mount.
+    let dev = std::fs::metadata(dir).map(|m| m.dev()).ok();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
@@ -50,6 +55,7 @@ fn wipe_dir(dir: &Path, keep: &Path, err: &mut Option<String>) {
             let _ = std::fs::remove_dir(&path);
         } else if path != keep
             && path.file_name() != Some(UPDATE_STATE.as_ref())
+            && std::fs::symlink_metadata(&path).map(|m| m.dev()).ok() == dev
             && let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {

@@ -26,6 +26,15 @@ impl Namespaced {
         Namespaced::spawn(dir, "-rn", net_setup, &[cfg.as_os_str()])
     }
 
+    /// As [`Namespaced::start`], in a mount namespace of its own too
+    /// (`unshare -rmn`): `net_setup` may mount what the board's init
+    /// mounts; [`Namespaced::command`] enters both namespaces.
+    pub fn start_with_mounts(dir: &Path, net_setup: &str, config: &str) -> Namespaced {
+        let cfg = dir.join("config.toml");
+        std::fs::write(&cfg, config).unwrap();
+        Namespaced::spawn(dir, "-rmn", net_setup, &[cfg.as_os_str()])
+    }
+
     /// The binary begun as real root (`unshare -n`, no user namespace: the
     /// test must run as root), with `--config config --user user`, as the
     /// board's init starts it, so it leaves root itself.
@@ -79,12 +88,17 @@ impl Namespaced {
         self.0.wait().unwrap()
     }
 
-    /// `program` run inside the namespace.
+    /// `program` run inside the namespace (and its mount namespace, when
+    /// it has one of its own).
     pub fn command(&self, program: &str) -> Command {
+        let pid = self.0.id().to_string();
+        let ns = |p: &str, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).ok();
         let mut c = Command::new("nsenter");
-        c.args(["--preserve-credentials", "-U", "-n", "-t"])
-            .arg(self.0.id().to_string())
-            .arg(program);
+        c.args(["--preserve-credentials", "-U", "-n"]);
+        if ns(&pid, "mnt") != ns("self", "mnt") {
+            c.arg("-m");
+        }
+        c.arg("-t").arg(&pid).arg(program);
         c
     }
 
