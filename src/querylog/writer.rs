@@ -48,8 +48,8 @@ pub const BATCH_ROWS: usize = 16_384;
 const GROUP: usize = 128;
 /// How far behind the newest key an event may be and get the next key.
 const KEY_SLACK_MS: i64 = 600_000;
-/// WAL bytes after which a batch checkpoints: 16 MiB (16,000 1 KiB pages).
-const CHECKPOINT_BYTES: i64 = 16_384_000;
+/// WAL bytes after which a batch checkpoints: 32 MiB (docs/querylog.md, "Writes to flash").
+const CHECKPOINT_BYTES: i64 = 32_768_000;
 /// How long the writer sleeps when the event channel is empty.
 const POLL: Duration = Duration::from_millis(10);
 /// The longest the loop sleeps before looking at commands again.
