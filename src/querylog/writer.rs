@@ -435,7 +435,7 @@ impl Writer {
         self.conn = Some(conn);
         if let Err(err) = result {
             self.write_failed(err, before + events.len());
-        } else if self.rollups.too_many_hours() {
+        } else if self.rollups.too_many_hours() || self.rollups.wants_write() {
             self.derive_now = true;
             self.flush();
         }
