@@ -10,6 +10,9 @@
 #                                  code the board runs; smaller code maps fewer
 #                                  program pages)
 #   GH=PATH benches/memory.sh      (that glory-hole build instead of a fresh one)
+#   SAMPLE=1 benches/memory.sh     (also the highest and mean anonymous and
+#                                  file-backed RSS through the flood, from
+#                                  /proc/PID/status every 0.2 s)
 #
 # Prints Markdown, then fails (exit 1) if a bound is broken: idle <= 8 MiB
 # and peak during the flood <= memory_mib + 12 MiB (docs/performance.md's
@@ -72,7 +75,16 @@ IDLE=$(kib VmRSS)
 IDLE_ANON=$(kib RssAnon); IDLE_FILE=$(kib RssFile)
 
 awk -v n="$NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "flood%d.example A\n", i }' >"$WORK/names"
+if [ "${SAMPLE:-0}" = 1 ]; then
+    while kill -0 "$GH_PID" 2>/dev/null; do
+        awk '$1 == "RssAnon:" { a = $2 } $1 == "RssFile:" { f = $2 } END { print a, f }' \
+            "/proc/$GH_PID/status" >>"$WORK/samples" 2>/dev/null || true
+        sleep 0.2
+    done &
+    SAMPLER=$!
+fi
 dnsperf -s 127.0.0.1 -p 5411 -d "$WORK/names" -n 1 -q 200 -t 5 >"$WORK/perf" 2>&1 || true
+if [ -n "${SAMPLER:-}" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
 # Answered: NOERROR, as the stand-in answers every name.
 DONE=$(awk '/Response codes:/ { for (i = 3; i < NF; i++) if ($i == "NOERROR") n = $(i + 1) }
             END { print n + 0 }' "$WORK/perf")
@@ -94,6 +106,11 @@ awk -v i="$IDLE" -v a="$AFTER" -v p="$PEAK" -v n="$NAMES" -v d="$DONE" -v m="$MI
     printf "| of the RSS at idle / after: anonymous (heap, stacks) | %.1f / %.1f |\n", ia / 1024, aa / 1024;
     printf "| of the RSS at idle / after: file pages (the program, the -shm) | %.1f / %.1f |\n", if_ / 1024, af / 1024;
     printf "| bound: memory_mib + 12 | %d |\n", m + 12 }'
+if [ "${SAMPLE:-0}" = 1 ]; then
+    awk 'NF == 2 { n++; sa += $1; sf += $2; if ($1 > ma) ma = $1; if ($2 > mf) mf = $2 }
+         END { printf "| through the flood (%d samples): anonymous highest / mean | %.1f / %.1f |\n", n, ma / 1024, sa / n / 1024;
+               printf "| through the flood: file pages highest / mean | %.1f / %.1f |\n", mf / 1024, sf / n / 1024 }' "$WORK/samples"
+fi
 awk -v i="$IDLE" -v p="$PEAK" -v n="$NAMES" -v d="$DONE" -v m="$MIB" 'BEGIN {
     if (i / 1024 > 8) { printf "memory: idle RSS %.1f MiB is over the bound of 8\n", i / 1024; bad = 1 }
     if (p / 1024 > m + 12) { printf "memory: peak RSS %.1f MiB is over the bound of memory_mib + 12 = %d\n", p / 1024, m + 12; bad = 1 }

@@ -4,7 +4,10 @@
 //! The DNS path calls [`EventSink::emit`]; when the channel is full the event
 //! is dropped and counted. The channel's memory follows what is queued (a
 //! list of small blocks, not an array of `capacity` events allocated and
-//! touched up front: 4096 events would be 1.3 MiB at idle).
+//! touched up front), and a queued event is a [`Queued`] of 112 bytes,
+//! the name inline up to [`INLINE_NAME`] bytes, not the ~310-byte
+//! `QueryEvent` with its 256-byte name buffer: a flood that outruns the
+//! writer fills the queue, and 4,096 whole events were 1.3 MiB of it.
 //! Not for: storing or aggregating events (querylog).
 
 use std::net::IpAddr;
@@ -85,10 +88,100 @@ pub struct QueryEvent {
     pub reason: Reason,
 }
 
+/// Every field of a [`QueryEvent`] but its name: what the receiver is
+/// shown of a queued event, beside the name.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFields {
+    pub time_ms: i64,
+    pub client: IpAddr,
+    pub qtype: u16,
+    pub rcode: u8,
+    pub source: Source,
+    pub upstream: u8,
+    pub latency_us: u32,
+    pub reason: Reason,
+}
+
+impl QueryEvent {
+    /// Its fields but the name.
+    pub fn fields(&self) -> EventFields {
+        EventFields {
+            time_ms: self.time_ms,
+            client: self.client,
+            qtype: self.qtype,
+            rcode: self.rcode,
+            source: self.source,
+            upstream: self.upstream,
+            latency_us: self.latency_us,
+            reason: self.reason,
+        }
+    }
+}
+
+/// Names up to this many bytes are queued inline; longer ones (rare: most
+/// names are 10-40 bytes) in a box of their own length.
+pub const INLINE_NAME: usize = 62;
+
+/// A queued event's name.
+enum QueuedName {
+    Inline(u8, [u8; INLINE_NAME]),
+    Boxed(Box<str>),
+}
+
+/// An event as the channel holds it.
+struct Queued {
+    fields: EventFields,
+    name: QueuedName,
+}
+
+impl Queued {
+    fn of(e: &QueryEvent) -> Queued {
+        let name = e.qname.as_str();
+        let name = match name.len() {
+            n if n <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..n].copy_from_slice(name.as_bytes());
+                QueuedName::Inline(n as u8, bytes)
+            }
+            _ => QueuedName::Boxed(name.into()),
+        };
+        Queued {
+            fields: e.fields(),
+            name,
+        }
+    }
+
+    fn name(&self) -> &str {
+        match &self.name {
+            // Copied from a `str` whole, at a char boundary: valid UTF-8.
+            QueuedName::Inline(n, bytes) => {
+                std::str::from_utf8(&bytes[..usize::from(*n)]).unwrap_or_default()
+            }
+            QueuedName::Boxed(s) => s,
+        }
+    }
+
+    fn event(&self) -> QueryEvent {
+        let f = self.fields;
+        QueryEvent {
+            time_ms: f.time_ms,
+            client: f.client,
+            // At most 253 bytes, as it was a `QueryEvent`'s.
+            qname: heapless::String::try_from(self.name()).unwrap_or_default(),
+            qtype: f.qtype,
+            rcode: f.rcode,
+            source: f.source,
+            upstream: f.upstream,
+            latency_us: f.latency_us,
+            reason: f.reason,
+        }
+    }
+}
+
 /// The sending side, shared by every DNS worker.
 #[derive(Clone)]
 pub struct EventSink {
-    tx: Option<Sender<QueryEvent>>,
+    tx: Option<Sender<Queued>>,
     /// Events sent and not yet received.
     queued: Arc<AtomicUsize>,
     capacity: usize,
@@ -98,15 +191,23 @@ pub struct EventSink {
 
 /// The receiving side (the query-log writer).
 pub struct EventReceiver {
-    rx: Receiver<QueryEvent>,
+    rx: Rx,
     /// Shared with the [`EventSink`]; None for a plain channel's receiver.
     queued: Option<Arc<AtomicUsize>>,
+}
+
+enum Rx {
+    Sink(Receiver<Queued>),
+    Plain(Receiver<QueryEvent>),
 }
 
 /// Tests and tools may feed the query log through a plain channel.
 impl From<Receiver<QueryEvent>> for EventReceiver {
     fn from(rx: Receiver<QueryEvent>) -> Self {
-        EventReceiver { rx, queued: None }
+        EventReceiver {
+            rx: Rx::Plain(rx),
+            queued: None,
+        }
     }
 }
 
@@ -125,7 +226,7 @@ impl EventSink {
         (
             sink,
             EventReceiver {
-                rx,
+                rx: Rx::Sink(rx),
                 queued: Some(queued),
             },
         )
@@ -150,7 +251,7 @@ impl EventSink {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match tx.send(event) {
+        match tx.send(Queued::of(&event)) {
             Ok(()) => {
                 self.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -173,39 +274,31 @@ impl EventSink {
 impl EventReceiver {
     /// The next queued event, without waiting.
     pub fn try_recv(&self) -> Result<QueryEvent, TryRecvError> {
-        let e = self.rx.try_recv()?;
+        let e = match &self.rx {
+            Rx::Sink(rx) => rx.try_recv()?.event(),
+            Rx::Plain(rx) => rx.try_recv()?,
+        };
         if let Some(q) = &self.queued {
             q.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(e)
     }
 
-    /// Shows up to `max` queued events to `f` without waiting, so the
-    /// receiver copies what it keeps of each instead of moving whole
-    /// events about; returns how many (0: none queued), or `Disconnected`
-    /// once every sink is gone and nothing is left. The shared count is
-    /// updated once per call, not once per event (the DNS workers update
-    /// it on every send).
+    /// Shows up to `max` queued events to `f` (each one's fields and
+    /// name) without waiting, so the receiver copies what it keeps of
+    /// each instead of moving whole events about; returns how many (0:
+    /// none queued), or `Disconnected` once every sink is gone and
+    /// nothing is left. The shared count is updated once per call, not
+    /// once per event (the DNS workers update it on every send).
     pub fn try_recv_with(
         &self,
         max: usize,
-        mut f: impl FnMut(&QueryEvent),
+        mut f: impl FnMut(&EventFields, &str),
     ) -> Result<usize, TryRecvError> {
-        let mut n = 0;
-        let mut end = TryRecvError::Empty;
-        while n < max {
-            // Borrowed where it was received: moving it out copies ~300 bytes.
-            match &self.rx.try_recv() {
-                Ok(e) => {
-                    f(e);
-                    n += 1;
-                }
-                Err(e) => {
-                    end = *e;
-                    break;
-                }
-            }
-        }
+        let (n, end) = match &self.rx {
+            Rx::Sink(rx) => show(rx, max, |q| f(&q.fields, q.name())),
+            Rx::Plain(rx) => show(rx, max, |e| f(&e.fields(), &e.qname)),
+        };
         if n > 0
             && let Some(q) = &self.queued
         {
@@ -221,6 +314,22 @@ impl EventReceiver {
     pub fn try_iter(&self) -> impl Iterator<Item = QueryEvent> + '_ {
         std::iter::from_fn(|| self.try_recv().ok())
     }
+}
+
+/// Shows up to `max` messages of `rx` to `f` where they were received
+/// (moving one out would copy it); how many, and why it stopped.
+fn show<T>(rx: &Receiver<T>, max: usize, mut f: impl FnMut(&T)) -> (usize, TryRecvError) {
+    let mut n = 0;
+    while n < max {
+        match &rx.try_recv() {
+            Ok(m) => {
+                f(m);
+                n += 1;
+            }
+            Err(e) => return (n, *e),
+        }
+    }
+    (n, TryRecvError::Empty)
 }
 
 #[cfg(test)]
@@ -267,19 +376,62 @@ mod tests {
             sink.emit(ev());
         }
         let mut names = Vec::new();
-        let took = rx.try_recv_with(2, |e| names.push(e.qname.to_string()));
+        let took = rx.try_recv_with(2, |_, name| names.push(name.to_string()));
         assert_eq!((took, names.len()), (Ok(2), 2));
         // Two taken: room for two more, not three.
         for _ in 0..3 {
             sink.emit(ev());
         }
         assert_eq!(sink.dropped(), 1);
-        assert_eq!(rx.try_recv_with(10, |_| {}), Ok(3));
-        assert_eq!(rx.try_recv_with(10, |_| {}), Ok(0));
+        assert_eq!(rx.try_recv_with(10, |_, _| {}), Ok(3));
+        assert_eq!(rx.try_recv_with(10, |_, _| {}), Ok(0));
         drop(sink);
         assert_eq!(
-            rx.try_recv_with(10, |_| {}),
+            rx.try_recv_with(10, |_, _| {}),
             Err(TryRecvError::Disconnected)
         );
+    }
+
+    #[test]
+    fn names_short_and_long_arrive_whole_with_their_fields() {
+        let long = format!("{}.example", "c".repeat(INLINE_NAME));
+        let names = [
+            String::new(),
+            "a.example".to_string(),
+            "b".repeat(INLINE_NAME),
+            long,
+            "d".repeat(253),
+        ];
+        let (sink, rx) = EventSink::bounded(16);
+        for _ in 0..2 {
+            for (i, name) in names.iter().enumerate() {
+                let mut e = ev();
+                e.qname = heapless::String::try_from(name.as_str()).unwrap();
+                e.latency_us = i as u32;
+                e.client = format!("10.0.0.{i}").parse().unwrap();
+                sink.emit(e);
+            }
+        }
+        let mut got = Vec::new();
+        let took = rx.try_recv_with(names.len(), |f, name| {
+            got.push((f.latency_us, f.client.to_string(), name.to_string()));
+        });
+        assert_eq!(took, Ok(names.len()));
+        let want: Vec<_> = (names.iter().enumerate())
+            .map(|(i, n)| (i as u32, format!("10.0.0.{i}"), n.clone()))
+            .collect();
+        assert_eq!(got, want);
+        // The second copy of each, taken one at a time as whole events.
+        for (i, name) in names.iter().enumerate() {
+            let e = rx.try_recv().unwrap();
+            assert_eq!((e.latency_us, e.qname.as_str()), (i as u32, name.as_str()));
+        }
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+    }
+
+    #[test]
+    fn a_queued_event_is_a_third_of_an_event() {
+        assert!(std::mem::size_of::<Queued>() <= 112);
+        assert!(std::mem::size_of::<QueryEvent>() >= 3 * 100);
     }
 }

@@ -26,7 +26,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// row (the reader counts its rows instead).
 const NAMES_MAX: usize = 8_192;
 /// Counts of names beyond [`NAMES_MAX`] held at most before the writer
-/// writes them.
+/// writes them: it commits once a group of events leaves this many (a
+/// map of 8,192 buckets, ~136 KiB). Written only at the next commit, a
+/// flood of new names grew them by up to a batch, 16,384 names, to a map
+/// of 32,768 buckets (~0.5 MiB; benches/memory.sh).
 const SPILL_MAX: usize = 4_096;
 
 const META_SQL: &str = "SELECT value FROM meta WHERE key = ?1";

@@ -10,7 +10,7 @@
 //! Not for: storing rows (`writer.rs`, `block.rs`).
 
 use super::{LogRow, RuleRef};
-use crate::events::{QueryEvent, Reason, Source};
+use crate::events::{EventFields, Reason, Source};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
@@ -68,12 +68,8 @@ impl Batch {
 
     /// Keeps `e` as stored: with `anonymize`, the client's host part
     /// zeroed; with `hide`, the name replaced (`super::HIDDEN_DOMAIN`).
-    pub(super) fn push(&mut self, e: &QueryEvent, anonymize: bool, hide: bool) {
-        let name = if hide {
-            super::HIDDEN_DOMAIN
-        } else {
-            e.qname.as_str()
-        };
+    pub(super) fn push(&mut self, e: &EventFields, name: &str, anonymize: bool, hide: bool) {
+        let name = if hide { super::HIDDEN_DOMAIN } else { name };
         self.names.push_str(name);
         self.entries.push(Entry {
             time_ms: e.time_ms,
@@ -187,6 +183,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::QueryEvent;
 
     fn event(i: usize, name: &str) -> QueryEvent {
         QueryEvent {
@@ -215,7 +212,7 @@ mod tests {
             .take(cap.min(n))
             .map(|e| {
                 b.clear();
-                b.push(e, false, false);
+                b.push(&e.fields(), &e.qname, false, false);
                 let (entry, name) = b.iter().next().unwrap();
                 entry.row(name.to_owned())
             })
@@ -241,7 +238,7 @@ mod tests {
         for size in [1, 7, 49, 50, 51, 130, 3, 200, 9] {
             batch.clear();
             for e in &events[at..at + size] {
-                batch.push(e, false, false);
+                batch.push(&e.fields(), &e.qname, false, false);
             }
             ring.extend(&batch);
             at += size;
@@ -254,7 +251,7 @@ mod tests {
         }
         ring.cap = 10;
         batch.clear();
-        batch.push(&events[at], false, false);
+        batch.push(&events[at].fields(), &events[at].qname, false, false);
         ring.extend(&batch);
         assert_eq!(ring.recent(100), expected(&events[..=at], 10, 100));
     }
@@ -268,7 +265,8 @@ mod tests {
     #[test]
     fn privacy_applies_before_an_event_is_kept() {
         let mut b = Batch::default();
-        b.push(&event(7, "secret.example"), true, true);
+        let e = event(7, "secret.example");
+        b.push(&e.fields(), &e.qname, true, true);
         let (e, name) = b.iter().next().unwrap();
         assert_eq!(name, super::super::HIDDEN_DOMAIN);
         assert_eq!(e.client.to_string(), "10.0.0.0");

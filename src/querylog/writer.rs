@@ -389,7 +389,7 @@ impl Writer {
             .min(GROUP.saturating_sub(self.inbox.len()));
         let (anonymize, hide) = (self.cfg.anonymize_clients, self.cfg.hide_domains);
         let inbox = &mut self.inbox;
-        let n = events.try_recv_with(room, |e| inbox.push(e, anonymize, hide))?;
+        let n = events.try_recv_with(room, |e, name| inbox.push(e, name, anonymize, hide))?;
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
@@ -398,8 +398,8 @@ impl Writer {
 
     fn accept(&mut self, e: QueryEvent) {
         // Privacy settings apply before anything is kept, the RAM ring included.
-        self.inbox
-            .push(&e, self.cfg.anonymize_clients, self.cfg.hide_domains);
+        let (anonymize, hide) = (self.cfg.anonymize_clients, self.cfg.hide_domains);
+        self.inbox.push(&e.fields(), &e.qname, anonymize, hide);
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }
@@ -435,7 +435,7 @@ impl Writer {
         self.conn = Some(conn);
         if let Err(err) = result {
             self.write_failed(err, before + events.len());
-        } else if self.rollups.too_many_hours() {
+        } else if self.rollups.too_many_hours() || self.rollups.wants_write() {
             self.derive_now = true;
             self.flush();
         }
