@@ -257,8 +257,8 @@ fn compressed_day(dir: &Path, day: &Day) {
         let log = h.log.clone();
         let files = [
             h.path.clone(),
-            glory_hole_sibling(&h.path, "-wal"),
-            glory_hole_sibling(&h.path, "-shm"),
+            sibling(&h.path, "-wal"),
+            sibling(&h.path, "-shm"),
         ];
         std::thread::spawn(move || {
             // WAL restarts seen (its header's checkpoint sequence number
@@ -339,7 +339,7 @@ fn wal_checkpoint_seq(wal: &Path) -> Option<u32> {
 }
 
 /// `path` with `suffix` appended to its file name.
-fn glory_hole_sibling(path: &Path, suffix: &str) -> PathBuf {
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
