@@ -63,8 +63,8 @@ for r in 1 10; do
         run "window$r" "$r" --seconds "$secs"
     fi
 done
+wait
 status=0
-wait || status=$?
 echo "wal-index: $shm"
 for r in 1 10; do
     if [ "$secs" -gt 0 ]; then cat "$dir/window$r.out"; fi

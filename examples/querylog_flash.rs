@@ -268,20 +268,19 @@ fn compressed_day(dir: &Path, day: &Day) {
             let mut last = None;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let st = log.status();
-                let now = (st.rows, st.last_flush_ms);
-                if last != Some(now) {
-                    last = Some(now);
+                let commit = (st.rows, st.last_flush_ms);
+                if last != Some(commit) {
+                    last = Some(commit);
                     for f in &files {
                         if let Ok(file) = std::fs::File::open(f) {
                             let _ = file.sync_data();
                         }
                     }
-                    let now = wal_checkpoint_seq(&files[1]);
-                    if seq.is_some() && now.is_some() && now != seq {
-                        restarts += 1;
-                    }
-                    if now.is_some() {
-                        seq = now;
+                    if let Some(now) = wal_checkpoint_seq(&files[1]) {
+                        if seq.is_some_and(|s| s != now) {
+                            restarts += 1;
+                        }
+                        seq = Some(now);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(1));

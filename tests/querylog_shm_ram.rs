@@ -138,8 +138,7 @@ fn the_log_and_the_sql_cli_share_a_wal_index_in_ram_and_a_reset_leaves_the_bind(
     // the file on the disk under the bind was never written.
     let inside = ns
         .command("stat")
-        .args(["-c", "%s %T"])
-        .arg("-f")
+        .args(["-f", "-c", "%T"])
         .arg(data.join("querylog.db-shm"))
         .output()
         .unwrap();

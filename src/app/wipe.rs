@@ -55,7 +55,7 @@ fn wipe_dir(dir: &Path, keep: &Path, err: &mut Option<String>) {
             let _ = std::fs::remove_dir(&path);
         } else if path != keep
             && path.file_name() != Some(UPDATE_STATE.as_ref())
-            && std::fs::symlink_metadata(&path).map(|m| m.dev()).ok() == dev
+            && entry.metadata().map(|m| m.dev()).ok() == dev
             && let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
