@@ -16,6 +16,10 @@
 #   PATHS="miss mixed" benches/dns-paths.sh (only those lines)
 #   GH=PATH benches/dns-paths.sh            (that glory-hole build, not a
 #                                            fresh release build)
+#   LOGOFF=1 benches/dns-paths.sh           (also glory-hole with its query
+#                                            log off, taking turns with the
+#                                            rest: what storing every query,
+#                                            which the peers do not, costs)
 #   SMOKE=1 benches/dns-paths.sh            (CI: miss and mixed, 2 s, 1
 #                                            round, 20,000 listed names;
 #                                            fails if answers are missing)
@@ -72,9 +76,23 @@ awk '{ print $1 " A" }' "$WORK/blocked.pool" >"$WORK/blocked.queries"
 # The cached pool: made-up ordinary names, warmed before each line.
 cached_pool "$POOL" >"$WORK/cached.queries"
 
+# With LOGOFF=1, a second glory-hole, its query log off; its own
+# configuration file, written before the first server reads gh.toml.
+if [ "${LOGOFF:-0}" = 1 ]; then
+    glory_hole_config $((BASE + 4)) "[[filter.lists]]
+name = \"shared\"
+path = \"$WORK/listed\"
+[querylog]
+enabled = false"
+    sed "s|^data_dir = .*|data_dir = \"$WORK/gh-nolog-data\"|" "$WORK/gh.toml" >"$WORK/gh-nolog.toml"
+    "$GH" --config "$WORK/gh-nolog.toml" >"$WORK/gh-nolog.log" 2>&1 &
+    NOLOG_PID=$!; PIDS="$PIDS $NOLOG_PID"
+fi
 start_glory_hole "$GH" $((BASE + 1)) "[[filter.lists]]
 name = \"shared\"
 path = \"$WORK/listed\""
+SERVERS="glory-hole:$((BASE + 1)):$GH_PID"
+[ "${LOGOFF:-0}" = 1 ] && SERVERS="$SERVERS glory-hole-nolog:$((BASE + 4)):$NOLOG_PID"
 sed 's/.*/  local-zone: "&." always_null/' "$WORK/listed" >"$WORK/unbound-lists.conf"
 start_unbound $((BASE + 2)) "$WORK/unbound-lists.conf"
 sed 's/^/0.0.0.0 /' "$WORK/listed" >"$WORK/dnsmasq-hosts"
@@ -82,7 +100,9 @@ start_dnsmasq $((BASE + 3)) --addn-hosts="$WORK/dnsmasq-hosts"
 
 # Each server has loaded its lists once it blocks a listed name.
 probe=$(head -n1 "$WORK/blocked.pool")
-for port in $((BASE + 1)) $((BASE + 2)) $((BASE + 3)); do
+PORTS="$((BASE + 1)) $((BASE + 2)) $((BASE + 3))"
+[ "${LOGOFF:-0}" = 1 ] && PORTS="$PORTS $((BASE + 4))"
+for port in $PORTS; do
     t=0
     until [ "$(dig +short +tries=1 +time=1 -p "$port" @127.0.0.1 "$probe" A 2>/dev/null)" = 0.0.0.0 ]; do
         t=$((t + 1))
@@ -121,7 +141,8 @@ measure() { # path server port pid round
         >>"$WORK/rounds"
 }
 
-SERVERS="glory-hole:$((BASE + 1)):$GH_PID unbound:$((BASE + 2)):$UB_PID dnsmasq:$((BASE + 3)):$DM_PID"
+SERVERS="$SERVERS unbound:$((BASE + 2)):$UB_PID dnsmasq:$((BASE + 3)):$DM_PID"
+NSERVERS=$(echo "$SERVERS" | wc -w)
 echo "$(nproc) cores, $SECS s a line, $ROUNDS round(s); median round per server, every round in brackets."
 : >"$WORK/rounds"
 r=0
@@ -130,7 +151,7 @@ while [ $r -lt "$ROUNDS" ]; do
         # Rotate who goes first, so no server always follows the same one.
         # shellcheck disable=SC2086 # words on purpose
         set -- $SERVERS
-        k=0; while [ $k -lt $((r % 3)) ]; do first=$1; shift; set -- "$@" "$first"; k=$((k + 1)); done
+        k=0; while [ $k -lt $((r % NSERVERS)) ]; do first=$1; shift; set -- "$@" "$first"; k=$((k + 1)); done
         for s in "$@"; do
             IFS=: read -r name port pid <<EOF
 $s
@@ -147,7 +168,7 @@ for path in $PATHS; do
     echo
     echo "| server | answered | CPU µs per answer | mean latency ms | p99 latency ms |"
     echo "|---|---|---|---|---|"
-    for name in glory-hole unbound dnsmasq; do
+    for name in $(echo "$SERVERS" | tr ' ' '\n' | cut -d: -f1); do
         awk -v p="$path" -v n="$name" '$1 == p && $2 == n' "$WORK/rounds" | sort -k5,5g | awk -v n="$name" '
             { q += $4; us[NR] = $5; mean[NR] = $6; p99[NR] = $7; all = all sep $5; sep = ", " }
             END { m = int((NR + 1) / 2);
@@ -160,4 +181,14 @@ for path in $PATHS; do
               for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
               all = ""; for (i = 1; i <= k; i++) all = all (i > 1 ? ", " : "") sprintf("%.2f", x[i]);
               printf "\nglory-hole / best peer, per round: %.2f (%s)\n", x[int((k + 1) / 2)], all }' "$WORK/rounds"
+    if [ "${LOGOFF:-0}" = 1 ]; then
+        awk -v p="$path" '$1 == p { us[$3, $2] = $5; rounds[$3] = 1 }
+            END { for (r in rounds) { best = us[r, "unbound"]; if (us[r, "dnsmasq"] < best) best = us[r, "dnsmasq"];
+                      x[++k] = us[r, "glory-hole-nolog"] / best; y[k] = us[r, "glory-hole"] - us[r, "glory-hole-nolog"] }
+                  for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+                  for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (y[j] < y[i]) { t = y[i]; y[i] = y[j]; y[j] = t }
+                  all = ""; d = ""; for (i = 1; i <= k; i++) { all = all (i > 1 ? ", " : "") sprintf("%.2f", x[i]); d = d (i > 1 ? ", " : "") sprintf("%.2f", y[i]) }
+                  printf "glory-hole with the query log off / best peer, per round: %.2f (%s)\n", x[int((k + 1) / 2)], all
+                  printf "the query log, CPU µs per answer (log on - log off, per round): %.2f (%s)\n", y[int((k + 1) / 2)], d }' "$WORK/rounds"
+    fi
 done

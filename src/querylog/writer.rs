@@ -24,12 +24,12 @@ use super::block::Row;
 use super::block::store::{BLOCK_ROWS, BlockWriter, merge_rows, write_sorted};
 use super::live::{self, Batch};
 use super::names::{ClientCache, NameCache, NameLookup};
+use super::pace::{self, Pace};
 use super::retention::{self, Migration, RetentionPass, StepOutcome};
 use super::rollup::Rollups;
 use super::schema::{self, OpenError, move_aside};
 use super::slow::SlowAnswers;
-use super::tail;
-use super::{Command, RetentionReport, RuleRef, Shared, lock, ms_of};
+use super::{Command, RetentionReport, RuleRef, Shared, lock, ms_of, tail};
 use crate::clock::{self, now_ms};
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent};
@@ -50,10 +50,8 @@ const GROUP: usize = 128;
 const KEY_SLACK_MS: i64 = 600_000;
 /// WAL bytes after which a batch checkpoints: 32 MiB (docs/querylog.md, "Writes to flash").
 const CHECKPOINT_BYTES: i64 = 32_768_000;
-/// How long the writer sleeps when the event channel is empty.
-const POLL: Duration = Duration::from_millis(10);
 /// The longest the loop sleeps before looking at commands again.
-const TICK: Duration = Duration::from_millis(20);
+const TICK: Duration = pace::LONGEST;
 
 pub(super) struct Writer {
     cfg: QueryLogConfig,
@@ -73,6 +71,7 @@ pub(super) struct Writer {
     clients: ClientCache,
     last_key: i64,
     last_flush: Instant,
+    pace: Pace,
     /// Set while the disk is full: retry at this instant.
     paused_until: Option<Instant>,
     page_limit: Option<u64>,
@@ -137,6 +136,7 @@ impl Writer {
             clients: ClientCache::default(),
             last_key: i64::MIN,
             last_flush: Instant::now(),
+            pace: Pace::new(),
             paused_until: None,
             page_limit: None,
             retention: None,
@@ -301,11 +301,9 @@ impl Writer {
             if events_open {
                 match self.receive(&events) {
                     Ok(0) => {
-                        // Poll, never park on the channel: a parked receiver
-                        // makes every DNS worker's send a futex wake-up and a
-                        // context switch, which costs more than the answer.
+                        // Poll, never park on the channel (`pace.rs`).
                         if !busy && self.tx_rows + self.inbox.len() < BATCH_ROWS {
-                            std::thread::sleep(wait.min(POLL));
+                            std::thread::sleep(self.pace.next(wait));
                         }
                     }
                     Ok(_) => while let Ok(1..) = self.receive(&events) {},
@@ -390,6 +388,7 @@ impl Writer {
         let (anonymize, hide) = (self.cfg.anonymize_clients, self.cfg.hide_domains);
         let inbox = &mut self.inbox;
         let n = events.try_recv_with(room, |e, name| inbox.push(e, name, anonymize, hide))?;
+        self.pace.took(n);
         if self.inbox.len() >= GROUP {
             self.store_inbox();
         }

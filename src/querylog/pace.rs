@@ -1,0 +1,83 @@
+//! How long the query-log writer sleeps when the event channel is empty.
+//! It polls (a parked receiver would make every DNS worker's send a futex
+//! wake-up), and each wake-up costs a timer and two context switches: at
+//! a fixed 10 ms that was a sixth of the writer's CPU at 20,000 cached
+//! answers a second (`perf`, docs/performance.md). So the sleep follows
+//! the rate: as long as the last rate takes to queue [`WAKE_AT`] events,
+//! within [`SHORTEST`] and [`LONGEST`].
+//! Not for: when rows are committed (the flush interval, `writer.rs`).
+
+use std::time::{Duration, Instant};
+
+/// Events the writer aims to find at a wake-up: a quarter of the event
+/// queue (`app.rs`, 4,096), so a burst at four times the last rate still
+/// fits while the sleep adapts.
+const WAKE_AT: f64 = 1024.0;
+/// A wake-up at most every 50 ms: the live tail and the counters trail
+/// the answers by no more.
+pub(super) const LONGEST: Duration = Duration::from_millis(50);
+const SHORTEST: Duration = Duration::from_millis(2);
+
+pub(super) struct Pace {
+    since: Instant,
+    taken: usize,
+}
+
+impl Pace {
+    pub(super) fn new() -> Pace {
+        Pace {
+            since: Instant::now(),
+            taken: 0,
+        }
+    }
+
+    /// Counts events taken from the channel.
+    pub(super) fn took(&mut self, n: usize) {
+        self.taken += n;
+    }
+
+    /// The next sleep, at most `wait`, from the rate events came at since
+    /// the last call.
+    pub(super) fn next(&mut self, wait: Duration) -> Duration {
+        let now = Instant::now();
+        let secs = now.duration_since(self.since).as_secs_f64().max(1e-3);
+        let rate = self.taken as f64 / secs;
+        (self.since, self.taken) = (now, 0);
+        let fill = if rate > 0.0 {
+            Duration::from_secs_f64((WAKE_AT / rate).min(LONGEST.as_secs_f64()))
+        } else {
+            LONGEST
+        };
+        fill.clamp(SHORTEST, LONGEST).min(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sleep_follows_the_rate() {
+        let mut pace = Pace::new();
+        // Quiet: the longest sleep, or less when a flush is due sooner.
+        assert_eq!(pace.next(Duration::from_secs(1)), LONGEST);
+        assert_eq!(
+            pace.next(Duration::from_millis(7)),
+            Duration::from_millis(7)
+        );
+        // ~100,000 events a second: wake after ~1,024 of them, ~10 ms.
+        std::thread::sleep(Duration::from_millis(20));
+        pace.took(2_000);
+        let fast = pace.next(Duration::from_secs(1));
+        assert!(
+            fast >= SHORTEST && fast <= Duration::from_millis(11),
+            "{fast:?}"
+        );
+        // A flood faster than the shortest sleep can follow.
+        std::thread::sleep(Duration::from_millis(5));
+        pace.took(1_000_000);
+        assert_eq!(pace.next(Duration::from_secs(1)), SHORTEST);
+        // Back to quiet.
+        assert_eq!(pace.next(Duration::from_secs(1)), LONGEST);
+    }
+}
