@@ -24,11 +24,8 @@ const LAST_SEEN_AHEAD_DAYS: i64 = 7;
 /// map over (a household has tens).
 const CLIENT_CACHE: usize = 1024;
 
-/// Bytes per name-cache slot (its tag, kept apart, included); names
-/// longer than fit are not cached.
-const NAME_SLOT: usize = 80;
-const NAME_MAX: usize = NAME_SLOT - 24;
-/// Slots in the name cache (8-way sets): 8192 x 80 bytes = 640 KiB.
+/// Slots in the name cache (8-way sets): 8192 x 24 bytes (a 16-byte slot
+/// and its 8-byte tag) = 192 KiB.
 /// Eight ways, not four: a set's tags still fill one cache line, and a
 /// household's few thousand names overflow far fewer sets (2,000 names
 /// asked in turn: 4-way sets left 20 of them missing on every round,
@@ -36,6 +33,10 @@ const NAME_MAX: usize = NAME_SLOT - 24;
 const NAME_SETS: usize = 1024;
 const NAME_WAYS: usize = 8;
 
+/// A cached name's id, found by its tag alone: the name itself is not
+/// kept (56 bytes a slot it was, 640 KiB in all). Tags are 64 bits of a
+/// hash seeded per process, so two names a set holds share one by chance
+/// about once in 2^61 look-ups, and no one can aim a name at another's.
 #[derive(Clone, Copy)]
 struct NameSlot {
     id: i64,
@@ -44,19 +45,15 @@ struct NameSlot {
     /// Where the name's id was last counted in its hour's top domains
     /// (`domain_counts`' `add_at`; checked there, so it may be stale).
     top_at: u16,
-    len: u8,
     /// Recently used (second-chance replacement within the set).
     used: bool,
-    name: [u8; NAME_MAX],
 }
 
 const EMPTY_SLOT: NameSlot = NameSlot {
     id: 0,
     seen: 0,
     top_at: u16::MAX,
-    len: 0,
     used: false,
-    name: [0; NAME_MAX],
 };
 
 /// A set's tags (the names' hashes, 0: slot unused) in one cache line: a
@@ -72,6 +69,8 @@ struct SetTags([u64; NAME_WAYS]);
 pub(super) struct NameCache {
     tags: Box<[SetTags]>,
     slots: Box<[NameSlot]>,
+    /// This process's hash seed.
+    seed: u64,
 }
 
 /// What the name cache held for an event's name when its group was
@@ -88,12 +87,12 @@ pub(super) struct NameLookup {
 /// The name's bytes as little-endian words, the last one zero-padded.
 /// Words are read whole (the tail as the last eight bytes, shifted),
 /// never copied byte by byte: this runs once per logged query.
-fn name_hash(name: &[u8]) -> u64 {
+fn name_hash(seed: u64, name: &[u8]) -> u64 {
     let round = |h: u64, w: u64| {
         let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         h ^ (h >> 29)
     };
-    let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+    let mut h = seed ^ name.len() as u64;
     let mut words = name.chunks_exact(8);
     for w in &mut words {
         h = round(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
@@ -117,10 +116,21 @@ fn name_hash(name: &[u8]) -> u64 {
 
 impl NameCache {
     pub(super) fn new() -> NameCache {
+        use std::hash::BuildHasher;
+        // std's per-process random keys (from the OS), as a number.
+        NameCache::with_seed(std::collections::hash_map::RandomState::new().hash_one(0u64))
+    }
+
+    fn with_seed(seed: u64) -> NameCache {
         NameCache {
             tags: vec![SetTags([0; NAME_WAYS]); NAME_SETS].into_boxed_slice(),
             slots: vec![EMPTY_SLOT; NAME_SETS * NAME_WAYS].into_boxed_slice(),
+            seed,
         }
+    }
+
+    fn hash(&self, b: &[u8]) -> u64 {
+        name_hash(self.seed, b)
     }
 
     /// RAM the cache holds: fixed.
@@ -136,14 +146,13 @@ impl NameCache {
     }
 
     /// The way of the set holding `b`.
-    fn way(tags: &[u64; NAME_WAYS], slots: &[NameSlot], b: &[u8], tag: u64) -> Option<usize> {
-        (0..NAME_WAYS).find(|&w| tags[w] == tag && &slots[w].name[..usize::from(slots[w].len)] == b)
+    fn way(tags: &[u64; NAME_WAYS], tag: u64) -> Option<usize> {
+        tags.iter().position(|&t| t == tag)
     }
 
     #[cfg(test)]
     fn get(&mut self, name: &str) -> Option<(i64, i64)> {
-        let b = name.as_bytes();
-        self.find(b, name_hash(b))
+        self.find(self.hash(name.as_bytes()))
     }
 
     /// Starts loading the lines a look-up of `tag` reads: its set's tags
@@ -155,22 +164,19 @@ impl NameCache {
     fn prefetch_slot(&self, tag: u64) {
         let set = (tag >> 32) as usize % NAME_SETS;
         if let Some(w) = self.tags[set].0.iter().position(|&t| t == tag) {
-            let slot = &self.slots[set * NAME_WAYS + w];
-            prefetch(slot);
-            // A slot spans two lines; the name ends in the second.
-            prefetch(slot.name.last().expect("NAME_MAX > 0"));
+            prefetch(&self.slots[set * NAME_WAYS + w]);
         }
     }
 
     /// `get` with the name's hash already computed.
-    fn find(&mut self, b: &[u8], tag: u64) -> Option<(i64, i64)> {
-        self.find_slot(b, tag).map(|(found, _)| found)
+    fn find(&mut self, tag: u64) -> Option<(i64, i64)> {
+        self.find_slot(tag).map(|(found, _)| found)
     }
 
     /// `find`, and the slot holding the name (for `top_at`).
-    fn find_slot(&mut self, b: &[u8], tag: u64) -> Option<((i64, i64), usize)> {
+    fn find_slot(&mut self, tag: u64) -> Option<((i64, i64), usize)> {
         let (tags, slots) = self.set(tag);
-        let way = Self::way(tags, slots, b, tag)?;
+        let way = Self::way(tags, tag)?;
         let s = &mut slots[way];
         if !s.used {
             s.used = true;
@@ -191,16 +197,12 @@ impl NameCache {
 
     #[cfg(test)]
     fn insert(&mut self, name: &str, id: i64, seen: i64) {
-        let b = name.as_bytes();
-        self.insert_hashed(b, name_hash(b), id, seen);
+        self.insert_hashed(self.hash(name.as_bytes()), id, seen);
     }
 
-    fn insert_hashed(&mut self, b: &[u8], tag: u64, id: i64, seen: i64) {
-        if b.len() > NAME_MAX {
-            return;
-        }
+    fn insert_hashed(&mut self, tag: u64, id: i64, seen: i64) {
         let (tags, set) = self.set(tag);
-        let way = match Self::way(tags, set, b, tag).or_else(|| tags.iter().position(|&t| t == 0)) {
+        let way = match Self::way(tags, tag).or_else(|| Self::way(tags, 0)) {
             Some(w) => w,
             None => {
                 // Second chance: the first slot not used since the last sweep.
@@ -220,20 +222,17 @@ impl NameCache {
         slot.id = id;
         slot.seen = seen.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
         slot.top_at = u16::MAX;
-        slot.len = b.len() as u8;
         slot.used = false;
-        slot.name[..b.len()].copy_from_slice(b);
     }
 
     #[cfg(test)]
     fn remove(&mut self, name: &str) {
-        let b = name.as_bytes();
-        self.remove_hashed(b, name_hash(b));
+        self.remove_hashed(self.hash(name.as_bytes()));
     }
 
-    fn remove_hashed(&mut self, b: &[u8], tag: u64) {
-        let (tags, set) = self.set(tag);
-        if let Some(w) = Self::way(tags, set, b, tag) {
+    fn remove_hashed(&mut self, tag: u64) {
+        let (tags, _) = self.set(tag);
+        if let Some(w) = Self::way(tags, tag) {
             tags[w] = 0;
         }
     }
@@ -249,7 +248,7 @@ impl NameCache {
     pub(super) fn look_up_group(&mut self, events: &Batch, out: &mut Vec<NameLookup>) {
         out.clear();
         out.extend(events.iter().map(|(_, name)| {
-            let tag = name_hash(name.as_bytes());
+            let tag = self.hash(name.as_bytes());
             self.prefetch_tags(tag);
             NameLookup {
                 tag,
@@ -260,8 +259,8 @@ impl NameCache {
         for l in out.iter() {
             self.prefetch_slot(l.tag);
         }
-        for (l, (_, name)) in out.iter_mut().zip(events.iter()) {
-            if let Some((found, slot)) = self.find_slot(name.as_bytes(), l.tag) {
+        for l in out.iter_mut() {
+            if let Some((found, slot)) = self.find_slot(l.tag) {
                 (l.found, l.slot) = (Some(found), slot);
             }
         }
@@ -284,9 +283,8 @@ impl NameCache {
         {
             return Ok(id);
         }
-        let b = name.as_bytes();
         let ahead = day + LAST_SEEN_AHEAD_DAYS;
-        if let Some((id, seen)) = self.find(b, tag) {
+        if let Some((id, seen)) = self.find(tag) {
             if seen >= day {
                 return Ok(id);
             }
@@ -294,11 +292,11 @@ impl NameCache {
                 .prepare_cached("UPDATE domains SET last_seen = max(last_seen, ?2) WHERE id = ?1")?
                 .execute(params![id, ahead])?;
             if updated == 1 {
-                self.insert_hashed(b, tag, id, ahead);
+                self.insert_hashed(tag, id, ahead);
                 return Ok(id);
             }
             // Retention forgot the name since it was cached.
-            self.remove_hashed(b, tag);
+            self.remove_hashed(tag);
         }
         let found: Option<(i64, i64)> = conn
             .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
@@ -317,7 +315,7 @@ impl NameCache {
                 (conn.last_insert_rowid(), ahead)
             }
         };
-        self.insert_hashed(b, tag, id, seen);
+        self.insert_hashed(tag, id, seen);
         Ok(id)
     }
 }
@@ -417,10 +415,10 @@ mod tests {
         }
         assert_eq!(cache.bytes(), bytes, "fixed size, whatever came through");
         assert_eq!(cache.get("flood99999.example"), Some((100_001, 10)));
-        // Names too long for a slot are looked up in the table instead.
-        let long = "x".repeat(NAME_MAX + 1);
+        // A name of any length is cached (only its tag is kept).
+        let long = "x".repeat(253);
         cache.insert(&long, 7, 10);
-        assert_eq!(cache.get(&long), None);
+        assert_eq!(cache.get(&long), Some((7, 10)));
         cache.remove("hot.example");
         assert_eq!(cache.get("hot.example"), None);
     }
@@ -429,8 +427,9 @@ mod tests {
     fn a_households_names_asked_in_turn_stay_cached() {
         // 2,000 names asked round and round (benches/dns-paths.sh's cached
         // pool): a quarter of the slots, so only names whose set is
-        // overfull miss, again on every round.
-        let mut cache = NameCache::new();
+        // overfull miss, again on every round. A fixed seed: where the
+        // names fall is then the same on every run.
+        let mut cache = NameCache::with_seed(SEED);
         let names: Vec<String> = (0..2000).map(|i| format!("site{i}.home.example")).collect();
         let mut missed = 0;
         for round in 0..3 {
@@ -453,7 +452,7 @@ mod tests {
     fn the_name_hash_reads_the_tail_as_a_zero_padded_word() {
         // Each 8-byte chunk copied into a zeroed word, byte by byte.
         fn reference(name: &[u8]) -> u64 {
-            let mut h = 0xCBF2_9CE4_8422_2325u64 ^ name.len() as u64;
+            let mut h = SEED ^ name.len() as u64;
             for chunk in name.chunks(8) {
                 let mut w = [0u8; 8];
                 w[..chunk.len()].copy_from_slice(chunk);
@@ -465,7 +464,16 @@ mod tests {
         let text: Vec<u8> = (0..64).map(|i| b'a' + (i * 7 % 26) as u8).collect();
         for len in 0..=text.len() {
             let name = &text[..len];
-            assert_eq!(name_hash(name), reference(name), "{len} bytes");
+            assert_eq!(name_hash(SEED, name), reference(name), "{len} bytes");
         }
     }
+
+    #[test]
+    fn each_cache_has_its_own_seed() {
+        let (a, b) = (NameCache::new(), NameCache::new());
+        assert_ne!(a.seed, b.seed);
+        assert_ne!(a.hash(b"example.com"), b.hash(b"example.com"));
+    }
+
+    const SEED: u64 = 0xCBF2_9CE4_8422_2325;
 }

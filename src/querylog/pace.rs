@@ -39,7 +39,10 @@ impl Pace {
     /// The next sleep, at most `wait`, from the rate events came at since
     /// the last call.
     pub(super) fn next(&mut self, wait: Duration) -> Duration {
-        let now = Instant::now();
+        self.next_at(Instant::now(), wait)
+    }
+
+    fn next_at(&mut self, now: Instant, wait: Duration) -> Duration {
         let secs = now.duration_since(self.since).as_secs_f64().max(1e-3);
         let rate = self.taken as f64 / secs;
         (self.since, self.taken) = (now, 0);
@@ -59,25 +62,29 @@ mod tests {
     #[test]
     fn the_sleep_follows_the_rate() {
         let mut pace = Pace::new();
+        let mut now = pace.since;
+        let mut after = |ms: u64| {
+            now += Duration::from_millis(ms);
+            now
+        };
+        let second = Duration::from_secs(1);
         // Quiet: the longest sleep, or less when a flush is due sooner.
-        assert_eq!(pace.next(Duration::from_secs(1)), LONGEST);
-        assert_eq!(
-            pace.next(Duration::from_millis(7)),
-            Duration::from_millis(7)
-        );
-        // ~100,000 events a second: wake after ~1,024 of them, ~10 ms.
-        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(pace.next_at(after(100), second), LONGEST);
+        let soon = Duration::from_millis(7);
+        assert_eq!(pace.next_at(after(50), soon), soon);
+        // 100,000 events a second: wake after 1,024 of them, 10.24 ms.
         pace.took(2_000);
-        let fast = pace.next(Duration::from_secs(1));
-        assert!(
-            fast >= SHORTEST && fast <= Duration::from_millis(11),
-            "{fast:?}"
+        assert_eq!(
+            pace.next_at(after(20), second),
+            Duration::from_micros(10_240)
         );
         // A flood faster than the shortest sleep can follow.
-        std::thread::sleep(Duration::from_millis(5));
         pace.took(1_000_000);
-        assert_eq!(pace.next(Duration::from_secs(1)), SHORTEST);
+        assert_eq!(pace.next_at(after(5), second), SHORTEST);
+        // 1,000 a second: the longest.
+        pace.took(50);
+        assert_eq!(pace.next_at(after(50), second), LONGEST);
         // Back to quiet.
-        assert_eq!(pace.next(Duration::from_secs(1)), LONGEST);
+        assert_eq!(pace.next_at(after(50), second), LONGEST);
     }
 }
