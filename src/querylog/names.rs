@@ -35,8 +35,10 @@ const NAME_WAYS: usize = 8;
 
 /// A cached name's id, found by its tag alone: the name itself is not
 /// kept (56 bytes a slot it was, 640 KiB in all). Tags are 64 bits of a
-/// hash seeded per process, so two names a set holds share one by chance
-/// about once in 2^61 look-ups, and no one can aim a name at another's.
+/// hash seeded per process; names in one set already share 10 of them
+/// (the set's number), so a look-up meets another name's tag by chance
+/// about once in 2^51 (8 ways x 2^-54), and no one can aim a name at
+/// another's.
 #[derive(Clone, Copy)]
 struct NameSlot {
     id: i64,
@@ -145,7 +147,7 @@ impl NameCache {
         (&mut self.tags[set].0, &mut self.slots[i..i + NAME_WAYS])
     }
 
-    /// The way of the set holding `b`.
+    /// The way of the set whose tag is `tag`.
     fn way(tags: &[u64; NAME_WAYS], tag: u64) -> Option<usize> {
         tags.iter().position(|&t| t == tag)
     }
