@@ -97,12 +97,14 @@ sed 's/.*/  local-zone: "&." always_null/' "$WORK/listed" >"$WORK/unbound-lists.
 start_unbound $((BASE + 2)) "$WORK/unbound-lists.conf"
 sed 's/^/0.0.0.0 /' "$WORK/listed" >"$WORK/dnsmasq-hosts"
 start_dnsmasq $((BASE + 3)) --addn-hosts="$WORK/dnsmasq-hosts"
+SERVERS="$SERVERS unbound:$((BASE + 2)):$UB_PID dnsmasq:$((BASE + 3)):$DM_PID"
+NSERVERS=$(echo "$SERVERS" | wc -w)
+# One field of every server's name:port:pid, a line each.
+servers() { echo "$SERVERS" | tr ' ' '\n' | cut -d: -f"$1"; }
 
 # Each server has loaded its lists once it blocks a listed name.
 probe=$(head -n1 "$WORK/blocked.pool")
-PORTS="$((BASE + 1)) $((BASE + 2)) $((BASE + 3))"
-[ "${LOGOFF:-0}" = 1 ] && PORTS="$PORTS $((BASE + 4))"
-for port in $PORTS; do
+for port in $(servers 2); do
     t=0
     until [ "$(dig +short +tries=1 +time=1 -p "$port" @127.0.0.1 "$probe" A 2>/dev/null)" = 0.0.0.0 ]; do
         t=$((t + 1))
@@ -141,8 +143,18 @@ measure() { # path server port pid round
         >>"$WORK/rounds"
 }
 
-SERVERS="$SERVERS unbound:$((BASE + 2)):$UB_PID dnsmasq:$((BASE + 3)):$DM_PID"
-NSERVERS=$(echo "$SERVERS" | wc -w)
+# One figure a round for PATH, printed as "LABEL, per round: median
+# (every round)": server A's CPU per answer over the cheaper peer's, or
+# with B, A's less B's.
+per_round() { # path label a [b]
+    awk -v p="$1" -v label="$2" -v a="$3" -v b="${4:-}" '$1 == p { us[$3, $2] = $5; rounds[$3] = 1 }
+        END { for (r in rounds) { best = us[r, "unbound"]; if (us[r, "dnsmasq"] < best) best = us[r, "dnsmasq"];
+                  x[++k] = b == "" ? us[r, a] / best : us[r, a] - us[r, b] }
+              for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+              all = ""; for (i = 1; i <= k; i++) all = all (i > 1 ? ", " : "") sprintf("%.2f", x[i]);
+              printf "%s, per round: %.2f (%s)\n", label, x[int((k + 1) / 2)], all }' "$WORK/rounds"
+}
+
 echo "$(nproc) cores, $SECS s a line, $ROUNDS round(s); median round per server, every round in brackets."
 : >"$WORK/rounds"
 r=0
@@ -168,27 +180,17 @@ for path in $PATHS; do
     echo
     echo "| server | answered | CPU µs per answer | mean latency ms | p99 latency ms |"
     echo "|---|---|---|---|---|"
-    for name in $(echo "$SERVERS" | tr ' ' '\n' | cut -d: -f1); do
+    for name in $(servers 1); do
         awk -v p="$path" -v n="$name" '$1 == p && $2 == n' "$WORK/rounds" | sort -k5,5g | awk -v n="$name" '
             { q += $4; us[NR] = $5; mean[NR] = $6; p99[NR] = $7; all = all sep $5; sep = ", " }
             END { m = int((NR + 1) / 2);
                   printf "| %s | %d | %.2f (%s) | %.3f | %.3f |\n", n, q, us[m], all, mean[m], p99[m] }'
     done
     # glory-hole against the cheaper peer, within each round.
-    awk -v p="$path" '$1 == p { us[$3, $2] = $5; rounds[$3] = 1 }
-        END { for (r in rounds) { best = us[r, "unbound"]; if (us[r, "dnsmasq"] < best) best = us[r, "dnsmasq"];
-                  x[++k] = us[r, "glory-hole"] / best }
-              for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
-              all = ""; for (i = 1; i <= k; i++) all = all (i > 1 ? ", " : "") sprintf("%.2f", x[i]);
-              printf "\nglory-hole / best peer, per round: %.2f (%s)\n", x[int((k + 1) / 2)], all }' "$WORK/rounds"
+    echo
+    per_round "$path" "glory-hole / best peer" glory-hole
     if [ "${LOGOFF:-0}" = 1 ]; then
-        awk -v p="$path" '$1 == p { us[$3, $2] = $5; rounds[$3] = 1 }
-            END { for (r in rounds) { best = us[r, "unbound"]; if (us[r, "dnsmasq"] < best) best = us[r, "dnsmasq"];
-                      x[++k] = us[r, "glory-hole-nolog"] / best; y[k] = us[r, "glory-hole"] - us[r, "glory-hole-nolog"] }
-                  for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
-                  for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (y[j] < y[i]) { t = y[i]; y[i] = y[j]; y[j] = t }
-                  all = ""; d = ""; for (i = 1; i <= k; i++) { all = all (i > 1 ? ", " : "") sprintf("%.2f", x[i]); d = d (i > 1 ? ", " : "") sprintf("%.2f", y[i]) }
-                  printf "glory-hole with the query log off / best peer, per round: %.2f (%s)\n", x[int((k + 1) / 2)], all
-                  printf "the query log, CPU µs per answer (log on - log off, per round): %.2f (%s)\n", y[int((k + 1) / 2)], d }' "$WORK/rounds"
+        per_round "$path" "glory-hole with the query log off / best peer" glory-hole-nolog
+        per_round "$path" "the query log, CPU µs per answer (log on - log off)" glory-hole glory-hole-nolog
     fi
 done

@@ -140,9 +140,14 @@ impl NameCache {
         std::mem::size_of_val(&*self.tags) + std::mem::size_of_val(&*self.slots)
     }
 
+    /// The number of the set `tag` falls in.
+    fn set_of(tag: u64) -> usize {
+        (tag >> 32) as usize % NAME_SETS
+    }
+
     /// The set `tag` falls in: its tags and its slots.
     fn set(&mut self, tag: u64) -> (&mut [u64; NAME_WAYS], &mut [NameSlot]) {
-        let set = (tag >> 32) as usize % NAME_SETS;
+        let set = Self::set_of(tag);
         let i = set * NAME_WAYS;
         (&mut self.tags[set].0, &mut self.slots[i..i + NAME_WAYS])
     }
@@ -160,12 +165,12 @@ impl NameCache {
     /// Starts loading the lines a look-up of `tag` reads: its set's tags
     /// and, if a tag matches, that slot.
     fn prefetch_tags(&self, tag: u64) {
-        prefetch(&self.tags[(tag >> 32) as usize % NAME_SETS]);
+        prefetch(&self.tags[Self::set_of(tag)]);
     }
 
     fn prefetch_slot(&self, tag: u64) {
-        let set = (tag >> 32) as usize % NAME_SETS;
-        if let Some(w) = self.tags[set].0.iter().position(|&t| t == tag) {
+        let set = Self::set_of(tag);
+        if let Some(w) = Self::way(&self.tags[set].0, tag) {
             prefetch(&self.slots[set * NAME_WAYS + w]);
         }
     }
@@ -183,7 +188,7 @@ impl NameCache {
         if !s.used {
             s.used = true;
         }
-        let slot = (tag >> 32) as usize % NAME_SETS * NAME_WAYS + way;
+        let slot = Self::set_of(tag) * NAME_WAYS + way;
         Some(((s.id, i64::from(s.seen)), slot))
     }
 

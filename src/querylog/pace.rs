@@ -46,11 +46,8 @@ impl Pace {
         let secs = now.duration_since(self.since).as_secs_f64().max(1e-3);
         let rate = self.taken as f64 / secs;
         (self.since, self.taken) = (now, 0);
-        let fill = if rate > 0.0 {
-            Duration::from_secs_f64((WAKE_AT / rate).min(LONGEST.as_secs_f64()))
-        } else {
-            LONGEST
-        };
+        // No events: an infinite fill time, the longest sleep.
+        let fill = Duration::try_from_secs_f64(WAKE_AT / rate).unwrap_or(LONGEST);
         fill.clamp(SHORTEST, LONGEST).min(wait)
     }
 }
