@@ -211,18 +211,15 @@ impl NameCache {
         let (tags, set) = self.set(tag);
         let way = match Self::way(tags, tag).or_else(|| Self::way(tags, 0)) {
             Some(w) => w,
-            None => {
-                // Second chance: the first slot not used since the last sweep.
-                let mut w = None;
-                for (i, s) in set.iter_mut().enumerate() {
-                    if !s.used {
-                        w = Some(i);
-                        break;
-                    }
-                    s.used = false;
-                }
-                w.unwrap_or(0)
-            }
+            // Not recently used: the first slot not used since the set's
+            // marks were last reset, which happens when every slot is
+            // marked. Resetting marks while searching (as this did) let a
+            // hot name lose its mark to one insert and its slot to the
+            // next, before it was asked again.
+            None => set.iter().position(|s| !s.used).unwrap_or_else(|| {
+                set.iter_mut().for_each(|s| s.used = false);
+                0
+            }),
         };
         tags[way] = tag;
         let slot = &mut set[way];
