@@ -313,13 +313,16 @@ impl NameCache {
             // Retention forgot the name since it was cached.
             self.remove_hashed(tag);
         }
+        // A waiting name is in the filter: one it surely lacks is not
+        // waiting either, and the waiting ones are searched only for the
+        // few names it may hold.
         let seed = self.seed;
-        if let Some(id) = self.new.waiting_id(tag, name, ahead) {
-            self.insert_hashed(tag, id, ahead);
-            return Ok(id);
-        }
-        if self.new.surely_missing(conn, tag, |b| name_hash(seed, b))? {
-            let id = self.new.add_waiting(conn, tag, name, ahead)?;
+        let id = if self.new.surely_missing(conn, tag, |b| name_hash(seed, b))? {
+            Some(self.new.add_waiting(conn, tag, name, ahead)?)
+        } else {
+            self.new.waiting_id(tag, name, ahead)
+        };
+        if let Some(id) = id {
             self.insert_hashed(tag, id, ahead);
             return Ok(id);
         }
