@@ -25,7 +25,6 @@ mod domain_counts;
 mod export;
 mod live;
 mod names;
-mod new_names;
 mod pace;
 mod prefetch;
 mod range_top;

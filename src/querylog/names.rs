@@ -10,7 +10,6 @@
 //! Not for: reading names back for the log page (`stats.rs` keeps its own).
 
 use super::live::Batch;
-use super::new_names::NewNames;
 use super::prefetch::prefetch;
 use super::sketch::IdMap;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -74,8 +73,6 @@ pub(super) struct NameCache {
     slots: Box<[NameSlot]>,
     /// This process's hash seed.
     seed: u64,
-    /// Names the table surely lacks, given ids and inserted together.
-    new: NewNames,
 }
 
 /// What the name cache held for an event's name when its group was
@@ -92,7 +89,7 @@ pub(super) struct NameLookup {
 /// The name's bytes as little-endian words, the last one zero-padded.
 /// Words are read whole (the tail as the last eight bytes, shifted),
 /// never copied byte by byte: this runs once per logged query.
-pub(super) fn name_hash(seed: u64, name: &[u8]) -> u64 {
+fn name_hash(seed: u64, name: &[u8]) -> u64 {
     let round = |h: u64, w: u64| {
         let h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         h ^ (h >> 29)
@@ -131,7 +128,6 @@ impl NameCache {
             tags: vec![SetTags([0; NAME_WAYS]); NAME_SETS].into_boxed_slice(),
             slots: vec![EMPTY_SLOT; NAME_SETS * NAME_WAYS].into_boxed_slice(),
             seed,
-            new: NewNames::new(),
         }
     }
 
@@ -139,9 +135,9 @@ impl NameCache {
         name_hash(self.seed, b)
     }
 
-    /// RAM the cache holds (fixed) and the new names' (`new_names.rs`).
+    /// RAM the cache holds: fixed.
     pub(super) fn bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.tags) + std::mem::size_of_val(&*self.slots) + self.new.bytes()
+        std::mem::size_of_val(&*self.tags) + std::mem::size_of_val(&*self.slots)
     }
 
     /// The number of the set `tag` falls in.
@@ -248,13 +244,6 @@ impl NameCache {
     pub(super) fn clear(&mut self) {
         self.tags.fill(SetTags([0; NAME_WAYS]));
         self.slots.fill(EMPTY_SLOT);
-        self.new.clear();
-    }
-
-    /// Inserts the names given ids and not yet inserted; before a commit,
-    /// and before anything reads `domains` in the open transaction.
-    pub(super) fn write_new(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        self.new.write(conn)
     }
 
     /// Looks up a group's names, in passes that each start their loads
@@ -313,19 +302,6 @@ impl NameCache {
             // Retention forgot the name since it was cached.
             self.remove_hashed(tag);
         }
-        // A waiting name is in the filter: one it surely lacks is not
-        // waiting either, and the waiting ones are searched only for the
-        // few names it may hold.
-        let seed = self.seed;
-        let id = if self.new.surely_missing(conn, tag, |b| name_hash(seed, b))? {
-            Some(self.new.add_waiting(conn, tag, name, ahead)?)
-        } else {
-            self.new.waiting_id(tag, name, ahead)
-        };
-        if let Some(id) = id {
-            self.insert_hashed(tag, id, ahead);
-            return Ok(id);
-        }
         let found: Option<(i64, i64)> = conn
             .prepare_cached("SELECT id, last_seen FROM domains WHERE name = ?1")?
             .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -337,7 +313,11 @@ impl NameCache {
                     .execute(params![id, ahead])?;
                 (id, ahead)
             }
-            None => (self.new.insert_now(conn, tag, name, ahead)?, ahead),
+            None => {
+                conn.prepare_cached("INSERT INTO domains (name, last_seen) VALUES (?1, ?2)")?
+                    .execute(params![name, ahead])?;
+                (conn.last_insert_rowid(), ahead)
+            }
         };
         self.insert_hashed(tag, id, seen);
         Ok(id)

@@ -668,7 +668,6 @@ impl Writer {
             // Only the tail's derived rows to write.
             conn.execute_batch("BEGIN")?;
         }
-        self.names.write_new(conn)?;
         self.write_open(conn)?;
         let derive = self.derive_now;
         if derive {
