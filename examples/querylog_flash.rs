@@ -43,6 +43,7 @@
 #[allow(dead_code)]
 mod traffic;
 
+use glory_hole::atomic_file::with_suffix;
 use glory_hole::clock::now_ms;
 use glory_hole::config::{Config, Dur};
 use glory_hole::querylog::QueryLog;
@@ -257,8 +258,8 @@ fn compressed_day(dir: &Path, day: &Day) {
         let log = h.log.clone();
         let files = [
             h.path.clone(),
-            sibling(&h.path, "-wal"),
-            sibling(&h.path, "-shm"),
+            with_suffix(&h.path, "-wal"),
+            with_suffix(&h.path, "-shm"),
         ];
         std::thread::spawn(move || {
             // WAL restarts seen (its header's checkpoint sequence number
@@ -335,11 +336,4 @@ fn wal_checkpoint_seq(wal: &Path) -> Option<u32> {
     Some(u32::from_be_bytes(
         head[12..16].try_into().expect("4 bytes"),
     ))
-}
-
-/// `path` with `suffix` appended to its file name.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }

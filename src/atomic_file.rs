@@ -95,10 +95,15 @@ fn replace(
 
 /// `x.toml` → `x.toml.prev`; `x` → `x.prev`.
 pub fn previous_path(path: &Path) -> PathBuf {
-    path.with_extension(match path.extension() {
-        Some(e) => format!("{}.prev", e.to_string_lossy()),
-        None => "prev".into(),
-    })
+    with_suffix(path, ".prev")
+}
+
+/// The path beside `path` whose name is `path`'s with `suffix` appended
+/// (`log.db` and `-wal` → `log.db-wal`), whatever the name's extension.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 #[cfg(test)]

@@ -378,7 +378,7 @@ impl QueryLog {
         }
         s.file_bytes = [
             self.shared.path.clone(),
-            schema::sibling(&self.shared.path, "-wal"),
+            crate::atomic_file::with_suffix(&self.shared.path, "-wal"),
         ]
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())

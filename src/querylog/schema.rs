@@ -4,6 +4,7 @@
 //! Not for: what the tables mean (see `migrations/*.sql`) or writing rows
 //! (`writer.rs`).
 
+use crate::atomic_file::with_suffix;
 use anyhow::{Context, bail};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -226,21 +227,14 @@ pub fn migrate_to(conn: &Connection, path: &Path, target: u32) -> anyhow::Result
     Ok(())
 }
 
-/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
-pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// Moves a damaged database (and its WAL) out of the way; returns where.
 pub(super) fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let aside = sibling(path, &format!(".corrupt-{}", crate::clock::now_ms()));
+    let aside = with_suffix(path, &format!(".corrupt-{}", crate::clock::now_ms()));
     std::fs::rename(path, &aside)?;
     for suffix in ["-wal", "-shm"] {
-        let from = sibling(path, suffix);
+        let from = with_suffix(path, suffix);
         if from.exists() {
-            let _ = std::fs::rename(&from, sibling(&aside, suffix));
+            let _ = std::fs::rename(&from, with_suffix(&aside, suffix));
         }
     }
     Ok(aside)

@@ -8,6 +8,7 @@
 //! Not for: checking a signature (`bundle::Unpacker` does, with the
 //! key the bundle names).
 
+use crate::atomic_file::with_suffix;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,8 +26,8 @@ pub fn generate() -> SigningKey {
 /// Writes `PREFIX.key` (readable by its owner only) and `PREFIX.pub`;
 /// refuses to replace existing files. Returns their paths.
 pub fn write_pair(prefix: &Path, key: &SigningKey, note: &str) -> io::Result<(PathBuf, PathBuf)> {
-    let secret = sibling(prefix, "key");
-    let public = sibling(prefix, "pub");
+    let secret = with_suffix(prefix, ".key");
+    let public = with_suffix(prefix, ".pub");
     for p in [&secret, &public] {
         if p.exists() {
             return Err(io::Error::new(
@@ -106,13 +107,6 @@ impl AcceptedKeys {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
-
-fn sibling(prefix: &Path, ext: &str) -> PathBuf {
-    let mut s = prefix.as_os_str().to_owned();
-    s.push(".");
-    s.push(ext);
-    PathBuf::from(s)
 }
 
 fn read_hex32(path: &Path) -> io::Result<[u8; 32]> {
