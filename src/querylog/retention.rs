@@ -10,7 +10,7 @@
 //! in blocks.
 //!
 //! Not for: when a pass runs or what the writer does between its steps
-//! (`writer.rs`).
+//! (`writer/passes.rs`).
 
 use super::block::store::{BlockWriter, Blocks, delete_blocks, merge_rows};
 use super::block::{self, Row};

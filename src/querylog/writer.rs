@@ -18,25 +18,29 @@
 //! aside and a new one started.
 //!
 //! Not for: answering questions (`stats.rs`), deleting old rows
-//! (`retention.rs`).
+//! (`retention.rs`); retention passes between batches are in
+//! `writer/passes.rs`, failed commits in `writer/failure.rs`.
+
+mod failure;
+mod passes;
 
 use super::block::Row;
 use super::block::store::{BLOCK_ROWS, BlockWriter, merge_rows, write_sorted};
 use super::live::{self, Batch};
 use super::names::{ClientCache, NameCache, NameLookup};
 use super::pace::{self, Pace};
-use super::retention::{self, Migration, RetentionPass, StepOutcome};
+use super::retention::{self, RetentionPass};
 use super::rollup::Rollups;
 use super::schema::{self, OpenError, move_aside};
 use super::slow::SlowAnswers;
-use super::{Command, RetentionReport, RuleRef, Shared, lock, ms_of, tail};
-use crate::clock::{self, now_ms};
+use super::{Command, RuleRef, Shared, lock, ms_of, tail};
+use crate::clock::now_ms;
 use crate::config::QueryLogConfig;
 use crate::events::{EventReceiver, QueryEvent};
 use rusqlite::{Connection, ErrorCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 /// A transaction is committed once it holds this many rows (or the flush
@@ -169,13 +173,7 @@ impl Writer {
                         path.display()
                     )
                 })?;
-                let note = format!(
-                    "the query log database was damaged ({detail}); it was moved to {} and a new one started",
-                    aside.display()
-                );
-                tracing::warn!("{note}");
-                lock(&self.shared.status).warning = Some(note);
-                self.shared.generation.fetch_add(1, Ordering::AcqRel);
+                self.moved_aside(&detail, &aside);
                 schema::open_writer(&path)?
             }
             Err(e) => return Err(e.into()),
@@ -697,67 +695,6 @@ impl Writer {
         self.tail_hour = None;
     }
 
-    /// A failed transaction is dropped and counted; what happens next
-    /// depends on why it failed.
-    fn write_failed(&mut self, e: rusqlite::Error, rows: usize) {
-        if let Some(conn) = &self.conn {
-            // SQLite may have rolled back already (a full disk): then this fails.
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        // Ids handed out inside the rolled-back transaction are gone, and
-        // days it closed are open again (closing is idempotent).
-        self.rollups.reopen_days();
-        self.forget_cached();
-        // What the tail's committed blocks had counted is gone with it.
-        if let Some(conn) = self.conn.take() {
-            if let Err(e) = self.recount_tail(&conn) {
-                tracing::warn!("query log: counting the tail again: {e}");
-            }
-            self.conn = Some(conn);
-        }
-        let mut st = lock(&self.shared.status);
-        st.dropped_rows += rows as u64;
-        if is_code(&e, ErrorCode::DiskFull) {
-            let retry = self.flush_interval().min(Duration::from_secs(5));
-            self.paused_until = Some(Instant::now() + retry);
-            if !st.paused {
-                tracing::warn!("query log: disk full, logging paused");
-            }
-            st.paused = true;
-            st.warning = Some(format!(
-                "disk full: query logging is paused and retried every {}s ({} queries not stored); DNS keeps answering",
-                retry.as_secs_f64(),
-                st.dropped_rows
-            ));
-        } else if is_code(&e, ErrorCode::DatabaseCorrupt) || is_code(&e, ErrorCode::NotADatabase) {
-            drop(st);
-            self.replace_corrupt(&e.to_string());
-        } else {
-            tracing::warn!("query log: batch of {rows} not stored: {e}");
-            st.warning = Some(format!("query log write failed: {e}"));
-        }
-    }
-
-    fn replace_corrupt(&mut self, detail: &str) {
-        self.conn = None;
-        let path = self.shared.path.clone();
-        let result = move_aside(&path).map_err(anyhow::Error::from).and_then(|aside| {
-            let note = format!(
-                "the query log database was damaged ({detail}); it was moved to {} and a new one started",
-                aside.display()
-            );
-            tracing::warn!("{note}");
-            lock(&self.shared.status).warning = Some(note);
-            self.shared.generation.fetch_add(1, Ordering::AcqRel);
-            self.open_db()
-        });
-        if let Err(e) = result {
-            lock(&self.shared.status).warning = Some(format!(
-                "query log stopped: the database is damaged and could not be replaced: {e:#}"
-            ));
-        }
-    }
-
     /// The key for a row at `ms`, and whether it lands among stored rows.
     /// Small clock steps backwards (events from different workers) and
     /// keys run ahead of the clock (more than 256 rows in a millisecond,
@@ -773,127 +710,5 @@ impl Writer {
         } else {
             (k, true)
         }
-    }
-
-    fn start_retention(&mut self, ack: Option<SyncSender<RetentionReport>>) {
-        self.last_retention = Instant::now();
-        if self.conn.is_none() {
-            if let Some(ack) = ack {
-                let _ = ack.send(RetentionReport::default());
-            }
-            return;
-        }
-        self.retention
-            .get_or_insert_with(RetentionPass::new)
-            .notify(ack);
-    }
-
-    /// One short transaction of retention work; the pass ends when nothing
-    /// is too old, the file fits and the free pages are returned.
-    fn retention_step(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            self.finish_retention();
-            return;
-        };
-        let t = Instant::now();
-        let cpu = clock::thread_cpu_ms();
-        let result = self.retention_step_on(&conn);
-        self.conn = Some(conn);
-        let ms = t.elapsed().as_secs_f64() * 1000.0;
-        let cpu_ms = clock::thread_cpu_ms() - cpu;
-        let pass = self.retention.as_mut().expect("a pass is running");
-        pass.note_step(ms, cpu_ms, result.as_ref().ok().and_then(Option::as_ref));
-        {
-            let mut st = lock(&self.shared.status);
-            st.max_retention_step_ms = st.max_retention_step_ms.max(ms);
-        }
-        match result {
-            Ok(Some(StepOutcome::Deleted { .. })) => {
-                self.step_rows = retention::next_step_rows(self.step_rows, ms);
-            }
-            Ok(Some(StepOutcome::Vacuumed { .. })) => {}
-            Ok(None) => self.finish_retention(),
-            Err(e) => {
-                tracing::warn!("query log retention: {e}");
-                let full = is_code(&e, ErrorCode::DiskFull);
-                self.finish_retention();
-                if !full {
-                    lock(&self.shared.status).warning =
-                        Some(format!("query log retention failed: {e}"));
-                }
-            }
-        }
-    }
-
-    /// Moves a step's worth of the rows an older build left in `queries`
-    /// into blocks.
-    fn migrate_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        match retention::move_legacy_rows(conn, &mut self.blocks)? {
-            Migration::Done => self.legacy_left = false,
-            Migration::Moved { newest } => {
-                if let Some(k) = newest {
-                    self.last_key = self.last_key.max(k);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One migration step outside a retention pass; the open transaction
-    /// is committed first.
-    fn migrate_now(&mut self) {
-        if self.tx_rows > 0 {
-            self.flush();
-        }
-        let Some(conn) = self.conn.take() else {
-            self.legacy_left = false;
-            return;
-        };
-        let result = self.migrate_step(&conn);
-        self.conn = Some(conn);
-        if let Err(e) = result {
-            // Tried again at the next start; until then those rows are
-            // missing from the log page (the roll-ups still count them).
-            self.legacy_left = false;
-            tracing::warn!("query log: moving rows of an older version into blocks: {e}");
-            lock(&self.shared.status).warning = Some(format!(
-                "query log: rows of an older version not moved into blocks: {e}"
-            ));
-        }
-        self.checkpoint_if(self.checkpoint_frames);
-    }
-
-    fn finish_retention(&mut self) {
-        // A pass that found nothing to do (the common case: one a minute)
-        // leaves the WAL alone, so a checkpoint still comes only every
-        // `CHECKPOINT_BYTES` and writes a page many flushes changed once.
-        if self
-            .retention
-            .as_ref()
-            .is_some_and(RetentionPass::changed_or_asked)
-        {
-            self.checkpoint_if(1);
-        }
-        if let Some(pass) = self.retention.take() {
-            pass.finish();
-        }
-    }
-
-    /// Returns what kind of work was done, `None` when nothing was left.
-    fn retention_step_on(&mut self, conn: &Connection) -> rusqlite::Result<Option<StepOutcome>> {
-        if self.legacy_left {
-            // Rows an older build left are moved first: retention then
-            // sees every row in blocks.
-            self.migrate_step(conn)?;
-            return Ok(Some(StepOutcome::Deleted { rows: 0 }));
-        }
-        let done = retention::step(conn, &self.cfg, self.step_rows, &mut self.blocks)?;
-        if let Some(StepOutcome::Deleted { rows }) = done
-            && rows > 0
-        {
-            let mut st = lock(&self.shared.status);
-            st.rows = st.rows.saturating_sub(rows);
-        }
-        Ok(done)
     }
 }
