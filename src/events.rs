@@ -71,14 +71,16 @@ pub struct Reason {
     pub cname_depth: u8,
 }
 
-/// One answered query. Fixed size: the name is stored inline.
-#[derive(Debug, Clone)]
-pub struct QueryEvent {
+/// One answered query. Fixed size: the name is stored inline. `N` is how
+/// the name is held: a queued event keeps a short one in less room
+/// (`QueuedName`), and [`EventFields`] is the event without it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryEvent<N = heapless::String<256>> {
     /// Unix time in milliseconds.
     pub time_ms: i64,
     pub client: IpAddr,
     /// Lower-case query name without trailing dot (at most 253 bytes).
-    pub qname: heapless::String<256>,
+    pub qname: N,
     pub qtype: u16,
     pub rcode: u8,
     pub source: Source,
@@ -90,24 +92,15 @@ pub struct QueryEvent {
 
 /// Every field of a [`QueryEvent`] but its name: what the receiver is
 /// shown of a queued event, beside the name.
-#[derive(Debug, Clone, Copy)]
-pub struct EventFields {
-    pub time_ms: i64,
-    pub client: IpAddr,
-    pub qtype: u16,
-    pub rcode: u8,
-    pub source: Source,
-    pub upstream: u8,
-    pub latency_us: u32,
-    pub reason: Reason,
-}
+pub type EventFields = QueryEvent<()>;
 
-impl QueryEvent {
-    /// Its fields but the name.
-    pub fn fields(&self) -> EventFields {
-        EventFields {
+impl<N> QueryEvent<N> {
+    /// The same event with its name held as `qname`.
+    pub fn with_name<M>(&self, qname: M) -> QueryEvent<M> {
+        QueryEvent {
             time_ms: self.time_ms,
             client: self.client,
+            qname,
             qtype: self.qtype,
             rcode: self.rcode,
             source: self.source,
@@ -115,6 +108,11 @@ impl QueryEvent {
             latency_us: self.latency_us,
             reason: self.reason,
         }
+    }
+
+    /// Its fields but the name.
+    pub fn fields(&self) -> EventFields {
+        self.with_name(())
     }
 }
 
@@ -162,19 +160,9 @@ impl Queued {
     }
 
     fn event(&self) -> QueryEvent {
-        let f = self.fields;
-        QueryEvent {
-            time_ms: f.time_ms,
-            client: f.client,
-            // At most 253 bytes, as it was a `QueryEvent`'s.
-            qname: heapless::String::try_from(self.name()).unwrap_or_default(),
-            qtype: f.qtype,
-            rcode: f.rcode,
-            source: f.source,
-            upstream: f.upstream,
-            latency_us: f.latency_us,
-            reason: f.reason,
-        }
+        // At most 253 bytes, as it was a `QueryEvent`'s.
+        let name = heapless::String::try_from(self.name()).unwrap_or_default();
+        self.fields.with_name(name)
     }
 }
 
