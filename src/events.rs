@@ -71,9 +71,9 @@ pub struct Reason {
     pub cname_depth: u8,
 }
 
-/// One answered query. Fixed size: the name is stored inline. `N` is how
-/// the name is held: a queued event keeps a short one in less room
-/// (`QueuedName`), and [`EventFields`] is the event without it.
+/// One answered query. `N` is how the name is held: by default inline, in
+/// a buffer of fixed size; `()` in [`EventFields`], the event without its
+/// name (the channel queues that beside a shorter form of the name).
 #[derive(Debug, Clone, Copy)]
 pub struct QueryEvent<N = heapless::String<256>> {
     /// Unix time in milliseconds.
