@@ -31,7 +31,7 @@ AARCH64_BIN    := target/$(AARCH64_TARGET)/firmware/glory-hole
 IMAGE_CACHE    := target/image-cache
 IMAGE_OUT      := target/image
 IMAGE          := $(IMAGE_OUT)/glory-hole-rpi-arm64.img
-STAND_IN       := target/debug/stand-in-upstream
+STAND_IN       := target/debug/examples/stand-in-upstream
 VERSION        ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MIN_VERSION    ?= 0.1.0
 SIGN_KEY       := $(if $(RELEASE_KEY),$(RELEASE_KEY),keys/dev.key)
@@ -71,7 +71,7 @@ image: aarch64
 # The stand-in upstream (the test's internet) runs on the host; a debug
 # build is plenty for that and shares the test build's cache.
 stand-in:
-	cargo build --features testing --bin stand-in-upstream
+	cargo build --example stand-in-upstream
 
 image-test: image stand-in
 	python3 image/boot-test.py --image $(IMAGE) --stand-in $(STAND_IN) --keep $(IMAGE_OUT)/test

@@ -11,6 +11,13 @@
 #   mixed    like a household, 8,000/s: Zipf-distributed names, about 55 %
 #            cached, 15 % blocked (from the lists), 30 % new names
 #
+# One more server takes its turns beside them, `floor` (benches/udp_echo.rs,
+# `relay` mode): the system calls and waits of glory-hole's UDP reader with
+# no DNS work, the new names relayed to the same upstream, everything else
+# answered at once. Its CPU per answer is the kernel's share that no
+# server's code removes; "floor / best peer" says how much of the peers'
+# figure that is, so how low any ratio can go on this machine.
+#
 #   benches/dns-paths.sh [SECONDS]          (default 10 s a line, 3 rounds)
 #   ROUNDS=5 benches/dns-paths.sh
 #   PATHS="miss mixed" benches/dns-paths.sh (only those lines)
@@ -56,6 +63,8 @@ if [ -z "${GH:-}" ]; then
     GH=target/release/glory-hole
 fi
 start_upstream
+cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
+ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
 
 # The listed domains, once each, lower-cased, from all four formats.
 for f in ../shared/data/blocklists/*/*.txt; do
@@ -98,13 +107,17 @@ start_unbound $((BASE + 2)) "$WORK/unbound-lists.conf"
 sed 's/^/0.0.0.0 /' "$WORK/listed" >"$WORK/dnsmasq-hosts"
 start_dnsmasq $((BASE + 3)) --addn-hosts="$WORK/dnsmasq-hosts"
 SERVERS="$SERVERS unbound:$((BASE + 2)):$UB_PID dnsmasq:$((BASE + 3)):$DM_PID"
+"$ECHO" 127.0.0.1:$((BASE + 5)) relay "$UP" >"$WORK/floor.log" 2>&1 &
+FLOOR_PID=$!; PIDS="$PIDS $FLOOR_PID"
+SERVERS="$SERVERS floor:$((BASE + 5)):$FLOOR_PID"
 NSERVERS=$(echo "$SERVERS" | wc -w)
 # One field of every server's name:port:pid, a line each.
 servers() { echo "$SERVERS" | tr ' ' '\n' | cut -d: -f"$1"; }
 
 # Each server has loaded its lists once it blocks a listed name.
+# (The floor blocks nothing.)
 probe=$(head -n1 "$WORK/blocked.pool")
-for port in $(servers 2); do
+for port in $(servers 2 | grep -vx $((BASE + 5))); do
     t=0
     until [ "$(dig +short +tries=1 +time=1 -p "$port" @127.0.0.1 "$probe" A 2>/dev/null)" = 0.0.0.0 ]; do
         t=$((t + 1))
@@ -189,6 +202,8 @@ for path in $PATHS; do
     # glory-hole against the cheaper peer, within each round.
     echo
     per_round "$path" "glory-hole / best peer" glory-hole
+    per_round "$path" "floor / best peer" floor
+    per_round "$path" "glory-hole's own work, CPU µs per answer (glory-hole - floor)" glory-hole floor
     if [ "${LOGOFF:-0}" = 1 ]; then
         per_round "$path" "glory-hole with the query log off / best peer" glory-hole-nolog
         per_round "$path" "the query log, CPU µs per answer (log on - log off)" glory-hole glory-hole-nolog

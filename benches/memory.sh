@@ -35,9 +35,9 @@ if [ -z "${GH:-}" ]; then
     GH=target/$PROFILE/glory-hole
 fi
 # The test's internet: its own binary, with the `testing` feature.
-cargo build --release --quiet --features testing --bin stand-in-upstream
+cargo build --release --quiet --example stand-in-upstream
 
-target/release/stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &
+target/release/examples/stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &
 PIDS="$PIDS $!"
 cat >"$WORK/gh.toml" <<TOML
 data_dir = "$WORK/data"

@@ -24,8 +24,8 @@ peers_cleanup() {
 # with the `testing` feature the shipped server leaves out), and the
 # names asked.
 start_upstream() {
-    cargo build --release --quiet --features testing --bin stand-in-upstream
-    target/release/stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
+    cargo build --release --quiet --example stand-in-upstream
+    target/release/examples/stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0; : >"$WORK/queries"
     while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done

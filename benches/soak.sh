@@ -43,10 +43,10 @@ LISTS=$(cd ../shared/data/blocklists && pwd)
 
 .ci/setup >/dev/null
 cargo build --release --quiet --bin glory-hole
-cargo build --release --quiet --features testing --bin stand-in-upstream
+cargo build --release --quiet --example stand-in-upstream
 GH=target/release/glory-hole
 
-target/release/stand-in-upstream --listen 127.0.0.1:$UP_PORT >"$WORK/up.log" 2>&1 &
+target/release/examples/stand-in-upstream --listen 127.0.0.1:$UP_PORT >"$WORK/up.log" 2>&1 &
 PIDS="$PIDS $!"
 {
     cat <<TOML

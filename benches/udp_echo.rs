@@ -8,9 +8,25 @@
 //! `recvmmsg`/`sendmmsg` loop (`dns::mmsg`), still with no DNS work: the
 //! floor of glory-hole's UDP design, what its DNS path and query log add
 //! to is measured against it.
+//!
+//! `udp_echo ADDR relay UPSTREAM`: the least a one-thread UDP forwarder
+//! does, run by benches/dns-paths.sh as its `floor` server. It makes the
+//! system calls glory-hole's UDP reader makes and waits the way it waits:
+//! `recvmmsg` blocking on the client socket while nothing is upstream, else
+//! `ppoll` on the client and the upstream socket, one `sendmmsg` of the
+//! answers per batch (the reader's own `dns::mmsg`); and nothing else: no
+//! parsing, no cache, no lists, no log. A query whose name has the label
+//! `miss` (the benchmark's new names, `q<i>.<tag>.miss.example`) is relayed
+//! to UPSTREAM under an ID of its own, on one connected socket, and the
+//! reply relayed back; any other query goes back at once as an empty
+//! NOERROR answer. Its CPU per answer is what the kernel takes for those
+//! system calls and wake-ups: the part of every server's figure that no
+//! DNS code removes.
 
+use glory_hole::dns::mmsg::{Inbox, Outbox};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -22,6 +38,10 @@ fn main() {
     };
     if args.get(1).is_some_and(|a| a == "batch") {
         return batch_echo(addr);
+    }
+    if args.get(1).is_some_and(|a| a == "relay") {
+        let upstream = args.get(2).and_then(|a| a.parse().ok());
+        return relay(addr, upstream.expect("udp_echo ADDR relay UPSTREAM"));
     }
     let threads: usize = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
     let handles: Vec<_> = (0..threads)
@@ -47,7 +67,6 @@ fn main() {
 }
 
 fn batch_echo(addr: SocketAddr) {
-    use glory_hole::dns::mmsg::{Inbox, Outbox};
     let sock = UdpSocket::bind(addr).unwrap();
     let mut inbox = Inbox::default();
     let mut outbox = Outbox::default();
@@ -60,5 +79,146 @@ fn batch_echo(addr: SocketAddr) {
             }
         }
         outbox.flush(&sock);
+    }
+}
+
+/// The benchmark's new names carry this label (length byte, then text).
+const MISS_LABEL: &[u8] = b"\x04miss\x07example\x00";
+
+fn relay(addr: SocketAddr, upstream: SocketAddr) {
+    let client = UdpSocket::bind(addr).unwrap();
+    let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+    up.connect(upstream).unwrap();
+    up.set_nonblocking(true).unwrap();
+    Floor::new(client, up).serve();
+}
+
+struct Floor {
+    client: UdpSocket,
+    up: UdpSocket,
+    inbox: Inbox,
+    up_inbox: Inbox,
+    outbox: Outbox,
+    /// Who asked, by the ID the relayed query went out under: the client
+    /// and its own ID.
+    waiting: Vec<Option<(SocketAddr, [u8; 2])>>,
+    next_id: u16,
+    in_flight: usize,
+}
+
+impl Floor {
+    fn new(client: UdpSocket, up: UdpSocket) -> Floor {
+        Floor {
+            client,
+            up,
+            inbox: Inbox::default(),
+            up_inbox: Inbox::default(),
+            outbox: Outbox::default(),
+            waiting: vec![None; 1 << 16],
+            next_id: 0,
+            in_flight: 0,
+        }
+    }
+
+    fn serve(mut self) {
+        loop {
+            let (queries, replies) = self.wait();
+            for i in 0..queries {
+                if let (raw, Some(from)) = self.inbox.get(i) {
+                    let raw = raw.to_vec();
+                    self.query(&raw, from);
+                }
+            }
+            for i in 0..replies {
+                let raw = self.up_inbox.get(i).0.to_vec();
+                self.reply(&raw);
+            }
+            self.outbox.flush(&self.client);
+        }
+    }
+
+    /// Waits as the reader does; returns how many queries and upstream
+    /// replies were read.
+    fn wait(&mut self) -> (usize, usize) {
+        if self.in_flight == 0 {
+            return (self.inbox.recv(&self.client).unwrap_or(0), 0);
+        }
+        let watch = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds = [watch(self.client.as_raw_fd()), watch(self.up.as_raw_fd())];
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        // SAFETY: `fds` is a live array of two pollfds; the timespec and
+        // the null signal mask are valid for the call.
+        let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, &ts, std::ptr::null()) };
+        if n == 0 {
+            // A reply lost for 100 ms: forget every relayed query.
+            self.waiting.fill(None);
+            self.in_flight = 0;
+        }
+        let read = |ready: bool, inbox: &mut Inbox, sock: &UdpSocket| {
+            if ready {
+                inbox.recv_now(sock).unwrap_or(0)
+            } else {
+                0
+            }
+        };
+        (
+            read(fds[0].revents != 0, &mut self.inbox, &self.client),
+            read(fds[1].revents != 0, &mut self.up_inbox, &self.up),
+        )
+    }
+
+    /// A new name is relayed upstream; anything else answered at once.
+    fn query(&mut self, raw: &[u8], from: SocketAddr) {
+        if raw.len() < 12 {
+            return;
+        }
+        if raw.windows(MISS_LABEL.len()).any(|w| w == MISS_LABEL) {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1);
+            if self.waiting[id as usize]
+                .replace((from, [raw[0], raw[1]]))
+                .is_none()
+            {
+                self.in_flight += 1;
+            }
+            let mut out = raw.to_vec();
+            out[..2].copy_from_slice(&id.to_be_bytes());
+            let _ = self.up.send(&out);
+            return;
+        }
+        self.answer(raw, [raw[0], raw[1]], from);
+    }
+
+    /// An upstream reply goes back to whoever asked, under their ID.
+    fn reply(&mut self, raw: &[u8]) {
+        if raw.len() < 12 {
+            return;
+        }
+        let id = u16::from_be_bytes([raw[0], raw[1]]);
+        if let Some((to, their_id)) = self.waiting[id as usize].take() {
+            self.in_flight -= 1;
+            self.answer(raw, their_id, to);
+        }
+    }
+
+    /// `raw` with `id`, marked a response, into the outbox for `to`.
+    fn answer(&mut self, raw: &[u8], id: [u8; 2], to: SocketAddr) {
+        if self.outbox.is_full() {
+            self.outbox.flush(&self.client);
+        }
+        let slot = self.outbox.slot();
+        slot.clear();
+        slot.extend_from_slice(raw);
+        slot[..2].copy_from_slice(&id);
+        slot[2] |= 0x80; // QR: a response
+        slot[3] |= 0x80; // RA
+        self.outbox.push(to);
     }
 }

@@ -325,7 +325,7 @@ def start_stand_in(binary, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--image", required=True)
-    ap.add_argument("--stand-in", required=True, help="host stand-in-upstream binary (cargo build --features testing)")
+    ap.add_argument("--stand-in", required=True, help="host stand-in-upstream binary (cargo build --example stand-in-upstream)")
     ap.add_argument("--keep", help="directory for the console logs and the disk")
     args = ap.parse_args()
 

@@ -59,8 +59,9 @@ pub mod netif;
 pub mod priority;
 pub mod querylog;
 pub mod syntax;
-/// Test doubles, only with the `testing` feature (tests, benches, the
-/// stand-in-upstream binary); the firmware build leaves them out.
+/// Test doubles, only with the `testing` feature (tests, benches and
+/// examples, the stand-in-upstream among them); the firmware build leaves
+/// them out.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod trim;

@@ -1,4 +1,4 @@
-//! The stand-in upstream's zone file, for the `stand-in-upstream` binary
+//! The stand-in upstream's zone file, for the `stand-in-upstream` example
 //! (the benchmarks' and the image test's internet): `name TYPE value`
 //! lines read into per-name rules, every other name NXDOMAIN.
 //!

@@ -4,8 +4,10 @@
 //! rest; without: every name gets the standard answer
 //! (`testing::upstream::Behaviour::standard`).
 //!
-//! Not for: anything shipped. It exists only with the `testing` feature,
-//! which the firmware build leaves out.
+//! Not for: anything shipped. An example, so it is built with the
+//! dev-dependencies (`testing` on) against the same library build as the
+//! tests, benches and other examples: `cargo build [--release] --example
+//! stand-in-upstream`, no library compiled for it alone.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
