@@ -64,11 +64,18 @@ mod target {
 struct Bounds {
     lines: Vec<String>,
     missed: usize,
-    /// What a limit is multiplied by: 1 for the documented run; the CI
-    /// smoke (`--smoke`, 200 k rows on a shared 2-core runner) allows
-    /// twice each limit, so it catches a broken writer or schema (rows
-    /// missing, a cost doubled) without failing on a busy machine. Row
-    /// counts are exact either way.
+    /// False in the CI smoke (`--smoke`, 200 k rows): the times (CPU per
+    /// row, latencies) are printed against their targets but do not fail
+    /// the run, as they move with the machine (the writer's 0.25 µs a row
+    /// read 0.22 on one machine of the project's kind and 0.57 on another,
+    /// 2026-12-07, nothing else running). The smoke fails on what does not
+    /// depend on the machine: rows missing, answers that differ from the
+    /// plain table's, a statement not using its index, the file's size.
+    /// The documented run holds every target.
+    times_held: bool,
+    /// What a limit that is not a time is multiplied by: 1 for the
+    /// documented run, 2 in the smoke (its 200 k rows carry the file's
+    /// fixed overhead over fewer rows). Row counts are exact either way.
     slack: f64,
 }
 
@@ -85,6 +92,21 @@ impl Bounds {
             measured <= limit,
             format!("{what}: {measured:.3} {unit}, target ≤ {limit} {unit}"),
         );
+    }
+
+    /// As [`Bounds::at_most`] for a time: held only if `times_held`, else
+    /// printed with its verdict, marked not held.
+    fn time_at_most(&mut self, what: &str, measured: f64, limit: f64, unit: &str) {
+        if self.times_held {
+            return self.check(
+                measured <= limit,
+                format!("{what}: {measured:.3} {unit}, target ≤ {limit} {unit}"),
+            );
+        }
+        let verdict = if measured <= limit { "met" } else { "over" };
+        self.lines.push(format!(
+            "  {verdict:6} {what}: {measured:.3} {unit}, target ≤ {limit} {unit} (a time: not held in the smoke)"
+        ));
     }
 
     fn rows(&mut self, what: &str, got: u64, sent: u64) {
@@ -263,7 +285,7 @@ fn live_ingest(rows: usize, sink: bool, bounds: &mut Bounds) -> anyhow::Result<(
         rows as u64,
     );
     if sink {
-        bounds.at_most(
+        bounds.time_at_most(
             "writer CPU per row, DNS-like traffic through EventSink",
             us,
             target::WRITER_CPU_US_PER_ROW,
@@ -333,14 +355,12 @@ fn main() -> anyhow::Result<ExitCode> {
     let data_dir = dir.unwrap_or_else(|| tmp.path().to_owned());
     let _ = std::fs::remove_file(data_dir.join("querylog.db"));
 
+    let smoke = args.iter().any(|a| a == "--smoke");
     let mut bounds = Bounds {
         lines: Vec::new(),
         missed: 0,
-        slack: if args.iter().any(|a| a == "--smoke") {
-            2.0
-        } else {
-            1.0
-        },
+        times_held: !smoke,
+        slack: if smoke { 2.0 } else { 1.0 },
     };
     if !args
         .iter()
@@ -482,7 +502,7 @@ fn main() -> anyhow::Result<ExitCode> {
             t[0], t[1], t[2], t[3], t[4], t[5]
         );
     }
-    bounds.at_most(
+    bounds.time_at_most(
         "slowest dashboard query, median",
         slowest,
         target::DASHBOARD_MS,
@@ -605,7 +625,7 @@ fn main() -> anyhow::Result<ExitCode> {
             .client_activity("192.168.1.10", now - day, now)
             .unwrap())
     );
-    bounds.at_most(
+    bounds.time_at_most(
         "slowest log page of 100 rows, median",
         slowest,
         target::LOG_PAGE_MS,
@@ -666,7 +686,7 @@ fn main() -> anyhow::Result<ExitCode> {
         live_rows,
         log.status().rows
     );
-    bounds.at_most(
+    bounds.time_at_most(
         "longest retention step",
         report.max_step_ms,
         target::RETENTION_STEP_MS,

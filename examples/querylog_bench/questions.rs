@@ -272,7 +272,7 @@ pub fn run(
             format!("'{domain}': {} rows of {all}, more: {more}", ours.len()),
         );
         if label.contains("rare") {
-            bounds.at_most(
+            bounds.time_at_most(
                 "rare domain over 30 days, first page, median",
                 ms,
                 target::RARE_DOMAIN_MS,
@@ -384,7 +384,7 @@ pub fn run(
             ),
         ));
     }
-    bounds.at_most(
+    bounds.time_at_most(
         "slowest of the five questions on the log, median",
         slowest,
         target::QUESTION_MS,

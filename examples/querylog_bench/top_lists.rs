@@ -67,7 +67,7 @@ pub fn run(log: &QueryLog, plain: &Connection, to: i64, bounds: &mut Bounds) -> 
                 got == want && each && !ours.estimated,
                 format!("{what}, {label}: the plain table's counts ({want:?})"),
             );
-            bounds.at_most(
+            bounds.time_at_most(
                 &format!("{what}, {label}, median"),
                 t.0,
                 target::QUESTION_MS,
