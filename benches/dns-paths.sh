@@ -63,8 +63,7 @@ if [ -z "${GH:-}" ]; then
     GH=target/release/glory-hole
 fi
 start_upstream
-cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
-ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
+build_echo
 
 # The listed domains, once each, lower-cased, from all four formats.
 for f in ../shared/data/blocklists/*/*.txt; do

@@ -36,8 +36,7 @@ peers_init peers
 
 .ci/setup >/dev/null
 cargo build --release --quiet --bin glory-hole
-cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
-ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
+build_echo
 GH=target/release/glory-hole
 
 start_upstream

@@ -34,7 +34,7 @@ if [ -z "${GH:-}" ]; then
     cargo build --profile "$PROFILE" --quiet --bin glory-hole
     GH=target/$PROFILE/glory-hole
 fi
-# The test's internet: its own binary, with the `testing` feature.
+# The test's internet: an example, with the `testing` feature.
 cargo build --release --quiet --example stand-in-upstream
 
 target/release/examples/stand-in-upstream --listen 127.0.0.1:5310 >"$WORK/up.log" 2>&1 &

@@ -20,15 +20,21 @@ peers_cleanup() {
     rm -rf "$WORK"
 }
 
-# The stand-in upstream every server forwards to (its own binary, built
-# with the `testing` feature the shipped server leaves out), and the
-# names asked.
+# The stand-in upstream every server forwards to (an example, with the
+# `testing` feature the shipped server leaves out), and the names asked.
 start_upstream() {
     cargo build --release --quiet --example stand-in-upstream
     target/release/examples/stand-in-upstream --listen "$UP" >"$WORK/upstream.log" 2>&1 &
     PIDS="$PIDS $!"
     i=0; : >"$WORK/queries"
     while [ $i -lt "$NAMES" ]; do echo "n$i.bench.example A" >>"$WORK/queries"; i=$((i+1)); done
+}
+
+# Builds benches/udp_echo.rs (the bare echo loops and the floor) and sets
+# ECHO to its binary.
+build_echo() {
+    cargo bench --no-run --quiet --bench udp_echo 2>/dev/null
+    ECHO=$(find target/release/deps -maxdepth 1 -type f -executable -name 'udp_echo-*' | head -n1)
 }
 
 # glory-hole's configuration, $WORK/gh.toml: its defaults, DNS on PORT

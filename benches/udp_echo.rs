@@ -96,9 +96,9 @@ fn relay(addr: SocketAddr, upstream: SocketAddr) {
 struct Floor {
     client: UdpSocket,
     up: UdpSocket,
-    inbox: Inbox,
-    up_inbox: Inbox,
     outbox: Outbox,
+    /// A relayed query under its new ID, reused.
+    relayed: Vec<u8>,
     /// Who asked, by the ID the relayed query went out under: the client
     /// and its own ID.
     waiting: Vec<Option<(SocketAddr, [u8; 2])>>,
@@ -111,9 +111,8 @@ impl Floor {
         Floor {
             client,
             up,
-            inbox: Inbox::default(),
-            up_inbox: Inbox::default(),
             outbox: Outbox::default(),
+            relayed: Vec::with_capacity(512),
             waiting: vec![None; 1 << 16],
             next_id: 0,
             in_flight: 0,
@@ -121,27 +120,26 @@ impl Floor {
     }
 
     fn serve(mut self) {
+        let (mut inbox, mut up_inbox) = (Inbox::default(), Inbox::default());
         loop {
-            let (queries, replies) = self.wait();
+            let (queries, replies) = self.wait(&mut inbox, &mut up_inbox);
             for i in 0..queries {
-                if let (raw, Some(from)) = self.inbox.get(i) {
-                    let raw = raw.to_vec();
-                    self.query(&raw, from);
+                if let (raw, Some(from)) = inbox.get(i) {
+                    self.query(raw, from);
                 }
             }
             for i in 0..replies {
-                let raw = self.up_inbox.get(i).0.to_vec();
-                self.reply(&raw);
+                self.reply(up_inbox.get(i).0);
             }
             self.outbox.flush(&self.client);
         }
     }
 
-    /// Waits as the reader does; returns how many queries and upstream
-    /// replies were read.
-    fn wait(&mut self) -> (usize, usize) {
+    /// Waits as the reader does; returns how many queries (into `inbox`)
+    /// and upstream replies (into `up_inbox`) were read.
+    fn wait(&mut self, inbox: &mut Inbox, up_inbox: &mut Inbox) -> (usize, usize) {
         if self.in_flight == 0 {
-            return (self.inbox.recv(&self.client).unwrap_or(0), 0);
+            return (inbox.recv(&self.client).unwrap_or(0), 0);
         }
         let watch = |fd| libc::pollfd {
             fd,
@@ -169,8 +167,8 @@ impl Floor {
             }
         };
         (
-            read(fds[0].revents != 0, &mut self.inbox, &self.client),
-            read(fds[1].revents != 0, &mut self.up_inbox, &self.up),
+            read(fds[0].revents != 0, inbox, &self.client),
+            read(fds[1].revents != 0, up_inbox, &self.up),
         )
     }
 
@@ -188,9 +186,10 @@ impl Floor {
             {
                 self.in_flight += 1;
             }
-            let mut out = raw.to_vec();
-            out[..2].copy_from_slice(&id.to_be_bytes());
-            let _ = self.up.send(&out);
+            self.relayed.clear();
+            self.relayed.extend_from_slice(&id.to_be_bytes());
+            self.relayed.extend_from_slice(&raw[2..]);
+            let _ = self.up.send(&self.relayed);
             return;
         }
         self.answer(raw, [raw[0], raw[1]], from);
@@ -214,7 +213,6 @@ impl Floor {
             self.outbox.flush(&self.client);
         }
         let slot = self.outbox.slot();
-        slot.clear();
         slot.extend_from_slice(raw);
         slot[..2].copy_from_slice(&id);
         slot[2] |= 0x80; // QR: a response

@@ -97,15 +97,13 @@ impl Bounds {
     /// As [`Bounds::at_most`] for a time: held only if `times_held`, else
     /// printed with its verdict, marked not held.
     fn time_at_most(&mut self, what: &str, measured: f64, limit: f64, unit: &str) {
+        let line = format!("{what}: {measured:.3} {unit}, target ≤ {limit} {unit}");
         if self.times_held {
-            return self.check(
-                measured <= limit,
-                format!("{what}: {measured:.3} {unit}, target ≤ {limit} {unit}"),
-            );
+            return self.check(measured <= limit, line);
         }
         let verdict = if measured <= limit { "met" } else { "over" };
         self.lines.push(format!(
-            "  {verdict:6} {what}: {measured:.3} {unit}, target ≤ {limit} {unit} (a time: not held in the smoke)"
+            "  {verdict:6} {line} (a time: not held in the smoke)"
         ));
     }
 
