@@ -11,6 +11,8 @@
 # lane one target at a time on one core: `make fuzz FUZZ_JOBS=2` on a
 # 2-core machine takes half the wall time. FUZZ_TARGETS="a b" runs only
 # those targets (default: every one `cargo fuzz list` names).
+# FUZZ_BUILD_ONLY=1 builds what a run of SECONDS would run, and stops
+# (.ci/run builds the smoke's targets in the background that way).
 #
 # Each target starts from its seeds (fuzz/corpus/TARGET/, in git) plus
 # what earlier runs found (fuzz/target/corpus/TARGET/, not in git), so a
@@ -26,6 +28,7 @@ FUZZ="cargo +nightly fuzz"
 PROFILE=""
 [ "$EACH" -gt 30 ] || PROFILE="--dev"
 $FUZZ build $PROFILE
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 mkdir -p target/log
 TABLE=target/log/summary.md
 {
