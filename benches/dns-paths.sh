@@ -65,16 +65,7 @@ fi
 start_upstream
 build_echo
 
-# The listed domains, once each, lower-cased, from all four formats.
-for f in ../shared/data/blocklists/*/*.txt; do
-    case $f in
-        */hosts/*) awk '!/^[#!]/ && NF >= 2 { print tolower($2) }' "$f" ;;
-        */domains/*) awk '!/^[#!]/ && NF >= 1 { print tolower($1) }' "$f" ;;
-        */adblock/*) sed -n 's/^||\([^/^$]*\)^$/\1/p' "$f" | tr '[:upper:]' '[:lower:]' ;;
-        */dnsmasq/*) sed -n 's|^server=/\([^/]*\)/$|\1|p' "$f" | tr '[:upper:]' '[:lower:]' ;;
-    esac
-done | grep -E '^[a-z0-9_-]+(\.[a-z0-9_-]+)+$' | grep -vxE '0\.0\.0\.0|localhost|local' \
-    | sort -u >"$WORK/listed.all"
+shared_listed "$WORK/listed.all"
 if [ "$LISTED" -gt 0 ]; then head -n "$LISTED" "$WORK/listed.all" >"$WORK/listed"; else mv "$WORK/listed.all" "$WORK/listed"; fi
 echo "$(wc -l <"$WORK/listed") listed domains loaded in every server."
 # The blocked pool: names spread over the whole list.

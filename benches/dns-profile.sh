@@ -8,6 +8,15 @@
 # shares from a second pass under perf).
 #
 #   benches/dns-profile.sh [RATE] [SECONDS]     (defaults: 40000 qps, 8 s)
+#   LISTS=1 benches/dns-profile.sh 20000        (the ~730k domains of
+#                                                ../shared/data/blocklists
+#                                                loaded in both, as in
+#                                                benches/dns-paths.sh)
+#
+# A third server is sampled beside them, `floor` (benches/udp_echo.rs,
+# `relay` mode: glory-hole's UDP loop with no DNS work, see dns-paths.sh),
+# and glory-hole's own code is split by function, its 25 largest shares
+# printed after the table.
 #
 # Not part of CI (it needs perf, and root for kernel call chains).
 set -eu
@@ -26,8 +35,23 @@ CARGO_PROFILE_RELEASE_STRIP=none CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
 GH=target/profile/release/glory-hole
 
 start_upstream
-start_glory_hole "$GH"
-start_dnsmasq
+build_echo
+if [ "${LISTS:-0}" = 1 ]; then
+    shared_listed "$WORK/listed"
+    start_glory_hole "$GH" 5401 "[[filter.lists]]
+name = \"shared\"
+path = \"$WORK/listed\""
+    sed 's/^/0.0.0.0 /' "$WORK/listed" >"$WORK/dnsmasq-hosts"
+    start_dnsmasq 5403 --addn-hosts="$WORK/dnsmasq-hosts"
+    # Loaded once glory-hole blocks a listed name.
+    probe=$(head -n1 "$WORK/listed")
+    until [ "$(dig +short +tries=1 +time=1 -p 5401 @127.0.0.1 "$probe" A 2>/dev/null)" = 0.0.0.0 ]; do sleep 0.5; done
+else
+    start_glory_hole "$GH"
+    start_dnsmasq
+fi
+"$ECHO" 127.0.0.1:5404 relay "$UP" >"$WORK/floor.log" 2>&1 &
+FLOOR_PID=$!; PIDS="$PIDS $FLOOR_PID"
 sleep 1
 
 profile() { # name port pid
@@ -60,7 +84,8 @@ profile() { # name port pid
         "$WORK/$1.calls" "$WORK/$1.syms" "$WORK/$1.dso"
 }
 
-echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores; µs of CPU per answer."
+listed=0; [ "${LISTS:-0}" = 1 ] && listed=$(wc -l <"$WORK/listed")
+echo "Offered rate $RATE queries/s for $SECS s, $NAMES cached names, $(nproc) cores, $listed listed names loaded; µs of CPU per answer."
 echo "Each sample is counted once: under the system call it happened in, else as own code or other kernel"
 echo "work (e.g. being switched out on return from a system call). The two columns in parentheses are parts"
 echo "of the others: waking the client (inside send), sleeping and being woken (schedule, anywhere)."
@@ -69,3 +94,8 @@ echo "| server | CPU µs per answer | send (waking the client) | receive | poll 
 echo "|---|---|---|---|---|---|---|---|"
 profile glory-hole 5401 "$GH_PID"
 profile dnsmasq 5403 "$DM_PID"
+profile floor 5404 "$FLOOR_PID"
+echo
+echo "glory-hole's own code by function, share of all its samples:"
+perf report -i "$WORK/glory-hole.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+    | awk '/%/ && $2 !~ /kernel/' | head -n 25

@@ -137,6 +137,20 @@ mixed_queries() { # n tag pool blocked-file
         }' "$4" /dev/null
 }
 
+# Every domain of ../shared/data/blocklists, once each, lower-cased, from
+# all four formats, into FILE.
+shared_listed() { # file
+    for f in ../shared/data/blocklists/*/*.txt; do
+        case $f in
+            */hosts/*) awk '!/^[#!]/ && NF >= 2 { print tolower($2) }' "$f" ;;
+            */domains/*) awk '!/^[#!]/ && NF >= 1 { print tolower($1) }' "$f" ;;
+            */adblock/*) sed -n 's/^||\([^/^$]*\)^$/\1/p' "$f" | tr '[:upper:]' '[:lower:]' ;;
+            */dnsmasq/*) sed -n 's|^server=/\([^/]*\)/$|\1|p' "$f" | tr '[:upper:]' '[:lower:]' ;;
+        esac
+    done | grep -E '^[a-z0-9_-]+(\.[a-z0-9_-]+)+$' | grep -vxE '0\.0\.0\.0|localhost|local' \
+        | sort -u >"$1"
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # Every name asked once, so the measured queries are cache hits.
