@@ -59,8 +59,7 @@ POOL=2000
 
 .ci/setup >/dev/null
 if [ -z "${GH:-}" ]; then
-    cargo build --release --quiet --bin glory-hole
-    GH=target/release/glory-hole
+    release_glory_hole
 fi
 start_upstream
 build_echo

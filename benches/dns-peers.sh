@@ -35,9 +35,8 @@ NAMES=1000
 peers_init peers
 
 .ci/setup >/dev/null
-cargo build --release --quiet --bin glory-hole
+release_glory_hole
 build_echo
-GH=target/release/glory-hole
 
 start_upstream
 start_glory_hole "$GH"

@@ -22,8 +22,7 @@ NAMES=1000
 peers_init threads
 
 .ci/setup >/dev/null
-cargo build --release --quiet --bin glory-hole
-GH=target/release/glory-hole
+release_glory_hole
 start_upstream
 if [ "${MIXED:-0}" = 1 ]; then
     # The warmed pool is mixed_queries' siteK.home.example names.

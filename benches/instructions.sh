@@ -66,8 +66,7 @@ POOL=500
 
 .ci/setup >/dev/null
 if [ -z "${GH:-}" ]; then
-    cargo build --release --quiet --bin glory-hole
-    GH=target/release/glory-hole
+    release_glory_hole
 fi
 start_upstream
 
