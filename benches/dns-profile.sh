@@ -15,8 +15,8 @@
 #
 # A third server is sampled beside them, `floor` (benches/udp_echo.rs,
 # `relay` mode: glory-hole's UDP loop with no DNS work, see dns-paths.sh),
-# and glory-hole's own code is split by function, its 25 largest shares
-# printed after the table.
+# and glory-hole's samples are split by thread, and its own code by
+# function (the 25 largest shares), after the table.
 #
 # Not part of CI (it needs perf, and root for kernel call chains).
 set -eu
@@ -95,6 +95,10 @@ echo "|---|---|---|---|---|---|---|---|"
 profile glory-hole 5401 "$GH_PID"
 profile dnsmasq 5403 "$DM_PID"
 profile floor 5404 "$FLOOR_PID"
+echo
+echo "glory-hole's samples by thread and where they fell:"
+perf report -i "$WORK/glory-hole.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null \
+    | awk '/%/' | head -n 10
 echo
 echo "glory-hole's own code by function, share of all its samples:"
 perf report -i "$WORK/glory-hole.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
