@@ -107,12 +107,7 @@ servers() { echo "$SERVERS" | tr ' ' '\n' | cut -d: -f"$1"; }
 # (The floor blocks nothing.)
 probe=$(head -n1 "$WORK/blocked.pool")
 for port in $(servers 2 | grep -vx $((BASE + 5))); do
-    t=0
-    until [ "$(dig +short +tries=1 +time=1 -p "$port" @127.0.0.1 "$probe" A 2>/dev/null)" = 0.0.0.0 ]; do
-        t=$((t + 1))
-        if [ $t -gt 240 ]; then echo "dns-paths: the server on port $port never blocked $probe" >&2; exit 1; fi
-        sleep 0.5
-    done
+    wait_blocked "$port" "$probe" 240
 done
 
 # The queries of one measured line for one server and round: new names

@@ -43,9 +43,7 @@ name = \"shared\"
 path = \"$WORK/listed\""
     sed 's/^/0.0.0.0 /' "$WORK/listed" >"$WORK/dnsmasq-hosts"
     start_dnsmasq 5403 --addn-hosts="$WORK/dnsmasq-hosts"
-    # Loaded once glory-hole blocks a listed name.
-    probe=$(head -n1 "$WORK/listed")
-    until [ "$(dig +short +tries=1 +time=1 -p 5401 @127.0.0.1 "$probe" A 2>/dev/null)" = 0.0.0.0 ]; do sleep 0.5; done
+    wait_blocked 5401 "$(head -n1 "$WORK/listed")" 240 "$WORK/gh.log"
 else
     start_glory_hole "$GH"
     start_dnsmasq

@@ -87,12 +87,7 @@ path = \"$WORK/listed\""
 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.out" "$GH" --config "$WORK/gh.toml" \
     >"$WORK/gh.log" 2>&1 &
 GH_PID=$!; PIDS="$PIDS $GH_PID"
-t=0
-until [ "$(dig +short +tries=1 +time=2 -p "$PORT" @127.0.0.1 ad0.tracker.example A 2>/dev/null)" = 0.0.0.0 ]; do
-    t=$((t + 1))
-    if [ $t -gt 120 ]; then echo "instructions: glory-hole never blocked a listed name; its log:" >&2; cat "$WORK/gh.log" >&2; exit 1; fi
-    sleep 0.5
-done
+wait_blocked "$PORT" ad0.tracker.example 120 "$WORK/gh.log"
 dnsperf -s 127.0.0.1 -p "$PORT" -d "$WORK/cached.queries" -n 2 -t 5 -q 20 >/dev/null 2>&1
 
 queries() { # path count tag

@@ -163,6 +163,22 @@ shared_listed() { # file
         | sort -u >"$1"
 }
 
+# Waits until the server on PORT answers NAME (a listed name) with
+# 0.0.0.0, so its lists are loaded; after TRIES attempts half a second
+# apart, fails naming both, with LOG (the server's output) if given.
+wait_blocked() { # port name tries [log]
+    t=0
+    until [ "$(dig +short +tries=1 +time=2 -p "$1" @127.0.0.1 "$2" A 2>/dev/null)" = 0.0.0.0 ]; do
+        t=$((t + 1))
+        if [ "$t" -gt "$3" ]; then
+            echo "benches: the server on port $1 never blocked $2" >&2
+            if [ -n "${4:-}" ]; then echo "its log:" >&2; cat "$4" >&2; fi
+            exit 1
+        fi
+        sleep 0.5
+    done
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # Every name asked once, so the measured queries are cache hits.
