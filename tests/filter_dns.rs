@@ -63,6 +63,17 @@ async fn start(filter_toml: &str, lists: &[(&str, &str)]) -> Dns {
     }
 }
 
+/// Applies `cfg`'s filter settings and waits for the new snapshot.
+async fn apply(d: &Dns, cfg: &Config) {
+    d.svc.apply_config(cfg).unwrap();
+    let s = d.svc.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || s.wait_idle(Duration::from_secs(60)))
+            .await
+            .unwrap()
+    );
+}
+
 /// A UDP query sent from `from` (any 127.x address works on Linux).
 fn rcode(m: &Message) -> ResponseCode {
     m.metadata.response_code
@@ -276,13 +287,7 @@ async fn groups_choose_lists_by_client_address() {
         "t",
     )
     .unwrap();
-    d.svc.apply_config(&cfg).unwrap();
-    let s = d.svc.clone();
-    assert!(
-        tokio::task::spawn_blocking(move || s.wait_idle(Duration::from_secs(60)))
-            .await
-            .unwrap()
-    );
+    apply(&d, &cfg).await;
     let adult = ask_from([127, 0, 0, 1].into(), d.addr, "games.example", A).await;
     assert_eq!(answers(&adult), [UPSTREAM_A]);
     let kid = ask_from([127, 0, 0, 2].into(), d.addr, "games.example", A).await;
@@ -307,4 +312,45 @@ async fn pause_and_resume() {
         answers(&ask(d.addr, "ads.example", AAAA).await),
         ["2001:db8::1"]
     );
+}
+
+/// A cached answer skips the filter's look-up only while the filter that
+/// stamped it has nothing to say about its name for any client: a name
+/// blocked for another group, or ruled after it was cached, is blocked
+/// from the cache too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_answers_are_still_blocked_for_other_groups_and_after_a_change() {
+    let kids = "[[filter.groups]]\nname = \"kids\"\nclients = [\"127.0.0.2\"]\ndeny = [\"video.example\", \"/^tube\\\\./\"]";
+    let d = start(kids, &[]).await;
+    let (adult, kid) = ([127, 0, 0, 1].into(), [127, 0, 0, 2].into());
+    for name in ["video.example", "tube.example", "news.example"] {
+        for _ in 0..2 {
+            let m = ask_from(adult, d.addr, name, A).await;
+            assert_eq!(answers(&m), [UPSTREAM_A], "{name}");
+        }
+        // The second answer came from the cache.
+        assert_eq!(d.up.queries(name), 1, "{name}");
+        let m = ask_from(kid, d.addr, name, A).await;
+        let want: &[&str] = match name {
+            "news.example" => &[UPSTREAM_A],
+            _ => &["0.0.0.0"],
+        };
+        assert_eq!(answers(&m), want, "{name} for the kid");
+    }
+    // news.example is cached with nothing against it; a deny rule for
+    // everyone arrives.
+    let cfg = Config::from_toml(
+        &format!(
+            "data_dir = {:?}\n[filter]\ndeny = [\"news.example\"]\n{kids}\n",
+            d._dir.path().display().to_string()
+        ),
+        "t",
+    )
+    .unwrap();
+    apply(&d, &cfg).await;
+    for who in [adult, kid] {
+        let m = ask_from(who, d.addr, "news.example", A).await;
+        assert_eq!(answers(&m), ["0.0.0.0"], "news.example from {who}");
+    }
+    assert_eq!(d.up.queries("news.example"), 1);
 }

@@ -64,6 +64,29 @@ impl CacheKey {
     }
 }
 
+/// A [`CacheKey`] borrowed from a parsed query, hashing the same: the
+/// look-up before the filter copies no name.
+#[derive(Hash)]
+struct QueryKey<'a> {
+    name: &'a [u8],
+    qtype: u16,
+    qclass: u16,
+    do_bit: bool,
+    cd: bool,
+}
+
+impl<'a> QueryKey<'a> {
+    fn of(q: &'a Query) -> QueryKey<'a> {
+        QueryKey {
+            name: &q.qname,
+            qtype: q.qtype,
+            qclass: q.qclass,
+            do_bit: q.edns.do_bit,
+            cd: q.cd(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
     Hit,
@@ -74,6 +97,17 @@ pub enum Lookup {
     /// An expired answer served because every upstream failed (RFC 8767).
     Stale,
     Miss,
+}
+
+/// What [`Cache::lookup`] found: the lookup, and the filter stamp the
+/// answer was stored with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub lookup: Lookup,
+    /// `filter::Stamp`: the filter's word on the name at insert (0: none,
+    /// and on a miss).
+    pub stamp: u32,
+    shard: usize,
 }
 
 /// Counters since the cache was made. `hits` includes stale answers, so
@@ -215,13 +249,59 @@ impl Cache {
         out: &mut Vec<u8>,
     ) -> Lookup {
         let key = self.key_ref(key);
-        let slot = self.slot(key.hash);
+        let found = self.find_ref_at(|| now, &key, id, question, allow_stale, out);
+        if found.lookup == Lookup::Miss {
+            self.missed(&found);
+        }
+        found.lookup
+    }
+
+    /// [`Cache::get`] without stale answers, with the stamp the answer was
+    /// stored with; a miss is not counted until [`Cache::missed`] says so
+    /// (a name the filter then blocks was never the cache's to answer).
+    pub fn lookup(&self, q: &Query, question: &[u8], out: &mut Vec<u8>) -> Found {
+        let k = QueryKey::of(q);
+        let key = KeyRef {
+            hash: self.hasher.hash_one(&k),
+            name: k.name,
+            qtype: k.qtype,
+            qclass: k.qclass,
+            do_bit: k.do_bit,
+            cd: k.cd,
+        };
+        // The clock is read only when something is found.
+        self.find_ref_at(|| self.now(), &key, q.id, question, false, out)
+    }
+
+    /// Counts the miss `found` was.
+    pub fn missed(&self, found: &Found) {
+        let slot = &self.shards[found.shard];
+        let _shard = lock(&slot.shard, self.shard_budget);
+        bump(&slot.misses, 1);
+    }
+
+    fn find_ref_at(
+        &self,
+        now: impl FnOnce() -> u32,
+        key: &KeyRef,
+        id: u16,
+        question: &[u8],
+        allow_stale: bool,
+        out: &mut Vec<u8>,
+    ) -> Found {
+        let index = self.slot_index(key.hash);
+        let slot = &self.shards[index];
+        let found = |lookup, stamp| Found {
+            lookup,
+            stamp,
+            shard: index,
+        };
         let mut shard = lock(&slot.shard, self.shard_budget);
-        let Some(i) = shard.find(&key) else {
-            bump(&slot.misses, 1);
-            return Lookup::Miss;
+        let Some(i) = shard.find(key) else {
+            return found(Lookup::Miss, 0);
         };
         let (e, data) = shard.entry_and_data(i);
+        let now = now();
         let rewrite = if now < e.expires {
             Some((
                 Lookup::Hit,
@@ -236,19 +316,20 @@ impl Cache {
             Some((lookup, ttl)) => {
                 let response_len = usize::from(e.response_len);
                 let question_len = key.name.len() + 4;
+                let stamp = e.stamp;
                 answer::write_answer(data, response_len, question_len, id, question, ttl, out);
                 bump(&slot.hits, 1);
                 if lookup != Lookup::Hit {
-                    return lookup;
+                    return found(lookup, stamp);
                 }
                 let note = shard.hit(i, now);
                 if note.saved_miss {
                     bump(&slot.prefetch_saved, 1);
                 }
                 if note.refresh && !allow_stale {
-                    Lookup::HitRefresh
+                    found(Lookup::HitRefresh, stamp)
                 } else {
-                    Lookup::Hit
+                    found(Lookup::Hit, stamp)
                 }
             }
             None => {
@@ -257,8 +338,7 @@ impl Cache {
                     bump(&slot.expired, 1);
                     slot.publish(&shard);
                 }
-                bump(&slot.misses, 1);
-                Lookup::Miss
+                found(Lookup::Miss, 0)
             }
         }
     }
@@ -281,26 +361,31 @@ impl Cache {
         self.insert_at(self.now(), key, response);
     }
 
+    /// [`Cache::insert`] with the filter's [`Found::stamp`] for the name.
+    pub fn insert_stamped(&self, key: &CacheKey, response: &[u8], stamp: u32) {
+        self.store(self.now(), key, response, false, stamp);
+    }
+
     /// [`Cache::insert`] of a prefetch refresh: the entry remembers when
     /// the answer it replaces would have expired, so a hit past that time
     /// counts as a miss saved ([`CacheStats::prefetch_saved`]).
-    pub fn insert_prefetched(&self, key: &CacheKey, response: &[u8]) {
-        self.store(self.now(), key, response, true);
+    pub fn insert_prefetched(&self, key: &CacheKey, response: &[u8], stamp: u32) {
+        self.store(self.now(), key, response, true, stamp);
     }
 
     /// [`Cache::insert`] at a given clock reading, for tests.
     #[doc(hidden)]
     pub fn insert_at(&self, now: u32, key: &CacheKey, response: &[u8]) {
-        self.store(now, key, response, false);
+        self.store(now, key, response, false, 0);
     }
 
     /// [`Cache::insert_prefetched`] at a given clock reading, for tests.
     #[doc(hidden)]
     pub fn insert_prefetched_at(&self, now: u32, key: &CacheKey, response: &[u8]) {
-        self.store(now, key, response, true);
+        self.store(now, key, response, true, 0);
     }
 
-    fn store(&self, now: u32, key: &CacheKey, response: &[u8], prefetched: bool) {
+    fn store(&self, now: u32, key: &CacheKey, response: &[u8], prefetched: bool, stamp: u32) {
         let Some(p) = answer::prepare(response, &key.name, key.qtype, key.qclass, &self.policy)
         else {
             return;
@@ -318,6 +403,7 @@ impl Cache {
             expires: now.saturating_add(p.ttl),
             kind: p.kind,
             prefetched,
+            stamp,
         };
         let mut shard = lock(&slot.shard, self.shard_budget);
         let Some(outcome) = shard.insert(&key, new, |e| self.is_dead(e, now)) else {
@@ -424,7 +510,11 @@ impl Cache {
     /// Bits 40..46 pick the shard: the shard's index uses the low 32 bits
     /// for bucket and tag, which must stay varied within a shard.
     fn slot(&self, hash: u64) -> &ShardSlot {
-        &self.shards[(hash >> 40) as usize % SHARDS]
+        &self.shards[self.slot_index(hash)]
+    }
+
+    fn slot_index(&self, hash: u64) -> usize {
+        (hash >> 40) as usize % SHARDS
     }
 }
 

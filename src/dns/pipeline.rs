@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! client within its rate? → wire view → client allowed? → ANY? →
-//! local records / private names → filter → cache → client's upstream
-//! share left? → (upstream: forward → inspect answer → cache insert) →
-//! answer bytes (+ one QueryEvent)
+//! local records / private names → cache → filter (unless the cached
+//! answer carries this filter's stamp) → client's upstream share left? →
+//! (upstream: forward → inspect answer → cache insert) → answer bytes
+//! (+ one QueryEvent)
 //! ```
 //!
 //! [`Engine::begin`] runs every step that needs no I/O, synchronously, on
@@ -66,6 +67,8 @@ pub struct Pending {
     /// The filter passed the name, so the answer's CNAMEs and addresses
     /// still need inspecting (allow-listed names skip it).
     inspect: bool,
+    /// The filter's stamp for the name, cached with the answer.
+    stamp: u32,
     runtime: Arc<Runtime>,
     /// One of the client's `dns.client_upstream_queries`, until answered.
     _share: ClientSlot,
@@ -297,32 +300,37 @@ impl Engine {
             Local::NotLocal => None,
         };
 
+        // The cache first: an answer stored with the current filter
+        // snapshot's stamp is for a name no list, rule or regex touches,
+        // so a hit on it skips the filter's look-up (the lists' table is
+        // megabytes: its reads are most of a cached answer's own time).
+        let question = &raw[wire::field::HEADER_LEN..q.question_end];
+        let found = self.cache.lookup(&q, question, out);
         let filter = self.filter.load();
-        let verdict = filter.check(&name, ip);
+        let hit = matches!(found.lookup, Lookup::Hit | Lookup::HitRefresh);
+        let (verdict, stamp) = match hit && filter.vouches_for(found.stamp) {
+            true => (Verdict::Pass, found.stamp),
+            false => filter.check_stamped(&name, ip),
+        };
         if let Verdict::Blocked(reason) = verdict {
             blocked_answer(raw, &q, &filter, reason, out);
             return self.finish(&asked, rt, Outcome::blocked(reason, NO_UPSTREAM), out);
         }
-
-        let key = CacheKey::from_query(&q);
-        let question = &raw[wire::field::HEADER_LEN..q.question_end];
-        match self.cache.get(&key, q.id, question, false, out) {
-            Lookup::Hit => return self.finish(&asked, rt, Outcome::ours(Source::Cache), out),
-            Lookup::HitRefresh => {
-                if rt.config.dns.prefetch {
-                    self.prefetch.ask(Refresh {
-                        msg: upstream_query(raw, &q),
-                        key,
-                        zone,
-                        inspect: verdict == Verdict::Pass,
-                        client: ip,
-                        runtime: rt.clone(),
-                    });
-                }
-                return self.finish(&asked, rt, Outcome::ours(Source::Cache), out);
+        if hit {
+            if found.lookup == Lookup::HitRefresh && rt.config.dns.prefetch {
+                self.prefetch.ask(Refresh {
+                    msg: upstream_query(raw, &q),
+                    key: CacheKey::from_query(&q),
+                    zone,
+                    inspect: verdict == Verdict::Pass,
+                    stamp,
+                    client: ip,
+                    runtime: rt.clone(),
+                });
             }
-            Lookup::Stale | Lookup::Miss => {}
+            return self.finish(&asked, rt, Outcome::ours(Source::Cache), out);
         }
+        self.cache.missed(&found);
 
         // One client flooding unique names must not take every upstream
         // slot the household shares.
@@ -337,6 +345,7 @@ impl Engine {
             return self.finish(&asked, rt, Outcome::ours(Source::Failed), out);
         };
 
+        let key = CacheKey::from_query(&q);
         Step::Forward(Box::new(Pending {
             raw: raw.to_vec(),
             name,
@@ -347,6 +356,7 @@ impl Engine {
             key,
             zone,
             inspect: verdict == Verdict::Pass,
+            stamp,
             runtime: rt.clone(),
             _share: share,
         }))
@@ -384,7 +394,7 @@ impl Engine {
                     blocked_answer(&p.raw, &p.q, &filter, reason, out);
                     Outcome::blocked(reason, a.upstream)
                 } else {
-                    self.cache.insert(&p.key, &resp);
+                    self.cache.insert_stamped(&p.key, &resp, p.stamp);
                     upstream_answer(resp, &p.raw, &p.q, out);
                     Outcome::upstream(Source::Upstream, a.upstream)
                 }

@@ -37,7 +37,7 @@ use serde::Serialize;
 use snapshot::ListMeta;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 /// Suffixes hashed and prefetched before the walk starts.
 const EAGER: usize = 4;
@@ -87,11 +87,35 @@ pub struct Filter {
     policy: Arc<Policy>,
     clients: Arc<ClientMap>,
     pause: Arc<PauseState>,
+    /// This snapshot's lists and rules, numbered: a [`Stamp`] names it.
+    generation: u32,
+}
+
+/// What the filter said of a name, kept with its cached answer: the
+/// snapshot's generation when no list, rule or regex of that snapshot
+/// touches the name for any client (so every client's verdict is Pass),
+/// else 0. A cache hit whose stamp is the current snapshot's needs no
+/// filter look-up ([`Filter::vouches_for`]).
+pub type Stamp = u32;
+
+/// Generations handed out so far; 0 is never one.
+static GENERATIONS: AtomicU32 = AtomicU32::new(0);
+
+fn next_generation() -> u32 {
+    loop {
+        let g = GENERATIONS.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if g != 0 {
+            return g;
+        }
+    }
 }
 
 /// What one probed suffix contributed, for `decide`.
 #[derive(Default)]
 struct Hits {
+    /// Something listed or a rule at a probed suffix, for any list or
+    /// group (not only the client's).
+    touched: bool,
     allowed: bool,
     special: Option<u32>,
     deny: Option<u32>,
@@ -112,6 +136,7 @@ impl Filter {
             policy: Arc::new(policy),
             clients: Arc::new(ClientMap::default()),
             pause: Arc::default(),
+            generation: next_generation(),
         }
     }
 
@@ -130,6 +155,7 @@ impl Filter {
             policy,
             clients,
             pause,
+            generation: next_generation(),
         }
     }
 
@@ -158,6 +184,9 @@ impl Filter {
             policy: self.policy.clone(),
             clients: Arc::new(clients),
             pause: self.pause.clone(),
+            // Who is in which group does not change what a name untouched
+            // for every group gets.
+            generation: self.generation,
         }
     }
 
@@ -184,11 +213,32 @@ impl Filter {
     /// `name`: lower-case dotted text without the trailing dot.
     #[inline]
     pub fn check(&self, name: &str, client: IpAddr) -> Verdict {
+        self.check_stamped(name, client).0
+    }
+
+    /// [`Filter::check`], and the [`Stamp`] to cache the answer with.
+    #[inline]
+    pub fn check_stamped(&self, name: &str, client: IpAddr) -> (Verdict, Stamp) {
         if !self.policy.enabled || self.pause.is_paused() {
-            return Verdict::Pass;
+            return (Verdict::Pass, 0);
         }
         let groups = self.groups_of(client);
-        self.decide(name, groups, &self.policy.groups.lists_for(groups))
+        let lists = self.policy.groups.lists_for(groups);
+        let (verdict, touched) = self.decide_touched(name, groups, &lists);
+        // The walk covered every list only if it was made (the client's
+        // groups have lists, or there are none); a regex may match for
+        // another group.
+        let walked = self.index.is_empty() || mask_any(&lists);
+        let untouched = verdict == Verdict::Pass && !touched && walked;
+        let clean = untouched && !self.policy.any_regex_matches(name);
+        (verdict, if clean { self.generation } else { 0 })
+    }
+
+    /// A stamp from this snapshot: the name it was given for is untouched
+    /// by every list, rule and regex here, so its verdict is Pass.
+    #[inline]
+    pub fn vouches_for(&self, stamp: Stamp) -> bool {
+        stamp != 0 && stamp == self.generation
     }
 
     #[inline]
@@ -201,6 +251,12 @@ impl Filter {
     }
 
     fn decide(&self, name: &str, groups: u64, lists: &ListMask) -> Verdict {
+        self.decide_touched(name, groups, lists).0
+    }
+
+    /// The verdict, and whether any list or name rule (for any group)
+    /// lies on the name's suffixes.
+    fn decide_touched(&self, name: &str, groups: u64, lists: &ListMask) -> (Verdict, bool) {
         let mut hits = Hits::default();
         let index = &*self.index;
         let mut in_index = !index.is_empty() && mask_any(lists);
@@ -239,6 +295,7 @@ impl Filter {
                 let full = start == 0;
                 if in_index {
                     if let Some(c) = index.probe(h) {
+                        hits.touched |= mask_any(&c.allows(full)) || mask_any(&c.blocks(full));
                         if mask_any(&mask_and(&c.allows(full), lists)) {
                             hits.allowed = true;
                         }
@@ -251,7 +308,11 @@ impl Filter {
                 }
                 if depth <= rule_depth {
                     for (_, r) in self.policy.rules_at(h) {
-                        if r.groups & groups == 0 || !(full || r.subdomains) {
+                        if !(full || r.subdomains) {
+                            continue;
+                        }
+                        hits.touched = true;
+                        if r.groups & groups == 0 {
                             continue;
                         }
                         match r.kind {
@@ -266,6 +327,11 @@ impl Filter {
                 }
             }
         }
+        (self.verdict(&hits, name, groups), hits.touched)
+    }
+
+    /// What the walk's hits and the regexes make of the name.
+    fn verdict(&self, hits: &Hits, name: &str, groups: u64) -> Verdict {
         if hits.allowed {
             return Verdict::Allowed;
         }

@@ -65,6 +65,12 @@ impl RegexRules {
             .map(|(_, _, id)| *id)
     }
 
+    /// Whether any rule matches `name`, whatever its groups.
+    #[inline]
+    pub fn any_matches(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+
     /// Every rule matching `name`, with whether it applies to `groups`.
     pub fn all(&self, name: &str, groups: u64) -> Vec<(u32, bool)> {
         self.each
@@ -208,6 +214,13 @@ impl Policy {
 
     pub fn has_name_rules(&self) -> bool {
         !self.names.is_empty()
+    }
+
+    /// Whether an allow or deny regex matches `name`, for any group.
+    #[inline]
+    pub fn any_regex_matches(&self, name: &str) -> bool {
+        let matches = |r: &Option<RegexRules>| r.as_ref().is_some_and(|r| r.any_matches(name));
+        matches(&self.allow_regex) || matches(&self.deny_regex)
     }
 
     /// Labels of the longest rule name (0: no name rules).

@@ -594,3 +594,51 @@ fn early_stopping_walk_agrees_with_checking_every_suffix() {
         assert_eq!(f.check(q, c), model(q), "{q}");
     }
 }
+
+#[test]
+fn stamps_vouch_only_for_names_nothing_touches_for_any_client() {
+    let mut s = setup(&[("everyone", "ads.example\n"), ("kids", "games.example\n")]);
+    s.cfg.filter.lists[1].groups = vec!["kids".into()];
+    s.cfg.filter.allow = vec!["ok.ads.example".parse().unwrap()];
+    s.cfg.filter.groups = vec![ClientGroup {
+        name: "kids".into(),
+        clients: vec!["192.168.1.50".into()],
+        deny: vec![
+            "video.example".parse().unwrap(),
+            "/^tube\\./".parse().unwrap(),
+        ],
+        ..Default::default()
+    }];
+    let f = Filter::from_config(&s.cfg).unwrap();
+    let (adult, kid) = (ip(C), ip("192.168.1.50"));
+    // Nothing anywhere: Pass, and a stamp this snapshot vouches for.
+    let (v, stamp) = f.check_stamped("news.example", adult);
+    assert_eq!(v, Verdict::Pass);
+    assert!(f.vouches_for(stamp));
+    assert_eq!(f.check_stamped("news.example", kid).1, stamp);
+    // Pass for this client, but listed, ruled or matched for another
+    // group: no stamp, so a cached answer goes through the filter again.
+    for name in ["games.example", "video.example", "tube.example"] {
+        assert_eq!(f.check_stamped(name, adult), (Verdict::Pass, 0), "{name}");
+        assert!(matches!(f.check(name, kid), Verdict::Blocked(_)), "{name}");
+    }
+    // Allowed or blocked: no stamp either.
+    assert_eq!(
+        f.check_stamped("ok.ads.example", adult),
+        (Verdict::Allowed, 0)
+    );
+    assert_eq!(f.check_stamped("ads.example", adult).1, 0);
+    assert!(!f.vouches_for(0));
+    // Another snapshot (a list update, a config change) vouches for none
+    // of this one's stamps; a neighbour-table change keeps them.
+    assert!(!Filter::from_config(&s.cfg).unwrap().vouches_for(stamp));
+    let map = f.policy().groups.client_map(&[]);
+    assert!(f.with_clients(map).vouches_for(stamp));
+    // Paused or disabled: Pass without a look at the lists, so no stamp.
+    f.pause_state().set_until_ms(i64::MAX);
+    assert_eq!(f.check_stamped("news.example", adult), (Verdict::Pass, 0));
+    let mut cfg = s.cfg.clone();
+    cfg.filter.enabled = false;
+    let off = Filter::from_config(&cfg).unwrap();
+    assert_eq!(off.check_stamped("news.example", adult), (Verdict::Pass, 0));
+}

@@ -59,6 +59,8 @@ pub(crate) struct Entry {
     /// Set by a prefetch refresh: when the answer it replaced would have
     /// expired, so the first hit from then on is a miss it saved; 0: none.
     saved_after: u32,
+    /// The filter's word on the name when it was stored (`filter::Stamp`).
+    pub stamp: u32,
     pub response_len: u16,
     ttl_count: u16,
     /// Bit 0: DO, bit 1: CD, bit 2: SERVFAIL, bit 3: refresh asked for.
@@ -93,6 +95,7 @@ impl Default for Entry {
             stored_at: 0,
             expires: 0,
             saved_after: 0,
+            stamp: 0,
             response_len: 0,
             ttl_count: 0,
             bits: 0,
@@ -163,6 +166,7 @@ pub(crate) struct NewEntry<'a> {
     pub kind: Kind,
     /// A prefetch refresh: remember when the answer it replaces expires.
     pub prefetched: bool,
+    pub stamp: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -350,6 +354,7 @@ impl CacheShard {
             e.ttl_count = ttl_count;
             e.response_len = new.response_len;
             e.saved_after = if new.prefetched { e.expires } else { 0 };
+            e.stamp = new.stamp;
             e.stored_at = new.stored_at;
             e.expires = new.expires;
             e.bits = bits;
@@ -375,6 +380,7 @@ impl CacheShard {
                 stored_at: new.stored_at,
                 expires: new.expires,
                 saved_after: 0,
+                stamp: new.stamp,
                 response_len: new.response_len,
                 ttl_count,
                 bits,
@@ -606,6 +612,7 @@ mod tests {
             expires,
             kind: Kind::Positive,
             prefetched: false,
+            stamp: 0,
         }
     }
 
@@ -883,6 +890,6 @@ mod tests {
 
     #[test]
     fn entry_stays_compact() {
-        assert_eq!(size_of::<Entry>(), 48);
+        assert_eq!(size_of::<Entry>(), 56);
     }
 }

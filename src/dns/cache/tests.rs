@@ -700,3 +700,39 @@ fn a_prefetched_answer_counts_one_saved_miss_past_the_old_expiry() {
     assert_eq!(lookup(&cache, 398, "hot.test", false).0, Lookup::HitRefresh);
     assert_eq!(cache.stats().prefetch_saved, 1);
 }
+
+#[test]
+fn the_pipelines_lookup_finds_by_the_query_keeps_the_stamp_and_counts_misses_when_told() {
+    let cache = Cache::new(&cfg());
+    let stored = response("stamped.example", TYPE_A, RCODE_NOERROR, &[300], None);
+    cache.insert_stamped(&key("stamped.example", TYPE_A), &stored, 7);
+    let plain = response("plain.example", TYPE_A, RCODE_NOERROR, &[300], None);
+    cache.insert(&key("plain.example", TYPE_A), &plain);
+    let ask = |name: &str, do_bit: bool| {
+        let mut raw = query(name, TYPE_A);
+        if do_bit {
+            // One OPT record with DO: a different key, hashed the same way.
+            wire::set_arcount(&mut raw, 1);
+            wire::push_opt(&mut raw, 1232, true, 0);
+        }
+        let q = Query::parse(&raw).unwrap();
+        let mut out = Vec::new();
+        let found = cache.lookup(&q, &raw[12..q.question_end], &mut out);
+        (found, out)
+    };
+    let (found, out) = ask("Stamped.Example", false);
+    assert_eq!((found.lookup, found.stamp), (Lookup::Hit, 7));
+    assert_eq!(out.len(), stored.len());
+    let (found, _) = ask("plain.example", false);
+    assert_eq!((found.lookup, found.stamp), (Lookup::Hit, 0));
+    // Under a DO query the key differs: a miss, not counted until told.
+    let (found, out) = ask("stamped.example", true);
+    assert_eq!((found.lookup, found.stamp), (Lookup::Miss, 0));
+    assert!(out.is_empty());
+    assert_eq!((cache.stats().hits, cache.stats().misses), (2, 0));
+    cache.missed(&found);
+    assert_eq!(cache.stats().misses, 1);
+    // A stamped answer replaced without one loses its stamp.
+    cache.insert(&key("stamped.example", TYPE_A), &stored);
+    assert_eq!(ask("stamped.example", false).0.stamp, 0);
+}

@@ -24,6 +24,9 @@ pub struct Refresh {
     /// Inspect the answer's CNAMEs and addresses (the name was not
     /// allow-listed), for this client's groups.
     pub(super) inspect: bool,
+    /// The filter's stamp for the name (`filter::Stamp`), kept with the
+    /// refreshed answer.
+    pub(super) stamp: u32,
     pub(super) client: IpAddr,
     pub(super) runtime: Arc<Runtime>,
 }
@@ -43,6 +46,6 @@ impl Engine {
         if r.inspect && self.filter.load().check_answer(&resp, r.client).is_some() {
             return;
         }
-        self.cache.insert_prefetched(&r.key, &resp);
+        self.cache.insert_prefetched(&r.key, &resp, r.stamp);
     }
 }
