@@ -21,7 +21,7 @@
 use crate::config::{BlockedResponse, Config};
 use crate::dns::cache::{Cache, CacheKey, Lookup};
 use crate::dns::client_slots::{ClientSlot, ClientSlots};
-use crate::dns::forward::{Answer, ForwardError, Forwarder};
+use crate::dns::forward::{Answer, ForwardError, Forwarder, Question};
 use crate::dns::lease_names::LeaseNames;
 use crate::dns::local::{Local, LocalZone};
 use crate::dns::prefetch::Prefetch;
@@ -84,6 +84,12 @@ impl Pending {
     /// What is sent upstream for it (see [`upstream_query`]).
     pub fn upstream_query(&self) -> Vec<u8> {
         upstream_query(&self.raw, &self.q)
+    }
+
+    /// [`Pending::upstream_query`] and its question, read from the query
+    /// already parsed rather than parsed again.
+    pub(crate) fn upstream_question(&self) -> (Vec<u8>, Question) {
+        (self.upstream_query(), Question::of(&self.q))
     }
 
     fn asked(&self) -> Asked<'_> {

@@ -176,9 +176,9 @@ impl Reader {
             return;
         }
         let fwd = fwd.clone();
-        let msg = pending.upstream_query();
+        let sent = pending.upstream_question();
         self.upstream
-            .start(&fwd, msg, (pending, from), Instant::now(), &mut self.done);
+            .start(&fwd, sent, (pending, from), Instant::now(), &mut self.done);
     }
 
     /// Reads every upstream socket the last poll found ready.

@@ -195,22 +195,18 @@ impl<W> InlineForwarder<W> {
         self.flights.is_empty()
     }
 
-    /// Starts forwarding `msg` (a query in wire form) for `waiter` through
-    /// `fwd`, or joins the exchange already under way for the same
-    /// question. A query that cannot be sent at all comes back at once in
-    /// `done`.
-    pub fn start(
+    /// Starts forwarding `msg` (a query in wire form, whose question is
+    /// `q`) for `waiter` through `fwd`, or joins the exchange already under
+    /// way for the same question. A query that cannot be sent at all comes
+    /// back at once in `done`.
+    pub(crate) fn start(
         &mut self,
         fwd: &Forwarder,
-        msg: Vec<u8>,
+        (msg, q): (Vec<u8>, Question),
         waiter: W,
         now: Instant,
         done: &mut Vec<Finished<W>>,
     ) {
-        let q = match Question::parse(&msg) {
-            Ok(q) => q,
-            Err(e) => return done.push(Finished::Answered(vec![waiter], Err(e))),
-        };
         let key = (std::sync::Arc::as_ptr(&fwd.inner) as usize, Key::of(&q));
         if let Some(&f) = self.by_question.get(&key) {
             fwd.inner.inflight.count_coalesced();
@@ -530,6 +526,12 @@ mod tests {
 
     /// Reads one query at `up` and answers it with itself, flagged as a
     /// response.
+    /// A query and its question, as the UDP reader hands them over.
+    fn parsed(msg: Vec<u8>) -> (Vec<u8>, Question) {
+        let q = Question::parse(&msg).unwrap();
+        (msg, q)
+    }
+
     fn echo_one(up: &UdpSocket) {
         let mut buf = [0u8; 512];
         let (n, from) = up
@@ -551,7 +553,7 @@ mod tests {
         let now = Instant::now();
         inline.start(
             &fwd,
-            query(1, "held.example", 1, None, false),
+            parsed(query(1, "held.example", 1, None, false)),
             0,
             now,
             &mut done,
@@ -561,7 +563,13 @@ mod tests {
         up.recv_from(&mut buf).unwrap();
         for i in 1..=1000u32 {
             let name = format!("n{i}.example");
-            inline.start(&fwd, query(1, &name, 1, None, false), i, now, &mut done);
+            inline.start(
+                &fwd,
+                parsed(query(1, &name, 1, None, false)),
+                i,
+                now,
+                &mut done,
+            );
             inline.flush();
             echo_one(&up);
             let deadline = Instant::now() + Duration::from_secs(10);

@@ -110,6 +110,20 @@ pub(crate) struct Question {
 }
 
 impl Question {
+    /// The question of a query the pipeline has parsed, as it goes
+    /// upstream (`pipeline::upstream_query` copies the question's bytes
+    /// where they were, and carries the client's DO and CD bits).
+    pub fn of(q: &wire::Query) -> Question {
+        Question {
+            name: q.qname.clone(),
+            qtype: q.qtype,
+            qclass: q.qclass,
+            name_end: q.question_end - 4,
+            do_bit: q.edns.do_bit,
+            cd: q.cd(),
+        }
+    }
+
     /// Reads the question (and the DO bit from an OPT record, if any).
     pub fn parse(msg: &[u8]) -> Result<Question, ForwardError> {
         if msg.len() < wire::field::HEADER_LEN {
@@ -452,6 +466,25 @@ mod tests {
         r[0..2].copy_from_slice(&id.to_be_bytes());
         r[2] |= 0x80;
         r
+    }
+
+    #[test]
+    fn the_question_of_a_parsed_query_is_the_one_parse_reads() {
+        for (name, do_bit, cd) in [("WWW.Example.com", true, false), ("a.b", false, true)] {
+            let mut m = query(name, 7);
+            m[3] |= if cd { wire::flags::CD as u8 } else { 0 };
+            if !do_bit {
+                let at = m.len() - 4;
+                m[at] = 0;
+            }
+            let read = Question::parse(&m).unwrap();
+            let of = Question::of(&wire::Query::parse(&m).unwrap());
+            assert_eq!(of.name, read.name, "{name}");
+            assert_eq!((of.qtype, of.qclass), (read.qtype, read.qclass), "{name}");
+            assert_eq!(of.name_end, read.name_end, "{name}");
+            assert_eq!((of.do_bit, of.cd), (do_bit, cd), "{name}");
+            assert_eq!((read.do_bit, read.cd), (do_bit, cd), "{name}");
+        }
     }
 
     #[test]
