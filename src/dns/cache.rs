@@ -64,8 +64,9 @@ impl CacheKey {
     }
 }
 
-/// A [`CacheKey`] borrowed from a parsed query, hashing the same: the
-/// look-up before the filter copies no name.
+/// A [`CacheKey`]'s fields borrowed, from the key or straight from a
+/// parsed query (the look-up before the filter copies no name): every
+/// key is hashed in this form, so both find the same entry.
 #[derive(Hash)]
 struct QueryKey<'a> {
     name: &'a [u8],
@@ -83,6 +84,16 @@ impl<'a> QueryKey<'a> {
             qclass: q.qclass,
             do_bit: q.edns.do_bit,
             cd: q.cd(),
+        }
+    }
+
+    fn of_key(k: &'a CacheKey) -> QueryKey<'a> {
+        QueryKey {
+            name: &k.name,
+            qtype: k.qtype,
+            qclass: k.qclass,
+            do_bit: k.do_bit,
+            cd: k.cd,
         }
     }
 }
@@ -260,15 +271,7 @@ impl Cache {
     /// stored with; a miss is not counted until [`Cache::missed`] says so
     /// (a name the filter then blocks was never the cache's to answer).
     pub fn lookup(&self, q: &Query, question: &[u8], out: &mut Vec<u8>) -> Found {
-        let k = QueryKey::of(q);
-        let key = KeyRef {
-            hash: self.hasher.hash_one(&k),
-            name: k.name,
-            qtype: k.qtype,
-            qclass: k.qclass,
-            do_bit: k.do_bit,
-            cd: k.cd,
-        };
+        let key = self.key_ref_of(QueryKey::of(q));
         // The clock is read only when something is found.
         self.find_ref_at(|| self.now(), &key, q.id, question, false, out)
     }
@@ -497,13 +500,17 @@ impl Cache {
     }
 
     fn key_ref<'a>(&self, key: &'a CacheKey) -> KeyRef<'a> {
+        self.key_ref_of(QueryKey::of_key(key))
+    }
+
+    fn key_ref_of<'a>(&self, k: QueryKey<'a>) -> KeyRef<'a> {
         KeyRef {
-            hash: self.hasher.hash_one(key),
-            name: &key.name,
-            qtype: key.qtype,
-            qclass: key.qclass,
-            do_bit: key.do_bit,
-            cd: key.cd,
+            hash: self.hasher.hash_one(&k),
+            name: k.name,
+            qtype: k.qtype,
+            qclass: k.qclass,
+            do_bit: k.do_bit,
+            cd: k.cd,
         }
     }
 

@@ -27,7 +27,7 @@ use crate::dns::local::{Local, LocalZone};
 use crate::dns::prefetch::Prefetch;
 use crate::dns::rate_limit::RateLimiter;
 use crate::events::{EventSink, QueryEvent, Reason, Source};
-use crate::filter::{Filter, Verdict};
+use crate::filter::{Filter, Stamp, Verdict};
 use crate::wire::{self, Query, ResponseWriter, WireError, flags};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
@@ -68,7 +68,7 @@ pub struct Pending {
     /// still need inspecting (allow-listed names skip it).
     inspect: bool,
     /// The filter's stamp for the name, cached with the answer.
-    stamp: u32,
+    stamp: Stamp,
     runtime: Arc<Runtime>,
     /// One of the client's `dns.client_upstream_queries`, until answered.
     _share: ClientSlot,
@@ -314,9 +314,10 @@ impl Engine {
         let found = self.cache.lookup(&q, question, out);
         let filter = self.filter.load();
         let hit = matches!(found.lookup, Lookup::Hit | Lookup::HitRefresh);
-        let (verdict, stamp) = match hit && filter.vouches_for(found.stamp) {
-            true => (Verdict::Pass, found.stamp),
-            false => filter.check_stamped(&name, ip),
+        let (verdict, stamp) = if hit && filter.vouches_for(found.stamp) {
+            (Verdict::Pass, found.stamp)
+        } else {
+            filter.check_stamped(&name, ip)
         };
         if let Verdict::Blocked(reason) = verdict {
             blocked_answer(raw, &q, &filter, reason, out);

@@ -524,14 +524,14 @@ mod tests {
     use crate::config::{DnsConfig, Upstream};
     use crate::testing::client::query;
 
-    /// Reads one query at `up` and answers it with itself, flagged as a
-    /// response.
     /// A query and its question, as the UDP reader hands them over.
     fn parsed(msg: Vec<u8>) -> (Vec<u8>, Question) {
         let q = Question::parse(&msg).unwrap();
         (msg, q)
     }
 
+    /// Reads one query at `up` and answers it with itself, flagged as a
+    /// response.
     fn echo_one(up: &UdpSocket) {
         let mut buf = [0u8; 512];
         let (n, from) = up

@@ -9,6 +9,7 @@
 
 use super::{Engine, Runtime, strip_opt};
 use crate::dns::cache::CacheKey;
+use crate::filter::Stamp;
 use crate::wire;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,9 +25,8 @@ pub struct Refresh {
     /// Inspect the answer's CNAMEs and addresses (the name was not
     /// allow-listed), for this client's groups.
     pub(super) inspect: bool,
-    /// The filter's stamp for the name (`filter::Stamp`), kept with the
-    /// refreshed answer.
-    pub(super) stamp: u32,
+    /// The filter's stamp for the name, kept with the refreshed answer.
+    pub(super) stamp: Stamp,
     pub(super) client: IpAddr,
     pub(super) runtime: Arc<Runtime>,
 }
